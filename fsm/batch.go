@@ -1,0 +1,74 @@
+package fsm
+
+import (
+	"github.com/hashicorp/raft"
+	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"go.etcd.io/bbolt"
+)
+
+// Apply implements raft.FSM. hashicorp/raft calls ApplyBatch instead because
+// FSM is a BatchingFSM; Apply exists for the interface and for tests.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies committed entries in one bbolt transaction and records
+// the last index in the same transaction. Entries at or below the stored
+// applied index are skipped: they were applied before a restart, and the log
+// is being replayed from the last snapshot.
+//
+// Each response is a *fsmv1.Result for a command, or nil for a configuration
+// entry and for a replayed entry. If an entry cannot be decoded or stored,
+// the whole batch is rolled back and the FSM halts (see halt); a restart
+// replays the batch and halts at the same entry again.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	if f.Halted() != nil {
+		f.halt(logs[0].Index, f.Halted())
+		return out
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+
+	var last uint64
+	failAt := logs[0].Index
+	err := f.db.Update(func(tx *bbolt.Tx) error {
+		prev := readU64(tx.Bucket(bucketMeta).Get(keyAppliedIndex))
+		last = prev
+		for i, l := range logs {
+			if l.Index <= prev {
+				continue
+			}
+			if l.Type == raft.LogCommand {
+				res, err := f.applyOne(tx, l)
+				if err != nil {
+					failAt = l.Index
+					return err
+				}
+				out[i] = res
+			}
+			last = l.Index
+		}
+		if last == prev {
+			return nil
+		}
+		return tx.Bucket(bucketMeta).Put(keyAppliedIndex, u64(last))
+	})
+	if err != nil {
+		clear(out)
+		f.halt(failAt, err)
+		return out
+	}
+	if last > f.applied.Load() {
+		f.advance(last)
+	}
+	return out
+}
+
+func (f *FSM) applyOne(tx *bbolt.Tx, l *raft.Log) (*fsmv1.Result, error) {
+	cmd, err := Decode(l.Data)
+	if err != nil {
+		return nil, err
+	}
+	return apply(tx, entry{index: l.Index, term: l.Term, cmd: cmd})
+}

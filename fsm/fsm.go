@@ -1,0 +1,219 @@
+package fsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"go.etcd.io/bbolt"
+)
+
+// Config configures an FSM.
+type Config struct {
+	// Path of the bbolt file; created if missing.
+	Path string
+	// Logger receives the halt report and restore messages.
+	Logger *slog.Logger
+	// InitialMmapSize is passed to bbolt. A read transaction (a snapshot
+	// being streamed) blocks a writer that must grow the mmap, so this is
+	// set well above the expected data size; it costs address space only.
+	InitialMmapSize int
+	// OnHalt, if set, is called once when the FSM halts.
+	OnHalt func(error)
+}
+
+// DefaultInitialMmapSize is 1 GiB of address space.
+const DefaultInitialMmapSize = 1 << 30
+
+// ErrHalted is returned by reads and waits once the FSM has halted.
+var ErrHalted = errors.New("fsm: halted")
+
+// FSM is the replicated state machine. It implements raft.BatchingFSM. Apply
+// is called from one goroutine; reads, waits and snapshots may run
+// concurrently with it.
+type FSM struct {
+	cfg Config
+	log *slog.Logger
+
+	// mu guards db against the swap in Restore: readers and Apply hold it
+	// for reading, Restore for writing.
+	mu sync.RWMutex
+	db *bbolt.DB
+
+	applied atomic.Uint64 // last log index whose effects are in db
+
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced whenever applied advances
+
+	haltErr  atomic.Pointer[error]
+	haltOnce sync.Once
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+
+// Open opens (or creates) the state machine's bbolt file.
+func Open(cfg Config) (*FSM, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("fsm: Config.Path is empty")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.InitialMmapSize == 0 {
+		cfg.InitialMmapSize = DefaultInitialMmapSize
+	}
+	f := &FSM{cfg: cfg, log: cfg.Logger, notify: make(chan struct{}), stop: make(chan struct{})}
+	db, idx, err := openDB(cfg.Path, cfg.InitialMmapSize)
+	if err != nil {
+		return nil, err
+	}
+	f.db = db
+	f.applied.Store(idx)
+	return f, nil
+}
+
+func boltOptions(mmap int) *bbolt.Options {
+	return &bbolt.Options{
+		Timeout:         time.Second,
+		NoFreelistSync:  true,
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: mmap,
+	}
+}
+
+// openDB opens path, creates the buckets and checks the storage format.
+func openDB(path string, mmap int) (*bbolt.DB, uint64, error) {
+	db, err := bbolt.Open(path, 0o600, boltOptions(mmap))
+	if err != nil {
+		return nil, 0, fmt.Errorf("fsm: open %s: %w", path, err)
+	}
+	var idx uint64
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyStorageFormat); v != nil {
+			if got := readU64(v); got > storageFormat {
+				return fmt.Errorf("storage format %d is newer than this binary's %d", got, storageFormat)
+			}
+		} else if err := meta.Put(keyStorageFormat, u64(storageFormat)); err != nil {
+			return err
+		}
+		idx = readU64(meta.Get(keyAppliedIndex))
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, 0, fmt.Errorf("fsm: init %s: %w", path, err)
+	}
+	return db, idx, nil
+}
+
+// Close stops the FSM and closes the file. A halted Apply returns.
+func (f *FSM) Close() error {
+	f.stopOnce.Do(func() { close(f.stop) })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.db == nil {
+		return nil
+	}
+	err := f.db.Close()
+	f.db = nil
+	return err
+}
+
+// AppliedIndex is the last log index whose effects are visible to reads.
+// Unlike raft.AppliedIndex, it never runs ahead of this FSM.
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// Halted returns the reason the FSM stopped applying, or nil.
+func (f *FSM) Halted() error {
+	if p := f.haltErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// WaitApplied blocks until AppliedIndex() >= index, ctx ends, or the FSM
+// halts.
+func (f *FSM) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		f.notifyMu.Lock()
+		ch := f.notify
+		f.notifyMu.Unlock()
+		if f.applied.Load() >= index {
+			return nil
+		}
+		if err := f.Halted(); err != nil {
+			return fmt.Errorf("%w: %w", ErrHalted, err)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("fsm: waiting for index %d (applied %d): %w", index, f.applied.Load(), ctx.Err())
+		}
+	}
+}
+
+// advance publishes a new applied index and wakes waiters.
+func (f *FSM) advance(idx uint64) {
+	f.applied.Store(idx)
+	f.wake()
+}
+
+func (f *FSM) wake() {
+	f.notifyMu.Lock()
+	close(f.notify)
+	f.notify = make(chan struct{})
+	f.notifyMu.Unlock()
+}
+
+// halt records err, reports it loudly and blocks until Close: the entry that
+// caused it is never skipped, so this node applies nothing more until an
+// operator fixes the cause (usually by upgrading the binary).
+func (f *FSM) halt(index uint64, err error) {
+	f.haltOnce.Do(func() {
+		err = fmt.Errorf("log index %d: %w", index, err)
+		f.haltErr.Store(&err)
+		f.log.Error("state machine halted: refusing to skip a log entry it cannot apply; upgrade or repair this node",
+			"index", index, "error", err)
+		if f.cfg.OnHalt != nil {
+			f.cfg.OnHalt(err)
+		}
+		f.wake()
+	})
+	<-f.stop
+}
+
+// View runs fn in a read transaction over the current state.
+func (f *FSM) View(fn func(*Reader) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if err := f.Halted(); err != nil {
+		return fmt.Errorf("%w: %w", ErrHalted, err)
+	}
+	if f.db == nil {
+		return errors.New("fsm: closed")
+	}
+	return f.db.View(func(tx *bbolt.Tx) error { return fn(&Reader{tx: tx}) })
+}
+
+// DiskSize is the size of the bbolt file in bytes.
+func (f *FSM) DiskSize() int64 {
+	st, err := os.Stat(f.cfg.Path)
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}

@@ -1,0 +1,181 @@
+package fsm
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/optoutd/optoutd"
+	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"pgregory.net/rapid"
+)
+
+// memSink is a raft.SnapshotSink over a buffer.
+type memSink struct {
+	bytes.Buffer
+	cancelled bool
+}
+
+func (s *memSink) ID() string    { return "mem" }
+func (s *memSink) Cancel() error { s.cancelled = true; return nil }
+func (s *memSink) Close() error  { return nil }
+
+func openTemp(t testing.TB) *FSM {
+	f, err := Open(Config{Path: filepath.Join(t.TempDir(), "fsm.db"), InitialMmapSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return f
+}
+
+func dump(t testing.TB, f *FSM) []optoutd.Record {
+	var out []optoutd.Record
+	err := f.View(func(r *Reader) error {
+		return r.ForEachRecord(func(rec optoutd.Record) error {
+			out = append(out, rec)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func setLog(t testing.TB, index uint64, subject, purpose string, out bool, stamp int64) *raft.Log {
+	st := fsmv1.State_STATE_OPTED_IN
+	if out {
+		st = fsmv1.State_STATE_OPTED_OUT
+	}
+	b, err := Encode(fsmv1.CommandType_COMMAND_TYPE_SET, &fsmv1.SetCommand{SubjectId: subject, Purpose: purpose, State: st, Source: "test"}, time.Unix(0, stamp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: b}
+}
+
+// TestSnapshotRestoreRoundTrip: for any sequence of writes, restoring a
+// snapshot into a fresh FSM yields exactly the same records and index.
+func TestSnapshotRestoreRoundTrip(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		src := openTemp(t)
+		n := rapid.IntRange(0, 60).Draw(rt, "n")
+		var logs []*raft.Log
+		for i := 1; i <= n; i++ {
+			subject := rapid.StringMatching(`[a-z\x{00e9}\x00]{1,6}`).Draw(rt, "subject")
+			purpose := rapid.SampledFrom([]string{"email_marketing", "analytics", "all"}).Draw(rt, "purpose")
+			logs = append(logs, setLog(t, uint64(i), subject, purpose, rapid.Bool().Draw(rt, "out"), rapid.Int64().Draw(rt, "stamp")))
+		}
+		if len(logs) > 0 {
+			src.ApplyBatch(logs)
+		}
+		snap, err := src.Snapshot()
+		if err != nil {
+			rt.Fatal(err)
+		}
+		var sink memSink
+		if err := snap.Persist(&sink); err != nil {
+			rt.Fatal(err)
+		}
+		snap.Release()
+
+		dst := openTemp(t)
+		dst.ApplyBatch([]*raft.Log{setLog(t, 1, "stale", "p", true, 0)}) // must vanish
+		if err := dst.Restore(io.NopCloser(&sink)); err != nil {
+			rt.Fatal(err)
+		}
+		if got, want := dst.AppliedIndex(), src.AppliedIndex(); got != want {
+			rt.Fatalf("applied index %d after restore, want %d", got, want)
+		}
+		got, want := dump(t, dst), dump(t, src)
+		if len(got) != len(want) {
+			rt.Fatalf("%d records after restore, want %d", len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				rt.Fatalf("record %d: %+v, want %+v", i, got[i], want[i])
+			}
+		}
+	})
+}
+
+// TestSnapshotIsConsistentWhileWriting: a snapshot reflects its moment, not
+// writes applied while it is being persisted.
+func TestSnapshotIsConsistentWhileWriting(t *testing.T) {
+	f := openTemp(t)
+	f.ApplyBatch([]*raft.Log{setLog(t, 1, "u1", "p", true, 1)})
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := uint64(2); i < 200; i++ {
+			f.ApplyBatch([]*raft.Log{setLog(t, i, "u2", "p", i%2 == 0, int64(i))})
+		}
+	}()
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	<-done
+
+	dst := openTemp(t)
+	if err := dst.Restore(io.NopCloser(&sink)); err != nil {
+		t.Fatal(err)
+	}
+	if dst.AppliedIndex() != 1 {
+		t.Fatalf("snapshot applied index %d, want 1", dst.AppliedIndex())
+	}
+	if recs := dump(t, dst); len(recs) != 1 || recs[0].SubjectID != "u1" {
+		t.Fatalf("snapshot holds %+v, want only u1", recs)
+	}
+	if f.AppliedIndex() != 199 {
+		t.Fatalf("writer stopped at %d", f.AppliedIndex())
+	}
+}
+
+// TestRestoreRejectsBadSnapshot: a truncated or garbage snapshot is refused
+// and the live state is untouched.
+func TestRestoreRejectsBadSnapshot(t *testing.T) {
+	src := openTemp(t)
+	var logs []*raft.Log
+	for i := uint64(1); i <= 500; i++ {
+		logs = append(logs, setLog(t, i, strings.Repeat("s", int(i%50)+1), "p", true, int64(i)))
+	}
+	src.ApplyBatch(logs)
+	var good bytes.Buffer
+	if _, err := src.WriteSnapshot(&good); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, data := range map[string][]byte{
+		"empty":     nil,
+		"garbage":   bytes.Repeat([]byte{0xAB}, 8192),
+		"truncated": good.Bytes()[:good.Len()/2],
+		"header":    good.Bytes()[:4096],
+	} {
+		t.Run(name, func(t *testing.T) {
+			dst := openTemp(t)
+			dst.ApplyBatch([]*raft.Log{setLog(t, 1, "keep", "p", true, 7)})
+			if err := dst.Restore(io.NopCloser(bytes.NewReader(data))); err == nil {
+				t.Fatal("Restore accepted a bad snapshot")
+			}
+			recs := dump(t, dst)
+			if len(recs) != 1 || recs[0].SubjectID != "keep" || dst.AppliedIndex() != 1 {
+				t.Fatalf("state after refused restore: %+v at %d", recs, dst.AppliedIndex())
+			}
+			if _, err := os.Stat(dst.cfg.Path + ".restore"); !os.IsNotExist(err) {
+				t.Fatalf("temporary restore file left behind: %v", err)
+			}
+		})
+	}
+}
