@@ -171,3 +171,23 @@ type View interface {
 	// returned Record has only its Key set).
 	Get(k Key) (Record, bool, error)
 }
+
+// ClusterStatus is one node's view of the cluster.
+type ClusterStatus struct {
+	NodeID       string
+	LeaderID     string
+	Term         uint64
+	CommitIndex  uint64
+	AppliedIndex uint64
+	RaftState    string
+	Nodes        []NodeStatus
+}
+
+// NodeStatus describes one member of the Raft configuration.
+type NodeStatus struct {
+	ID          string
+	RaftAddress string
+	APIAddress  string
+	Voter       bool
+	Leader      bool
+}

@@ -1,0 +1,133 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/raft"
+	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/fsm"
+)
+
+// registerEvery is how often a node checks that the cluster knows its API
+// address (it also checks on every leader change).
+const registerEvery = 2 * time.Second
+
+// watchLeadership reacts to leadership changes: a new leader proves its term
+// before serving reads, and every node makes sure its API address is known.
+func (n *Node) watchLeadership() {
+	defer n.wg.Done()
+	obsCh := make(chan raft.Observation, 64)
+	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	n.raft.RegisterObserver(obs)
+	defer n.raft.DeregisterObserver(obs)
+	tick := time.NewTicker(registerEvery)
+	defer tick.Stop()
+
+	cancelEstablish := func() {}
+	defer func() { cancelEstablish() }()
+	for {
+		select {
+		case isLeader := <-n.leaderNotify:
+			cancelEstablish()
+			n.readyTerm.Store(0)
+			if isLeader {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancelEstablish = cancel
+				n.wg.Add(1)
+				go n.establish(ctx)
+			}
+			n.broadcastChange()
+		case o := <-obsCh:
+			lo := o.Data.(raft.LeaderObservation)
+			n.log.Info("leader changed", LogKeyLeader, string(lo.LeaderID), LogKeyTerm, n.raft.CurrentTerm())
+			n.broadcastChange()
+			n.maybeRegister()
+		case <-tick.C:
+			n.maybeRegister()
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// establish commits a TermStart entry in the new term. Until it is applied
+// here the leader's commit index may lag entries committed by its
+// predecessor, so reads wait for it (see DESIGN.md, "The read path").
+func (n *Node) establish(ctx context.Context) {
+	defer n.wg.Done()
+	backoff := 10 * time.Millisecond
+	for ctx.Err() == nil && n.raft.State() == raft.Leader {
+		data, err := fsm.Encode(fsmv1.CommandType_COMMAND_TYPE_TERM_START, &fsmv1.TermStartCommand{LeaderId: n.cfg.ID}, time.Now())
+		if err != nil {
+			n.log.Error("encode term start", LogKeyErr, err)
+			return
+		}
+		f := n.raft.Apply(data, n.cfg.RequestTimeout)
+		if err := f.Error(); err != nil {
+			n.log.Warn("term start entry failed; retrying while still leader", LogKeyErr, err)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		res, ok := f.Response().(*fsmv1.Result)
+		if !ok || ctx.Err() != nil {
+			return
+		}
+		n.readyTerm.Store(res.Term)
+		n.log.Info("leader ready to serve reads", LogKeyTerm, res.Term, LogKeyIndex, res.Index)
+		n.broadcastChange()
+		return
+	}
+}
+
+// maybeRegister proposes this node's API address if the replicated node
+// table does not have it yet. At most one registration runs at a time.
+func (n *Node) maybeRegister() {
+	if n.cfg.APIAdvertise == "" || n.registered() {
+		return
+	}
+	if addr, _ := n.raft.LeaderWithID(); addr == "" {
+		return
+	}
+	if !n.registering.CompareAndSwap(false, true) {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer n.registering.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+		defer cancel()
+		go func() {
+			select {
+			case <-n.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		_, err := n.proposeCommand(ctx, fsmv1.CommandType_COMMAND_TYPE_REGISTER_NODE,
+			&fsmv1.RegisterNodeCommand{NodeId: n.cfg.ID, ApiAddress: n.cfg.APIAdvertise})
+		if err != nil {
+			n.log.Debug("registering API address failed; will retry", LogKeyErr, err)
+			return
+		}
+		n.log.Info("registered API address", LogKeyAddr, n.cfg.APIAdvertise)
+	}()
+}
+
+func (n *Node) registered() bool {
+	var ok bool
+	_ = n.fsm.View(func(r *fsm.Reader) error {
+		m, err := r.NodeAPIAddresses()
+		ok = err == nil && m[n.cfg.ID] == n.cfg.APIAdvertise
+		return err
+	})
+	return ok
+}

@@ -1,0 +1,292 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/optoutd/optoutd/cluster/gen/optout/peer/v1/peerv1connect"
+	"github.com/optoutd/optoutd/fsm"
+	"go.etcd.io/bbolt"
+)
+
+// Node is one member of the cluster: the Raft instance, its stores and
+// transport, the state machine, the read-index loop and the peer RPC.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+
+	fsm       *fsm.FSM
+	logStore  *raftboltdb.BoltStore
+	snapStore *raft.FileSnapshotStore
+	trans     *raft.NetworkTransport
+	raft      *raft.Raft
+	mux       *mux
+	peerSrv   *http.Server
+	peers     *peerClients
+
+	// readyTerm is the term whose TermStart entry this node, as leader, has
+	// seen applied. Reads are served as leader only while it equals the
+	// current term.
+	readyTerm atomic.Uint64
+
+	// changed is closed and replaced whenever leadership or readiness
+	// changes, waking requests that wait for a leader.
+	changedMu sync.Mutex
+	changed   chan struct{}
+
+	readQ chan chan readResult
+
+	metrics      *metrics
+	leaderNotify <-chan bool
+	registering  atomic.Bool
+
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closeErr error
+	closed   sync.Once
+}
+
+// Open starts a node: it opens the stores, bootstraps a new cluster if this
+// node has no state and InitialCluster is set, and joins the Raft group.
+func Open(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Logger.With(LogKeyNode, cfg.ID),
+		changed: make(chan struct{}),
+		readQ:   make(chan chan readResult, 1024),
+		stop:    make(chan struct{}),
+		metrics: newMetrics(cfg.Metrics),
+	}
+	if err := n.open(); err != nil {
+		n.closeStores()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) open() error {
+	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	var err error
+	n.fsm, err = fsm.Open(fsm.Config{Path: filepath.Join(n.cfg.DataDir, "fsm.db"), Logger: n.log})
+	if err != nil {
+		return err
+	}
+	n.logStore, err = raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(n.cfg.DataDir, "raft.db"),
+		BoltOptions: &bbolt.Options{
+			Timeout:        time.Second,
+			NoFreelistSync: true,
+			FreelistType:   bbolt.FreelistMapType,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: open raft.db: %w", err)
+	}
+	n.snapStore, err = raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, n.cfg.SnapshotsRetained, newHCLog(n.log))
+	if err != nil {
+		return fmt.Errorf("cluster: open snapshot store: %w", err)
+	}
+	if err := n.catchUpFromSnapshot(); err != nil {
+		return err
+	}
+	if err := n.listen(); err != nil {
+		return err
+	}
+	if err := n.startRaft(); err != nil {
+		return err
+	}
+	n.wg.Add(2)
+	go n.runReadLoop()
+	go n.watchLeadership()
+	return nil
+}
+
+// catchUpFromSnapshot restores the FSM from the newest snapshot when the
+// snapshot is ahead of it. Raft is started with NoSnapshotRestoreOnStart
+// (fsm.db is durable, so restoring on every start would only cost time), and
+// then believes everything up to the snapshot index is applied. That is
+// false only if the process died between writing a snapshot received from
+// the leader and restoring it; this closes that gap.
+func (n *Node) catchUpFromSnapshot() error {
+	snaps, err := n.snapStore.List()
+	if err != nil {
+		return fmt.Errorf("cluster: list snapshots: %w", err)
+	}
+	if len(snaps) == 0 || snaps[0].Index <= n.fsm.AppliedIndex() {
+		return nil
+	}
+	n.log.Warn("state machine is behind the newest snapshot; restoring it",
+		"fsm_index", n.fsm.AppliedIndex(), "snapshot_index", snaps[0].Index)
+	_, rc, err := n.snapStore.Open(snaps[0].ID)
+	if err != nil {
+		return fmt.Errorf("cluster: open snapshot %s: %w", snaps[0].ID, err)
+	}
+	return n.fsm.Restore(rc)
+}
+
+func (n *Node) listen() error {
+	ln, err := n.cfg.Network.Listen(n.cfg.RaftAddr)
+	if err != nil {
+		return fmt.Errorf("--raft-addr: listen on %s: %w", n.cfg.RaftAddr, err)
+	}
+	n.mux = newMux(ln, n.log)
+	go n.mux.serve()
+
+	var adv net.Addr
+	if n.cfg.RaftAdvertise != "" {
+		adv, err = net.ResolveTCPAddr("tcp", n.cfg.RaftAdvertise)
+		if err != nil {
+			return fmt.Errorf("--raft-advertise: %w", err)
+		}
+	}
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  &streamLayer{chanListener: n.mux.raft, nw: n.cfg.Network, advertise: adv},
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  newHCLog(n.log),
+	})
+
+	n.peers = newPeerClients(n.cfg.Network)
+	path, h := peerv1connect.NewPeerServiceHandler(&peerServer{n: n})
+	hm := http.NewServeMux()
+	hm.Handle(path, h)
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	n.peerSrv = &http.Server{Handler: hm, Protocols: &protos, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = n.peerSrv.Serve(n.mux.peer) }()
+	return nil
+}
+
+func (n *Node) startRaft() error {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.ID)
+	rc.HeartbeatTimeout = n.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = n.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = n.cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = n.cfg.CommitTimeout
+	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	rc.SnapshotInterval = n.cfg.SnapshotInterval
+	rc.TrailingLogs = n.cfg.TrailingLogs
+	rc.NoSnapshotRestoreOnStart = true
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
+	rc.Logger = newHCLog(n.log)
+	notify := make(chan bool, 16)
+	rc.NotifyCh = notify
+	n.leaderNotify = notify
+
+	r, err := raft.NewRaft(rc, n.fsm, n.logStore, n.logStore, n.snapStore, n.trans)
+	if err != nil {
+		return fmt.Errorf("cluster: start raft: %w", err)
+	}
+	n.raft = r
+	return n.bootstrap()
+}
+
+// bootstrap writes the initial configuration on a node that has none. Every
+// node of a new cluster does this with the same list; a node with existing
+// state never does, so restarting with the same flags is harmless.
+func (n *Node) bootstrap() error {
+	if len(n.cfg.InitialCluster) == 0 {
+		return nil
+	}
+	has, err := raft.HasExistingState(n.logStore, n.logStore, n.snapStore)
+	if err != nil {
+		return fmt.Errorf("cluster: check existing state: %w", err)
+	}
+	if has {
+		n.log.Info("existing state found; not bootstrapping")
+		return nil
+	}
+	var servers []raft.Server
+	for _, id := range sortedKeys(n.cfg.InitialCluster) {
+		servers = append(servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(n.cfg.InitialCluster[id]), Suffrage: raft.Voter})
+	}
+	err = n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("cluster: bootstrap: %w", err)
+	}
+	n.log.Info("bootstrapped new cluster", "servers", len(servers))
+	return nil
+}
+
+// Close shuts the node down without leaving the cluster: a restart from the
+// same data directory resumes.
+func (n *Node) Close() error {
+	n.closed.Do(func() {
+		close(n.stop)
+		var errs []error
+		if n.raft != nil {
+			errs = append(errs, n.raft.Shutdown().Error())
+		}
+		if n.peerSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = n.peerSrv.Shutdown(ctx)
+			cancel()
+			_ = n.peerSrv.Close()
+		}
+		if n.peers != nil {
+			n.peers.close()
+		}
+		if n.trans != nil {
+			errs = append(errs, n.trans.Close())
+		}
+		if n.mux != nil {
+			_ = n.mux.close()
+		}
+		n.wg.Wait()
+		errs = append(errs, n.closeStores())
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+func (n *Node) closeStores() error {
+	var errs []error
+	if n.logStore != nil {
+		errs = append(errs, n.logStore.Close())
+	}
+	if n.fsm != nil {
+		errs = append(errs, n.fsm.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// ID is this node's ID.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// FSM exposes the state machine for status, backups and tests.
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// Raft exposes the Raft instance for tests and membership tooling.
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// broadcastChange wakes everything waiting for a leadership change.
+func (n *Node) broadcastChange() {
+	n.changedMu.Lock()
+	close(n.changed)
+	n.changed = make(chan struct{})
+	n.changedMu.Unlock()
+}
+
+func (n *Node) changes() <-chan struct{} {
+	n.changedMu.Lock()
+	defer n.changedMu.Unlock()
+	return n.changed
+}

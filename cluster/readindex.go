@@ -1,0 +1,153 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/fsm"
+)
+
+type readResult struct {
+	index uint64
+	err   error
+}
+
+// Read runs fn against state that reflects every write acknowledged before
+// Read was called, and returns the read index it used. See DESIGN.md.
+func (n *Node) Read(ctx context.Context, fn func(optoutd.View) error) (uint64, error) {
+	ctx, cancel := n.withDefaultTimeout(ctx)
+	defer cancel()
+	if n.cfg.UnsafeLocalReads {
+		var idx uint64
+		err := n.fsm.View(func(r *fsm.Reader) error { idx = r.AppliedIndex(); return fn(r) })
+		return idx, err
+	}
+	idx, err := n.readIndex(ctx)
+	if err != nil {
+		return 0, readError(ctx, err)
+	}
+	if err := n.fsm.WaitApplied(ctx, idx); err != nil {
+		if errors.Is(err, fsm.ErrHalted) {
+			return 0, optoutd.WrapError(optoutd.Halted, err, "this node halted applying the log")
+		}
+		return 0, readError(ctx, err)
+	}
+	err = n.fsm.View(func(r *fsm.Reader) error { return fn(r) })
+	return idx, err
+}
+
+// readIndex returns an index such that state applied up to it reflects
+// every write acknowledged before the call. It joins the batching loop and
+// retries through elections until ctx ends.
+func (n *Node) readIndex(ctx context.Context) (uint64, error) {
+	backoff := 2 * time.Millisecond
+	for {
+		changed := n.changes()
+		w := make(chan readResult, 1)
+		select {
+		case n.readQ <- w:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-n.stop:
+			return 0, errShutdown
+		}
+		var res readResult
+		select {
+		case res = <-w:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-n.stop:
+			return 0, errShutdown
+		}
+		if res.err == nil || errors.Is(res.err, errShutdown) {
+			return res.index, res.err
+		}
+		select {
+		case <-changed:
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), res.err)
+		case <-n.stop:
+			return 0, errShutdown
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
+// runReadLoop serves queued reads in rounds: every read that arrives while a
+// round is running joins the next one, so concurrent reads share one quorum
+// heartbeat (on the leader) or one RPC to the leader (on a follower).
+func (n *Node) runReadLoop() {
+	defer n.wg.Done()
+	for {
+		var batch []chan readResult
+		select {
+		case w := <-n.readQ:
+			batch = append(batch, w)
+		case <-n.stop:
+			return
+		}
+	drain:
+		for {
+			select {
+			case w := <-n.readQ:
+				batch = append(batch, w)
+			default:
+				break drain
+			}
+		}
+		idx, err := n.obtainReadIndex()
+		n.metrics.readRounds.Inc()
+		n.metrics.readBatch.Observe(float64(len(batch)))
+		for _, w := range batch {
+			w <- readResult{index: idx, err: err}
+		}
+	}
+}
+
+func (n *Node) obtainReadIndex() (uint64, error) {
+	select {
+	case <-n.stop:
+		return 0, errShutdown
+	default:
+	}
+	if n.raft.State() == raft.Leader {
+		return n.leaderReadIndex()
+	}
+	addr, id := n.raft.LeaderWithID()
+	if addr == "" || string(id) == n.cfg.ID {
+		return 0, errNoLeader
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return n.peers.readIndex(ctx, string(addr))
+}
+
+// leaderReadIndex is the read-index recipe of the Raft thesis, section 6.4:
+// the commit index is captured before leadership is confirmed, and only in
+// a term in which this leader has already committed an entry.
+func (n *Node) leaderReadIndex() (uint64, error) {
+	term := n.raft.CurrentTerm()
+	if n.readyTerm.Load() != term {
+		return 0, errNotReady
+	}
+	idx := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return 0, fmt.Errorf("cluster: verify leader: %w", err)
+	}
+	if n.raft.CurrentTerm() != term {
+		return 0, errTermChanged
+	}
+	return idx, nil
+}
