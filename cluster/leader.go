@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 	"github.com/optoutd/optoutd/fsm"
+	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 )
 
 // registerEvery is how often a node checks that the cluster knows its API

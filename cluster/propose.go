@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 	"github.com/optoutd/optoutd/fsm"
+	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -7,8 +7,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/optoutd/optoutd"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 	"github.com/optoutd/optoutd/fsm"
+	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 )
 
 // readyLag is how many entries a node may have committed but not applied
