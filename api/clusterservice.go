@@ -1,0 +1,38 @@
+package api
+
+import (
+	"context"
+
+	"connectrpc.com/connect"
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
+)
+
+type clusterServer struct {
+	optoutv1connect.UnimplementedClusterServiceHandler
+	store Store
+}
+
+func (s *clusterServer) Status(ctx context.Context, req *connect.Request[optoutv1.StatusRequest]) (*connect.Response[optoutv1.StatusResponse], error) {
+	if err := noUnknownFields(req.Msg); err != nil {
+		return nil, err
+	}
+	st, err := s.store.Status(ctx)
+	if err != nil {
+		return nil, readError(err)
+	}
+	out := &optoutv1.StatusResponse{
+		NodeId:       st.NodeID,
+		LeaderId:     st.LeaderID,
+		Term:         st.Term,
+		CommitIndex:  st.CommitIndex,
+		AppliedIndex: st.AppliedIndex,
+		RaftState:    st.RaftState,
+	}
+	for _, n := range st.Nodes {
+		out.Nodes = append(out.Nodes, &optoutv1.Node{
+			Id: n.ID, RaftAddress: n.RaftAddress, ApiAddress: n.APIAddress, Voter: n.Voter, Leader: n.Leader,
+		})
+	}
+	return connect.NewResponse(out), nil
+}

@@ -1,0 +1,97 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// MaxRequestBytes caps a request message (after decompression).
+const MaxRequestBytes = 1 << 20
+
+// Options configures the handler.
+type Options struct {
+	Logger *slog.Logger
+	// Gatherer, if set, is served on /metrics.
+	Gatherer prometheus.Gatherer
+}
+
+// NewHandler returns the whole API: both services, gRPC health, gRPC
+// reflection, /healthz, /readyz and /metrics.
+func NewHandler(store Store, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	hopts := append(jsonCodecs(),
+		connect.WithReadMaxBytes(MaxRequestBytes),
+		connect.WithInterceptors(newLogInterceptor(opts.Logger)),
+	)
+	mux := http.NewServeMux()
+	mux.Handle(optoutv1connect.NewOptOutServiceHandler(&optOutServer{store: store}, hopts...))
+	mux.Handle(optoutv1connect.NewClusterServiceHandler(&clusterServer{store: store}, hopts...))
+	mux.Handle(grpchealth.NewHandler(&healthChecker{store: store}))
+	reflector := grpcreflect.NewStaticReflector(
+		optoutv1connect.OptOutServiceName,
+		optoutv1connect.ClusterServiceName,
+		grpchealth.HealthV1ServiceName,
+	)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := store.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	if opts.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	return mux
+}
+
+// NewServer wraps h in an http.Server that speaks HTTP/1.1 and h2c, so
+// gRPC works without TLS.
+func NewServer(addr string, h http.Handler) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		Protocols:         &p,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// healthChecker reports SERVING for the whole server and OptOutService only
+// when the node can serve linearizable requests; ClusterService answers
+// from local state and is always SERVING.
+type healthChecker struct{ store Store }
+
+func (h *healthChecker) Check(_ context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
+	switch req.Service {
+	case "", optoutv1connect.OptOutServiceName:
+		if h.store.Ready() != nil {
+			return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
+		}
+		return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
+	case optoutv1connect.ClusterServiceName:
+		return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
+	default:
+		return nil, connect.NewError(connect.CodeNotFound, nil)
+	}
+}

@@ -1,0 +1,261 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
+)
+
+// Client talks to an optoutd cluster through any of its nodes.
+type Client struct {
+	eps  []endpoint
+	next atomic.Int64 // index of the endpoint to try first
+	tr   *http.Transport
+}
+
+type endpoint struct {
+	url     string
+	optout  optoutv1connect.OptOutServiceClient
+	cluster optoutv1connect.ClusterServiceClient
+}
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	connectOpts []connect.ClientOption
+	dialTimeout time.Duration
+}
+
+// WithConnectOptions passes options to every generated client, e.g.
+// connect.WithGRPC() or connect.WithProtoJSON().
+func WithConnectOptions(o ...connect.ClientOption) Option {
+	return func(opts *options) { opts.connectOpts = append(opts.connectOpts, o...) }
+}
+
+// New returns a client for the given endpoints ("host:port" or a URL).
+func New(endpoints []string, opts ...Option) (*Client, error) {
+	o := options{dialTimeout: 2 * time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	if len(endpoints) == 0 {
+		return nil, errors.New("client: no endpoints")
+	}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	dialer := &net.Dialer{Timeout: o.dialTimeout}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &dialError{err: err}
+			}
+			return c, nil
+		},
+		Protocols:           &protos,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     time.Minute,
+	}
+	hc := &http.Client{Transport: tr}
+	c := &Client{tr: tr}
+	for _, e := range endpoints {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		u := e
+		if !strings.Contains(u, "://") {
+			u = "http://" + u
+		}
+		c.eps = append(c.eps, endpoint{
+			url:     u,
+			optout:  optoutv1connect.NewOptOutServiceClient(hc, u, o.connectOpts...),
+			cluster: optoutv1connect.NewClusterServiceClient(hc, u, o.connectOpts...),
+		})
+	}
+	if len(c.eps) == 0 {
+		return nil, errors.New("client: no endpoints")
+	}
+	return c, nil
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.tr.CloseIdleConnections() }
+
+// Endpoints lists the endpoint URLs in order.
+func (c *Client) Endpoints() []string {
+	out := make([]string, len(c.eps))
+	for i, e := range c.eps {
+		out[i] = e.url
+	}
+	return out
+}
+
+// dialError marks a connection that was never made: nothing was sent.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// do calls fn on each endpoint in turn, starting with the last good one,
+// while retry says the failure may be tried elsewhere.
+func do[T any](ctx context.Context, c *Client, retry func(error) bool, fn func(endpoint) (T, error)) (T, error) {
+	start := int(c.next.Load())
+	var (
+		zero T
+		errs []error
+	)
+	for i := range c.eps {
+		idx := (start + i) % len(c.eps)
+		v, err := fn(c.eps[idx])
+		if err == nil {
+			c.next.Store(int64(idx))
+			return v, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", c.eps[idx].url, err))
+		if !retry(err) || ctx.Err() != nil {
+			return zero, err
+		}
+	}
+	if len(errs) == 1 {
+		return zero, errs[0]
+	}
+	return zero, fmt.Errorf("client: every endpoint failed: %w", errors.Join(errs...))
+}
+
+// retryRead: reads have no side effects, so any unreachable or unavailable
+// node may be skipped.
+func retryRead(err error) bool {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeInternal:
+		return true
+	}
+	return false
+}
+
+// retryWrite: only when the write certainly did not apply.
+func retryWrite(err error) bool {
+	var de *dialError
+	if errors.As(err, &de) {
+		return true
+	}
+	return Outcome(err) == optoutv1.Outcome_OUTCOME_NOT_APPLIED && connect.CodeOf(err) == connect.CodeUnavailable
+}
+
+// Outcome returns the WriteOutcome attached to a write's error, or
+// OUTCOME_UNKNOWN when there is none (a transport failure): the caller
+// cannot know.
+func Outcome(err error) optoutv1.Outcome {
+	var de *dialError
+	if errors.As(err, &de) {
+		return optoutv1.Outcome_OUTCOME_NOT_APPLIED
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		for _, d := range ce.Details() {
+			if m, err := d.Value(); err == nil {
+				if wo, ok := m.(*optoutv1.WriteOutcome); ok {
+					return wo.Outcome
+				}
+			}
+		}
+	}
+	return optoutv1.Outcome_OUTCOME_UNKNOWN
+}
+
+// IsOutcomeUnknown reports whether a failed write may have been applied.
+func IsOutcomeUnknown(err error) bool {
+	return err != nil && Outcome(err) == optoutv1.Outcome_OUTCOME_UNKNOWN
+}
+
+// CurrentVersion returns the version carried by a compare-and-set conflict.
+func CurrentVersion(err error) (uint64, bool) {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return 0, false
+	}
+	for _, d := range ce.Details() {
+		if m, err := d.Value(); err == nil {
+			if vm, ok := m.(*optoutv1.VersionMismatch); ok {
+				return vm.CurrentVersion, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// Set writes one record.
+func (c *Client) Set(ctx context.Context, req *optoutv1.SetRequest) (*optoutv1.SetResponse, error) {
+	return do(ctx, c, retryWrite, func(e endpoint) (*optoutv1.SetResponse, error) {
+		r, err := e.optout.Set(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg, nil
+	})
+}
+
+// Check asks for a decision.
+func (c *Client) Check(ctx context.Context, req *optoutv1.CheckRequest) (*optoutv1.CheckResponse, error) {
+	return do(ctx, c, retryRead, func(e endpoint) (*optoutv1.CheckResponse, error) {
+		r, err := e.optout.Check(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg, nil
+	})
+}
+
+// CheckBatch asks for many decisions at one read index.
+func (c *Client) CheckBatch(ctx context.Context, req *optoutv1.CheckBatchRequest) (*optoutv1.CheckBatchResponse, error) {
+	return do(ctx, c, retryRead, func(e endpoint) (*optoutv1.CheckBatchResponse, error) {
+		r, err := e.optout.CheckBatch(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg, nil
+	})
+}
+
+// Get reads one record.
+func (c *Client) Get(ctx context.Context, req *optoutv1.GetRequest) (*optoutv1.GetResponse, error) {
+	return do(ctx, c, retryRead, func(e endpoint) (*optoutv1.GetResponse, error) {
+		r, err := e.optout.Get(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg, nil
+	})
+}
+
+// Status asks the first reachable node for its view.
+func (c *Client) Status(ctx context.Context) (*optoutv1.StatusResponse, error) {
+	return do(ctx, c, retryRead, func(e endpoint) (*optoutv1.StatusResponse, error) {
+		r, err := e.cluster.Status(ctx, connect.NewRequest(&optoutv1.StatusRequest{}))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg, nil
+	})
+}
+
+// StatusOf asks one specific endpoint (by index into Endpoints).
+func (c *Client) StatusOf(ctx context.Context, i int) (*optoutv1.StatusResponse, error) {
+	r, err := c.eps[i].cluster.Status(ctx, connect.NewRequest(&optoutv1.StatusRequest{}))
+	if err != nil {
+		return nil, err
+	}
+	return r.Msg, nil
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/optoutd/optoutd/api"
+	"github.com/optoutd/optoutd/cluster"
+	"github.com/peterbourgon/ff/v3/ffcli"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// nodeFlags are the flags of one node, shared by server and (in part) dev.
+type nodeFlags struct {
+	id, dataDir, apiAddr, apiAdvertise      string
+	raftAddr, raftAdvertise, initialCluster string
+	heartbeat, election, lease, commit      time.Duration
+	snapThreshold, trailingLogs             uint64
+	snapInterval, requestTimeout            time.Duration
+	snapRetained                            int
+	logLevel, logFormat                     string
+	unsafeStaleReads                        bool
+}
+
+func (f *nodeFlags) register(fs *flag.FlagSet) {
+	d := cluster.DefaultConfig()
+	fs.StringVar(&f.id, "id", "", "this node's ID, e.g. n1 (required)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "directory for raft.db, fsm.db and snapshots (required)")
+	fs.StringVar(&f.apiAddr, "api-addr", "127.0.0.1:7001", "client API listen address (Connect, gRPC, gRPC-Web; HTTP/1.1 and h2c)")
+	fs.StringVar(&f.apiAdvertise, "api-advertise", "", "client API address other nodes report for this one (default: --api-addr)")
+	fs.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7101", "Raft and peer RPC listen address")
+	fs.StringVar(&f.raftAdvertise, "raft-advertise", "", "Raft address other nodes dial (default: --raft-addr)")
+	fs.StringVar(&f.initialCluster, "initial-cluster", "", "id=raftaddr,... of every node, used only on the first start")
+	fs.DurationVar(&f.heartbeat, "heartbeat-timeout", d.HeartbeatTimeout, "Raft heartbeat timeout")
+	fs.DurationVar(&f.election, "election-timeout", d.ElectionTimeout, "Raft election timeout")
+	fs.DurationVar(&f.lease, "leader-lease-timeout", d.LeaderLeaseTimeout, "a leader that hears from no quorum for this long steps down")
+	fs.DurationVar(&f.commit, "commit-timeout", d.CommitTimeout, "idle time before the leader sends followers the commit index")
+	fs.Uint64Var(&f.snapThreshold, "snapshot-threshold", d.SnapshotThreshold, "new log entries that trigger a snapshot")
+	fs.DurationVar(&f.snapInterval, "snapshot-interval", d.SnapshotInterval, "how often to check whether to snapshot")
+	fs.Uint64Var(&f.trailingLogs, "trailing-logs", d.TrailingLogs, "log entries kept after a snapshot, for followers that lag")
+	fs.IntVar(&f.snapRetained, "snapshots-retained", d.SnapshotsRetained, "snapshots kept on disk")
+	fs.DurationVar(&f.requestTimeout, "request-timeout", d.RequestTimeout, "bound on a request whose client set no deadline")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.BoolVar(&f.unsafeStaleReads, "unsafe-stale-reads-for-chaos-tests", false,
+		"DANGER: serve reads from local state without a read index. Exists only so the chaos suite can prove it catches stale reads")
+}
+
+func (f *nodeFlags) config(log *slog.Logger) (cluster.Config, error) {
+	cfg := cluster.DefaultConfig()
+	cfg.ID = f.id
+	cfg.DataDir = f.dataDir
+	cfg.RaftAddr = f.raftAddr
+	cfg.RaftAdvertise = f.raftAdvertise
+	cfg.APIAdvertise = f.apiAdvertise
+	if cfg.APIAdvertise == "" {
+		cfg.APIAdvertise = f.apiAddr
+	}
+	ic, err := cluster.ParseInitialCluster(f.initialCluster)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.InitialCluster = ic
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout, cfg.CommitTimeout = f.heartbeat, f.election, f.lease, f.commit
+	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = f.snapThreshold, f.snapInterval, f.trailingLogs
+	cfg.SnapshotsRetained, cfg.RequestTimeout = f.snapRetained, f.requestTimeout
+	cfg.UnsafeLocalReads = f.unsafeStaleReads
+	cfg.Logger = log
+	if err := checkListenAddr("--api-addr", f.apiAddr); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+func checkListenAddr(flagName, addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%s: %q is not host:port: %w", flagName, addr, err)
+	}
+	return nil
+}
+
+func newServerCmd(m *Main) *ffcli.Command {
+	fs := flag.NewFlagSet("optoutd server", flag.ContinueOnError)
+	var f nodeFlags
+	f.register(fs)
+	return &ffcli.Command{
+		Name:       "server",
+		ShortUsage: "optoutd server --id n1 --data-dir D --api-addr H:P --raft-addr H:P --initial-cluster n1=H:P,n2=H:P,n3=H:P",
+		ShortHelp:  "run one node",
+		FlagSet:    fs,
+		Options:    envOptions(),
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected arguments %q", args)
+			}
+			log, err := newLogger(m.Stderr, f.logLevel, f.logFormat)
+			if err != nil {
+				return err
+			}
+			cfg, err := f.config(log)
+			if err != nil {
+				return err
+			}
+			if cfg.UnsafeLocalReads {
+				log.Warn("UNSAFE: --unsafe-stale-reads-for-chaos-tests is set; reads may be stale. Never use this outside a chaos test")
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			rn, err := startNode(cfg, f.apiAddr, reg)
+			if err != nil {
+				return err
+			}
+			log.Info("serving", "api", rn.apiAddr(), "raft", cfg.RaftAddr)
+			if m.Ready != nil {
+				m.Ready()
+			}
+			select {
+			case <-ctx.Done():
+			case err := <-rn.serveErr:
+				_ = rn.close()
+				return fmt.Errorf("api server: %w", err)
+			}
+			log.Info("shutting down")
+			return rn.close()
+		},
+	}
+}
+
+// runningNode is a cluster node plus its API server.
+type runningNode struct {
+	node     *cluster.Node
+	ln       net.Listener
+	srv      *http.Server
+	serveErr chan error
+}
+
+// startNode listens on apiAddr first (so a busy port fails before Raft
+// starts), then opens the node and serves the API.
+func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry) (*runningNode, error) {
+	ln, err := net.Listen("tcp", apiAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--api-addr: %w", err)
+	}
+	cfg.Metrics = reg
+	node, err := cluster.Open(cfg)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	h := api.NewHandler(node, api.Options{Logger: cfg.Logger, Gatherer: reg})
+	rn := &runningNode{node: node, ln: ln, srv: api.NewServer(apiAddr, h), serveErr: make(chan error, 1)}
+	go func() {
+		if err := rn.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			rn.serveErr <- err
+		}
+	}()
+	return rn, nil
+}
+
+func (r *runningNode) apiAddr() string { return r.ln.Addr().String() }
+
+// close stops taking requests (waiting up to 2s for those in flight), then
+// shuts the node down without leaving the cluster.
+func (r *runningNode) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = r.srv.Shutdown(ctx)
+	return r.node.Close()
+}
