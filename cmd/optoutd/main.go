@@ -35,6 +35,7 @@ func main() {
 type Main struct {
 	Stdout, Stderr io.Writer
 	root           *ffcli.Command
+	server         *nodeFlags // the server command's flags, for tests
 	// Ready, if set, is called once the program serves requests.
 	Ready func()
 }

@@ -90,7 +90,7 @@ func newServerCmd(m *Main) *ffcli.Command {
 	fs := flag.NewFlagSet("optoutd server", flag.ContinueOnError)
 	var f nodeFlags
 	f.register(fs)
-	return &ffcli.Command{
+	cmd := &ffcli.Command{
 		Name:       "server",
 		ShortUsage: "optoutd server --id n1 --data-dir D --api-addr H:P --raft-addr H:P --initial-cluster n1=H:P,n2=H:P,n3=H:P",
 		ShortHelp:  "run one node",
@@ -131,6 +131,8 @@ func newServerCmd(m *Main) *ffcli.Command {
 			return rn.close()
 		},
 	}
+	m.server = &f
+	return cmd
 }
 
 // runningNode is a cluster node plus its API server.

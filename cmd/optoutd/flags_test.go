@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBadFlagsNameTheFlag: every bad flag fails at start-up with a message
+// that names it, before anything listens or touches the disk.
+func TestBadFlagsNameTheFlag(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"server", "--id", "n1", "--data-dir", dir, "--api-addr", "127.0.0.1:7998", "--raft-addr", "127.0.0.1:7999"}
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no id", []string{"server", "--data-dir", dir}, "--id"},
+		{"bad id", append(base, "--id", "n 1"), "--id"},
+		{"no data dir", []string{"server", "--id", "n1"}, "--data-dir"},
+		{"raft addr without port", append(base, "--raft-addr", "localhost"), "--raft-addr"},
+		{"raft addr port 0", append(base, "--raft-addr", "127.0.0.1:0"), "--raft-addr"},
+		{"api addr garbage", append(base, "--api-addr", "nope"), "--api-addr"},
+		{"initial cluster syntax", append(base, "--initial-cluster", "n1"), "--initial-cluster"},
+		{"initial cluster misses self", append(base, "--initial-cluster", "n2=127.0.0.1:7102"), "--initial-cluster"},
+		{"initial cluster wrong self addr", append(base, "--initial-cluster", "n1=127.0.0.1:7101"), "--initial-cluster"},
+		{"initial cluster duplicate id", append(base, "--initial-cluster", "n1=127.0.0.1:7999,n1=127.0.0.1:7102"), "--initial-cluster"},
+		{"initial cluster shared addr", append(base, "--initial-cluster", "n1=127.0.0.1:7999,n2=127.0.0.1:7999"), "--initial-cluster"},
+		{"lease above heartbeat", append(base, "--leader-lease-timeout", "2s"), "--leader-lease-timeout"},
+		{"election below heartbeat", append(base, "--election-timeout", "100ms"), "--election-timeout"},
+		{"zero request timeout", append(base, "--request-timeout", "0s"), "--request-timeout"},
+		{"bad duration", append(base, "--heartbeat-timeout", "soon"), "heartbeat-timeout"},
+		{"snapshot threshold 0", append(base, "--snapshot-threshold", "0"), "--snapshot-threshold"},
+		{"log level", append(base, "--log-level", "loud"), "--log-level"},
+		{"log format", append(base, "--log-format", "xml"), "--log-format"},
+		{"stray argument", append(base, "extra"), "unexpected arguments"},
+		{"dev port range", []string{"dev", "--api-port", "65535"}, "--api-port"},
+		{"no command", []string{}, "missing command"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			m := NewMain(&out, &errb)
+			err := m.ParseFlags(tc.args)
+			if err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				err = m.Run(ctx)
+			}
+			if err == nil {
+				t.Fatalf("%v: started without error", tc.args)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v: error %q does not name %q", tc.args, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestFlagsFromEnvironment: OPTOUT_* variables set flags, and the command
+// line wins.
+func TestFlagsFromEnvironment(t *testing.T) {
+	t.Setenv("OPTOUT_ID", "env-node")
+	t.Setenv("OPTOUT_DATA_DIR", "/from/env")
+	t.Setenv("OPTOUT_HEARTBEAT_TIMEOUT", "700ms")
+	m := NewMain(&bytes.Buffer{}, &bytes.Buffer{})
+	if err := m.ParseFlags([]string{"server", "--data-dir", "/from/flag"}); err != nil {
+		t.Fatal(err)
+	}
+	f := m.server
+	if f.id != "env-node" || f.dataDir != "/from/flag" || f.heartbeat != 700*time.Millisecond {
+		t.Fatalf("flags = id %q data-dir %q heartbeat %v", f.id, f.dataDir, f.heartbeat)
+	}
+
+	t.Setenv("OPTOUT_ELECTION_TIMEOUT", "forever")
+	m = NewMain(&bytes.Buffer{}, &bytes.Buffer{})
+	err := m.ParseFlags([]string{"server"})
+	if err == nil || !strings.Contains(err.Error(), "OPTOUT_ELECTION_TIMEOUT") && !strings.Contains(err.Error(), "election-timeout") {
+		t.Fatalf("bad env value: %v", err)
+	}
+}
