@@ -191,3 +191,11 @@ type NodeStatus struct {
 	Voter       bool
 	Leader      bool
 }
+
+// StateDigest summarises one replica's state for convergence checks.
+type StateDigest struct {
+	NodeID       string
+	AppliedIndex uint64
+	SHA256       [32]byte
+	Records      uint64
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/hex"
 
 	"connectrpc.com/connect"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
@@ -35,4 +36,20 @@ func (s *clusterServer) Status(ctx context.Context, req *connect.Request[optoutv
 		})
 	}
 	return connect.NewResponse(out), nil
+}
+
+func (s *clusterServer) StateDigest(ctx context.Context, req *connect.Request[optoutv1.StateDigestRequest]) (*connect.Response[optoutv1.StateDigestResponse], error) {
+	if err := noUnknownFields(req.Msg); err != nil {
+		return nil, err
+	}
+	d, err := s.store.StateDigest(ctx)
+	if err != nil {
+		return nil, readError(err)
+	}
+	return connect.NewResponse(&optoutv1.StateDigestResponse{
+		NodeId:       d.NodeID,
+		AppliedIndex: d.AppliedIndex,
+		Sha256:       hex.EncodeToString(d.SHA256[:]),
+		Records:      d.Records,
+	}), nil
 }

@@ -14,6 +14,8 @@ type Store interface {
 	Read(ctx context.Context, fn func(optoutd.View) error) (uint64, error)
 	// Status reports the answering node's view of the cluster.
 	Status(ctx context.Context) (optoutd.ClusterStatus, error)
+	// StateDigest hashes the answering node's local state.
+	StateDigest(ctx context.Context) (optoutd.StateDigest, error)
 	// Ready returns nil when the node can serve linearizable requests.
 	Ready() error
 }

@@ -259,3 +259,13 @@ func (c *Client) StatusOf(ctx context.Context, i int) (*optoutv1.StatusResponse,
 	}
 	return r.Msg, nil
 }
+
+// StateDigestOf asks one specific endpoint (by index into Endpoints) for
+// the digest of its local state.
+func (c *Client) StateDigestOf(ctx context.Context, i int) (*optoutv1.StateDigestResponse, error) {
+	r, err := c.eps[i].cluster.StateDigest(ctx, connect.NewRequest(&optoutv1.StateDigestRequest{}))
+	if err != nil {
+		return nil, err
+	}
+	return r.Msg, nil
+}

@@ -114,3 +114,17 @@ func (n *Node) Leader() (id, raftAddr string) {
 // FirstLogIndex is the oldest entry still in this node's Raft log; entries
 // before it live only in snapshots.
 func (n *Node) FirstLogIndex() (uint64, error) { return n.logStore.FirstIndex() }
+
+// StateDigest hashes this node's local state; see fsm.Reader.Digest.
+func (n *Node) StateDigest(context.Context) (optoutd.StateDigest, error) {
+	d := optoutd.StateDigest{NodeID: n.cfg.ID}
+	err := n.fsm.View(func(r *fsm.Reader) (err error) {
+		d.AppliedIndex = r.AppliedIndex()
+		d.SHA256, d.Records, err = r.Digest()
+		return err
+	})
+	if err != nil {
+		return d, fmt.Errorf("cluster: state digest: %w", err)
+	}
+	return d, nil
+}

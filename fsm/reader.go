@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -95,4 +97,24 @@ func StateToProto(s optoutd.State) fsmv1.State {
 	default:
 		return fsmv1.State_STATE_UNSPECIFIED
 	}
+}
+
+// Digest hashes every record (key and stored value bytes, in key order)
+// together with nothing else, so two replicas at the same applied index
+// must produce the same digest.
+func (r *Reader) Digest() (sum [32]byte, records uint64, err error) {
+	h := sha256.New()
+	err = r.tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+		var lenbuf [8]byte
+		binary.BigEndian.PutUint64(lenbuf[:], uint64(len(k)))
+		h.Write(lenbuf[:])
+		h.Write(k)
+		binary.BigEndian.PutUint64(lenbuf[:], uint64(len(v)))
+		h.Write(lenbuf[:])
+		h.Write(v)
+		records++
+		return nil
+	})
+	copy(sum[:], h.Sum(nil))
+	return sum, records, err
 }

@@ -871,6 +871,112 @@ func (x *StatusResponse) GetRaftState() string {
 	return ""
 }
 
+type StateDigestRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateDigestRequest) Reset() {
+	*x = StateDigestRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateDigestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateDigestRequest) ProtoMessage() {}
+
+func (x *StateDigestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateDigestRequest.ProtoReflect.Descriptor instead.
+func (*StateDigestRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{11}
+}
+
+type StateDigestResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The applied index the digest was taken at.
+	AppliedIndex uint64 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// Hex SHA-256 over every record in key order.
+	Sha256        string `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Records       uint64 `protobuf:"varint,4,opt,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateDigestResponse) Reset() {
+	*x = StateDigestResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateDigestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateDigestResponse) ProtoMessage() {}
+
+func (x *StateDigestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateDigestResponse.ProtoReflect.Descriptor instead.
+func (*StateDigestResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StateDigestResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *StateDigestResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *StateDigestResponse) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *StateDigestResponse) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
 type Node struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -885,7 +991,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	mi := &file_optout_v1_optout_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1003,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	mi := &file_optout_v1_optout_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1016,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{11}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Node) GetId() string {
@@ -959,7 +1065,7 @@ type VersionMismatch struct {
 
 func (x *VersionMismatch) Reset() {
 	*x = VersionMismatch{}
-	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	mi := &file_optout_v1_optout_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1077,7 @@ func (x *VersionMismatch) String() string {
 func (*VersionMismatch) ProtoMessage() {}
 
 func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	mi := &file_optout_v1_optout_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1090,7 @@ func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionMismatch.ProtoReflect.Descriptor instead.
 func (*VersionMismatch) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{12}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *VersionMismatch) GetCurrentVersion() uint64 {
@@ -1004,7 +1110,7 @@ type WriteOutcome struct {
 
 func (x *WriteOutcome) Reset() {
 	*x = WriteOutcome{}
-	mi := &file_optout_v1_optout_proto_msgTypes[13]
+	mi := &file_optout_v1_optout_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1122,7 @@ func (x *WriteOutcome) String() string {
 func (*WriteOutcome) ProtoMessage() {}
 
 func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[13]
+	mi := &file_optout_v1_optout_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1135,7 @@ func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOutcome.ProtoReflect.Descriptor instead.
 func (*WriteOutcome) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{13}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WriteOutcome) GetOutcome() Outcome {
@@ -1101,7 +1207,13 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\x12%\n" +
 	"\x05nodes\x18\x06 \x03(\v2\x0f.optout.v1.NodeR\x05nodes\x12\x1d\n" +
 	"\n" +
-	"raft_state\x18\a \x01(\tR\traftState\"\x88\x01\n" +
+	"raft_state\x18\a \x01(\tR\traftState\"\x14\n" +
+	"\x12StateDigestRequest\"\x85\x01\n" +
+	"\x13StateDigestResponse\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12#\n" +
+	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x18\n" +
+	"\arecords\x18\x04 \x01(\x04R\arecords\"\x88\x01\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12\x1f\n" +
@@ -1130,9 +1242,10 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\x05Check\x12\x17.optout.v1.CheckRequest\x1a\x18.optout.v1.CheckResponse\"\x03\x90\x02\x01\x12N\n" +
 	"\n" +
 	"CheckBatch\x12\x1c.optout.v1.CheckBatchRequest\x1a\x1d.optout.v1.CheckBatchResponse\"\x03\x90\x02\x01\x129\n" +
-	"\x03Get\x12\x15.optout.v1.GetRequest\x1a\x16.optout.v1.GetResponse\"\x03\x90\x02\x012T\n" +
+	"\x03Get\x12\x15.optout.v1.GetRequest\x1a\x16.optout.v1.GetResponse\"\x03\x90\x02\x012\xa7\x01\n" +
 	"\x0eClusterService\x12B\n" +
-	"\x06Status\x12\x18.optout.v1.StatusRequest\x1a\x19.optout.v1.StatusResponse\"\x03\x90\x02\x01B7Z5github.com/optoutd/optoutd/api/gen/optout/v1;optoutv1b\x06proto3"
+	"\x06Status\x12\x18.optout.v1.StatusRequest\x1a\x19.optout.v1.StatusResponse\"\x03\x90\x02\x01\x12Q\n" +
+	"\vStateDigest\x12\x1d.optout.v1.StateDigestRequest\x1a\x1e.optout.v1.StateDigestResponse\"\x03\x90\x02\x01B7Z5github.com/optoutd/optoutd/api/gen/optout/v1;optoutv1b\x06proto3"
 
 var (
 	file_optout_v1_optout_proto_rawDescOnce sync.Once
@@ -1147,7 +1260,7 @@ func file_optout_v1_optout_proto_rawDescGZIP() []byte {
 }
 
 var file_optout_v1_optout_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_optout_v1_optout_proto_goTypes = []any{
 	(State)(0),                    // 0: optout.v1.State
 	(Decision)(0),                 // 1: optout.v1.Decision
@@ -1163,14 +1276,16 @@ var file_optout_v1_optout_proto_goTypes = []any{
 	(*GetResponse)(nil),           // 11: optout.v1.GetResponse
 	(*StatusRequest)(nil),         // 12: optout.v1.StatusRequest
 	(*StatusResponse)(nil),        // 13: optout.v1.StatusResponse
-	(*Node)(nil),                  // 14: optout.v1.Node
-	(*VersionMismatch)(nil),       // 15: optout.v1.VersionMismatch
-	(*WriteOutcome)(nil),          // 16: optout.v1.WriteOutcome
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
+	(*StateDigestRequest)(nil),    // 14: optout.v1.StateDigestRequest
+	(*StateDigestResponse)(nil),   // 15: optout.v1.StateDigestResponse
+	(*Node)(nil),                  // 16: optout.v1.Node
+	(*VersionMismatch)(nil),       // 17: optout.v1.VersionMismatch
+	(*WriteOutcome)(nil),          // 18: optout.v1.WriteOutcome
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_optout_v1_optout_proto_depIdxs = []int32{
 	0,  // 0: optout.v1.Record.state:type_name -> optout.v1.State
-	17, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: optout.v1.SetRequest.state:type_name -> optout.v1.State
 	3,  // 3: optout.v1.SetResponse.record:type_name -> optout.v1.Record
 	1,  // 4: optout.v1.CheckResponse.decision:type_name -> optout.v1.Decision
@@ -1178,20 +1293,22 @@ var file_optout_v1_optout_proto_depIdxs = []int32{
 	6,  // 6: optout.v1.CheckBatchRequest.checks:type_name -> optout.v1.CheckRequest
 	7,  // 7: optout.v1.CheckBatchResponse.results:type_name -> optout.v1.CheckResponse
 	3,  // 8: optout.v1.GetResponse.record:type_name -> optout.v1.Record
-	14, // 9: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
+	16, // 9: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
 	2,  // 10: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
 	4,  // 11: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
 	6,  // 12: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
 	8,  // 13: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
 	10, // 14: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
 	12, // 15: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
-	5,  // 16: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
-	7,  // 17: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
-	9,  // 18: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
-	11, // 19: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
-	13, // 20: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
+	14, // 16: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
+	5,  // 17: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
+	7,  // 18: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
+	9,  // 19: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
+	11, // 20: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
+	13, // 21: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
+	15, // 22: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -1209,7 +1326,7 @@ func file_optout_v1_optout_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_v1_optout_proto_rawDesc), len(file_optout_v1_optout_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -46,6 +46,9 @@ const (
 	OptOutServiceGetProcedure = "/optout.v1.OptOutService/Get"
 	// ClusterServiceStatusProcedure is the fully-qualified name of the ClusterService's Status RPC.
 	ClusterServiceStatusProcedure = "/optout.v1.ClusterService/Status"
+	// ClusterServiceStateDigestProcedure is the fully-qualified name of the ClusterService's
+	// StateDigest RPC.
+	ClusterServiceStateDigestProcedure = "/optout.v1.ClusterService/StateDigest"
 )
 
 // OptOutServiceClient is a client for the optout.v1.OptOutService service.
@@ -217,6 +220,10 @@ func (UnimplementedOptOutServiceHandler) Get(context.Context, *connect.Request[v
 // ClusterServiceClient is a client for the optout.v1.ClusterService service.
 type ClusterServiceClient interface {
 	Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error)
+	// StateDigest hashes this node's local state (not a linearizable read),
+	// so tools can check that replicas converged: equal applied indexes must
+	// give equal digests.
+	StateDigest(context.Context, *connect.Request[v1.StateDigestRequest]) (*connect.Response[v1.StateDigestResponse], error)
 }
 
 // NewClusterServiceClient constructs a client for the optout.v1.ClusterService service. By default,
@@ -237,12 +244,20 @@ func NewClusterServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		stateDigest: connect.NewClient[v1.StateDigestRequest, v1.StateDigestResponse](
+			httpClient,
+			baseURL+ClusterServiceStateDigestProcedure,
+			connect.WithSchema(clusterServiceMethods.ByName("StateDigest")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // clusterServiceClient implements ClusterServiceClient.
 type clusterServiceClient struct {
-	status *connect.Client[v1.StatusRequest, v1.StatusResponse]
+	status      *connect.Client[v1.StatusRequest, v1.StatusResponse]
+	stateDigest *connect.Client[v1.StateDigestRequest, v1.StateDigestResponse]
 }
 
 // Status calls optout.v1.ClusterService.Status.
@@ -250,9 +265,18 @@ func (c *clusterServiceClient) Status(ctx context.Context, req *connect.Request[
 	return c.status.CallUnary(ctx, req)
 }
 
+// StateDigest calls optout.v1.ClusterService.StateDigest.
+func (c *clusterServiceClient) StateDigest(ctx context.Context, req *connect.Request[v1.StateDigestRequest]) (*connect.Response[v1.StateDigestResponse], error) {
+	return c.stateDigest.CallUnary(ctx, req)
+}
+
 // ClusterServiceHandler is an implementation of the optout.v1.ClusterService service.
 type ClusterServiceHandler interface {
 	Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error)
+	// StateDigest hashes this node's local state (not a linearizable read),
+	// so tools can check that replicas converged: equal applied indexes must
+	// give equal digests.
+	StateDigest(context.Context, *connect.Request[v1.StateDigestRequest]) (*connect.Response[v1.StateDigestResponse], error)
 }
 
 // NewClusterServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -269,10 +293,19 @@ func NewClusterServiceHandler(svc ClusterServiceHandler, opts ...connect.Handler
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	clusterServiceStateDigestHandler := connect.NewUnaryHandler(
+		ClusterServiceStateDigestProcedure,
+		svc.StateDigest,
+		connect.WithSchema(clusterServiceMethods.ByName("StateDigest")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/optout.v1.ClusterService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ClusterServiceStatusProcedure:
 			clusterServiceStatusHandler.ServeHTTP(w, r)
+		case ClusterServiceStateDigestProcedure:
+			clusterServiceStateDigestHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -284,4 +317,8 @@ type UnimplementedClusterServiceHandler struct{}
 
 func (UnimplementedClusterServiceHandler) Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.ClusterService.Status is not implemented"))
+}
+
+func (UnimplementedClusterServiceHandler) StateDigest(context.Context, *connect.Request[v1.StateDigestRequest]) (*connect.Response[v1.StateDigestResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.ClusterService.StateDigest is not implemented"))
 }
