@@ -181,6 +181,10 @@ type ClusterStatus struct {
 	AppliedIndex uint64
 	RaftState    string
 	Nodes        []NodeStatus
+
+	LastLogIndex      uint64
+	FirstLogIndex     uint64
+	LastSnapshotIndex uint64
 }
 
 // NodeStatus describes one member of the Raft configuration.

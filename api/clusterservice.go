@@ -29,6 +29,10 @@ func (s *clusterServer) Status(ctx context.Context, req *connect.Request[optoutv
 		CommitIndex:  st.CommitIndex,
 		AppliedIndex: st.AppliedIndex,
 		RaftState:    st.RaftState,
+
+		LastLogIndex:      st.LastLogIndex,
+		FirstLogIndex:     st.FirstLogIndex,
+		LastSnapshotIndex: st.LastSnapshotIndex,
 	}
 	for _, n := range st.Nodes {
 		out.Nodes = append(out.Nodes, &optoutv1.Node{

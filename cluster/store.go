@@ -69,6 +69,11 @@ func (n *Node) Status(context.Context) (optoutd.ClusterStatus, error) {
 	}
 	_, leader := n.raft.LeaderWithID()
 	st.LeaderID = string(leader)
+	st.LastLogIndex = n.raft.LastIndex()
+	st.FirstLogIndex, _ = n.logStore.FirstIndex()
+	if snaps, err := n.snapStore.List(); err == nil && len(snaps) > 0 {
+		st.LastSnapshotIndex = snaps[0].Index
+	}
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		return st, optoutd.WrapError(optoutd.Unavailable, err, "reading the raft configuration")

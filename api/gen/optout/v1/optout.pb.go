@@ -787,9 +787,16 @@ type StatusResponse struct {
 	AppliedIndex uint64  `protobuf:"varint,5,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	Nodes        []*Node `protobuf:"bytes,6,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	// This node's Raft role: "Leader", "Follower", "Candidate" or "Shutdown".
-	RaftState     string `protobuf:"bytes,7,opt,name=raft_state,json=raftState,proto3" json:"raft_state,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RaftState string `protobuf:"bytes,7,opt,name=raft_state,json=raftState,proto3" json:"raft_state,omitempty"`
+	// The last log index in this node's Raft log.
+	LastLogIndex uint64 `protobuf:"varint,8,opt,name=last_log_index,json=lastLogIndex,proto3" json:"last_log_index,omitempty"`
+	// The oldest log index still in this node's Raft log; older entries live
+	// only in snapshots.
+	FirstLogIndex uint64 `protobuf:"varint,9,opt,name=first_log_index,json=firstLogIndex,proto3" json:"first_log_index,omitempty"`
+	// The index of this node's newest snapshot (0 if none).
+	LastSnapshotIndex uint64 `protobuf:"varint,10,opt,name=last_snapshot_index,json=lastSnapshotIndex,proto3" json:"last_snapshot_index,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -869,6 +876,27 @@ func (x *StatusResponse) GetRaftState() string {
 		return x.RaftState
 	}
 	return ""
+}
+
+func (x *StatusResponse) GetLastLogIndex() uint64 {
+	if x != nil {
+		return x.LastLogIndex
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetFirstLogIndex() uint64 {
+	if x != nil {
+		return x.FirstLogIndex
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetLastSnapshotIndex() uint64 {
+	if x != nil {
+		return x.LastSnapshotIndex
+	}
+	return 0
 }
 
 type StateDigestRequest struct {
@@ -1198,7 +1226,7 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\x06record\x18\x01 \x01(\v2\x11.optout.v1.RecordR\x06record\x12\x1d\n" +
 	"\n" +
 	"read_index\x18\x02 \x01(\x04R\treadIndex\"\x0f\n" +
-	"\rStatusRequest\"\xe8\x01\n" +
+	"\rStatusRequest\"\xe6\x02\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12\x12\n" +
@@ -1207,7 +1235,11 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\x12%\n" +
 	"\x05nodes\x18\x06 \x03(\v2\x0f.optout.v1.NodeR\x05nodes\x12\x1d\n" +
 	"\n" +
-	"raft_state\x18\a \x01(\tR\traftState\"\x14\n" +
+	"raft_state\x18\a \x01(\tR\traftState\x12$\n" +
+	"\x0elast_log_index\x18\b \x01(\x04R\flastLogIndex\x12&\n" +
+	"\x0ffirst_log_index\x18\t \x01(\x04R\rfirstLogIndex\x12.\n" +
+	"\x13last_snapshot_index\x18\n" +
+	" \x01(\x04R\x11lastSnapshotIndex\"\x14\n" +
 	"\x12StateDigestRequest\"\x85\x01\n" +
 	"\x13StateDigestResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12#\n" +
