@@ -87,6 +87,15 @@ func withOutcome(ce *connect.Error, write bool, o optoutv1.Outcome) error {
 	return ce
 }
 
+// rejectedWrite marks a write refused before it reached the store.
+func rejectedWrite(err error) error {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		ce = connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	return withOutcome(ce, true, optoutv1.Outcome_OUTCOME_NOT_APPLIED)
+}
+
 // invalidf is a shorthand for a validation failure.
 func invalidf(format string, args ...any) error {
 	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(format, args...))

@@ -18,7 +18,7 @@ type optOutServer struct {
 func (s *optOutServer) Set(ctx context.Context, req *connect.Request[optoutv1.SetRequest]) (*connect.Response[optoutv1.SetResponse], error) {
 	in, err := setRequest(req.Msg)
 	if err != nil {
-		return nil, withOutcome(err.(*connect.Error), true, optoutv1.Outcome_OUTCOME_NOT_APPLIED)
+		return nil, rejectedWrite(err)
 	}
 	rec, err := s.store.Set(ctx, in)
 	if err != nil {

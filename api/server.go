@@ -85,10 +85,11 @@ type healthChecker struct{ store Store }
 func (h *healthChecker) Check(_ context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
 	switch req.Service {
 	case "", optoutv1connect.OptOutServiceName:
+		status := grpchealth.StatusServing
 		if h.store.Ready() != nil {
-			return &grpchealth.CheckResponse{Status: grpchealth.StatusNotServing}, nil
+			status = grpchealth.StatusNotServing
 		}
-		return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
+		return &grpchealth.CheckResponse{Status: status}, nil
 	case optoutv1connect.ClusterServiceName:
 		return &grpchealth.CheckResponse{Status: grpchealth.StatusServing}, nil
 	default:

@@ -62,8 +62,8 @@ func (m *mux) serve() {
 			if !errors.Is(err, net.ErrClosed) {
 				m.log.Warn("raft listener stopped", LogKeyErr, err)
 			}
-			m.raft.Close()
-			m.peer.Close()
+			_ = m.raft.Close()
+			_ = m.peer.Close()
 			return
 		}
 		go m.route(c)

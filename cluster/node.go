@@ -72,7 +72,7 @@ func Open(cfg Config) (*Node, error) {
 		metrics: newMetrics(cfg.Metrics),
 	}
 	if err := n.open(); err != nil {
-		n.closeStores()
+		_ = n.closeStores()
 		return nil, err
 	}
 	return n, nil

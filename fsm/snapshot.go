@@ -58,7 +58,7 @@ func (f *FSM) WriteSnapshot(w io.Writer) (appliedIndex uint64, err error) {
 // before it is renamed over the live file. A bad snapshot returns an error
 // and leaves the current state untouched.
 func (f *FSM) Restore(rc io.ReadCloser) error {
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	tmp := f.cfg.Path + ".restore"
 	hdr, err := readSnapshotToFile(rc, tmp)
 	if err != nil {

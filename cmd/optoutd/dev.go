@@ -57,7 +57,7 @@ func newDevCmd(m *Main) *ffcli.Command {
 				if dir, err = os.MkdirTemp("", "optoutd-dev-"); err != nil {
 					return err
 				}
-				defer os.RemoveAll(dir)
+				defer func() { _ = os.RemoveAll(dir) }()
 			}
 			initial := map[string]string{}
 			for i := 0; i < devNodes; i++ {

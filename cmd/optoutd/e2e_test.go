@@ -44,7 +44,7 @@ func binary(t *testing.T) string {
 		binPath = filepath.Join(dir, "optoutd")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -58,7 +58,8 @@ type proc struct {
 	args          []string
 	cmd           *exec.Cmd
 	log           *bytes.Buffer
-	done          chan error
+	done          chan struct{} // closed when the process has exited
+	exitErr       error         // cmd.Wait's result, valid once done is closed
 }
 
 type procCluster struct {
@@ -133,8 +134,11 @@ func (pc *procCluster) start(p *proc) {
 	if err := p.cmd.Start(); err != nil {
 		pc.t.Fatal(err)
 	}
-	p.done = make(chan error, 1)
-	go func(c *exec.Cmd, done chan error) { done <- c.Wait() }(p.cmd, p.done)
+	p.done = make(chan struct{})
+	go func(c *exec.Cmd, p *proc, done chan struct{}) {
+		p.exitErr = c.Wait()
+		close(done)
+	}(p.cmd, p, p.done)
 }
 
 func (pc *procCluster) kill(p *proc) {
@@ -157,7 +161,7 @@ func (pc *procCluster) waitReady(timeout time.Duration) {
 		for {
 			resp, err := http.Get("http://" + p.api + "/readyz")
 			if err == nil {
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
 					break
 				}
@@ -326,7 +330,8 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-p.done:
+	case <-p.done:
+		err := p.exitErr
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, tail(p.log.String(), 2000))
