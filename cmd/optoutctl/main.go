@@ -104,11 +104,26 @@ func (m *Main) print(msg proto.Message) error {
 	return err
 }
 
-func args(n int, usage string, got []string) error {
-	if len(got) != n {
-		return fmt.Errorf("usage: %s (got %d arguments)", usage, len(got))
+// positional collects the arguments left after flags, allowing flags after
+// positional arguments too (optoutctl set u1 p opted_out --source cli), and
+// checks their number.
+func positional(fs *flag.FlagSet, n int, usage string, got []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(got); err != nil {
+			return nil, err
+		}
+		got = fs.Args()
+		if len(got) == 0 {
+			break
+		}
+		pos = append(pos, got[0])
+		got = got[1:]
 	}
-	return nil
+	if len(pos) != n {
+		return nil, fmt.Errorf("usage: %s (got %d arguments)", usage, len(pos))
+	}
+	return pos, nil
 }
 
 func (m *Main) setCmd() *ffcli.Command {
@@ -120,7 +135,8 @@ func (m *Main) setCmd() *ffcli.Command {
 	return &ffcli.Command{
 		Name: "set", ShortUsage: usage, ShortHelp: "write a subject's state for a purpose", FlagSet: fs,
 		Exec: func(ctx context.Context, a []string) error {
-			if err := args(3, usage, a); err != nil {
+			a, err := positional(fs, 3, usage, a)
+			if err != nil {
 				return err
 			}
 			req := &optoutv1.SetRequest{SubjectId: a[0], Purpose: a[1], Source: *source, Reason: *reason}
@@ -152,7 +168,8 @@ func (m *Main) checkCmd() *ffcli.Command {
 		Name: "check", ShortUsage: usage, ShortHelp: "may I process this subject's data for this purpose?",
 		FlagSet: flag.NewFlagSet("optoutctl check", flag.ContinueOnError),
 		Exec: func(ctx context.Context, a []string) error {
-			if err := args(2, usage, a); err != nil {
+			a, err := positional(flag.NewFlagSet("optoutctl check", flag.ContinueOnError), 2, usage, a)
+			if err != nil {
 				return err
 			}
 			return m.withClient(ctx, func(ctx context.Context, c *client.Client) (proto.Message, error) {
@@ -168,7 +185,8 @@ func (m *Main) getCmd() *ffcli.Command {
 		Name: "get", ShortUsage: usage, ShortHelp: "read the stored record",
 		FlagSet: flag.NewFlagSet("optoutctl get", flag.ContinueOnError),
 		Exec: func(ctx context.Context, a []string) error {
-			if err := args(2, usage, a); err != nil {
+			a, err := positional(flag.NewFlagSet("optoutctl get", flag.ContinueOnError), 2, usage, a)
+			if err != nil {
 				return err
 			}
 			return m.withClient(ctx, func(ctx context.Context, c *client.Client) (proto.Message, error) {
@@ -183,7 +201,7 @@ func (m *Main) statusCmd() *ffcli.Command {
 		Name: "status", ShortUsage: "optoutctl status", ShortHelp: "show the first reachable node's view of the cluster",
 		FlagSet: flag.NewFlagSet("optoutctl status", flag.ContinueOnError),
 		Exec: func(ctx context.Context, a []string) error {
-			if err := args(0, "optoutctl status", a); err != nil {
+			if _, err := positional(flag.NewFlagSet("optoutctl status", flag.ContinueOnError), 0, "optoutctl status", a); err != nil {
 				return err
 			}
 			return m.withClient(ctx, func(ctx context.Context, c *client.Client) (proto.Message, error) {
