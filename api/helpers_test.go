@@ -1,0 +1,320 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/api"
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
+)
+
+// fakeStore is an api.Store made of func fields. Each method counts its
+// calls; a nil func fails the call with an Internal error so that a test
+// that reaches an unexpected method notices.
+type fakeStore struct {
+	SetFn         func(context.Context, optoutd.SetRequest) (optoutd.Record, error)
+	ReadFn        func(context.Context, func(optoutd.View) error) (uint64, error)
+	StatusFn      func(context.Context) (optoutd.ClusterStatus, error)
+	StateDigestFn func(context.Context) (optoutd.StateDigest, error)
+	ReadyFn       func() error
+
+	setCalls, readCalls, statusCalls, digestCalls atomic.Int64
+}
+
+var _ api.Store = (*fakeStore)(nil)
+
+var errNoFake = optoutd.Errorf(optoutd.Internal, "fake: method not set")
+
+func (s *fakeStore) Set(ctx context.Context, req optoutd.SetRequest) (optoutd.Record, error) {
+	s.setCalls.Add(1)
+	if s.SetFn == nil {
+		return optoutd.Record{}, errNoFake
+	}
+	return s.SetFn(ctx, req)
+}
+
+func (s *fakeStore) Read(ctx context.Context, fn func(optoutd.View) error) (uint64, error) {
+	s.readCalls.Add(1)
+	if s.ReadFn == nil {
+		return 0, errNoFake
+	}
+	return s.ReadFn(ctx, fn)
+}
+
+func (s *fakeStore) Status(ctx context.Context) (optoutd.ClusterStatus, error) {
+	s.statusCalls.Add(1)
+	if s.StatusFn == nil {
+		return optoutd.ClusterStatus{}, errNoFake
+	}
+	return s.StatusFn(ctx)
+}
+
+func (s *fakeStore) StateDigest(ctx context.Context) (optoutd.StateDigest, error) {
+	s.digestCalls.Add(1)
+	if s.StateDigestFn == nil {
+		return optoutd.StateDigest{}, errNoFake
+	}
+	return s.StateDigestFn(ctx)
+}
+
+func (s *fakeStore) Ready() error {
+	if s.ReadyFn == nil {
+		return nil
+	}
+	return s.ReadyFn()
+}
+
+// calls counts every call that could read or change state.
+func (s *fakeStore) calls() int64 {
+	return s.setCalls.Load() + s.readCalls.Load() + s.statusCalls.Load() + s.digestCalls.Load()
+}
+
+// memView is an optoutd.View over a map.
+type memView struct {
+	applied uint64
+	recs    map[optoutd.Key]optoutd.Record
+}
+
+func (v memView) AppliedIndex() uint64 { return v.applied }
+
+func (v memView) Get(k optoutd.Key) (optoutd.Record, bool, error) {
+	r, ok := v.recs[k]
+	if !ok {
+		return optoutd.Record{Key: k}, false, nil
+	}
+	return r, true, nil
+}
+
+// firstIndex is where memStore's log starts, so versions and read indexes
+// are distinctive numbers rather than 1.
+const firstIndex = 40
+
+// fixedTime is the UpdatedAt of every record memStore writes.
+var fixedTime = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+
+// memStore returns a fakeStore backed by a map that behaves like the real
+// store: every write takes the next log index as its version, and a
+// compare-and-set conflict reports the current version.
+func memStore() *fakeStore {
+	var (
+		mu    sync.Mutex
+		index uint64 = firstIndex
+		recs         = map[optoutd.Key]optoutd.Record{}
+	)
+	s := &fakeStore{}
+	s.SetFn = func(_ context.Context, req optoutd.SetRequest) (optoutd.Record, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		cur := recs[req.Key]
+		if ev := req.ExpectedVersion; ev != nil && *ev != cur.Version {
+			return optoutd.Record{}, &optoutd.Error{
+				Code:           optoutd.VersionMismatch,
+				Message:        "expected version " + u64(*ev) + ", current version " + u64(cur.Version),
+				CurrentVersion: cur.Version,
+			}
+		}
+		index++
+		r := optoutd.Record{Key: req.Key, State: req.State, Version: index, UpdatedAt: fixedTime, Source: req.Source, Reason: req.Reason}
+		recs[req.Key] = r
+		return r, nil
+	}
+	s.ReadFn = func(_ context.Context, fn func(optoutd.View) error) (uint64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return index, fn(memView{applied: index, recs: recs})
+	}
+	s.StatusFn = func(context.Context) (optoutd.ClusterStatus, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return testStatus(index), nil
+	}
+	s.StateDigestFn = func(context.Context) (optoutd.StateDigest, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return optoutd.StateDigest{NodeID: "n1", AppliedIndex: index, SHA256: [32]byte{0xab, 0xcd}, Records: uint64(len(recs))}, nil
+	}
+	return s
+}
+
+func testStatus(index uint64) optoutd.ClusterStatus {
+	return optoutd.ClusterStatus{
+		NodeID: "n1", LeaderID: "n2", Term: 3, CommitIndex: index, AppliedIndex: index, RaftState: "Follower",
+		Nodes: []optoutd.NodeStatus{
+			{ID: "n1", RaftAddress: "127.0.0.1:7101", APIAddress: "127.0.0.1:7001", Voter: true},
+			{ID: "n2", RaftAddress: "127.0.0.1:7102", APIAddress: "127.0.0.1:7002", Voter: true, Leader: true},
+			{ID: "n3", RaftAddress: "127.0.0.1:7103", APIAddress: "", Voter: false},
+		},
+	}
+}
+
+func u64(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// seen records what the last request looked like on the server side, so
+// tests can check that a protocol really went over the wire it claims.
+type seen struct {
+	mu          sync.Mutex
+	protoMajor  int
+	method      string
+	contentType string
+}
+
+func (s *seen) last() (protoMajor int, method, contentType string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.protoMajor, s.method, s.contentType
+}
+
+// server serves api.NewHandler(store) over HTTP/1.1 and h2c.
+type server struct {
+	*httptest.Server
+	seen *seen
+}
+
+func serve(t testing.TB, store api.Store, opts api.Options) *server {
+	t.Helper()
+	h := api.NewHandler(store, opts)
+	sn := &seen{}
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sn.mu.Lock()
+		sn.protoMajor, sn.method, sn.contentType = r.ProtoMajor, r.Method, r.Header.Get("Content-Type")
+		sn.mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	ts.Config.Protocols = &p
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return &server{Server: ts, seen: sn}
+}
+
+// http1Client speaks only HTTP/1.1; h2cClient speaks only HTTP/2 without
+// TLS (prior knowledge).
+func http1Client(t testing.TB) *http.Client {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+func h2cClient(t testing.TB) *http.Client {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// protocol is one way of calling the API with the generated clients.
+type protocol struct {
+	name        string
+	h2c         bool
+	opts        []connect.ClientOption
+	contentType string // prefix the server must see
+}
+
+func protocols() []protocol {
+	return []protocol{
+		{name: "connect+proto/h2c", h2c: true, contentType: "application/proto"},
+		{name: "connect+json/h2c", h2c: true, opts: []connect.ClientOption{connect.WithProtoJSON()}, contentType: "application/json"},
+		{name: "grpc/h2c", h2c: true, opts: []connect.ClientOption{connect.WithGRPC()}, contentType: "application/grpc"},
+		{name: "grpc-web/h2c", h2c: true, opts: []connect.ClientOption{connect.WithGRPCWeb()}, contentType: "application/grpc-web"},
+		{name: "connect+proto/http1", contentType: "application/proto"},
+		{name: "connect+json/http1", opts: []connect.ClientOption{connect.WithProtoJSON()}, contentType: "application/json"},
+		{name: "grpc-web/http1", opts: []connect.ClientOption{connect.WithGRPCWeb()}, contentType: "application/grpc-web"},
+	}
+}
+
+func (p protocol) httpClient(t testing.TB) *http.Client {
+	if p.h2c {
+		return h2cClient(t)
+	}
+	return http1Client(t)
+}
+
+type clients struct {
+	optout  optoutv1connect.OptOutServiceClient
+	cluster optoutv1connect.ClusterServiceClient
+}
+
+func (p protocol) clients(t testing.TB, s *server) clients {
+	hc := p.httpClient(t)
+	return clients{
+		optout:  optoutv1connect.NewOptOutServiceClient(hc, s.URL, p.opts...),
+		cluster: optoutv1connect.NewClusterServiceClient(hc, s.URL, p.opts...),
+	}
+}
+
+// checkWire fails unless the last request used p's wire format and HTTP
+// version.
+func (p protocol) checkWire(t testing.TB, s *server) {
+	t.Helper()
+	major, _, ct := s.seen.last()
+	wantMajor := 1
+	if p.h2c {
+		wantMajor = 2
+	}
+	if major != wantMajor {
+		t.Errorf("%s: request went over HTTP/%d, want HTTP/%d", p.name, major, wantMajor)
+	}
+	if !strings.HasPrefix(ct, p.contentType) {
+		t.Errorf("%s: Content-Type %q, want prefix %q", p.name, ct, p.contentType)
+	}
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// wireError asserts err is a *connect.Error with the given code and returns
+// it.
+func wireError(t testing.TB, err error, want connect.Code) *connect.Error {
+	t.Helper()
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v (%T) is not a *connect.Error", err, err)
+	}
+	if ce.Code() != want {
+		t.Fatalf("code %v (message %q), want %v", ce.Code(), ce.Message(), want)
+	}
+	return ce
+}
+
+// details decodes the error details that optoutd defines.
+func details(t testing.TB, ce *connect.Error) (vm *optoutv1.VersionMismatch, wo *optoutv1.WriteOutcome) {
+	t.Helper()
+	for _, d := range ce.Details() {
+		m, err := d.Value()
+		if err != nil {
+			t.Fatalf("detail %s: %v", d.Type(), err)
+		}
+		switch m := m.(type) {
+		case *optoutv1.VersionMismatch:
+			if vm != nil {
+				t.Errorf("two VersionMismatch details")
+			}
+			vm = m
+		case *optoutv1.WriteOutcome:
+			if wo != nil {
+				t.Errorf("two WriteOutcome details")
+			}
+			wo = m
+		default:
+			t.Errorf("unexpected detail %s", d.Type())
+		}
+	}
+	return vm, wo
+}
