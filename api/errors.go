@@ -43,12 +43,15 @@ func toConnect(err error, write bool) error {
 	if err == nil {
 		return nil
 	}
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return ce
-	}
+	// The domain error is looked for first: it may wrap a *connect.Error
+	// from a peer RPC (a forwarded write, a read index from the leader),
+	// whose code and message say nothing about this request.
 	var de *optoutd.Error
 	if !errors.As(err, &de) {
+		var ce *connect.Error
+		if errors.As(err, &ce) {
+			return ce
+		}
 		// A bare context error: the client's deadline or cancellation hit
 		// before the store classified anything. For a write that is
 		// unknown, because the store may have proposed it already.
@@ -68,7 +71,7 @@ func toConnect(err error, write bool) error {
 	if de.Code == optoutd.OutcomeUnknown && errors.Is(de, context.DeadlineExceeded) {
 		code = connect.CodeDeadlineExceeded
 	}
-	ce = connect.NewError(code, errors.New(msg))
+	ce := connect.NewError(code, errors.New(msg))
 	if de.Code == optoutd.VersionMismatch {
 		if d, err := connect.NewErrorDetail(&optoutv1.VersionMismatch{CurrentVersion: de.CurrentVersion}); err == nil {
 			ce.AddDetail(d)
