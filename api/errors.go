@@ -77,7 +77,11 @@ func toConnect(err error, write bool) error {
 			ce.AddDetail(d)
 		}
 	}
-	return withOutcome(ce, write, outcomes[de.Code])
+	o, ok := outcomes[de.Code]
+	if !ok {
+		o = optoutv1.Outcome_OUTCOME_UNKNOWN
+	}
+	return withOutcome(ce, write, o)
 }
 
 func withOutcome(ce *connect.Error, write bool, o optoutv1.Outcome) error {
