@@ -1,0 +1,191 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/api"
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+)
+
+const secret = "10.0.0.7:7102 connection reset" // a cause that must not reach clients
+
+type mapping struct {
+	name string
+	err  error
+	code connect.Code
+	// message, when set, must appear in the wire message.
+	message string
+	// current, when set, is the VersionMismatch detail expected.
+	current *uint64
+	// outcome is the WriteOutcome a write must carry.
+	outcome optoutv1.Outcome
+}
+
+func ptr(v uint64) *uint64 { return &v }
+
+// mappings is the contract of api/errors.go, written out independently.
+func mappings() []mapping {
+	const unknownMsg = "the write may have been applied"
+	return []mapping{
+		{"invalid", optoutd.Errorf(optoutd.Invalid, "purpose: unknown purpose"), connect.CodeInvalidArgument, "purpose: unknown purpose", nil, optoutv1.Outcome_OUTCOME_NOT_APPLIED},
+		{"not found", optoutd.Errorf(optoutd.NotFound, "no such record"), connect.CodeNotFound, "no such record", nil, optoutv1.Outcome_OUTCOME_NOT_APPLIED},
+		{"version mismatch", &optoutd.Error{Code: optoutd.VersionMismatch, Message: "expected version 3, current version 17", CurrentVersion: 17},
+			connect.CodeFailedPrecondition, "current version 17", ptr(17), optoutv1.Outcome_OUTCOME_NOT_APPLIED},
+		{"version mismatch, record absent", &optoutd.Error{Code: optoutd.VersionMismatch, Message: "expected version 3, current version 0"},
+			connect.CodeFailedPrecondition, "current version 0", ptr(0), optoutv1.Outcome_OUTCOME_NOT_APPLIED},
+		{"unavailable", optoutd.WrapError(optoutd.Unavailable, errors.New(secret), "write not applied; retrying is safe"),
+			connect.CodeUnavailable, "write not applied; retrying is safe", nil, optoutv1.Outcome_OUTCOME_NOT_APPLIED},
+		{"outcome unknown", optoutd.WrapError(optoutd.OutcomeUnknown, errors.New(secret), unknownMsg),
+			connect.CodeUnknown, unknownMsg, nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
+		{"outcome unknown, client deadline", optoutd.WrapError(optoutd.OutcomeUnknown, context.DeadlineExceeded, "deadline passed while the write was in flight; it may have been applied"),
+			connect.CodeDeadlineExceeded, "may have been applied", nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
+		{"halted", optoutd.Errorf(optoutd.Halted, "state machine halted"), connect.CodeUnavailable, "state machine halted", nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
+		{"internal", optoutd.WrapError(optoutd.Internal, errors.New(secret), "log store failure"), connect.CodeInternal, "log store failure", nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
+		{"unmapped domain code", optoutd.Errorf(optoutd.Code("brand_new"), "something new"), connect.CodeInternal, "something new", nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
+		{"wrapped domain error", fmt.Errorf("cluster: set: %w", optoutd.Errorf(optoutd.Unavailable, "no leader")), connect.CodeUnavailable, "no leader", nil, optoutv1.Outcome_OUTCOME_NOT_APPLIED},
+		// A forwarded write whose connection to the leader broke: the
+		// domain error wraps the peer RPC's own *connect.Error. The domain
+		// classification must win over the inner transport error.
+		{"outcome unknown wrapping a peer RPC error", optoutd.WrapError(optoutd.OutcomeUnknown, fmt.Errorf("forward to leader: %w", connect.NewError(connect.CodeUnavailable, errors.New(secret))), unknownMsg),
+			connect.CodeUnknown, unknownMsg, nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
+		{"unavailable wrapping a peer RPC error", optoutd.WrapError(optoutd.Unavailable, connect.NewError(connect.CodeDeadlineExceeded, errors.New(secret)), "write not applied; retrying is safe"),
+			connect.CodeUnavailable, "retrying is safe", nil, optoutv1.Outcome_OUTCOME_NOT_APPLIED},
+		{"bare deadline", fmt.Errorf("cluster: %w", context.DeadlineExceeded), connect.CodeDeadlineExceeded, "", nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
+		{"bare cancel", context.Canceled, connect.CodeCanceled, "", nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
+		{"bare error", errors.New(secret), connect.CodeInternal, "internal error", nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
+	}
+}
+
+// TestWriteErrorMapping: every store error on Set becomes the right code,
+// message and details in every protocol, and never an ok.
+func TestWriteErrorMapping(t *testing.T) {
+	for _, p := range protocols() {
+		t.Run(p.name, func(t *testing.T) {
+			for _, m := range mappings() {
+				t.Run(m.name, func(t *testing.T) {
+					store := &fakeStore{SetFn: func(context.Context, optoutd.SetRequest) (optoutd.Record, error) { return optoutd.Record{}, m.err }}
+					s := serve(t, store, api.Options{})
+					resp, err := p.clients(t, s).optout.Set(ctx(t), connect.NewRequest(setReq(nil)))
+					if err == nil {
+						t.Fatalf("false ok: %v", resp.Msg)
+					}
+					ce := checkMapped(t, err, m)
+					vm, wo := details(t, ce)
+					if wo.GetOutcome() != m.outcome {
+						t.Errorf("WriteOutcome %v, want %v", wo, m.outcome)
+					}
+					switch {
+					case m.current == nil && vm != nil:
+						t.Errorf("unexpected VersionMismatch %v", vm)
+					case m.current != nil && (vm == nil || vm.CurrentVersion != *m.current):
+						t.Errorf("VersionMismatch %v, want current %d", vm, *m.current)
+					}
+					if store.setCalls.Load() != 1 {
+						t.Errorf("Set called %d times", store.setCalls.Load())
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestReadErrorMapping: the same errors from reads map to the same codes
+// and never carry a WriteOutcome.
+func TestReadErrorMapping(t *testing.T) {
+	for _, p := range protocols() {
+		t.Run(p.name, func(t *testing.T) {
+			for _, m := range mappings() {
+				if m.current != nil {
+					continue // reads never compare versions
+				}
+				t.Run(m.name, func(t *testing.T) {
+					store := &fakeStore{
+						ReadFn:        func(context.Context, func(optoutd.View) error) (uint64, error) { return 0, m.err },
+						StatusFn:      func(context.Context) (optoutd.ClusterStatus, error) { return optoutd.ClusterStatus{}, m.err },
+						StateDigestFn: func(context.Context) (optoutd.StateDigest, error) { return optoutd.StateDigest{}, m.err },
+					}
+					s := serve(t, store, api.Options{})
+					c := p.clients(t, s)
+					ctx := ctx(t)
+					for name, call := range map[string]func() error{
+						"Check": func() error {
+							_, err := c.optout.Check(ctx, connect.NewRequest(&optoutv1.CheckRequest{SubjectId: "u1", Purpose: "p"}))
+							return err
+						},
+						"CheckBatch": func() error {
+							_, err := c.optout.CheckBatch(ctx, connect.NewRequest(&optoutv1.CheckBatchRequest{Checks: checks(2)}))
+							return err
+						},
+						"Get": func() error {
+							_, err := c.optout.Get(ctx, connect.NewRequest(&optoutv1.GetRequest{SubjectId: "u1", Purpose: "p"}))
+							return err
+						},
+						"Status": func() error {
+							_, err := c.cluster.Status(ctx, connect.NewRequest(&optoutv1.StatusRequest{}))
+							return err
+						},
+						"StateDigest": func() error {
+							_, err := c.cluster.StateDigest(ctx, connect.NewRequest(&optoutv1.StateDigestRequest{}))
+							return err
+						},
+					} {
+						err := call()
+						if err == nil {
+							t.Fatalf("%s: false ok", name)
+						}
+						ce := checkMapped(t, err, m)
+						if vm, wo := details(t, ce); vm != nil || wo != nil {
+							t.Errorf("%s: read error carries details %v %v", name, vm, wo)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestReadErrorFromView: an error returned inside the read (the view's
+// Get failing) is reported, not swallowed into an ALLOW.
+func TestReadErrorFromView(t *testing.T) {
+	halted := optoutd.Errorf(optoutd.Halted, "state machine halted at index 9")
+	store := &fakeStore{ReadFn: func(_ context.Context, fn func(optoutd.View) error) (uint64, error) {
+		return 9, fn(failingView{halted})
+	}}
+	s := serve(t, store, api.Options{})
+	c := protocols()[0].clients(t, s)
+	r, err := c.optout.Check(ctx(t), connect.NewRequest(&optoutv1.CheckRequest{SubjectId: "u1", Purpose: "p"}))
+	if err == nil {
+		t.Fatalf("Check with a failing view answered %v", r.Msg)
+	}
+	checkMapped(t, err, mapping{code: connect.CodeUnavailable, message: "state machine halted"})
+	rb, err := c.optout.CheckBatch(ctx(t), connect.NewRequest(&optoutv1.CheckBatchRequest{Checks: checks(3)}))
+	if err == nil {
+		t.Fatalf("CheckBatch with a failing view answered %v", rb.Msg)
+	}
+	checkMapped(t, err, mapping{code: connect.CodeUnavailable, message: "state machine halted"})
+}
+
+type failingView struct{ err error }
+
+func (v failingView) AppliedIndex() uint64 { return 0 }
+func (v failingView) Get(k optoutd.Key) (optoutd.Record, bool, error) {
+	return optoutd.Record{Key: k}, false, v.err
+}
+
+func checkMapped(t *testing.T, err error, m mapping) *connect.Error {
+	t.Helper()
+	ce := wireError(t, err, m.code)
+	if !strings.Contains(ce.Message(), m.message) {
+		t.Errorf("message %q does not contain %q", ce.Message(), m.message)
+	}
+	if strings.Contains(ce.Message(), secret) {
+		t.Errorf("message %q leaks the internal cause", ce.Message())
+	}
+	return ce
+}
