@@ -1,0 +1,232 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+	"github.com/optoutd/optoutd/jepsen/db"
+)
+
+func TestPlanSequentialNeverOverlaps(t *testing.T) {
+	for seed := uint64(0); seed < 50; seed++ {
+		cfg := DefaultSchedule(Names(), 3*time.Minute, seed)
+		plan, err := Plan(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range plan {
+			if p.End() > cfg.Total-cfg.Recovery {
+				t.Fatalf("seed %d: fault %d ends at %v, after %v", seed, i, p.End(), cfg.Total-cfg.Recovery)
+			}
+			if p.At < cfg.Lead || p.For <= 0 {
+				t.Fatalf("seed %d: bad fault %+v", seed, p)
+			}
+			if i > 0 && plan[i-1].End() >= p.At {
+				t.Fatalf("seed %d: faults %d and %d overlap: %+v %+v", seed, i-1, i, plan[i-1], p)
+			}
+		}
+	}
+}
+
+func TestPlanTakesTurnsAndIsDeterministic(t *testing.T) {
+	kinds := []string{"kill", "pause", "partition-leader"}
+	cfg := DefaultSchedule(kinds, 2*time.Minute, 42)
+	a, err := Plan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Plan(cfg)
+	if !slices.Equal(a, b) {
+		t.Fatal("same seed gave different plans")
+	}
+	for i, p := range a {
+		if p.Kind != kinds[i%len(kinds)] {
+			t.Fatalf("fault %d is %s, want %s", i, p.Kind, kinds[i%len(kinds)])
+		}
+	}
+	cfg.Seed = 43
+	c, _ := Plan(cfg)
+	if slices.Equal(a, c) {
+		t.Fatal("different seeds gave the same plan")
+	}
+}
+
+func TestPlanOverlapOverlapsAndHeals(t *testing.T) {
+	cfg := DefaultSchedule(Names(), 5*time.Minute, 1)
+	cfg.Overlap = true
+	plan, err := Plan(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlaps := 0
+	seen := map[string]bool{}
+	for i, p := range plan {
+		seen[p.Kind] = true
+		if p.End() > cfg.Total-cfg.Recovery {
+			t.Fatalf("fault %d ends after the recovery deadline", i)
+		}
+		if i > 0 && plan[i-1].End() > p.At {
+			overlaps++
+		}
+	}
+	if overlaps == 0 {
+		t.Fatal("overlap mode produced no overlapping faults")
+	}
+	if len(seen) != len(Names()) {
+		t.Fatalf("only %d of %d kinds scheduled", len(seen), len(Names()))
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	if _, err := Plan(DefaultSchedule([]string{"kill"}, 4*time.Second, 1)); !errors.Is(err, ErrTooShort) {
+		t.Fatalf("short time: %v", err)
+	}
+	if _, err := Plan(DefaultSchedule([]string{"partition-everything"}, time.Minute, 1)); err == nil || !strings.Contains(err.Error(), "partition-leader") {
+		t.Fatalf("unknown kind should list the valid ones: %v", err)
+	}
+	if _, err := Plan(DefaultSchedule([]string{"membership"}, time.Minute, 1)); !errors.Is(err, ErrNotYet) {
+		t.Fatalf("membership: %v", err)
+	}
+	if _, err := Plan(DefaultSchedule(nil, time.Minute, 1)); err == nil {
+		t.Fatal("no kinds accepted")
+	}
+}
+
+func cut(drops []db.Drop, from, to string) bool {
+	return slices.Contains(drops, db.Drop{From: from, To: to})
+}
+
+func TestShapes(t *testing.T) {
+	all := []string{"n1", "n2", "n3", "n4", "n5"}
+	iso := Isolate("n2", all)
+	if len(iso) != 8 || !cut(iso, "n2", "n1") || !cut(iso, "n1", "n2") || cut(iso, "n1", "n3") {
+		t.Fatalf("isolate: %v", iso)
+	}
+	br, mid := Bridge(all)
+	if mid != "n3" {
+		t.Fatalf("bridge node %s", mid)
+	}
+	for _, d := range br {
+		if d.From == mid || d.To == mid {
+			t.Fatalf("bridge node is cut: %v", d)
+		}
+	}
+	if !cut(br, "n1", "n5") || !cut(br, "n5", "n1") || cut(br, "n1", "n2") || cut(br, "n4", "n5") {
+		t.Fatalf("bridge: %v", br)
+	}
+	br3, mid3 := Bridge([]string{"a", "b", "c"})
+	if mid3 != "b" || len(br3) != 2 || !cut(br3, "a", "c") {
+		t.Fatalf("bridge of 3: %v %s", br3, mid3)
+	}
+	ow := OneWay(all, "n1")
+	if len(ow) != 4 || !cut(ow, "n2", "n1") || cut(ow, "n1", "n2") {
+		t.Fatalf("one way: %v", ow)
+	}
+	sp := Split([]string{"n1", "n2"}, []string{"n3", "n4", "n5"})
+	if len(sp) != 12 || !cut(sp, "n5", "n2") || cut(sp, "n1", "n2") {
+		t.Fatalf("split: %v", sp)
+	}
+}
+
+func TestDesiredCombinesEffects(t *testing.T) {
+	ids := []string{"n1", "n2", "n3"}
+	want, drops := Desired(ids, []Effect{
+		{Paused: []string{"n1", "n2"}},
+		{Down: []string{"n2"}, Drops: Isolate("n3", ids)},
+		{Drops: OneWay(ids, "n1")},
+	})
+	if want["n1"] != paused || want["n2"] != down || want["n3"] != running {
+		t.Fatalf("states %v", want)
+	}
+	if len(drops) != 5 { // n3<->n1, n3<->n2, n2->n1 (n3->n1 shared)
+		t.Fatalf("drops %v", drops)
+	}
+}
+
+// fakeCluster records what the executor does to it.
+type fakeCluster struct {
+	mu     sync.Mutex
+	state  map[string]nodeState
+	drops  []db.Drop
+	calls  []string
+	leader string
+}
+
+func newFake() *fakeCluster {
+	return &fakeCluster{state: map[string]nodeState{"n1": running, "n2": running, "n3": running}, leader: "n2"}
+}
+
+func (f *fakeCluster) NodeIDs() []string { return []string{"n1", "n2", "n3"} }
+func (f *fakeCluster) set(op, id string, s nodeState) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, op+" "+id)
+	f.state[id] = s
+	return nil
+}
+func (f *fakeCluster) Kill(_ context.Context, id string) error   { return f.set("kill", id, down) }
+func (f *fakeCluster) Start(_ context.Context, id string) error  { return f.set("start", id, running) }
+func (f *fakeCluster) Pause(_ context.Context, id string) error  { return f.set("pause", id, paused) }
+func (f *fakeCluster) Resume(_ context.Context, id string) error { return f.set("resume", id, running) }
+func (f *fakeCluster) SetDrops(_ context.Context, d []db.Drop) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.drops = append([]db.Drop(nil), d...)
+	f.calls = append(f.calls, "drops")
+	return nil
+}
+func (f *fakeCluster) Status(_ context.Context, id string) (*optoutv1.StatusResponse, error) {
+	st := "Follower"
+	if id == f.leader {
+		st = "Leader"
+	}
+	return &optoutv1.StatusResponse{NodeId: id, RaftState: st, Term: 3}, nil
+}
+
+func TestExecutorAppliesAndHealsEverything(t *testing.T) {
+	f := newFake()
+	var clock int64
+	var cm sync.Mutex
+	x := NewExecutor(f, slog.New(slog.DiscardHandler), func() int64 { cm.Lock(); defer cm.Unlock(); clock++; return clock }, 1)
+	plan := []Planned{
+		{Kind: "pause", At: 0, For: 20 * time.Millisecond},
+		{Kind: "partition-leader", At: 0, For: 20 * time.Millisecond},
+		{Kind: "kill-all", At: 5 * time.Millisecond, For: 5 * time.Millisecond},
+	}
+	if err := x.Run(context.Background(), time.Now(), plan); err != nil {
+		t.Fatal(err)
+	}
+	for id, s := range f.state {
+		if s != running {
+			t.Fatalf("%s left in state %d; calls %v", id, s, f.calls)
+		}
+	}
+	if len(f.drops) != 0 {
+		t.Fatalf("partition not healed: %v", f.drops)
+	}
+	recs := x.Records()
+	if len(recs) != 3 {
+		t.Fatalf("records %+v", recs)
+	}
+	for _, r := range recs {
+		if r.End < r.Start || r.Error != "" {
+			t.Fatalf("bad record %+v", r)
+		}
+		if (r.Kind == "pause" || r.Kind == "partition-leader") && (len(r.Targets) != 1 || r.Targets[0] != "n2") {
+			t.Fatalf("%s should target the leader n2: %+v", r.Kind, r)
+		}
+	}
+	if !slices.Contains(f.calls, "kill n1") || !slices.Contains(f.calls, "pause n2") || !slices.Contains(f.calls, "start n3") {
+		t.Fatalf("calls %v", f.calls)
+	}
+	if x.Active() != "none" {
+		t.Fatalf("still active: %s", x.Active())
+	}
+}
