@@ -149,11 +149,18 @@ func TestValidation(t *testing.T) {
 // returns the HTTP status and, for errors, the code and message.
 func connectProto(t testing.TB, h http.Handler, procedure string, body []byte) (status int, code, message string, resp []byte) {
 	t.Helper()
+	return connectRaw(t, h, procedure, "application/proto", body)
+}
+
+// connectRaw is connectProto for any content type; it calls the handler
+// in-process, so a panic fails the test.
+func connectRaw(t testing.TB, h http.Handler, procedure, contentType string, body []byte) (status int, code, message string, resp []byte) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, "http://optoutd"+procedure, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/proto")
+	req.Header.Set("Content-Type", contentType)
 	rec := &recorder{header: http.Header{}}
 	h.ServeHTTP(rec, req)
 	if rec.status == 0 {
