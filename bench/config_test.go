@@ -1,0 +1,114 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeRepo is a directory that looks like the optoutd repository.
+func fakeRepo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "cmd", "optoutd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestParseFlagsErrorsNameTheFlag(t *testing.T) {
+	repo := fakeRepo(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--rounds", "0"}, "--rounds"},
+		{[]string{"--rounds", "101"}, "--rounds"},
+		{[]string{"--duration", "0s"}, "--duration"},
+		{[]string{"--duration", "50ms"}, "--duration"},
+		{[]string{"--warmup", "-1s"}, "--warmup"},
+		{[]string{"--concurrency", "0"}, "--concurrency"},
+		{[]string{"--concurrency", "5000"}, "--concurrency"},
+		{[]string{"--keys", "0"}, "--keys"},
+		{[]string{"--failover-samples", "0"}, "--failover-samples"},
+		{[]string{"--op-timeout", "1ms"}, "--op-timeout"},
+		{[]string{"--workloads", ""}, "--workloads: must name at least one"},
+		{[]string{"--workloads", "reads,scan"}, `--workloads: unknown "scan"`},
+		{[]string{"--workloads", "reads,reads"}, `--workloads: "reads" named twice`},
+		{[]string{"--systems", "mysql"}, `--systems: unknown "mysql"`},
+		{[]string{"--target", "nearest"}, "--target"},
+		{[]string{"--etcd-timing", "fast"}, "--etcd-timing"},
+		{[]string{"--out", ""}, "--out"},
+		{[]string{"--optoutd-rev", ""}, "--optoutd-rev"},
+		{[]string{"--optoutd-bin", filepath.Join(repo, "nope")}, "--optoutd-bin"},
+		{[]string{"--optoutd-bin", repo}, "--optoutd-bin"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			args := append([]string{"--repo", repo}, tt.args...)
+			_, err := parseFlags(args, io.Discard)
+			if err == nil {
+				t.Fatalf("parseFlags(%q) succeeded, want an error containing %q", tt.args, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseFlagsRepoAndArgs(t *testing.T) {
+	if _, err := parseFlags([]string{"--repo", t.TempDir()}, io.Discard); err == nil || !strings.Contains(err.Error(), "--repo") {
+		t.Errorf("a repo without cmd/optoutd: err = %v, want one naming --repo", err)
+	}
+	if _, err := parseFlags([]string{"--repo", fakeRepo(t), "extra"}, io.Discard); err == nil || !strings.Contains(err.Error(), "unexpected arguments") {
+		t.Errorf("a stray argument: err = %v", err)
+	}
+	if _, err := parseFlags([]string{"--no-such-flag"}, io.Discard); err == nil || !strings.Contains(err.Error(), "no-such-flag") {
+		t.Errorf("an unknown flag: err = %v", err)
+	}
+}
+
+func TestParseFlagsValues(t *testing.T) {
+	repo := fakeRepo(t)
+	c, err := parseFlags([]string{"--repo", repo, "--workloads", " cas , reads ", "--rounds", "3",
+		"--duration", "4s", "--concurrency", "8", "--target", "leader", "--etcd-timing", "default"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.Workloads, ",") != "cas,reads" || c.Rounds != 3 || c.Duration != 4*time.Second ||
+		c.Concurrency != 8 || c.Target != targetLeader || c.EtcdTiming != etcdTimingDefault {
+		t.Errorf("parsed %+v", c)
+	}
+	if !c.has(wlCAS) || c.has(wlFailover) {
+		t.Errorf("has: cas=%v failover=%v", c.has(wlCAS), c.has(wlFailover))
+	}
+	d, err := parseFlags([]string{"--repo", repo}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Rounds != 5 || d.Duration != 10*time.Second || d.Concurrency != 32 || d.Keys != 10000 || len(d.Workloads) != 4 || len(d.Systems) != 2 {
+		t.Errorf("defaults = %+v", d)
+	}
+}
+
+func TestQuickDefaultsYieldToExplicitFlags(t *testing.T) {
+	repo := fakeRepo(t)
+	q, err := parseFlags([]string{"--repo", repo, "--quick"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Rounds != 1 || q.Duration != 2*time.Second || q.Warmup != 500*time.Millisecond || q.Keys != 1000 || q.FailoverSamples != 1 {
+		t.Errorf("--quick = %+v", q)
+	}
+	q, err = parseFlags([]string{"--repo", repo, "--quick", "--rounds", "3", "--duration", "5s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Rounds != 3 || q.Duration != 5*time.Second || q.Keys != 1000 {
+		t.Errorf("--quick with --rounds 3 --duration 5s = %+v", q)
+	}
+}

@@ -1,0 +1,103 @@
+// Command bench measures optoutd against etcd in the same run on the same
+// machine and reports speed as ratios optoutd/etcd with their spread
+// across rounds. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "etcd-node" {
+		os.Exit(etcdNodeMain(os.Args[2:], os.Stderr))
+	}
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err = run(ctx, cfg, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// run does the whole benchmark. Every node process and temp dir it makes is
+// gone when it returns, also after Ctrl-C (which cancels ctx).
+func run(ctx context.Context, cfg Config, stdout io.Writer, stderr *os.File) error {
+	res := &Results{
+		Tool: "optoutd bench", Started: time.Now(), Host: hostInfo(), Config: cfg,
+		EtcdVersion: etcdServerVersion(), Settings: map[string]map[string]string{},
+	}
+	outDir := filepath.Join(cfg.OutDir, res.Started.Format("20060102-150405"))
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	prog := newProgress(stderr)
+	defer prog.close()
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	bin := cfg.OptoutdBin
+	if bin == "" {
+		prog.step("[setup]", "building cmd/optoutd at "+cfg.OptoutdRev, 0, nil)
+		b, cleanup, err := buildOptoutd(ctx, cfg.Repo, cfg.OptoutdRev)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		bin = b
+		res.OptoutdCommit = gitDescribe(cfg.Repo, cfg.OptoutdRev)
+	} else {
+		res.OptoutdCommit = "binary " + bin
+	}
+	prog.logf("[setup] optoutd %s, etcd %s; results in %s", res.OptoutdCommit, res.EtcdVersion, outDir)
+	for _, s := range cfg.Systems {
+		if sys, err := newSystem(s, cfg, bin, self); err == nil {
+			res.Settings[s] = sys.Settings()
+		}
+	}
+
+	r := &runner{cfg: cfg, prog: prog, optoutdBin: bin, self: self, keys: subjects(cfg.Keys)}
+	runErr := r.runAll(ctx, res)
+	res.Finished = time.Now()
+	res.WallSeconds = res.Finished.Sub(res.Started).Seconds()
+	res.Host.LoadAvgTo = readTrim("/proc/loadavg")
+	res.Complete = runErr == nil
+	if runErr != nil {
+		res.Error = runErr.Error()
+	}
+	res.summarize()
+
+	var charts []string
+	if !cfg.NoCharts {
+		prog.step("[report]", "drawing charts", 0, nil)
+		charts, err = writeCharts(outDir, res)
+		if err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	if err := writeReport(outDir, res, charts); err != nil {
+		return errors.Join(runErr, err)
+	}
+	prog.close()
+	fmt.Fprintln(stdout, oneLine(res, outDir))
+	return runErr
+}

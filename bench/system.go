@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// System names.
+const (
+	sysOptoutd = "optoutd"
+	sysEtcd    = "etcd"
+)
+
+// errConflict is a compare-and-set that found another version.
+var errConflict = errors.New("bench: compare-and-set conflict")
+
+// errMissing is a read of a pre-loaded key that found nothing.
+var errMissing = errors.New("bench: pre-loaded key not found")
+
+// System is a 3-node cluster of one product, run as 3 OS processes on
+// loopback.
+type System interface {
+	Name() string
+	// Start starts the 3 nodes with their data under dir and waits until
+	// every node reports ready.
+	Start(ctx context.Context, dir string) error
+	// Close kills every node (SIGKILL) and closes every client.
+	Close()
+	// Leader returns the index (0..2) of the node that is leader now.
+	Leader(ctx context.Context) (int, error)
+	// NodeName is the name of node i, e.g. "n1" or "e1".
+	NodeName(i int) string
+	// Kill sends SIGKILL to node i and waits until it is gone.
+	Kill(i int)
+	// Restart starts node i again from its data dir and waits until it is
+	// ready.
+	Restart(ctx context.Context, i int) error
+	// Check returns an error if a node that should run has died.
+	Check() error
+	// Clients returns the operations of worker w for the given target.
+	// Every call with the same target shares one set of connections.
+	Clients(ctx context.Context, target string) (func(w int) Ops, error)
+	// Settings describes how the nodes are configured, for the report.
+	Settings() map[string]string
+}
+
+// Ops are the requests the workloads send. Keys are subject ids; each
+// system maps them to its own key space.
+type Ops interface {
+	// Read is a linearizable read of one pre-loaded key.
+	Read(ctx context.Context, subject string) error
+	// Write is a blind write; seq varies the value.
+	Write(ctx context.Context, subject string, seq uint64) error
+	// CAS writes only if the key's version equals expected (0: the key
+	// must not exist) and returns the new version, or errConflict.
+	CAS(ctx context.Context, subject string, expected, seq uint64) (uint64, error)
+	// Version is a linearizable read of the key's version (0 if absent).
+	Version(ctx context.Context, subject string) (uint64, error)
+}
+
+func newSystem(name string, cfg Config, optoutdBin, self string) (System, error) {
+	switch name {
+	case sysOptoutd:
+		return &optoutdSystem{bin: optoutdBin}, nil
+	case sysEtcd:
+		return &etcdSystem{self: self, timing: cfg.EtcdTiming}, nil
+	}
+	return nil, fmt.Errorf("bench: unknown system %q", name)
+}
+
+// rotate returns list starting at index k.
+func rotate[T any](list []T, k int) []T {
+	out := make([]T, 0, len(list))
+	for i := range list {
+		out = append(out, list[(k+i)%len(list)])
+	}
+	return out
+}
+
+// others returns every index of n except skip, in order.
+func others(n, skip int) []int {
+	var out []int
+	for i := 0; i < n; i++ {
+		if i != skip {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func checkProcs(procs []*proc) error {
+	for _, p := range procs {
+		if p.exited() {
+			return fmt.Errorf("%s died; log tail:\n%s", p.name, p.logTail(2000))
+		}
+	}
+	return nil
+}
