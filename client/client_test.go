@@ -1,0 +1,389 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
+	"github.com/optoutd/optoutd/client"
+)
+
+// node is a fake optoutd endpoint: the generated handlers with func
+// fields, counting every call that reaches it.
+type node struct {
+	optoutv1connect.UnimplementedOptOutServiceHandler
+	optoutv1connect.UnimplementedClusterServiceHandler
+	name    string
+	set     func() error
+	read    func() error
+	sets    atomic.Int64
+	reads   atomic.Int64
+	statuss atomic.Int64
+	url     string
+}
+
+func (n *node) Set(_ context.Context, req *connect.Request[optoutv1.SetRequest]) (*connect.Response[optoutv1.SetResponse], error) {
+	n.sets.Add(1)
+	if n.set != nil {
+		if err := n.set(); err != nil {
+			return nil, err
+		}
+	}
+	return connect.NewResponse(&optoutv1.SetResponse{Version: 17, Record: &optoutv1.Record{SubjectId: req.Msg.SubjectId, Version: 17}}), nil
+}
+
+func (n *node) Check(context.Context, *connect.Request[optoutv1.CheckRequest]) (*connect.Response[optoutv1.CheckResponse], error) {
+	n.reads.Add(1)
+	if n.read != nil {
+		if err := n.read(); err != nil {
+			return nil, err
+		}
+	}
+	return connect.NewResponse(&optoutv1.CheckResponse{Decision: optoutv1.Decision_DECISION_DENY, Version: 17, ReadIndex: 42}), nil
+}
+
+func (n *node) CheckBatch(context.Context, *connect.Request[optoutv1.CheckBatchRequest]) (*connect.Response[optoutv1.CheckBatchResponse], error) {
+	n.reads.Add(1)
+	if n.read != nil {
+		if err := n.read(); err != nil {
+			return nil, err
+		}
+	}
+	return connect.NewResponse(&optoutv1.CheckBatchResponse{ReadIndex: 42}), nil
+}
+
+func (n *node) Get(context.Context, *connect.Request[optoutv1.GetRequest]) (*connect.Response[optoutv1.GetResponse], error) {
+	n.reads.Add(1)
+	if n.read != nil {
+		if err := n.read(); err != nil {
+			return nil, err
+		}
+	}
+	return connect.NewResponse(&optoutv1.GetResponse{Record: &optoutv1.Record{Version: 17}, ReadIndex: 42}), nil
+}
+
+func (n *node) Status(context.Context, *connect.Request[optoutv1.StatusRequest]) (*connect.Response[optoutv1.StatusResponse], error) {
+	n.statuss.Add(1)
+	if n.read != nil {
+		if err := n.read(); err != nil {
+			return nil, err
+		}
+	}
+	return connect.NewResponse(&optoutv1.StatusResponse{NodeId: n.name}), nil
+}
+
+func (n *node) calls() int64 { return n.sets.Load() + n.reads.Load() + n.statuss.Load() }
+
+// start serves n over HTTP/1.1 and h2c.
+func (n *node) start(t *testing.T) *node {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle(optoutv1connect.NewOptOutServiceHandler(n))
+	mux.Handle(optoutv1connect.NewClusterServiceHandler(n))
+	s := httptest.NewUnstartedServer(mux)
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	s.Config.Protocols = &p
+	s.Start()
+	t.Cleanup(s.Close)
+	n.url = s.URL
+	return n
+}
+
+// refused returns an address on which nothing listens.
+func refused(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// writeErr builds the error the API sends for a failed write.
+func writeErr(code connect.Code, o optoutv1.Outcome, msg string) error {
+	ce := connect.NewError(code, errors.New(msg))
+	d, err := connect.NewErrorDetail(&optoutv1.WriteOutcome{Outcome: o})
+	if err != nil {
+		panic(err)
+	}
+	ce.AddDetail(d)
+	return ce
+}
+
+func newClient(t *testing.T, endpoints []string, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.New(endpoints, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+var (
+	setReq   = &optoutv1.SetRequest{SubjectId: "u1", Purpose: "email_marketing", State: optoutv1.State_STATE_OPTED_OUT}
+	checkReq = &optoutv1.CheckRequest{SubjectId: "u1", Purpose: "email_marketing"}
+)
+
+func TestNew(t *testing.T) {
+	for _, eps := range [][]string{nil, {}, {""}, {" ", ""}} {
+		if _, err := client.New(eps); err == nil {
+			t.Errorf("New(%q) accepted no endpoints", eps)
+		}
+	}
+	c := newClient(t, []string{"127.0.0.1:7001", " http://h:2 ", "", "https://h:3"})
+	want := []string{"http://127.0.0.1:7001", "http://h:2", "https://h:3"}
+	if got := c.Endpoints(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("Endpoints = %v, want %v", got, want)
+	}
+}
+
+// TestRefusedEndpointIsSkipped: a connection that was never made sent
+// nothing, so reads and writes both move on.
+func TestRefusedEndpointIsSkipped(t *testing.T) {
+	good := (&node{name: "good"}).start(t)
+	c := newClient(t, []string{refused(t), good.url})
+	ctx := ctx(t)
+	if r, err := c.Check(ctx, checkReq); err != nil || r.Decision != optoutv1.Decision_DECISION_DENY {
+		t.Fatalf("Check: %v %v", r, err)
+	}
+	c = newClient(t, []string{refused(t), good.url})
+	if r, err := c.Set(ctx, setReq); err != nil || r.Version != 17 {
+		t.Fatalf("Set: %v %v", r, err)
+	}
+	if good.reads.Load() != 1 || good.sets.Load() != 1 {
+		t.Errorf("good endpoint got %d reads and %d sets, want 1 and 1", good.reads.Load(), good.sets.Load())
+	}
+}
+
+// TestUnknownOutcomeIsNeverRetried: a write that may have applied goes
+// back to the caller; the next endpoint never sees it.
+func TestUnknownOutcomeIsNeverRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"unknown", writeErr(connect.CodeUnknown, optoutv1.Outcome_OUTCOME_UNKNOWN, "the write may have been applied")},
+		{"deadline", writeErr(connect.CodeDeadlineExceeded, optoutv1.Outcome_OUTCOME_UNKNOWN, "deadline passed while the write was in flight")},
+		{"unavailable but unknown", writeErr(connect.CodeUnavailable, optoutv1.Outcome_OUTCOME_UNKNOWN, "state machine halted")},
+		{"unavailable with no detail (a proxy)", connect.NewError(connect.CodeUnavailable, errors.New("upstream reset"))},
+		{"internal", writeErr(connect.CodeInternal, optoutv1.Outcome_OUTCOME_UNKNOWN, "log store failure")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first := (&node{name: "first", set: func() error { return tc.err }}).start(t)
+			second := (&node{name: "second"}).start(t)
+			c := newClient(t, []string{first.url, second.url})
+			_, err := c.Set(ctx(t), setReq)
+			if err == nil {
+				t.Fatal("Set succeeded")
+			}
+			if !client.IsOutcomeUnknown(err) || client.Outcome(err) != optoutv1.Outcome_OUTCOME_UNKNOWN {
+				t.Errorf("IsOutcomeUnknown=%v Outcome=%v for %v", client.IsOutcomeUnknown(err), client.Outcome(err), err)
+			}
+			if connect.CodeOf(err) != connect.CodeOf(tc.err) {
+				t.Errorf("code %v, want %v", connect.CodeOf(err), connect.CodeOf(tc.err))
+			}
+			if first.sets.Load() != 1 || second.calls() != 0 {
+				t.Errorf("first got %d sets, second %d calls; want 1 and 0", first.sets.Load(), second.calls())
+			}
+		})
+	}
+}
+
+// TestBrokenConnectionIsNotRetried: the server read the write and then the
+// connection died; the write may have applied.
+func TestBrokenConnectionIsNotRetried(t *testing.T) {
+	var hits atomic.Int64
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(broken.Close)
+	second := (&node{name: "second"}).start(t)
+	c := newClient(t, []string{broken.URL, second.url})
+	_, err := c.Set(ctx(t), setReq)
+	if err == nil || !client.IsOutcomeUnknown(err) {
+		t.Fatalf("Set over a broken connection: %v, want an unknown outcome", err)
+	}
+	if hits.Load() != 1 || second.calls() != 0 {
+		t.Errorf("broken endpoint hit %d times, second %d calls; want 1 and 0", hits.Load(), second.calls())
+	}
+	// A read over the same broken endpoint is safe to retry.
+	if _, err := c.Check(ctx(t), checkReq); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	if second.reads.Load() != 1 {
+		t.Errorf("second endpoint got %d reads, want 1", second.reads.Load())
+	}
+}
+
+// TestNotAppliedIsRetried: unavailable + NOT_APPLIED certainly did not
+// apply, so the next endpoint gets it, and later calls start there.
+func TestNotAppliedIsRetried(t *testing.T) {
+	first := (&node{name: "first", set: func() error {
+		return writeErr(connect.CodeUnavailable, optoutv1.Outcome_OUTCOME_NOT_APPLIED, "no leader; write not applied")
+	}}).start(t)
+	second := (&node{name: "second"}).start(t)
+	c := newClient(t, []string{first.url, second.url})
+	if r, err := c.Set(ctx(t), setReq); err != nil || r.Version != 17 {
+		t.Fatalf("Set: %v %v", r, err)
+	}
+	if first.sets.Load() != 1 || second.sets.Load() != 1 {
+		t.Errorf("sets: first %d, second %d; want 1 and 1", first.sets.Load(), second.sets.Load())
+	}
+	// The client now starts with the endpoint that answered.
+	if _, err := c.Set(ctx(t), setReq); err != nil {
+		t.Fatal(err)
+	}
+	if first.sets.Load() != 1 || second.sets.Load() != 2 {
+		t.Errorf("after failover: first %d sets, second %d; want 1 and 2", first.sets.Load(), second.sets.Load())
+	}
+}
+
+// TestDefinitiveAnswersAreNotRetried: a refusal that is the same on every
+// node (bad input, a CAS conflict) is returned at once.
+func TestDefinitiveAnswersAreNotRetried(t *testing.T) {
+	mismatch := writeErr(connect.CodeFailedPrecondition, optoutv1.Outcome_OUTCOME_NOT_APPLIED, "expected version 3, current version 17").(*connect.Error)
+	d, _ := connect.NewErrorDetail(&optoutv1.VersionMismatch{CurrentVersion: 17})
+	mismatch.AddDetail(d)
+	first := (&node{name: "first", set: func() error { return mismatch }, read: func() error {
+		return connect.NewError(connect.CodeInvalidArgument, errors.New("purpose: bad"))
+	}}).start(t)
+	second := (&node{name: "second"}).start(t)
+	c := newClient(t, []string{first.url, second.url})
+	_, err := c.Set(ctx(t), setReq)
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Fatalf("Set: %v, want failed_precondition", err)
+	}
+	if v, ok := client.CurrentVersion(err); !ok || v != 17 {
+		t.Errorf("CurrentVersion = %d, %v; want 17, true", v, ok)
+	}
+	if client.IsOutcomeUnknown(err) || client.Outcome(err) != optoutv1.Outcome_OUTCOME_NOT_APPLIED {
+		t.Errorf("Outcome = %v", client.Outcome(err))
+	}
+	if _, err := c.Check(ctx(t), checkReq); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Errorf("Check: %v, want invalid_argument", err)
+	}
+	if second.calls() != 0 {
+		t.Errorf("second endpoint got %d calls", second.calls())
+	}
+}
+
+// TestReadsFailOver: every read RPC moves past an unavailable node.
+func TestReadsFailOver(t *testing.T) {
+	down := func() error { return connect.NewError(connect.CodeUnavailable, errors.New("no leader")) }
+	first := (&node{name: "first", read: down}).start(t)
+	second := (&node{name: "second"}).start(t)
+	ctx := ctx(t)
+	for name, call := range map[string]func(*client.Client) error{
+		"Check":      func(c *client.Client) error { _, err := c.Check(ctx, checkReq); return err },
+		"CheckBatch": func(c *client.Client) error { _, err := c.CheckBatch(ctx, &optoutv1.CheckBatchRequest{}); return err },
+		"Get":        func(c *client.Client) error { _, err := c.Get(ctx, &optoutv1.GetRequest{}); return err },
+		"Status": func(c *client.Client) error {
+			st, err := c.Status(ctx)
+			if err == nil && st.NodeId != "second" {
+				t.Errorf("Status from %q", st.NodeId)
+			}
+			return err
+		},
+	} {
+		before := first.calls()
+		if err := call(newClient(t, []string{first.url, second.url})); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if first.calls() != before+1 {
+			t.Errorf("%s did not try the first endpoint", name)
+		}
+	}
+	if second.calls() != 4 {
+		t.Errorf("second endpoint got %d calls, want 4", second.calls())
+	}
+}
+
+// TestEveryEndpointFails: the error names each endpoint and keeps the code.
+func TestEveryEndpointFails(t *testing.T) {
+	down := func() error {
+		return writeErr(connect.CodeUnavailable, optoutv1.Outcome_OUTCOME_NOT_APPLIED, "no leader")
+	}
+	a := (&node{name: "a", set: down, read: down}).start(t)
+	b := (&node{name: "b", set: down, read: down}).start(t)
+	c := newClient(t, []string{a.url, b.url})
+	_, err := c.Set(ctx(t), setReq)
+	if err == nil || connect.CodeOf(err) != connect.CodeUnavailable || client.IsOutcomeUnknown(err) {
+		t.Fatalf("Set: %v", err)
+	}
+	for _, u := range []string{a.url, b.url} {
+		if !strings.Contains(err.Error(), u) {
+			t.Errorf("error %q does not name %s", err, u)
+		}
+	}
+	if a.sets.Load() != 1 || b.sets.Load() != 1 {
+		t.Errorf("sets %d %d, want each endpoint tried once", a.sets.Load(), b.sets.Load())
+	}
+}
+
+func TestHelpers(t *testing.T) {
+	if client.IsOutcomeUnknown(nil) {
+		t.Error("IsOutcomeUnknown(nil)")
+	}
+	if _, ok := client.CurrentVersion(nil); ok {
+		t.Error("CurrentVersion(nil) ok")
+	}
+	if _, ok := client.CurrentVersion(errors.New("x")); ok {
+		t.Error("CurrentVersion of a plain error ok")
+	}
+	if _, ok := client.CurrentVersion(connect.NewError(connect.CodeFailedPrecondition, nil)); ok {
+		t.Error("CurrentVersion without a detail ok")
+	}
+	if !client.IsOutcomeUnknown(errors.New("transport")) {
+		t.Error("a plain transport error must be an unknown outcome")
+	}
+	na := writeErr(connect.CodeUnavailable, optoutv1.Outcome_OUTCOME_NOT_APPLIED, "x")
+	if client.IsOutcomeUnknown(na) || client.Outcome(na) != optoutv1.Outcome_OUTCOME_NOT_APPLIED {
+		t.Errorf("NOT_APPLIED read as %v", client.Outcome(na))
+	}
+	// Details survive wrapping.
+	if client.Outcome(errors.Join(errors.New("ctx"), na)) != optoutv1.Outcome_OUTCOME_NOT_APPLIED {
+		t.Error("Outcome lost through errors.Join")
+	}
+}
+
+// TestProtocols: the client works with every wire the server speaks.
+func TestProtocols(t *testing.T) {
+	n := (&node{name: "n"}).start(t)
+	for name, o := range map[string][]connect.ClientOption{
+		"connect": nil, "json": {connect.WithProtoJSON()}, "grpc": {connect.WithGRPC()}, "grpc-web": {connect.WithGRPCWeb()},
+	} {
+		c := newClient(t, []string{n.url}, client.WithConnectOptions(o...))
+		if _, err := c.Set(ctx(t), setReq); err != nil {
+			t.Errorf("%s: Set: %v", name, err)
+		}
+		if _, err := c.Check(ctx(t), checkReq); err != nil {
+			t.Errorf("%s: Check: %v", name, err)
+		}
+	}
+}
