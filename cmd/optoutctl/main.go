@@ -33,6 +33,10 @@ func main() {
 		os.Exit(2)
 	}
 	if err := m.Run(ctx); err != nil {
+		if errors.Is(err, flag.ErrHelp) { // no command given
+			m.root.FlagSet.Usage()
+			os.Exit(2)
+		}
 		fmt.Fprintln(os.Stderr, "optoutctl:", describe(err))
 		os.Exit(1)
 	}
@@ -62,7 +66,12 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		Subcommands: []*ffcli.Command{
 			m.setCmd(), m.checkCmd(), m.getCmd(), m.statusCmd(),
 		},
-		Exec: func(context.Context, []string) error { return flag.ErrHelp },
+		Exec: func(_ context.Context, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown command %q: want set, check, get or status", args[0])
+			}
+			return flag.ErrHelp
+		},
 	}
 	for _, c := range m.root.Subcommands {
 		c.FlagSet.SetOutput(stderr)
