@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/api"
+	"github.com/optoutd/optoutd/cluster/clustertest"
+)
+
+type obj = map[string]any
+
+// run runs optoutctl in-process and returns what it printed.
+func run(t *testing.T, args ...string) (stdout string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	m := NewMain(&out, &errOut)
+	if err := m.ParseFlags(args); err != nil {
+		return out.String(), err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = m.Run(ctx)
+	return out.String(), err
+}
+
+// runJSON runs a command that must succeed and decodes its output.
+func runJSON(t *testing.T, args ...string) obj {
+	t.Helper()
+	out, err := run(t, args...)
+	if err != nil {
+		t.Fatalf("optoutctl %s: %v", strings.Join(args, " "), describe(err))
+	}
+	var m obj
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("optoutctl %s printed %q: %v", strings.Join(args, " "), out, err)
+	}
+	return m
+}
+
+// serve starts the real API over store and returns its host:port.
+func serve(t *testing.T, store api.Store) string {
+	t.Helper()
+	s := httptest.NewServer(api.NewHandler(store, api.Options{}))
+	t.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://")
+}
+
+// TestCommandsAgainstRealCluster runs every command, as documented in
+// doc.go, against a real three-node cluster.
+func TestCommandsAgainstRealCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	c := clustertest.New(t, 3)
+	c.WaitLeader(30 * time.Second)
+	var eps []string
+	for _, n := range c.Nodes() {
+		eps = append(eps, serve(t, n))
+	}
+	endpoints := strings.Join(eps, ",")
+
+	set := runJSON(t, "--endpoints", endpoints, "set", "u1", "email_marketing", "opted_out", "--source", "cli", "--reason", "asked by phone")
+	v, _ := set["version"].(string)
+	rec, _ := set["record"].(obj)
+	if v == "" || v == "0" || rec["version"] != v || rec["state"] != "STATE_OPTED_OUT" || rec["source"] != "cli" ||
+		rec["reason"] != "asked by phone" || rec["subjectId"] != "u1" || rec["purpose"] != "email_marketing" {
+		t.Fatalf("set printed %v", set)
+	}
+
+	chk := runJSON(t, "--endpoints", endpoints, "check", "u1", "email_marketing")
+	if chk["decision"] != "DECISION_DENY" || chk["state"] != "STATE_OPTED_OUT" || chk["version"] != v || chk["readIndex"] == nil {
+		t.Errorf("check printed %v", chk)
+	}
+	none := runJSON(t, "--endpoints", endpoints, "check", "nobody", "email_marketing")
+	if none["decision"] != "DECISION_ALLOW" || none["state"] != "STATE_UNSPECIFIED" || none["version"] != "0" {
+		t.Errorf("check of an unknown subject printed %v", none)
+	}
+
+	get := runJSON(t, "--endpoints", endpoints, "get", "u1", "email_marketing")
+	if r, _ := get["record"].(obj); r["version"] != v || r["source"] != "cli" || r["updatedAt"] == "" {
+		t.Errorf("get printed %v", get)
+	}
+
+	st := runJSON(t, "--endpoints", endpoints, "status")
+	if nodes, _ := st["nodes"].([]any); len(nodes) != 3 || st["leaderId"] == "" || st["nodeId"] == "" {
+		t.Errorf("status printed %v", st)
+	}
+
+	// Flags before the arguments work too, and so does the environment.
+	t.Setenv("OPTOUT_ENDPOINTS", endpoints)
+	in := runJSON(t, "set", "--expected-version", v, "u1", "email_marketing", "in")
+	if r, _ := in["record"].(obj); r["state"] != "STATE_OPTED_IN" || r["source"] != "optoutctl" {
+		t.Errorf("set in printed %v", in)
+	}
+
+	// A stale compare-and-set: the error says so and what to do.
+	_, err := run(t, "set", "--expected-version", "0", "u1", "email_marketing", "out")
+	if err == nil {
+		t.Fatal("stale compare-and-set succeeded")
+	}
+	d := describe(err)
+	for _, want := range []string{"failed_precondition", "current version " + in["version"].(string), "not applied"} {
+		if !strings.Contains(d, want) {
+			t.Errorf("stale CAS described as %q, missing %q", d, want)
+		}
+	}
+
+	// get of a missing record is an error, not an empty record.
+	if out, err := run(t, "get", "nobody", "email_marketing"); err == nil || !strings.Contains(describe(err), "not_found") || out != "" {
+		t.Errorf("get of a missing record: %q %v", out, err)
+	}
+}
+
+// TestUsageErrors: mistakes are refused before anything is sent, with a
+// message that says what is wrong.
+func TestUsageErrors(t *testing.T) {
+	var hits atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(s.Close)
+	ep := strings.TrimPrefix(s.URL, "http://")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"set", "u1", "email_marketing"}, "usage: optoutctl set SUBJECT PURPOSE"},
+		{[]string{"set", "u1", "email_marketing", "out", "extra"}, "usage: optoutctl set"},
+		{[]string{"check", "u1"}, "usage: optoutctl check SUBJECT PURPOSE (got 1 arguments)"},
+		{[]string{"get"}, "usage: optoutctl get SUBJECT PURPOSE (got 0 arguments)"},
+		{[]string{"status", "n1"}, "usage: optoutctl status"},
+		{[]string{"set", "u1", "email_marketing", "maybe"}, `state: "maybe" is not opted_out or opted_in`},
+		{[]string{"set", "u1", "email_marketing", "OPTED_OUT"}, `state: "OPTED_OUT"`},
+		{[]string{"set", "--expected-version", "-1", "u1", "email_marketing", "out"}, `--expected-version: "-1" is not a non-negative integer`},
+		{[]string{"set", "--expected-version", "v3", "u1", "email_marketing", "out"}, `--expected-version: "v3"`},
+		{[]string{"set", "u1", "email_marketing", "out", "--expected-version", "x"}, `--expected-version: "x"`},
+		{[]string{"set", "--bogus", "u1", "email_marketing", "out"}, "flag provided but not defined: -bogus"},
+		{[]string{"--timeout", "soon", "status"}, "invalid value"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+	} {
+		_, err := run(t, append([]string{"--endpoints", ep}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("optoutctl %s: %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+	if _, err := run(t, "--endpoints", ep); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("no command: %v, want flag.ErrHelp (main prints the usage)", err)
+	}
+	for _, eps := range []string{"", " , ", ","} {
+		_, err := run(t, "--endpoints", eps, "check", "u1", "email_marketing")
+		if err == nil || !strings.HasPrefix(err.Error(), "--endpoints: ") {
+			t.Errorf("--endpoints %q: %v, want an error naming --endpoints", eps, err)
+		}
+	}
+	if hits.Load() != 0 {
+		t.Errorf("usage errors sent %d requests", hits.Load())
+	}
+}
+
+// fakeStore is an api.Store of func fields.
+type fakeStore struct {
+	set  func(optoutd.SetRequest) (optoutd.Record, error)
+	sets atomic.Int64
+}
+
+func (s *fakeStore) Set(_ context.Context, r optoutd.SetRequest) (optoutd.Record, error) {
+	s.sets.Add(1)
+	return s.set(r)
+}
+func (s *fakeStore) Read(context.Context, func(optoutd.View) error) (uint64, error) {
+	return 0, optoutd.Errorf(optoutd.Unavailable, "no leader")
+}
+func (s *fakeStore) Status(context.Context) (optoutd.ClusterStatus, error) {
+	return optoutd.ClusterStatus{}, optoutd.Errorf(optoutd.Unavailable, "no leader")
+}
+func (s *fakeStore) StateDigest(context.Context) (optoutd.StateDigest, error) {
+	return optoutd.StateDigest{}, optoutd.Errorf(optoutd.Unavailable, "no leader")
+}
+func (s *fakeStore) Ready() error { return errors.New("no leader") }
+
+// TestWriteErrorsAreDescribed: the CLI tells a user whether a failed write
+// may have been applied, and never retries one that may have.
+func TestWriteErrorsAreDescribed(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		want     []string
+		attempts int64
+	}{
+		{"unknown outcome", optoutd.Errorf(optoutd.OutcomeUnknown, "leadership lost; the write may have been applied"),
+			[]string{"unknown: ", "MAY have been applied", "read before retrying"}, 1},
+		{"deadline while in flight", optoutd.WrapError(optoutd.OutcomeUnknown, context.DeadlineExceeded, "deadline passed while the write was in flight"),
+			[]string{"deadline_exceeded: ", "MAY have been applied"}, 1},
+		{"not applied", optoutd.Errorf(optoutd.Unavailable, "no leader"),
+			[]string{"unavailable: ", "not applied, retrying is safe"}, 2},
+		{"conflict", &optoutd.Error{Code: optoutd.VersionMismatch, Message: "expected version 3, current version 17", CurrentVersion: 17},
+			[]string{"failed_precondition: ", "(current version 17)", "not applied"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &fakeStore{set: func(optoutd.SetRequest) (optoutd.Record, error) { return optoutd.Record{}, tc.err }}
+			// The same node twice: a retry would show as a second attempt.
+			ep := serve(t, store)
+			_, err := run(t, "--endpoints", ep+","+ep, "set", "u1", "email_marketing", "out")
+			if err == nil {
+				t.Fatal("set succeeded")
+			}
+			d := describe(err)
+			for _, w := range tc.want {
+				if !strings.Contains(d, w) {
+					t.Errorf("described as %q, missing %q", d, w)
+				}
+			}
+			if tc.attempts == 1 && strings.Contains(d, "not applied") == strings.Contains(d, "MAY") {
+				t.Errorf("described as %q: must say exactly one of applied/not applied", d)
+			}
+			if n := store.sets.Load(); n != tc.attempts {
+				t.Errorf("%d attempts, want %d", n, tc.attempts)
+			}
+		})
+	}
+}
+
+// TestUnreachableEndpointsAreSkipped: the first endpoint refuses
+// connections; the command still succeeds through the second.
+func TestUnreachableEndpointsAreSkipped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	store := &fakeStore{set: func(r optoutd.SetRequest) (optoutd.Record, error) {
+		return optoutd.Record{Key: r.Key, State: r.State, Version: 9, Source: r.Source}, nil
+	}}
+	out := runJSON(t, "--endpoints", dead+","+serve(t, store), "set", "u1", "email_marketing", "out")
+	if out["version"] != "9" {
+		t.Errorf("set printed %v", out)
+	}
+}
