@@ -33,13 +33,16 @@ var outcomes = map[optoutd.Code]optoutv1.Outcome{
 }
 
 // readError converts an error from a read RPC.
-func readError(err error) error { return toConnect(err, false) }
+func readError(err error) error { return toConnect(err, false, false) }
 
 // writeError converts an error from a write RPC; it always carries a
-// WriteOutcome detail.
-func writeError(err error) error { return toConnect(err, true) }
+// WriteOutcome detail. ctx is the request's: an unknown outcome is
+// reported as deadline_exceeded only when the client's deadline passed.
+func writeError(ctx context.Context, err error) error {
+	return toConnect(err, true, errors.Is(ctx.Err(), context.DeadlineExceeded))
+}
 
-func toConnect(err error, write bool) error {
+func toConnect(err error, write, deadlinePassed bool) error {
 	if err == nil {
 		return nil
 	}
@@ -68,7 +71,7 @@ func toConnect(err error, write bool) error {
 		code = connect.CodeInternal
 	}
 	msg := de.Message
-	if de.Code == optoutd.OutcomeUnknown && errors.Is(de, context.DeadlineExceeded) {
+	if de.Code == optoutd.OutcomeUnknown && deadlinePassed {
 		code = connect.CodeDeadlineExceeded
 	}
 	ce := connect.NewError(code, errors.New(msg))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -43,8 +44,10 @@ func mappings() []mapping {
 			connect.CodeUnavailable, "write not applied; retrying is safe", nil, optoutv1.Outcome_OUTCOME_NOT_APPLIED},
 		{"outcome unknown", optoutd.WrapError(optoutd.OutcomeUnknown, errors.New(secret), unknownMsg),
 			connect.CodeUnknown, unknownMsg, nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
-		{"outcome unknown, client deadline", optoutd.WrapError(optoutd.OutcomeUnknown, context.DeadlineExceeded, "deadline passed while the write was in flight; it may have been applied"),
-			connect.CodeDeadlineExceeded, "may have been applied", nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
+		// The server's own request timeout, with no client deadline: the
+		// client did not ask for a deadline, so it is not told one passed.
+		{"outcome unknown, server timeout", optoutd.WrapError(optoutd.OutcomeUnknown, fmt.Errorf("cluster: waiting for commit: %w", context.DeadlineExceeded), unknownMsg),
+			connect.CodeUnknown, unknownMsg, nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
 		{"halted", optoutd.Errorf(optoutd.Halted, "state machine halted"), connect.CodeUnavailable, "state machine halted", nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
 		{"internal", optoutd.WrapError(optoutd.Internal, errors.New(secret), "log store failure"), connect.CodeInternal, "log store failure", nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
 		{"unmapped domain code", optoutd.Errorf(optoutd.Code("brand_new"), "something new"), connect.CodeInternal, "something new", nil, optoutv1.Outcome_OUTCOME_UNKNOWN},
@@ -188,4 +191,32 @@ func checkMapped(t *testing.T, err error, m mapping) *connect.Error {
 		t.Errorf("message %q leaks the internal cause", ce.Message())
 	}
 	return ce
+}
+
+// TestClientDeadlineWhileInFlight: when the client's own deadline passes
+// while the write is in flight, the answer is deadline_exceeded, still
+// with OUTCOME_UNKNOWN. The fake store holds the write until the deadline
+// the client sent (Connect-Timeout-Ms) has passed.
+func TestClientDeadlineWhileInFlight(t *testing.T) {
+	store := &fakeStore{SetFn: func(ctx context.Context, _ optoutd.SetRequest) (optoutd.Record, error) {
+		<-ctx.Done()
+		return optoutd.Record{}, optoutd.WrapError(optoutd.OutcomeUnknown, ctx.Err(), "deadline passed while the write was in flight; it may have been applied")
+	}}
+	s := serve(t, store, api.Options{})
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/optout.v1.OptOutService/Set",
+		strings.NewReader(`{"subjectId":"u1","purpose":"email_marketing","state":"STATE_OPTED_OUT"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Connect-Timeout-Ms", "50")
+	r := rawDo(t, http1Client(t), req)
+	if r.body["code"] != "deadline_exceeded" || !strings.Contains(r.body["message"].(string), "may have been applied") {
+		t.Errorf("write past the client's deadline: %d %v", r.status, r.body)
+	}
+	wo := &optoutv1.WriteOutcome{}
+	jsonDetail(t, r.body, "optout.v1.WriteOutcome", wo)
+	if wo.Outcome != optoutv1.Outcome_OUTCOME_UNKNOWN {
+		t.Errorf("WriteOutcome %v, want UNKNOWN", wo)
+	}
 }

@@ -22,7 +22,7 @@ func (s *optOutServer) Set(ctx context.Context, req *connect.Request[optoutv1.Se
 	}
 	rec, err := s.store.Set(ctx, in)
 	if err != nil {
-		return nil, writeError(err)
+		return nil, writeError(ctx, err)
 	}
 	return connect.NewResponse(&optoutv1.SetResponse{Version: rec.Version, Record: recordToProto(rec)}), nil
 }
