@@ -165,7 +165,11 @@ func (m *Main) setCmd() *ffcli.Command {
 				req.ExpectedVersion = &v
 			}
 			return m.withClient(ctx, func(ctx context.Context, c *client.Client) (proto.Message, error) {
-				return c.Set(ctx, req)
+				r, err := c.Set(ctx, req)
+				if err != nil {
+					return nil, &writeError{err}
+				}
+				return r, nil
 			})
 		},
 	}
@@ -220,27 +224,31 @@ func (m *Main) statusCmd() *ffcli.Command {
 	}
 }
 
+// writeError marks the error of a write, so describe can say whether it
+// may have been applied even when no WriteOutcome detail arrived (our own
+// --timeout passed, or the connection broke, while it was in flight).
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
 // describe renders an error with its wire code and, for writes, whether
 // it may have been applied.
 func describe(err error) string {
+	s := err.Error()
 	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return err.Error()
+	if errors.As(err, &ce) {
+		s = fmt.Sprintf("%s: %s", ce.Code(), ce.Message())
 	}
-	s := fmt.Sprintf("%s: %s", ce.Code(), ce.Message())
 	if v, ok := client.CurrentVersion(err); ok {
 		s += fmt.Sprintf(" (current version %d)", v)
 	}
-	for _, d := range ce.Details() {
-		if m, e := d.Value(); e == nil {
-			if wo, ok := m.(*optoutv1.WriteOutcome); ok {
-				switch wo.Outcome {
-				case optoutv1.Outcome_OUTCOME_NOT_APPLIED:
-					s += "; the write was not applied, retrying is safe"
-				case optoutv1.Outcome_OUTCOME_UNKNOWN:
-					s += "; the write MAY have been applied: read before retrying"
-				}
-			}
+	var we *writeError
+	if errors.As(err, &we) {
+		if client.Outcome(err) == optoutv1.Outcome_OUTCOME_NOT_APPLIED {
+			s += "; the write was not applied, retrying is safe"
+		} else {
+			s += "; the write MAY have been applied: read before retrying"
 		}
 	}
 	return s

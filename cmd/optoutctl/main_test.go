@@ -169,12 +169,16 @@ func TestUsageErrors(t *testing.T) {
 
 // fakeStore is an api.Store of func fields.
 type fakeStore struct {
-	set  func(optoutd.SetRequest) (optoutd.Record, error)
-	sets atomic.Int64
+	set    func(optoutd.SetRequest) (optoutd.Record, error)
+	setCtx func(context.Context) (optoutd.Record, error) // used instead of set when not nil
+	sets   atomic.Int64
 }
 
-func (s *fakeStore) Set(_ context.Context, r optoutd.SetRequest) (optoutd.Record, error) {
+func (s *fakeStore) Set(ctx context.Context, r optoutd.SetRequest) (optoutd.Record, error) {
 	s.sets.Add(1)
+	if s.setCtx != nil {
+		return s.setCtx(ctx)
+	}
 	return s.set(r)
 }
 func (s *fakeStore) Read(context.Context, func(optoutd.View) error) (uint64, error) {
@@ -193,24 +197,40 @@ func (s *fakeStore) Ready() error { return errors.New("no leader") }
 func TestWriteErrorsAreDescribed(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		err      error
+		flags    []string
+		err      error // nil: hold the write until the request's deadline
 		want     []string
 		attempts int64
 	}{
-		{"unknown outcome", optoutd.Errorf(optoutd.OutcomeUnknown, "leadership lost; the write may have been applied"),
+		{"unknown outcome", nil, optoutd.Errorf(optoutd.OutcomeUnknown, "leadership lost; the write may have been applied"),
 			[]string{"unknown: ", "MAY have been applied", "read before retrying"}, 1},
-		{"deadline while in flight", optoutd.WrapError(optoutd.OutcomeUnknown, context.DeadlineExceeded, "deadline passed while the write was in flight"),
+		{"server timeout", nil, optoutd.WrapError(optoutd.OutcomeUnknown, context.DeadlineExceeded, "the write may have been applied"),
+			[]string{"unknown: ", "MAY have been applied"}, 1},
+		// The CLI's own --timeout passes while the write is in flight: no
+		// WriteOutcome can arrive, and the write may still apply.
+		{"client timeout", []string{"--timeout", "100ms"}, nil,
 			[]string{"deadline_exceeded: ", "MAY have been applied"}, 1},
-		{"not applied", optoutd.Errorf(optoutd.Unavailable, "no leader"),
+		{"not applied", nil, optoutd.Errorf(optoutd.Unavailable, "no leader"),
 			[]string{"unavailable: ", "not applied, retrying is safe"}, 2},
-		{"conflict", &optoutd.Error{Code: optoutd.VersionMismatch, Message: "expected version 3, current version 17", CurrentVersion: 17},
+		{"conflict", nil, &optoutd.Error{Code: optoutd.VersionMismatch, Message: "expected version 3, current version 17", CurrentVersion: 17},
 			[]string{"failed_precondition: ", "(current version 17)", "not applied"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &fakeStore{set: func(optoutd.SetRequest) (optoutd.Record, error) { return optoutd.Record{}, tc.err }}
 			// The same node twice: a retry would show as a second attempt.
 			ep := serve(t, store)
-			_, err := run(t, "--endpoints", ep+","+ep, "set", "u1", "email_marketing", "out")
+			if tc.err == nil {
+				// Never answer before the client gives up; let go when the
+				// test ends (before the server's Close waits for us).
+				release := make(chan struct{})
+				t.Cleanup(func() { close(release) })
+				store.setCtx = func(context.Context) (optoutd.Record, error) {
+					<-release
+					return optoutd.Record{}, optoutd.Errorf(optoutd.OutcomeUnknown, "too late")
+				}
+			}
+			args := append(append([]string{"--endpoints", ep + "," + ep}, tc.flags...), "set", "u1", "email_marketing", "out")
+			_, err := run(t, args...)
 			if err == nil {
 				t.Fatal("set succeeded")
 			}
