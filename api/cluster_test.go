@@ -179,3 +179,51 @@ func checkStatus(id string, st *optoutv1.StatusResponse) error {
 	}
 	return nil
 }
+
+// TestRealClusterWithoutQuorum: a node cut off from a quorum reports
+// NOT_SERVING, and a write through it fails as unavailable with
+// OUTCOME_NOT_APPLIED (it never reached a log), not as an ok.
+func TestRealClusterWithoutQuorum(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	c := clustertest.New(t, 3)
+	leader := c.WaitLeader(30 * time.Second)
+	survivor := c.Followers(leader)[0]
+	s := serve(t, survivor, api.Options{})
+	for _, n := range c.Nodes() {
+		if n != survivor {
+			c.Stop(n.ID())
+		}
+	}
+	hc := grpchealth.NewClient(h2cClient(t), s.URL, connect.WithGRPC())
+	clustertest.Eventually(t, 30*time.Second, func() error {
+		res, err := hc.Check(ctx(t), &grpchealth.CheckRequest{Service: "optout.v1.OptOutService"})
+		if err != nil {
+			return err
+		}
+		if res.Status != grpchealth.StatusNotServing {
+			return fmt.Errorf("health %v with no quorum", res.Status)
+		}
+		return nil
+	})
+
+	// The deadline travels in the header only, so the answer is the
+	// server's, not the client's own timeout.
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/optout.v1.OptOutService/Set",
+		strings.NewReader(`{"subjectId":"u1","purpose":"email_marketing","state":"STATE_OPTED_OUT"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Connect-Timeout-Ms", "300")
+	r := rawDo(t, http1Client(t), req)
+	if r.status == http.StatusOK || r.body["code"] != "unavailable" {
+		t.Fatalf("write without a quorum: %d %v", r.status, r.body)
+	}
+	wo := &optoutv1.WriteOutcome{}
+	jsonDetail(t, r.body, "optout.v1.WriteOutcome", wo)
+	if wo.Outcome != optoutv1.Outcome_OUTCOME_NOT_APPLIED {
+		t.Errorf("WriteOutcome %v, want NOT_APPLIED", wo)
+	}
+}
