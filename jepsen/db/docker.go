@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,18 +37,26 @@ type Docker struct {
 	drops []Drop
 }
 
-// NewDocker checks the requirements and returns the backend.
-func NewDocker(ctx context.Context, opts DockerOptions) (*Docker, error) {
+// CheckDocker reports, as a SkipError, what the docker backend lacks here.
+func CheckDocker(ctx context.Context, log *slog.Logger) error {
 	if os.Geteuid() != 0 {
-		return nil, &SkipError{Reason: "the docker backend needs root (nsenter into container namespaces for nftables partitions)"}
+		return &SkipError{Reason: "the docker backend needs root (nsenter into container namespaces for nftables partitions)"}
 	}
 	if err := need("docker", "nsenter", "nft"); err != nil {
+		return err
+	}
+	if _, err := (runner{log: log}).run(ctx, "docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
+		return &SkipError{Reason: "no Docker daemon answers (start dockerd): " + err.Error()}
+	}
+	return nil
+}
+
+// NewDocker checks the requirements and returns the backend.
+func NewDocker(ctx context.Context, opts DockerOptions) (*Docker, error) {
+	if err := CheckDocker(ctx, opts.Log); err != nil {
 		return nil, err
 	}
 	r := runner{log: opts.Log}
-	if _, err := r.run(ctx, "docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
-		return nil, &SkipError{Reason: "no Docker daemon answers (start dockerd): " + err.Error()}
-	}
 	if opts.Nodes < 1 || opts.Nodes > 200 {
 		return nil, fmt.Errorf("db: %d nodes is outside 1..200", opts.Nodes)
 	}

@@ -50,12 +50,17 @@ type proc struct {
 	err  error
 }
 
+// CheckNetns reports, as a SkipError, what the netns backend lacks here.
+func CheckNetns() error {
+	if os.Geteuid() != 0 {
+		return &SkipError{Reason: "the netns backend needs root (network namespaces, veth, bridge, nftables, iptables): run as root, e.g. sudo -E go run ./jepsen/cmd/optout-jepsen"}
+	}
+	return need("ip", "nft", "iptables")
+}
+
 // NewNetns checks the requirements and returns the backend.
 func NewNetns(opts NetnsOptions) (*Netns, error) {
-	if os.Geteuid() != 0 {
-		return nil, &SkipError{Reason: "the netns backend needs root (network namespaces, veth, bridge, nftables, iptables): run as root, e.g. sudo -E go run ./jepsen/cmd/optout-jepsen"}
-	}
-	if err := need("ip", "nft", "iptables"); err != nil {
+	if err := CheckNetns(); err != nil {
 		return nil, err
 	}
 	if opts.Nodes < 1 || opts.Nodes > 200 {

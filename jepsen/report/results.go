@@ -1,0 +1,181 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/optoutd/optoutd/jepsen/checker"
+	"github.com/optoutd/optoutd/jepsen/history"
+	"github.com/optoutd/optoutd/jepsen/nemesis"
+)
+
+// Results is everything one run found; it is written as results.json.
+type Results struct {
+	Name            string    `json:"name"`
+	Dir             string    `json:"dir"`
+	Backend         string    `json:"backend"`
+	Nodes           int       `json:"nodes"`
+	Concurrency     int       `json:"concurrency"`
+	Keys            int       `json:"keys"`
+	Seed            uint64    `json:"seed"`
+	Nemeses         []string  `json:"nemeses"`
+	Overlap         bool      `json:"overlapping_faults"`
+	NegativeControl bool      `json:"negative_control"`
+	ServerArgs      []string  `json:"server_args"`
+	Started         time.Time `json:"started"`
+	WorkloadSeconds float64   `json:"workload_s"`
+	WallSeconds     float64   `json:"wall_s"`
+
+	Ops          OpsSummary        `json:"ops"`
+	Faults       []Fault           `json:"faults"`
+	FaultsByKind map[string]int    `json:"faults_by_kind"`
+	Schedule     []nemesis.Planned `json:"schedule"`
+
+	Linearizability   checker.LinearResult      `json:"linearizability"`
+	Set               checker.SetResult         `json:"set"`
+	Monotonic         checker.MonotonicResult   `json:"monotonic"`
+	Convergence       checker.ConvergenceResult `json:"convergence"`
+	FinalReadFailures []string                  `json:"final_read_failures,omitempty"`
+	Unavailability    Unavailability            `json:"unavailability"`
+	CheckSeconds      float64                   `json:"check_s"`
+
+	Anomalies []Anomaly `json:"anomalies"`
+	// HarnessErrors are failures of the harness itself (a fault that could
+	// not be applied, a node that did not start); they fail the run too.
+	HarnessErrors []string `json:"harness_errors,omitempty"`
+	Valid         bool     `json:"valid"`
+	// Verdict: PASS or FAIL; for a negative control CAUGHT (the expected
+	// violation was found) or MISSED.
+	Verdict string `json:"verdict"`
+}
+
+// Fault is a nemesis record with times in seconds.
+type Fault struct {
+	nemesis.Record
+	StartS float64 `json:"start_s"`
+	EndS   float64 `json:"end_s"`
+}
+
+// Faults converts records.
+func Faults(recs []nemesis.Record) ([]Fault, map[string]int) {
+	out := make([]Fault, len(recs))
+	by := map[string]int{}
+	for i, r := range recs {
+		out[i] = Fault{Record: r, StartS: secs(r.Start), EndS: secs(r.End)}
+		by[r.Kind]++
+	}
+	return out, by
+}
+
+func secs(ns int64) float64 { return float64(ns) / 1e9 }
+
+// Anomaly is one thing a checker found wrong.
+type Anomaly struct {
+	Type   string `json:"type"`
+	Key    string `json:"key,omitempty"`
+	Detail string `json:"detail"`
+}
+
+// OpsSummary counts operations.
+type OpsSummary struct {
+	Total   int `json:"total"`
+	Checked int `json:"checked_linearizability"`
+	// ByType maps op type to outcome to count; final reads count as
+	// "final-get".
+	ByType map[string]map[string]int `json:"by_type"`
+}
+
+// Summarize counts ops by type and outcome.
+func Summarize(ops []history.Op) OpsSummary {
+	s := OpsSummary{Total: len(ops), ByType: map[string]map[string]int{}}
+	for _, op := range ops {
+		t := string(op.Type)
+		if op.Final {
+			t = "final-" + t
+		}
+		if s.ByType[t] == nil {
+			s.ByType[t] = map[string]int{}
+		}
+		s.ByType[t][string(op.Outcome)]++
+	}
+	return s
+}
+
+// CollectAnomalies lists what the checkers found.
+func (r *Results) CollectAnomalies() {
+	r.Anomalies = nil
+	for _, k := range r.Linearizability.Failed {
+		typ := "linearizability"
+		if k.Verdict == checker.TimedOut {
+			typ = "linearizability-timeout"
+		}
+		r.Anomalies = append(r.Anomalies, Anomaly{Type: typ, Key: k.Key,
+			Detail: fmt.Sprintf("%s after %d pass(es) over %d ops; see lin-%s.html", k.Verdict, k.Passes, k.Ops, k.Key)})
+	}
+	add := func(typ string, details []string) {
+		for _, d := range details {
+			r.Anomalies = append(r.Anomalies, Anomaly{Type: typ, Detail: d})
+		}
+	}
+	add("set-lost", r.Set.Lost)
+	add("set-phantom", r.Set.Phantom)
+	add("set-divergent", r.Set.Divergent)
+	add("set-unreadable", r.Set.Unreadable)
+	add("version-went-back", r.Monotonic.Violations)
+	add("final-read-failed", r.FinalReadFailures)
+	if !r.Convergence.Valid {
+		add("not-converged", []string{r.Convergence.Reason})
+	}
+}
+
+// Decide sets Valid and Verdict.
+func (r *Results) Decide() {
+	r.Valid = len(r.Anomalies) == 0 && len(r.HarnessErrors) == 0
+	switch {
+	case r.NegativeControl && !r.Linearizability.Valid:
+		r.Verdict = "CAUGHT"
+	case r.NegativeControl:
+		r.Verdict = "MISSED"
+	case r.Valid:
+		r.Verdict = "PASS"
+	default:
+		r.Verdict = "FAIL"
+	}
+}
+
+// OK reports whether the run met its expectation.
+func (r *Results) OK() bool {
+	if r.NegativeControl {
+		return r.Verdict == "CAUGHT" && len(r.HarnessErrors) == 0
+	}
+	return r.Verdict == "PASS"
+}
+
+// SummaryLine is the one line printed at the end of a run.
+func (r *Results) SummaryLine() string {
+	kinds := make([]string, 0, len(r.FaultsByKind))
+	for k, n := range r.FaultsByKind {
+		kinds = append(kinds, fmt.Sprintf("%s×%d", k, n))
+	}
+	sort.Strings(kinds)
+	worstW, worstR := 0.0, 0.0
+	for _, k := range r.Unavailability.ByKind {
+		worstW, worstR = max(worstW, k.MaxWriteGapS), max(worstR, k.MaxReadGapS)
+	}
+	return fmt.Sprintf("%s %s: %d ops (%d checked), faults [%s], %d anomalies, check %.1fs, worst unavailability write %.1fs read %.1fs → %s",
+		r.Verdict, r.Name, r.Ops.Total, r.Ops.Checked, strings.Join(kinds, " "), len(r.Anomalies),
+		r.CheckSeconds, worstW, worstR, r.Dir)
+}
+
+// WriteJSON writes results.json.
+func (r *Results) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

@@ -1,0 +1,21 @@
+// Package workload drives the cluster the way clients would, through the
+// product's Go client, and records every operation in a history.
+//
+// Workers are bound to nodes (worker i talks only to node i mod n), one
+// request at a time. Each picks an operation from a Mix:
+//
+//   - Register: Get, Check, blind Set and compare-and-set (expected_version
+//     = the last version this worker saw) on a few contended keys. Every
+//     write carries a unique tag in `source`.
+//   - Set: a blind opt-out of a fresh key, never overwritten.
+//
+// Write errors are classified with client.Outcome: NOT_APPLIED (including
+// a refused dial) is certain, everything else is unknown; a CAS conflict
+// is a Mismatch carrying the current version. A worker whose request ended
+// unknown moves to a new logical process, since the old request may still
+// take effect at any time.
+//
+// After the run, FinalReads read every key on every node through
+// single-endpoint clients. A watch workload (lands later) is another
+// Generator.
+package workload
