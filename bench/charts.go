@@ -172,7 +172,7 @@ func cdfChart(res *Results, wl string) (*plot.Plot, error) {
 // per-round failover write ratio, with a line at 1.
 func ratioChart(res *Results) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = "optoutd / etcd per round (dots) and median (bar)"
+	p.Title.Text = "optoutd / etcd per round (dots) and median (black square)"
 	p.Y.Label.Text = "ratio (ops/s; failover: time)"
 	var labels []string
 	var pts, med plotter.XYs
@@ -253,7 +253,11 @@ func failoverChart(res *Results) (*plot.Plot, error) {
 				return s.ReadUnavailableMs
 			})
 			for k, v := range vals {
-				xys = append(xys, plotter.XY{X: x + 0.3*(float64(k)/float64(max(1, len(vals)-1))-0.5), Y: v})
+				off := 0.0
+				if len(vals) > 1 {
+					off = 0.3 * (float64(k)/float64(len(vals)-1) - 0.5)
+				}
+				xys = append(xys, plotter.XY{X: x + off, Y: v})
 			}
 			if len(xys) == 0 {
 				continue

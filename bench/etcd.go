@@ -131,19 +131,25 @@ func (s *etcdSystem) Check() error { return checkProcs(s.procs) }
 func (s *etcdSystem) Leader(ctx context.Context) (int, error) {
 	leader := -1
 	err := retry(ctx, func(ctx context.Context) error {
-		for i, ep := range s.clientURL {
-			if !s.procs[i].running() {
-				continue
-			}
-			st, err := s.all.Status(ctx, ep)
-			if err == nil && st.Leader != 0 && st.Leader == st.Header.MemberId {
-				leader = i
-				return nil
-			}
+		if leader = s.PollLeader(ctx); leader < 0 {
+			return errors.New("no member reports itself leader")
 		}
-		return errors.New("no member reports itself leader")
+		return nil
 	})
 	return leader, err
+}
+
+func (s *etcdSystem) PollLeader(ctx context.Context) int {
+	for i, ep := range s.clientURL {
+		if !s.procs[i].running() {
+			continue
+		}
+		st, err := s.all.Status(ctx, ep)
+		if err == nil && st.Leader != 0 && st.Leader == st.Header.MemberId {
+			return i
+		}
+	}
+	return -1
 }
 
 // Clients: one clientv3.Client per target. With several endpoints it

@@ -44,10 +44,6 @@ func run(ctx context.Context, cfg Config, stdout io.Writer, stderr *os.File) err
 		Tool: "optoutd bench", Started: time.Now(), Host: hostInfo(), Config: cfg,
 		EtcdVersion: etcdServerVersion(), Settings: map[string]map[string]string{},
 	}
-	outDir := filepath.Join(cfg.OutDir, res.Started.Format("20060102-150405"))
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return fmt.Errorf("--out: %w", err)
-	}
 	prog := newProgress(stderr)
 	defer prog.close()
 
@@ -67,6 +63,10 @@ func run(ctx context.Context, cfg Config, stdout io.Writer, stderr *os.File) err
 		res.OptoutdCommit = gitDescribe(cfg.Repo, cfg.OptoutdRev)
 	} else {
 		res.OptoutdCommit = "binary " + bin
+	}
+	outDir := filepath.Join(cfg.OutDir, res.Started.Format("20060102-150405"))
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
 	}
 	prog.logf("[setup] optoutd %s, etcd %s; results in %s", res.OptoutdCommit, res.EtcdVersion, outDir)
 	for _, s := range cfg.Systems {

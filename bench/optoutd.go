@@ -114,19 +114,25 @@ func (s *optoutdSystem) Check() error { return checkProcs(s.procs) }
 func (s *optoutdSystem) Leader(ctx context.Context) (int, error) {
 	leader := -1
 	err := retry(ctx, func(ctx context.Context) error {
-		for i, c := range s.admin {
-			if !s.procs[i].running() {
-				continue
-			}
-			st, err := c.StatusOf(ctx, 0)
-			if err == nil && st.RaftState == "Leader" {
-				leader = i
-				return nil
-			}
+		if leader = s.PollLeader(ctx); leader < 0 {
+			return errors.New("no node reports itself leader")
 		}
-		return errors.New("no node reports itself leader")
+		return nil
 	})
 	return leader, err
+}
+
+func (s *optoutdSystem) PollLeader(ctx context.Context) int {
+	for i, c := range s.admin {
+		if !s.procs[i].running() {
+			continue
+		}
+		st, err := c.StatusOf(ctx, 0)
+		if err == nil && st.RaftState == "Leader" {
+			return i
+		}
+	}
+	return -1
 }
 
 // Clients gives each worker a product client. The product client sends

@@ -87,6 +87,8 @@ type FailoverSummary struct {
 	// Over every sample of each system.
 	WriteMs map[string]Spread `json:"write_unavailable_ms"`
 	ReadMs  map[string]Spread `json:"read_unavailable_ms"`
+	// ElectedMs: until a survivor first reported itself leader.
+	ElectedMs map[string]Spread `json:"leader_elected_ms"`
 	// Per round: median(optoutd samples) / median(etcd samples).
 	RatioWrite Spread          `json:"ratio_write"`
 	RatioRead  Spread          `json:"ratio_read"`
@@ -165,12 +167,13 @@ func failoverValues(rounds []*RoundResult, sys string, f func(FailoverSample) fl
 }
 
 func summarizeFailover(rounds []*RoundResult, systems []string) *FailoverSummary {
-	fs := &FailoverSummary{WriteMs: map[string]Spread{}, ReadMs: map[string]Spread{}, TimedOut: map[string]int{}}
+	fs := &FailoverSummary{WriteMs: map[string]Spread{}, ReadMs: map[string]Spread{}, ElectedMs: map[string]Spread{}, TimedOut: map[string]int{}}
 	wf := func(s FailoverSample) float64 { return s.WriteUnavailableMs }
 	rf := func(s FailoverSample) float64 { return s.ReadUnavailableMs }
 	for _, s := range systems {
 		fs.WriteMs[s] = summarize(failoverValues(rounds, s, wf))
 		fs.ReadMs[s] = summarize(failoverValues(rounds, s, rf))
+		fs.ElectedMs[s] = summarize(failoverValues(rounds, s, func(s FailoverSample) float64 { return s.LeaderElectedMs }))
 		for _, v := range failoverValues(rounds, s, func(s FailoverSample) float64 {
 			if s.TimedOut {
 				return 1

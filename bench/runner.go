@@ -151,8 +151,8 @@ func (r *runner) runSystem(ctx context.Context, name, prefix string) (sr *System
 			if s.TimedOut {
 				note = " (TIMED OUT)"
 			}
-			r.prog.logf("%s failover %d/%d killed %s: writes back after %.0f ms, reads after %.0f ms, longest write gap %.0f ms, new leader %s%s",
-				prefix, n, r.cfg.FailoverSamples, s.Killed, s.WriteUnavailableMs, s.ReadUnavailableMs, s.WriteGapMs, s.NewLeader, note)
+			r.prog.logf("%s failover %d/%d killed %s: leader seen after %.0f ms, writes back after %.0f ms, reads after %.0f ms (load clients: %.0f / %.0f ms), new leader %s%s",
+				prefix, n, r.cfg.FailoverSamples, s.Killed, s.LeaderElectedMs, s.WriteUnavailableMs, s.ReadUnavailableMs, s.LoadWriteRecoveryMs, s.LoadReadRecoveryMs, s.NewLeader, note)
 		}
 	}
 	return sr, nil

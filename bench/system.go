@@ -27,8 +27,11 @@ type System interface {
 	Start(ctx context.Context, dir string) error
 	// Close kills every node (SIGKILL) and closes every client.
 	Close()
-	// Leader returns the index (0..2) of the node that is leader now.
+	// Leader returns the index (0..2) of the node that is leader now,
+	// waiting for one until ctx ends.
 	Leader(ctx context.Context) (int, error)
+	// PollLeader asks each running node once; -1 if none says it leads.
+	PollLeader(ctx context.Context) int
 	// NodeName is the name of node i, e.g. "n1" or "e1".
 	NodeName(i int) string
 	// Kill sends SIGKILL to node i and waits until it is gone.

@@ -35,8 +35,8 @@ const errorPause = 10 * time.Millisecond
 
 // closedLoop runs conc workers that each send op back to back. Requests
 // that start after warmup and end within the following dur are measured;
-// successes give ops/s and latencies. counter counts measured successes
-// for the progress line.
+// successes give ops/s and latencies. counter counts successes for the
+// progress line.
 func closedLoop(ctx context.Context, conc int, warmup, dur, opTimeout time.Duration, counter *atomic.Int64, op opFunc) *WorkloadRun {
 	start := time.Now()
 	from, to := start.Add(warmup), start.Add(warmup+dur)
@@ -68,9 +68,10 @@ func closedLoop(ctx context.Context, conc int, warmup, dur, opTimeout time.Durat
 					lats[w] = append(lats[w], t1.Sub(t0))
 					if t1.After(to) {
 						late.Add(1)
-					} else {
-						counter.Add(1)
 					}
+					counter.Add(1)
+				case err == nil:
+					counter.Add(1) // warm-up: shown in progress only
 				case err != nil:
 					if measured && ctx.Err() == nil {
 						if errors.Is(err, errConflict) {
