@@ -237,7 +237,11 @@ func Lock() (release func(), err error) {
 
 // RepoRoot finds the module root from dir upwards.
 func RepoRoot(dir string) (string, error) {
-	for d := dir; ; d = filepath.Dir(d) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("jepsen: %w", err)
+	}
+	for d := abs; ; d = filepath.Dir(d) {
 		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
 		if err == nil && bytes.Contains(b, []byte("module github.com/optoutd/optoutd\n")) {
 			return d, nil

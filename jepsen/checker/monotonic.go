@@ -9,7 +9,9 @@ import (
 
 // MonotonicResult lists every time a client saw a key's version go back.
 type MonotonicResult struct {
-	Valid      bool     `json:"valid"`
+	Valid bool `json:"valid"`
+	// Count is every violation; Violations lists the first MaxListed.
+	Count      int      `json:"count"`
 	Violations []string `json:"violations,omitempty"`
 }
 
@@ -23,6 +25,9 @@ func observedVersion(op history.Op) (uint64, bool) {
 	}
 	return 0, false
 }
+
+// MaxListed bounds how many violations are spelled out.
+const MaxListed = 20
 
 // CheckMonotonic checks, for every worker (a client that issues one request
 // at a time) and key, that the versions it observes never decrease. Final
@@ -52,6 +57,10 @@ func CheckMonotonic(ops []history.Op) MonotonicResult {
 		k := wk{op.Worker, op.Key}
 		if prev, had := last[k]; had && v < prev.version {
 			res.Valid = false
+			res.Count++
+			if len(res.Violations) >= MaxListed {
+				continue
+			}
 			res.Violations = append(res.Violations, fmt.Sprintf(
 				"worker %d key %s: op #%d (%s on %s) saw version %d after op #%d saw %d",
 				op.Worker, op.Key, op.Index, op.Type, op.Node, v, prev.op, prev.version))

@@ -76,7 +76,7 @@ func CleanupNetns(ctx context.Context, log *slog.Logger) error {
 			killNetnsPids(ctx, r, ns)
 			_, err := r.run(ctx, "ip", "netns", "del", ns)
 			keep(err)
-			log.Info("removed network namespace", "netns", ns)
+			log.Debug("removed network namespace", "netns", ns)
 		}
 	}
 	if out, err := r.run(ctx, "ip", "-o", "link", "show"); err == nil {
@@ -146,7 +146,7 @@ func CleanupDocker(ctx context.Context, log *slog.Logger) error {
 	if cs := list("ps", "-a", "--format", "{{.Names}}"); len(cs) > 0 {
 		_, err := r.run(ctx, "docker", append([]string{"rm", "-f", "-v"}, cs...)...)
 		keep(err)
-		log.Info("removed containers", "containers", cs)
+		log.Debug("removed containers", "containers", cs)
 	}
 	for _, n := range list("network", "ls", "--format", "{{.Name}}") {
 		_, err := r.run(ctx, "docker", "network", "rm", n)

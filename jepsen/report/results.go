@@ -126,6 +126,9 @@ func (r *Results) CollectAnomalies() {
 	add("set-divergent", r.Set.Divergent)
 	add("set-unreadable", r.Set.Unreadable)
 	add("version-went-back", r.Monotonic.Violations)
+	if extra := r.Monotonic.Count - len(r.Monotonic.Violations); extra > 0 {
+		add("version-went-back", []string{fmt.Sprintf("... and %d more (see results.json monotonic.count)", extra)})
+	}
 	add("final-read-failed", r.FinalReadFailures)
 	if !r.Convergence.Valid {
 		add("not-converged", []string{r.Convergence.Reason})

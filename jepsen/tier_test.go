@@ -1,0 +1,92 @@
+package jepsen
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/optoutd/optoutd/jepsen/nemesis"
+)
+
+func base() RunConfig {
+	return RunConfig{Backend: "netns", Nodes: 5, Concurrency: 10, Keys: 8, Seed: 9}
+}
+
+func TestCITier(t *testing.T) {
+	runs, err := TierConfig{Tier: TierCI, Base: base(), NegativeRuns: -1}.Runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := nemesis.Names()
+	if len(runs) != len(names)+2 {
+		t.Fatalf("%d runs, want %d", len(runs), len(names)+2)
+	}
+	var budget time.Duration
+	for i, r := range runs {
+		budget += r.Time
+		if i < len(names) {
+			if len(r.Nemeses) != 1 || r.Nemeses[0] != names[i] || r.Overlap || r.NegativeControl || r.Time != CITime {
+				t.Fatalf("run %d: %+v", i, r)
+			}
+			continue
+		}
+		if !r.NegativeControl || r.Keys != 3 || !slices.Contains(ServerArgs(true), "--unsafe-stale-reads-for-chaos-tests") {
+			t.Fatalf("negative run %+v", r)
+		}
+	}
+	// The CI tier must fit in about 8 minutes on two cores: workload time
+	// leaves room for ~10 s of set-up, checking and teardown per run.
+	if budget+time.Duration(len(runs))*10*time.Second > 8*time.Minute {
+		t.Fatalf("CI tier workload time %v is too long", budget)
+	}
+	if slices.Contains(ServerArgs(false), "--unsafe-stale-reads-for-chaos-tests") {
+		t.Fatal("ordinary runs must not use unsafe reads")
+	}
+}
+
+func TestLongTierOverlaps(t *testing.T) {
+	runs, err := TierConfig{Tier: TierLong, Base: base(), NegativeRuns: 1, Nemeses: []string{"kill", "pause"}}.Runs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 3 || !runs[0].Overlap || runs[0].Time != LongTime || runs[0].Nemeses[0] != "kill" || !runs[2].NegativeControl {
+		t.Fatalf("%+v", runs)
+	}
+}
+
+func TestSingleTierAndErrors(t *testing.T) {
+	runs, err := TierConfig{Tier: TierSingle, Base: base(), Nemeses: []string{"kill", "pause"}, Time: 30 * time.Second, NegativeRuns: -1}.Runs()
+	if err != nil || len(runs) != 1 || runs[0].Name != "kill+pause" {
+		t.Fatalf("%+v %v", runs, err)
+	}
+	for _, tc := range []struct {
+		tc   TierConfig
+		want string
+	}{
+		{TierConfig{Tier: TierSingle, Base: base(), NegativeRuns: -1}, "--nemesis"},
+		{TierConfig{Tier: "x", Base: base(), Nemeses: []string{"kill"}}, "--tier"},
+		{TierConfig{Tier: TierCI, Base: base(), Time: -time.Second}, "--time"},
+		{TierConfig{Tier: TierCI, Base: base(), Time: 2 * time.Second}, "--time"},
+		{TierConfig{Tier: TierCI, Base: func() RunConfig { b := base(); b.Nodes = 1; return b }()}, "--nodes"},
+	} {
+		if _, err := tc.tc.Runs(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.tc, err, tc.want)
+		}
+	}
+}
+
+func TestRepoRoot(t *testing.T) {
+	root, err := RepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RepoRoot("/"); err == nil {
+		t.Fatal("found a repository at /")
+	}
+	if _, err := os.Stat(filepath.Join(root, "cmd", "optoutd")); err != nil {
+		t.Fatalf("root %q has no cmd/optoutd: %v", root, err)
+	}
+}
