@@ -28,7 +28,7 @@ const (
 
 // Tier defaults.
 const (
-	CITime       = 20 * time.Second
+	CITime       = 30 * time.Second
 	LongTime     = 2 * time.Minute
 	NegativeTime = 15 * time.Second
 )
@@ -71,7 +71,7 @@ func (tc TierConfig) Runs() ([]RunConfig, error) {
 		negRuns = orInt(negRuns, 0)
 	case TierCI:
 		t = orDuration(t, CITime)
-		negRuns = orInt(negRuns, 2)
+		negRuns = orInt(negRuns, 3)
 	case TierLong:
 		t = orDuration(t, LongTime)
 		negRuns = orInt(negRuns, 3)

@@ -99,7 +99,7 @@ var kinds = map[string]Kind{
 		Summary: "kill -9 every node, then restart them all", Begin: beginKillAll},
 	"pause": {Name: "pause", Min: 2 * time.Second, Max: 4 * time.Second,
 		Summary: "SIGSTOP the leader for longer than the election timeout, then SIGCONT", Begin: beginPause},
-	"lagging-follower": {Name: "lagging-follower", Min: 4 * time.Second, Max: 25 * time.Second,
+	"lagging-follower": {Name: "lagging-follower", Min: 4 * time.Second, Max: 10 * time.Second,
 		Summary: "isolate a follower until the leader has snapshotted and truncated its log past the follower's last index, then heal (forces InstallSnapshot)", Begin: beginLaggingFollower},
 }
 

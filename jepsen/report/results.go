@@ -169,7 +169,7 @@ func (r *Results) SummaryLine() string {
 	for _, k := range r.Unavailability.ByKind {
 		worstW, worstR = max(worstW, k.MaxWriteGapS), max(worstR, k.MaxReadGapS)
 	}
-	return fmt.Sprintf("%s %s: %d ops (%d checked), faults [%s], %d anomalies, check %.1fs, worst unavailability write %.1fs read %.1fs → %s",
+	return fmt.Sprintf("%s %s: %d ops (%d checked), faults [%s], %d anomalies, check %.2fs, worst unavailability write %.1fs read %.1fs → %s",
 		r.Verdict, r.Name, r.Ops.Total, r.Ops.Checked, strings.Join(kinds, " "), len(r.Anomalies),
 		r.CheckSeconds, worstW, worstR, r.Dir)
 }

@@ -57,7 +57,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	fs := m.fs
 	fs.SetOutput(stderr)
 	fs.StringVar(&m.nemeses, "nemesis", "", "comma-separated faults: "+strings.Join(nemesisNames(), ", "))
-	fs.DurationVar(&m.time, "time", 0, "workload time per run (default 1m; 20s per nemesis with --tier ci; 2m with --long)")
+	fs.DurationVar(&m.time, "time", 0, "workload time per run (default 1m; 30s per nemesis with --tier ci; 2m with --long)")
 	fs.StringVar(&m.backend, "backend", "netns", "netns (OS processes in network namespaces) or docker (containers of deploy/build-image.sh's image)")
 	fs.IntVar(&m.nodes, "nodes", 5, "cluster size (at least 3)")
 	fs.IntVar(&m.concurrency, "concurrency", 10, "client workers (worker i talks to node i mod --nodes)")
@@ -67,7 +67,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	fs.BoolVar(&m.long, "long", false, "the long tier (same as --tier long): overlapping faults, minutes per nemesis")
 	fs.StringVar(&m.tier, "tier", "", "single (one run of --nemesis), ci (each nemesis in turn + negative control) or long")
 	fs.BoolVar(&m.overlap, "overlap", false, "single tier: let faults overlap")
-	fs.IntVar(&m.negativeRuns, "negative-runs", -1, "negative-control runs to add (default 2 for ci, 3 for long, 0 for single)")
+	fs.IntVar(&m.negativeRuns, "negative-runs", -1, "negative-control runs to add (default 3 for ci and long, 0 for single)")
 	fs.BoolVar(&m.negativeOnly, "negative-control", false, "run only the negative control (stale reads must be caught)")
 	fs.StringVar(&m.binary, "binary", "", "netns: a prebuilt static optoutd (default: build ./cmd/optoutd)")
 	fs.StringVar(&m.image, "image", "", "docker: an existing image (default: build optoutd:jepsen with deploy/build-image.sh)")
