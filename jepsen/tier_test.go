@@ -21,8 +21,8 @@ func TestCITier(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := nemesis.Names()
-	if len(runs) != len(names)+2 {
-		t.Fatalf("%d runs, want %d", len(runs), len(names)+2)
+	if len(runs) != len(names)+3 {
+		t.Fatalf("%d runs, want %d", len(runs), len(names)+3)
 	}
 	var budget time.Duration
 	for i, r := range runs {
