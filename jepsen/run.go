@@ -173,11 +173,14 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Results, error) {
 	}
 	workloadEnd := rec.Now()
 	res.WorkloadSeconds = float64(workloadEnd) / 1e9
-	afterwards(ctx, cl, rec, wl, res)
-	teardown()
-	if ctx.Err() != nil {
-		res.HarnessErrors = append(res.HarnessErrors, "interrupted: "+ctx.Err().Error())
+	if ctx.Err() == nil {
+		afterwards(ctx, cl, rec, wl, res)
+	} else {
+		// Interrupted: no convergence wait or final reads; the history so
+		// far is still checked for linearizability.
+		res.Interrupted = true
 	}
+	teardown()
 	check(ctx, cfg, rec, res, workloadEnd)
 	res.WallSeconds = time.Since(wall).Seconds()
 	if err := write(cfg, rec, res); err != nil {
@@ -199,15 +202,42 @@ func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Plann
 		return nil, nil, nil, err
 	}
 	x := nemesis.NewExecutor(cl, cfg.Log, rec.Now, cfg.Seed)
-	wctx, wcancel := context.WithTimeout(ctx, cfg.Time)
+	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
 	var wg sync.WaitGroup
 	var wlErr, execErr error
-	wg.Add(2)
-	// The workload finishes its in-flight requests after wctx ends; the
-	// executor heals everything by cfg.Time-recovery (or on interruption).
+	execDone := make(chan struct{})
+	wg.Add(3)
+	// The workload finishes its in-flight requests after wctx ends. The
+	// schedule heals everything by cfg.Time-recovery; when applying faults
+	// took longer (a slow container restart), the workload runs on until
+	// it has had the recovery time under load after the last heal.
 	go func() { defer wg.Done(); wlErr = wl.Run(wctx) }()
-	go func() { defer wg.Done(); execErr = x.Run(ctx, rec.Start(), plan) }()
+	go func() { defer wg.Done(); defer close(execDone); execErr = x.Run(ctx, rec.Start(), plan) }()
+	go func() {
+		defer wg.Done()
+		defer wcancel()
+		t := time.NewTimer(cfg.Time)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-execDone:
+		}
+		if late := time.Duration(rec.Now()) - (cfg.Time - recoveryTime); late > 0 {
+			cfg.Log.Info("faults healed late; extending the workload for the recovery period", "by", late.Round(time.Millisecond))
+			t.Reset(min(late, recoveryTime))
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+		}
+	}()
 	pctx, pcancel := context.WithCancel(ctx)
 	pdone := make(chan struct{})
 	go func() {

@@ -47,9 +47,13 @@ type Results struct {
 	// HarnessErrors are failures of the harness itself (a fault that could
 	// not be applied, a node that did not start); they fail the run too.
 	HarnessErrors []string `json:"harness_errors,omitempty"`
-	Valid         bool     `json:"valid"`
+	// Interrupted: the run was stopped (Ctrl-C/SIGTERM) before its end;
+	// only the history so far was checked.
+	Interrupted bool `json:"interrupted,omitempty"`
+	Valid       bool `json:"valid"`
 	// Verdict: PASS or FAIL; for a negative control CAUGHT (the expected
-	// violation was found) or MISSED.
+	// violation was found) or MISSED; INTERRUPTED when stopped early with
+	// nothing found.
 	Verdict string `json:"verdict"`
 }
 
@@ -130,7 +134,7 @@ func (r *Results) CollectAnomalies() {
 		add("version-went-back", []string{fmt.Sprintf("... and %d more (see results.json monotonic.count)", extra)})
 	}
 	add("final-read-failed", r.FinalReadFailures)
-	if !r.Convergence.Valid {
+	if !r.Convergence.Valid && !r.Interrupted {
 		add("not-converged", []string{r.Convergence.Reason})
 	}
 }
@@ -141,6 +145,8 @@ func (r *Results) Decide() {
 	switch {
 	case r.NegativeControl && !r.Linearizability.Valid:
 		r.Verdict = "CAUGHT"
+	case r.Interrupted && len(r.Anomalies) == 0:
+		r.Verdict, r.Valid = "INTERRUPTED", false
 	case r.NegativeControl:
 		r.Verdict = "MISSED"
 	case r.Valid:
