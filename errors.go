@@ -17,6 +17,12 @@ const (
 	// VersionMismatch: a compare-and-set saw another version; see
 	// Error.CurrentVersion. Nothing was changed.
 	VersionMismatch Code = "version_mismatch"
+	// FailedPrecondition: a rule refused the request: a client schema below
+	// the cluster's minimum, an idempotency key reused for another request,
+	// an erased subject's suppression. Nothing was changed.
+	FailedPrecondition Code = "failed_precondition"
+	// OutOfRange: a watch asked for history that retention removed.
+	OutOfRange Code = "out_of_range"
 	// Unavailable: no leader or no quorum. For a write it also promises the
 	// write was NOT applied, so a retry is safe.
 	Unavailable Code = "unavailable"

@@ -82,23 +82,32 @@ type SetRequest struct {
 	Source          string
 	Reason          string
 	ExpectedVersion *uint64
+	// IdempotencyKey, if set, makes a retry with the same request return the
+	// first result instead of writing again.
+	IdempotencyKey string
+	// ClientSchemaVersion is what the client declared (0: no header).
+	ClientSchemaVersion uint32
+	// Caller is the authenticated identity, when there is one.
+	Caller string
 }
 
-// CheckResult is the decision for one key and the record that decided it.
+// SetResult is the outcome of a write.
+type SetResult struct {
+	Record Record
+	// Replayed is true when an idempotency key matched an earlier write:
+	// Record is that write's result and nothing new was written.
+	Replayed       bool
+	CatalogVersion uint64
+}
+
+// CheckResult is the decision for one key and the fact that decided it.
+// State and Version describe the deciding record (zero for a default).
 type CheckResult struct {
-	Decision Decision
-	State    State
-	Version  uint64
-}
-
-// Decide turns a record into a decision under the opt-out model: no record
-// or an opt-in allows, an opt-out denies.
-func Decide(r Record) CheckResult {
-	res := CheckResult{Decision: DecisionAllow, State: r.State, Version: r.Version}
-	if r.State == StateOptedOut {
-		res.Decision = DecisionDeny
-	}
-	return res
+	Decision  Decision
+	State     State
+	Version   uint64
+	Basis     Basis
+	DecidedBy string
 }
 
 var purposeRE = regexp.MustCompile(`^[a-z0-9_.-]{1,64}$`)
@@ -143,8 +152,14 @@ func ValidateSet(r SetRequest) error {
 	if err := validateText("source", r.Source, MaxSourceBytes); err != nil {
 		return err
 	}
-	return validateText("reason", r.Reason, MaxReasonBytes)
+	if err := validateText("reason", r.Reason, MaxReasonBytes); err != nil {
+		return err
+	}
+	return ValidateIdempotencyKey(r.IdempotencyKey)
 }
+
+// ValidateText checks a free-text field: at most limit bytes of UTF-8.
+func ValidateText(field, s string, limit int) error { return validateText(field, s, limit) }
 
 func validateText(field, s string, limit int) error {
 	if len(s) > limit {
@@ -170,6 +185,24 @@ type View interface {
 	// Get returns the record for k, and false when there is none (then the
 	// returned Record has only its Key set).
 	Get(k Key) (Record, bool, error)
+	// Check decides k; NotFound if the purpose is not defined.
+	Check(k Key) (CheckResult, error)
+	// Settings returns the replicated settings.
+	Settings() (Settings, error)
+	// Purpose returns one catalog entry; NotFound if undefined.
+	Purpose(name string) (Purpose, error)
+	// Purposes returns the catalog in name order.
+	Purposes() ([]Purpose, error)
+	// History returns a subject's audit entries, newest first, with version
+	// below before (0: no bound), at most limit, only purpose if not "".
+	History(subject, purpose string, before uint64, limit int) ([]AuditEntry, error)
+	// StateAt answers for (subject, purpose) as of version asOf.
+	StateAt(k Key, asOf uint64) (StateAtResult, error)
+	// Changes returns audit entries with version > after, oldest first, at
+	// most limit.
+	Changes(after uint64, limit int) ([]AuditEntry, error)
+	// VerifyAudit walks the hash chain.
+	VerifyAudit() (AuditReport, error)
 }
 
 // ClusterStatus is one node's view of the cluster.

@@ -4,6 +4,7 @@ import (
 	"github.com/optoutd/optoutd"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -70,12 +71,54 @@ func recordToProto(r optoutd.Record) *optoutv1.Record {
 	}
 }
 
-func checkToProto(c optoutd.CheckResult, readIndex uint64) *optoutv1.CheckResponse {
+func checkToProto(c optoutd.CheckResult, readIndex, catalog uint64) *optoutv1.CheckResponse {
 	return &optoutv1.CheckResponse{
-		Decision:  decisionToProto(c.Decision),
-		State:     stateToProto(c.State),
-		Version:   c.Version,
-		ReadIndex: readIndex,
+		Decision:         decisionToProto(c.Decision),
+		State:            stateToProto(c.State),
+		Version:          c.Version,
+		ReadIndex:        readIndex,
+		Basis:            optoutv1.Basis(c.Basis),
+		DecidedByPurpose: c.DecidedBy,
+		CatalogVersion:   catalog,
+	}
+}
+
+func auditToProto(a optoutd.AuditEntry) *optoutv1.AuditEntry {
+	return &optoutv1.AuditEntry{
+		Version:    a.Version,
+		Time:       timestamppb.New(a.Time),
+		Kind:       optoutv1.AuditKind(a.Kind),
+		SubjectId:  a.SubjectID,
+		Erased:     a.Erased,
+		Purpose:    a.Purpose,
+		OldState:   stateToProto(a.OldState),
+		NewState:   stateToProto(a.NewState),
+		OldVersion: a.OldVersion,
+		Source:     a.Source,
+		Reason:     a.Reason,
+		Caller:     a.Caller,
+		PrevHash:   a.PrevHash,
+		Hash:       a.Hash,
+	}
+}
+
+func purposeToProto(p optoutd.Purpose) *optoutv1.Purpose {
+	return &optoutv1.Purpose{
+		Name:            p.Name,
+		Description:     p.Description,
+		DefaultDecision: optoutv1.Default(p.Default),
+		Version:         p.Version,
+		UpdatedAt:       timestamppb.New(p.UpdatedAt),
+	}
+}
+
+func settingsToProto(s optoutd.Settings) *optoutv1.Settings {
+	return &optoutv1.Settings{
+		MinSchemaVersion:      s.MinSchemaVersion,
+		AuditRetention:        durationpb.New(s.AuditRetention),
+		CatalogVersion:        s.CatalogVersion,
+		AuditCompactedThrough: s.AuditCompactedThrough,
+		ServerSchemaVersion:   optoutd.SchemaVersion,
 	}
 }
 
@@ -97,6 +140,7 @@ func setRequest(m *optoutv1.SetRequest) (optoutd.SetRequest, error) {
 		Source:          m.Source,
 		Reason:          m.Reason,
 		ExpectedVersion: m.ExpectedVersion,
+		IdempotencyKey:  m.IdempotencyKey,
 	}
 	if err := optoutd.ValidateSet(req); err != nil {
 		return req, invalidf("%s", optoutd.ErrorMessage(err))

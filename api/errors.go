@@ -12,24 +12,28 @@ import (
 
 // codes is the one table from domain codes to wire codes.
 var codes = map[optoutd.Code]connect.Code{
-	optoutd.Invalid:         connect.CodeInvalidArgument,
-	optoutd.NotFound:        connect.CodeNotFound,
-	optoutd.VersionMismatch: connect.CodeFailedPrecondition,
-	optoutd.Unavailable:     connect.CodeUnavailable,
-	optoutd.OutcomeUnknown:  connect.CodeUnknown,
-	optoutd.Halted:          connect.CodeUnavailable,
-	optoutd.Internal:        connect.CodeInternal,
+	optoutd.Invalid:            connect.CodeInvalidArgument,
+	optoutd.NotFound:           connect.CodeNotFound,
+	optoutd.VersionMismatch:    connect.CodeFailedPrecondition,
+	optoutd.FailedPrecondition: connect.CodeFailedPrecondition,
+	optoutd.OutOfRange:         connect.CodeOutOfRange,
+	optoutd.Unavailable:        connect.CodeUnavailable,
+	optoutd.OutcomeUnknown:     connect.CodeUnknown,
+	optoutd.Halted:             connect.CodeUnavailable,
+	optoutd.Internal:           connect.CodeInternal,
 }
 
 // outcomes says, for a failed write, whether it may have been applied.
 var outcomes = map[optoutd.Code]optoutv1.Outcome{
-	optoutd.Invalid:         optoutv1.Outcome_OUTCOME_NOT_APPLIED,
-	optoutd.NotFound:        optoutv1.Outcome_OUTCOME_NOT_APPLIED,
-	optoutd.VersionMismatch: optoutv1.Outcome_OUTCOME_NOT_APPLIED,
-	optoutd.Unavailable:     optoutv1.Outcome_OUTCOME_NOT_APPLIED,
-	optoutd.OutcomeUnknown:  optoutv1.Outcome_OUTCOME_UNKNOWN,
-	optoutd.Halted:          optoutv1.Outcome_OUTCOME_UNKNOWN,
-	optoutd.Internal:        optoutv1.Outcome_OUTCOME_UNKNOWN,
+	optoutd.Invalid:            optoutv1.Outcome_OUTCOME_NOT_APPLIED,
+	optoutd.NotFound:           optoutv1.Outcome_OUTCOME_NOT_APPLIED,
+	optoutd.VersionMismatch:    optoutv1.Outcome_OUTCOME_NOT_APPLIED,
+	optoutd.FailedPrecondition: optoutv1.Outcome_OUTCOME_NOT_APPLIED,
+	optoutd.OutOfRange:         optoutv1.Outcome_OUTCOME_NOT_APPLIED,
+	optoutd.Unavailable:        optoutv1.Outcome_OUTCOME_NOT_APPLIED,
+	optoutd.OutcomeUnknown:     optoutv1.Outcome_OUTCOME_UNKNOWN,
+	optoutd.Halted:             optoutv1.Outcome_OUTCOME_UNKNOWN,
+	optoutd.Internal:           optoutv1.Outcome_OUTCOME_UNKNOWN,
 }
 
 // readError converts an error from a read RPC.

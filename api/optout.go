@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"connectrpc.com/connect"
@@ -20,11 +21,18 @@ func (s *optOutServer) Set(ctx context.Context, req *connect.Request[optoutv1.Se
 	if err != nil {
 		return nil, rejectedWrite(err)
 	}
-	rec, err := s.store.Set(ctx, in)
+	c := callOf(ctx)
+	in.ClientSchemaVersion, in.Caller = c.schema, c.caller
+	res, err := s.store.Set(ctx, in)
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
-	return connect.NewResponse(&optoutv1.SetResponse{Version: rec.Version, Record: recordToProto(rec)}), nil
+	return withCatalog(&optoutv1.SetResponse{
+		Version:        res.Record.Version,
+		Record:         recordToProto(res.Record),
+		Replayed:       res.Replayed,
+		CatalogVersion: res.CatalogVersion,
+	}, res.CatalogVersion), nil
 }
 
 func (s *optOutServer) Check(ctx context.Context, req *connect.Request[optoutv1.CheckRequest]) (*connect.Response[optoutv1.CheckResponse], error) {
@@ -36,15 +44,14 @@ func (s *optOutServer) Check(ctx context.Context, req *connect.Request[optoutv1.
 		return nil, err
 	}
 	var res optoutd.CheckResult
-	idx, err := s.store.Read(ctx, func(v optoutd.View) error {
-		rec, _, err := v.Get(k)
-		res = optoutd.Decide(rec)
+	idx, cat, err := read(ctx, s.store, func(v optoutd.View) (err error) {
+		res, err = v.Check(k)
 		return err
 	})
 	if err != nil {
 		return nil, readError(err)
 	}
-	return connect.NewResponse(checkToProto(res, idx)), nil
+	return withCatalog(checkToProto(res, idx, cat), cat), nil
 }
 
 func (s *optOutServer) CheckBatch(ctx context.Context, req *connect.Request[optoutv1.CheckBatchRequest]) (*connect.Response[optoutv1.CheckBatchResponse], error) {
@@ -67,24 +74,24 @@ func (s *optOutServer) CheckBatch(ctx context.Context, req *connect.Request[opto
 		keys[i] = k
 	}
 	results := make([]optoutd.CheckResult, n)
-	idx, err := s.store.Read(ctx, func(v optoutd.View) error {
+	idx, cat, err := read(ctx, s.store, func(v optoutd.View) error {
 		for i, k := range keys {
-			rec, _, err := v.Get(k)
+			r, err := v.Check(k)
 			if err != nil {
-				return err
+				return prefixed(fmt.Sprintf("checks[%d]: ", i), err)
 			}
-			results[i] = optoutd.Decide(rec)
+			results[i] = r
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, readError(err)
 	}
-	out := &optoutv1.CheckBatchResponse{ReadIndex: idx, Results: make([]*optoutv1.CheckResponse, n)}
+	out := &optoutv1.CheckBatchResponse{ReadIndex: idx, CatalogVersion: cat, Results: make([]*optoutv1.CheckResponse, n)}
 	for i, r := range results {
-		out.Results[i] = checkToProto(r, idx)
+		out.Results[i] = checkToProto(r, idx, cat)
 	}
-	return connect.NewResponse(out), nil
+	return withCatalog(out, cat), nil
 }
 
 func (s *optOutServer) Get(ctx context.Context, req *connect.Request[optoutv1.GetRequest]) (*connect.Response[optoutv1.GetResponse], error) {
@@ -99,7 +106,10 @@ func (s *optOutServer) Get(ctx context.Context, req *connect.Request[optoutv1.Ge
 		rec   optoutd.Record
 		found bool
 	)
-	idx, err := s.store.Read(ctx, func(v optoutd.View) (err error) {
+	idx, cat, err := read(ctx, s.store, func(v optoutd.View) (err error) {
+		if _, err := v.Purpose(k.Purpose); err != nil {
+			return err
+		}
 		rec, found, err = v.Get(k)
 		return err
 	})
@@ -109,5 +119,34 @@ func (s *optOutServer) Get(ctx context.Context, req *connect.Request[optoutv1.Ge
 	if !found {
 		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("no record for this subject_id and purpose %q (as of read index %d)", k.Purpose, idx))
 	}
-	return connect.NewResponse(&optoutv1.GetResponse{Record: recordToProto(rec), ReadIndex: idx}), nil
+	return withCatalog(&optoutv1.GetResponse{Record: recordToProto(rec), ReadIndex: idx}, cat), nil
+}
+
+func (s *optOutServer) EraseSubject(ctx context.Context, req *connect.Request[optoutv1.EraseSubjectRequest]) (*connect.Response[optoutv1.EraseSubjectResponse], error) {
+	if err := noUnknownFields(req.Msg); err != nil {
+		return nil, rejectedWrite(err)
+	}
+	if err := optoutd.ValidateSubjectID(req.Msg.SubjectId); err != nil {
+		return nil, rejectedWrite(invalidf("%s", optoutd.ErrorMessage(err)))
+	}
+	if err := optoutd.ValidateText("reason", req.Msg.Reason, optoutd.MaxReasonBytes); err != nil {
+		return nil, rejectedWrite(invalidf("%s", optoutd.ErrorMessage(err)))
+	}
+	c := callOf(ctx)
+	ver, n, err := s.store.EraseSubject(ctx, req.Msg.SubjectId, req.Msg.Reason, c.schema, c.caller)
+	if err != nil {
+		return nil, writeError(ctx, err)
+	}
+	return connect.NewResponse(&optoutv1.EraseSubjectResponse{Version: ver, ErasedRecords: n}), nil
+}
+
+// prefixed adds the index of a batch entry to a domain error's message.
+func prefixed(prefix string, err error) error {
+	var de *optoutd.Error
+	if errors.As(err, &de) {
+		cp := *de
+		cp.Message = prefix + cp.Message
+		return &cp
+	}
+	return err
 }

@@ -32,15 +32,21 @@ func NewHandler(store Store, opts Options) http.Handler {
 	}
 	hopts := append(jsonCodecs(),
 		connect.WithReadMaxBytes(MaxRequestBytes),
-		connect.WithInterceptors(newLogInterceptor(opts.Logger)),
+		connect.WithInterceptors(newLogInterceptor(opts.Logger), schemaInterceptor{}),
 	)
 	mux := http.NewServeMux()
 	mux.Handle(optoutv1connect.NewOptOutServiceHandler(&optOutServer{store: store}, hopts...))
 	mux.Handle(optoutv1connect.NewClusterServiceHandler(&clusterServer{store: store}, hopts...))
+	mux.Handle(optoutv1connect.NewCatalogServiceHandler(&catalogServer{store: store}, hopts...))
+	mux.Handle(optoutv1connect.NewAuditServiceHandler(&auditServer{store: store}, hopts...))
+	mux.Handle(optoutv1connect.NewAdminServiceHandler(&adminServer{store: store}, hopts...))
 	mux.Handle(grpchealth.NewHandler(&healthChecker{store: store}))
 	reflector := grpcreflect.NewStaticReflector(
 		optoutv1connect.OptOutServiceName,
 		optoutv1connect.ClusterServiceName,
+		optoutv1connect.CatalogServiceName,
+		optoutv1connect.AuditServiceName,
+		optoutv1connect.AdminServiceName,
 		grpchealth.HealthV1ServiceName,
 	)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
@@ -85,6 +91,12 @@ type healthChecker struct{ store Store }
 func (h *healthChecker) Check(_ context.Context, req *grpchealth.CheckRequest) (*grpchealth.CheckResponse, error) {
 	switch req.Service {
 	case "", optoutv1connect.OptOutServiceName:
+		status := grpchealth.StatusServing
+		if h.store.Ready() != nil {
+			status = grpchealth.StatusNotServing
+		}
+		return &grpchealth.CheckResponse{Status: status}, nil
+	case optoutv1connect.CatalogServiceName, optoutv1connect.AuditServiceName, optoutv1connect.AdminServiceName:
 		status := grpchealth.StatusServing
 		if h.store.Ready() != nil {
 			status = grpchealth.StatusNotServing

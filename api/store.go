@@ -2,16 +2,31 @@ package api
 
 import (
 	"context"
+	"time"
 
 	"github.com/optoutd/optoutd"
 )
 
 // Store is what the API needs from the cluster. cluster.Node implements it.
+// Every error is an *optoutd.Error or a context error.
 type Store interface {
-	// Set applies one write; errors are *optoutd.Error (or a context error).
-	Set(ctx context.Context, req optoutd.SetRequest) (optoutd.Record, error)
+	// Set applies one write.
+	Set(ctx context.Context, req optoutd.SetRequest) (optoutd.SetResult, error)
 	// Read runs fn against linearizable state and returns the read index.
 	Read(ctx context.Context, fn func(optoutd.View) error) (uint64, error)
+	// ReadLocal runs fn against this node's current state, without a read
+	// index (Watch streams from it and reports how fresh it is).
+	ReadLocal(fn func(optoutd.View) error) error
+	// WaitApplied blocks until this node has applied index, or ctx ends.
+	WaitApplied(ctx context.Context, index uint64) error
+	// DefinePurpose creates or redefines a purpose; it returns the stored
+	// purpose and the catalog version.
+	DefinePurpose(ctx context.Context, p optoutd.Purpose, expectedCatalog *uint64, client uint32, caller string) (optoutd.Purpose, uint64, error)
+	// UpdateSettings changes replicated settings; nil fields stay.
+	UpdateSettings(ctx context.Context, minSchema *uint32, retention *time.Duration, client uint32, caller string) (optoutd.Settings, error)
+	// EraseSubject erases a subject and returns the erasure's version and
+	// how many records it removed.
+	EraseSubject(ctx context.Context, subject, reason string, client uint32, caller string) (uint64, uint32, error)
 	// Status reports the answering node's view of the cluster.
 	Status(ctx context.Context) (optoutd.ClusterStatus, error)
 	// StateDigest hashes the answering node's local state.

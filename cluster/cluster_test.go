@@ -18,7 +18,8 @@ import (
 func key(s string) optoutd.Key { return optoutd.Key{SubjectID: s, Purpose: "email_marketing"} }
 
 func set(ctx context.Context, n *cluster.Node, subject string, st optoutd.State, expected *uint64) (optoutd.Record, error) {
-	return n.Set(ctx, optoutd.SetRequest{Key: key(subject), State: st, Source: "test", ExpectedVersion: expected})
+	res, err := n.Set(ctx, optoutd.SetRequest{Key: key(subject), State: st, Source: "test", ExpectedVersion: expected})
+	return res.Record, err
 }
 
 func get(ctx context.Context, n *cluster.Node, subject string) (optoutd.Record, bool, uint64, error) {

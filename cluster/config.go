@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/optoutd/optoutd"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -46,6 +47,15 @@ type Config struct {
 	// RequestTimeout bounds a read or write whose client set no deadline.
 	RequestTimeout time.Duration
 
+	// NoDefaultCatalog makes this node, if it is the first leader of a new
+	// cluster, initialise it with an empty purpose catalog instead of
+	// optoutd.StarterCatalog.
+	NoDefaultCatalog bool
+	// IdempotencyWindow is how long an idempotency key is remembered. The
+	// leader stamps it into each write, so the window of the leader that
+	// proposed a write applies to it.
+	IdempotencyWindow time.Duration
+
 	// UnsafeLocalReads serves reads from local state without a read index.
 	// It exists only so the chaos suite can prove its checker catches stale
 	// reads; it is never set by flags a user would meet.
@@ -69,6 +79,7 @@ func DefaultConfig() Config {
 		TrailingLogs:       10240,
 		SnapshotsRetained:  2,
 		RequestTimeout:     5 * time.Second,
+		IdempotencyWindow:  optoutd.DefaultIdempotencyWindow,
 		Network:            TCPNetwork{},
 	}
 }
@@ -160,6 +171,9 @@ func (c *Config) validateTimings() error {
 	}
 	if c.ElectionTimeout < c.HeartbeatTimeout {
 		return fmt.Errorf("--election-timeout: %v must be at least --heartbeat-timeout %v", c.ElectionTimeout, c.HeartbeatTimeout)
+	}
+	if c.IdempotencyWindow < time.Second || c.IdempotencyWindow > 366*24*time.Hour {
+		return fmt.Errorf("--idempotency-window: %v is outside 1s..366 days", c.IdempotencyWindow)
 	}
 	if c.SnapshotThreshold < 1 {
 		return errors.New("--snapshot-threshold: must be at least 1")

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -54,19 +55,23 @@ func (n *Node) watchLeadership() {
 	}
 }
 
-// establish commits a TermStart entry in the new term. Until it is applied
-// here the leader's commit index may lag entries committed by its
-// predecessor, so reads wait for it (see DESIGN.md, "The read path").
+// establish commits a TermStart entry in the new term (after initialising a
+// new cluster). Until it is applied here the leader's commit index may lag
+// entries committed by its predecessor, so reads and writes wait for it (see
+// DESIGN.md, "The read path").
 func (n *Node) establish(ctx context.Context) {
 	defer n.wg.Done()
 	backoff := 10 * time.Millisecond
 	for ctx.Err() == nil && n.raft.State() == raft.Leader {
-		data, err := fsm.Encode(fsmv1.CommandType_COMMAND_TYPE_TERM_START, &fsmv1.TermStartCommand{LeaderId: n.cfg.ID}, time.Now())
+		data, err := n.establishCommands()
 		if err != nil {
 			n.log.Error("encode term start", LogKeyErr, err)
 			return
 		}
-		f := n.raft.Apply(data, n.cfg.RequestTimeout)
+		var f raft.ApplyFuture
+		for _, d := range data {
+			f = n.raft.Apply(d, n.cfg.RequestTimeout)
+		}
 		if err := f.Error(); err != nil {
 			n.log.Warn("term start entry failed; retrying while still leader", LogKeyErr, err)
 			select {
@@ -85,6 +90,39 @@ func (n *Node) establish(ctx context.Context) {
 		n.broadcastChange()
 		return
 	}
+}
+
+// establishCommands is TermStart, preceded by InitCluster on a cluster that
+// has never been initialised (every leader checks; the first InitCluster to
+// commit wins and later ones change nothing).
+func (n *Node) establishCommands() ([][]byte, error) {
+	var out [][]byte
+	var initialized bool
+	err := n.fsm.View(func(r *fsm.Reader) error {
+		s, err := r.Settings()
+		initialized = s.Initialized
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !initialized {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		c := &fsmv1.InitClusterCommand{ErasureKey: key}
+		if !n.cfg.NoDefaultCatalog {
+			c.Purposes = fsm.StarterCatalogProto()
+		}
+		d, err := fsm.Encode(fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER, c, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	d, err := fsm.Encode(fsmv1.CommandType_COMMAND_TYPE_TERM_START, &fsmv1.TermStartCommand{LeaderId: n.cfg.ID}, time.Now())
+	return append(out, d), err
 }
 
 // maybeRegister proposes this node's API address if the replicated node

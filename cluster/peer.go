@@ -35,6 +35,9 @@ func (s *peerServer) Propose(ctx context.Context, req *connect.Request[peerv1.Pr
 	if s.n.raft.State() != raft.Leader {
 		return nil, outcomeErr(connect.CodeUnavailable, outcomeNotApplied, raft.ErrNotLeader)
 	}
+	if term := s.n.raft.CurrentTerm(); s.n.readyTerm.Load() != term {
+		return nil, outcomeErr(connect.CodeUnavailable, outcomeNotApplied, errNotReady)
+	}
 	res, err := s.n.applyLocal(ctx, req.Msg.Command)
 	var na *notAppliedError
 	switch {

@@ -67,6 +67,11 @@ func outcomeLabel(err error) string {
 
 func (n *Node) proposeOnce(ctx context.Context, data []byte) (*fsmv1.Result, error) {
 	if n.raft.State() == raft.Leader {
+		if term := n.raft.CurrentTerm(); n.readyTerm.Load() != term {
+			// Until this term's TermStart (and, on a new cluster, InitCluster)
+			// is applied, a write could overtake them.
+			return nil, &notAppliedError{errNotReady}
+		}
 		return n.applyLocal(ctx, data)
 	}
 	addr, id := n.raft.LeaderWithID()

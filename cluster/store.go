@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/optoutd/optoutd"
 	"github.com/optoutd/optoutd/fsm"
 	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // readyLag is how many entries a node may have committed but not applied
@@ -19,40 +21,114 @@ const readyLag = 1024
 // Set validates and applies one write. Errors are *optoutd.Error; with
 // Unavailable the write was certainly not applied, with OutcomeUnknown it
 // may have been.
-func (n *Node) Set(ctx context.Context, req optoutd.SetRequest) (optoutd.Record, error) {
+func (n *Node) Set(ctx context.Context, req optoutd.SetRequest) (optoutd.SetResult, error) {
 	if err := optoutd.ValidateSet(req); err != nil {
-		return optoutd.Record{}, err
+		return optoutd.SetResult{}, err
 	}
-	ctx, cancel := n.withDefaultTimeout(ctx)
-	defer cancel()
-	res, err := n.proposeCommand(ctx, fsmv1.CommandType_COMMAND_TYPE_SET, &fsmv1.SetCommand{
-		SubjectId:       req.SubjectID,
-		Purpose:         req.Purpose,
-		State:           fsm.StateToProto(req.State),
-		Source:          req.Source,
-		Reason:          req.Reason,
-		ExpectedVersion: req.ExpectedVersion,
-	})
+	c := &fsmv1.SetCommand{
+		SubjectId:           req.SubjectID,
+		Purpose:             req.Purpose,
+		State:               fsm.StateToProto(req.State),
+		Source:              req.Source,
+		Reason:              req.Reason,
+		ExpectedVersion:     req.ExpectedVersion,
+		IdempotencyKey:      req.IdempotencyKey,
+		ClientSchemaVersion: req.ClientSchemaVersion,
+		Caller:              req.Caller,
+	}
+	if req.IdempotencyKey != "" {
+		c.IdempotencyTtlNanos = int64(n.cfg.IdempotencyWindow)
+	}
+	res, err := n.write(ctx, fsmv1.CommandType_COMMAND_TYPE_SET, c)
 	if err != nil {
-		return optoutd.Record{}, writeError(ctx, err)
-	}
-	if err := resultError(res); err != nil {
-		return optoutd.Record{}, err
+		return optoutd.SetResult{}, err
 	}
 	if res.Record == nil {
-		return optoutd.Record{}, optoutd.Errorf(optoutd.Internal, "set at index %d returned no record", res.Index)
+		return optoutd.SetResult{}, optoutd.Errorf(optoutd.Internal, "set at index %d returned no record", res.Index)
 	}
-	return fsm.RecordFromStored(req.Key, res.Record), nil
+	return optoutd.SetResult{Record: fsm.RecordFromStored(req.Key, res.Record), Replayed: res.Replayed, CatalogVersion: res.CatalogVersion}, nil
+}
+
+// DefinePurpose creates or redefines a catalog entry. expectedCatalog, if
+// not nil, makes it a compare-and-set on the catalog version.
+func (n *Node) DefinePurpose(ctx context.Context, p optoutd.Purpose, expectedCatalog *uint64, client uint32, caller string) (optoutd.Purpose, uint64, error) {
+	if err := optoutd.ValidatePurposeDef(p); err != nil {
+		return optoutd.Purpose{}, 0, err
+	}
+	res, err := n.write(ctx, fsmv1.CommandType_COMMAND_TYPE_DEFINE_PURPOSE, &fsmv1.DefinePurposeCommand{
+		Purpose:                &fsmv1.PurposeDef{Name: p.Name, Description: p.Description, DefaultDecision: fsm.DefaultToProto(p.Default)},
+		ExpectedCatalogVersion: expectedCatalog,
+		ClientSchemaVersion:    client,
+		Caller:                 caller,
+	})
+	if err != nil {
+		return optoutd.Purpose{}, 0, err
+	}
+	return fsm.PurposeFromStored(res.Purpose), res.CatalogVersion, nil
+}
+
+// UpdateSettings changes the replicated settings; nil fields stay.
+func (n *Node) UpdateSettings(ctx context.Context, minSchema *uint32, retention *time.Duration, client uint32, caller string) (optoutd.Settings, error) {
+	c := &fsmv1.UpdateSettingsCommand{MinSchemaVersion: minSchema, ClientSchemaVersion: client, Caller: caller}
+	if retention != nil {
+		r := int64(*retention)
+		c.AuditRetentionNanos = &r
+	}
+	res, err := n.write(ctx, fsmv1.CommandType_COMMAND_TYPE_UPDATE_SETTINGS, c)
+	if err != nil {
+		return optoutd.Settings{}, err
+	}
+	s := res.GetSettings()
+	return optoutd.Settings{
+		Initialized:      s.GetInitialized(),
+		MinSchemaVersion: s.GetMinSchemaVersion(),
+		AuditRetention:   time.Duration(s.GetAuditRetentionNanos()),
+		CatalogVersion:   s.GetCatalogVersion(),
+	}, nil
+}
+
+// EraseSubject removes a subject's identifier and keeps its suppression.
+// It returns the erasure's version and how many records were erased.
+func (n *Node) EraseSubject(ctx context.Context, subject, reason string, client uint32, caller string) (uint64, uint32, error) {
+	if err := optoutd.ValidateSubjectID(subject); err != nil {
+		return 0, 0, err
+	}
+	res, err := n.write(ctx, fsmv1.CommandType_COMMAND_TYPE_ERASE_SUBJECT, &fsmv1.EraseSubjectCommand{
+		SubjectId: subject, Reason: reason, ClientSchemaVersion: client, Caller: caller,
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return res.Index, res.ErasedRecords, nil
+}
+
+// write proposes a command with the request's deadline and turns both
+// transport failures and rule violations into domain errors.
+func (n *Node) write(ctx context.Context, typ fsmv1.CommandType, payload proto.Message) (*fsmv1.Result, error) {
+	ctx, cancel := n.withDefaultTimeout(ctx)
+	defer cancel()
+	res, err := n.proposeCommand(ctx, typ, payload)
+	if err != nil {
+		return nil, writeError(ctx, err)
+	}
+	if err := resultError(res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // resultError turns a rule violation reported by the state machine into a
-// domain error. The write was applied as a no-op; nothing changed.
+// domain error. The command was applied as a no-op; nothing changed.
 func resultError(res *fsmv1.Result) error {
 	switch res.ErrorCode {
 	case fsmv1.ErrorCode_ERROR_CODE_UNSPECIFIED:
 		return nil
 	case fsmv1.ErrorCode_ERROR_CODE_VERSION_MISMATCH:
 		return &optoutd.Error{Code: optoutd.VersionMismatch, Message: res.ErrorMessage, CurrentVersion: res.CurrentVersion}
+	case fsmv1.ErrorCode_ERROR_CODE_NOT_FOUND:
+		return optoutd.Errorf(optoutd.NotFound, "%s", res.ErrorMessage)
+	case fsmv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION:
+		return optoutd.Errorf(optoutd.FailedPrecondition, "%s", res.ErrorMessage)
 	default:
 		return optoutd.Errorf(optoutd.Invalid, "%s", res.ErrorMessage)
 	}
@@ -132,4 +208,24 @@ func (n *Node) StateDigest(context.Context) (optoutd.StateDigest, error) {
 		return d, fmt.Errorf("cluster: state digest: %w", err)
 	}
 	return d, nil
+}
+
+// ReadLocal runs fn against this node's current state without a read
+// index: the answer may be stale, and fn can see how stale through
+// View.AppliedIndex.
+func (n *Node) ReadLocal(fn func(optoutd.View) error) error {
+	err := n.fsm.View(func(r *fsm.Reader) error { return fn(r) })
+	if errors.Is(err, fsm.ErrHalted) {
+		return optoutd.WrapError(optoutd.Halted, err, "this node halted applying the log")
+	}
+	return err
+}
+
+// WaitApplied blocks until this node's state machine has applied index.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	err := n.fsm.WaitApplied(ctx, index)
+	if errors.Is(err, fsm.ErrHalted) {
+		return optoutd.WrapError(optoutd.Halted, err, "this node halted applying the log")
+	}
+	return err
 }

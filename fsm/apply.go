@@ -8,22 +8,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Bucket names. Every bucket exists from Open on.
-var (
-	bucketMeta    = []byte("meta")
-	bucketRecords = []byte("records")
-	bucketNodes   = []byte("nodes")
-
-	keyAppliedIndex  = []byte("applied_index")
-	keyStorageFormat = []byte("storage_format")
-)
-
-// storageFormat is the layout of the bbolt file. Open refuses a file with a
-// newer layout.
-const storageFormat uint64 = 1
-
-var allBuckets = [][]byte{bucketMeta, bucketRecords, bucketNodes}
-
 // entry is one committed log entry as apply sees it: position and decoded
 // command. It is built from a *raft.Log by the FSM, or by tests directly.
 type entry struct {
@@ -32,43 +16,132 @@ type entry struct {
 	cmd   Decoded
 }
 
+// housekeepingBudget bounds how many expired idempotency keys and audit
+// entries one log entry may remove, so no single apply stalls; a backlog is
+// worked off over the following entries.
+const housekeepingBudget = 64
+
 // apply is the deterministic step: given the write transaction and one
-// entry, it changes state and returns the result. It reads no clock, draws
-// no randomness and does no I/O but the transaction. Rule violations are
-// reported in the Result and change nothing; an error is a storage failure,
-// which the caller turns into a halt.
+// entry, it changes state and returns the result. It reads no clock (it
+// uses the leader's stamp in the entry), draws no randomness and does no
+// I/O but the transaction; housekeeping (expiry, retention) is driven by the
+// entry's stamp too, so every replica removes the same things at the same
+// index. Rule violations are reported in the Result and change nothing; an
+// error is a storage failure, which the caller turns into a halt.
 func apply(tx *bbolt.Tx, e entry) (*fsmv1.Result, error) {
+	st, err := newState(tx)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.housekeeping(e.cmd.Stamp); err != nil {
+		return nil, err
+	}
+	var res *fsmv1.Result
 	switch p := e.cmd.Payload.(type) {
 	case *fsmv1.SetCommand:
-		return applySet(tx, e, p)
+		res, err = st.applySet(e, p)
 	case *fsmv1.TermStartCommand:
-		return &fsmv1.Result{Index: e.index, Term: e.term}, nil
+		res = &fsmv1.Result{Index: e.index, Term: e.term}
 	case *fsmv1.RegisterNodeCommand:
-		return applyRegisterNode(tx, e, p)
+		res, err = st.applyRegisterNode(e, p)
+	case *fsmv1.InitClusterCommand:
+		res, err = st.applyInit(e, p)
+	case *fsmv1.DefinePurposeCommand:
+		res, err = st.applyDefinePurpose(e, p)
+	case *fsmv1.UpdateSettingsCommand:
+		res, err = st.applyUpdateSettings(e, p)
+	case *fsmv1.EraseSubjectCommand:
+		res, err = st.applyErase(e, p)
 	default:
 		// Decode only returns the types above; reaching here is a bug.
 		return nil, fmt.Errorf("%w: no apply step for %T", ErrUnknownType, p)
 	}
-}
-
-func applySet(tx *bbolt.Tx, e entry, c *fsmv1.SetCommand) (*fsmv1.Result, error) {
-	if c.State != fsmv1.State_STATE_OPTED_OUT && c.State != fsmv1.State_STATE_OPTED_IN {
-		return invalid(e, "state must be opted_out or opted_in, got %s", c.State), nil
-	}
-	if c.SubjectId == "" || c.Purpose == "" {
-		return invalid(e, "subject_id and purpose must be set"), nil
-	}
-	b := tx.Bucket(bucketRecords)
-	key := recordKey(c.SubjectId, c.Purpose)
-	cur, err := loadRecord(b, key)
 	if err != nil {
 		return nil, err
+	}
+	if res.Index == 0 {
+		res.Index = e.index
+	}
+	res.CatalogVersion = st.settings.CatalogVersion
+	return res, nil
+}
+
+func (s *state) housekeeping(stamp int64) error {
+	if err := s.expireIdempotency(stamp, housekeepingBudget); err != nil {
+		return err
+	}
+	return s.compactAudit(stamp, housekeepingBudget)
+}
+
+// schemaTooOld enforces the cluster's minimum client schema version on a
+// write. It is checked here, at apply time, so a write proposed just before
+// the minimum was raised and committed just after is refused on every node.
+func (s *state) schemaTooOld(e entry, client uint32) *fsmv1.Result {
+	min := s.settings.MinSchemaVersion
+	if min == 0 || client >= min {
+		return nil
+	}
+	if client == 0 {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION,
+			"the request carries no Optout-Schema-Version header, and the cluster requires schema version %d or newer", min)
+	}
+	return failed(e, fsmv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION,
+		"client schema version %d is below the cluster's minimum %d; upgrade the client", client, min)
+}
+
+func (s *state) applySet(e entry, c *fsmv1.SetCommand) (*fsmv1.Result, error) {
+	if r := s.schemaTooOld(e, c.ClientSchemaVersion); r != nil {
+		return r, nil
+	}
+	if c.State != fsmv1.State_STATE_OPTED_OUT && c.State != fsmv1.State_STATE_OPTED_IN {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "state must be opted_out or opted_in, got %s", c.State), nil
+	}
+	if c.SubjectId == "" || c.Purpose == "" {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "subject_id and purpose must be set"), nil
+	}
+	if c.IdempotencyKey != "" {
+		prior, err := s.idempotentResult(e, c)
+		if err != nil || prior != nil {
+			return prior, err
+		}
+	}
+	if c.Purpose != allPurposes {
+		if _, ok, err := s.purpose(c.Purpose); err != nil || !ok {
+			return failed(e, fsmv1.ErrorCode_ERROR_CODE_NOT_FOUND, "purpose %q is not defined", c.Purpose), err
+		}
+	}
+	key := recordKey(c.SubjectId, c.Purpose)
+	cur, err := loadRecord(s.b(bucketRecords), key)
+	if err != nil {
+		return nil, err
+	}
+	if c.Purpose == allPurposes && cur == nil {
+		// An erased subject's suppression is its "all" record.
+		if cur, err = s.erasedSuppression(c.SubjectId); err != nil {
+			return nil, err
+		}
+		if cur != nil {
+			return failed(e, fsmv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION,
+				"this subject was erased at version %d; its suppression cannot be changed", cur.Version), nil
+		}
 	}
 	if c.ExpectedVersion != nil && *c.ExpectedVersion != cur.GetVersion() {
 		return &fsmv1.Result{
 			Index:          e.index,
 			ErrorCode:      fsmv1.ErrorCode_ERROR_CODE_VERSION_MISMATCH,
 			ErrorMessage:   fmt.Sprintf("expected version %d, current version %d", *c.ExpectedVersion, cur.GetVersion()),
+			CurrentVersion: cur.GetVersion(),
+		}, nil
+	}
+	// Deny wins: only a write that names the opt-out it overrides may turn
+	// it back into an opt-in, so a stale or concurrent opt-in can never
+	// erase a newer opt-out.
+	if cur.GetState() == fsmv1.State_STATE_OPTED_OUT && c.State == fsmv1.State_STATE_OPTED_IN && c.ExpectedVersion == nil {
+		return &fsmv1.Result{
+			Index:     e.index,
+			ErrorCode: fsmv1.ErrorCode_ERROR_CODE_VERSION_MISMATCH,
+			ErrorMessage: fmt.Sprintf("re-consent needs expectedVersion: the subject opted out at current version %d, "+
+				"and an opt-in may replace an opt-out only by naming that version", cur.GetVersion()),
 			CurrentVersion: cur.GetVersion(),
 		}, nil
 	}
@@ -79,36 +152,46 @@ func applySet(tx *bbolt.Tx, e entry, c *fsmv1.SetCommand) (*fsmv1.Result, error)
 		Source:             c.Source,
 		Reason:             c.Reason,
 	}
-	if err := put(b, key, rec); err != nil {
+	if err := put(s.b(bucketRecords), key, rec); err != nil {
 		return nil, err
 	}
-	return &fsmv1.Result{Index: e.index, Record: rec}, nil
+	if err := s.appendAudit(&fsmv1.AuditEntry{
+		Version: e.index, TimeUnixNanos: e.cmd.Stamp, Kind: fsmv1.AuditKind_AUDIT_KIND_SET,
+		SubjectId: c.SubjectId, Purpose: c.Purpose, OldState: cur.GetState(), NewState: c.State,
+		OldVersion: cur.GetVersion(), Source: c.Source, Reason: c.Reason, Caller: c.Caller,
+	}); err != nil {
+		return nil, err
+	}
+	res := &fsmv1.Result{Index: e.index, Record: rec}
+	if c.IdempotencyKey != "" {
+		if err := s.rememberIdempotent(e, c, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
-func applyRegisterNode(tx *bbolt.Tx, e entry, c *fsmv1.RegisterNodeCommand) (*fsmv1.Result, error) {
+func (s *state) applyRegisterNode(e entry, c *fsmv1.RegisterNodeCommand) (*fsmv1.Result, error) {
 	if c.NodeId == "" {
-		return invalid(e, "node_id must be set"), nil
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "node_id must be set"), nil
 	}
 	n := &fsmv1.StoredNode{ApiAddress: c.ApiAddress, Version: e.index}
-	if err := put(tx.Bucket(bucketNodes), []byte(c.NodeId), n); err != nil {
+	if err := put(s.b(bucketNodes), []byte(c.NodeId), n); err != nil {
 		return nil, err
 	}
 	return &fsmv1.Result{Index: e.index}, nil
 }
 
-func invalid(e entry, format string, args ...any) *fsmv1.Result {
-	return &fsmv1.Result{Index: e.index, ErrorCode: fsmv1.ErrorCode_ERROR_CODE_INVALID, ErrorMessage: fmt.Sprintf(format, args...)}
+func failed(e entry, code fsmv1.ErrorCode, format string, args ...any) *fsmv1.Result {
+	return &fsmv1.Result{Index: e.index, ErrorCode: code, ErrorMessage: fmt.Sprintf(format, args...)}
 }
 
 // loadRecord returns nil (and no error) when the key has no record.
 func loadRecord(b *bbolt.Bucket, key []byte) (*fsmv1.StoredRecord, error) {
-	v := b.Get(key)
-	if v == nil {
-		return nil, nil
-	}
 	var r fsmv1.StoredRecord
-	if err := proto.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("%w: stored record %x: %w", ErrMalformed, key, err)
+	ok, err := loadProto(b, key, &r)
+	if err != nil || !ok {
+		return nil, err
 	}
 	return &r, nil
 }

@@ -14,7 +14,10 @@ import (
 // A node that meets a higher one halts: it was written by a newer optoutd and
 // may mean something this binary cannot know. Bump it only for a change that
 // old nodes must not silently misread; additive fields do not need it.
-const FormatVersion uint32 = 1
+//
+// Format 2 added InitCluster, DefinePurpose, UpdateSettings and
+// EraseSubject, and the idempotency, schema and caller fields of Set.
+const FormatVersion uint32 = 2
 
 // Sentinel errors of command decoding. A decode failure halts the state
 // machine; it is never skipped.
@@ -83,6 +86,14 @@ func Decode(data []byte) (Decoded, error) {
 		payload = &fsmv1.TermStartCommand{}
 	case fsmv1.CommandType_COMMAND_TYPE_REGISTER_NODE:
 		payload = &fsmv1.RegisterNodeCommand{}
+	case fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER:
+		payload = &fsmv1.InitClusterCommand{}
+	case fsmv1.CommandType_COMMAND_TYPE_DEFINE_PURPOSE:
+		payload = &fsmv1.DefinePurposeCommand{}
+	case fsmv1.CommandType_COMMAND_TYPE_UPDATE_SETTINGS:
+		payload = &fsmv1.UpdateSettingsCommand{}
+	case fsmv1.CommandType_COMMAND_TYPE_ERASE_SUBJECT:
+		payload = &fsmv1.EraseSubjectCommand{}
 	default:
 		return Decoded{}, fmt.Errorf("%w: %d", ErrUnknownType, int32(c.Type))
 	}

@@ -25,12 +25,20 @@ var writeFixtures = flag.Bool("write-fixtures", false, "write testdata/commands/
 
 // currentFixtures are the commands of the current format, one of each kind.
 func currentFixtures() map[string]proto.Message {
-	v := uint64(5)
+	v := uint64(3) // b_set_out's index when the fixtures are applied in name order after an init
+	cv := uint64(6)
+	min := uint32(2)
+	ret := int64(3600e9)
 	return map[string]proto.Message{
-		"set_out":       &fsmv1.SetCommand{SubjectId: "u1", Purpose: "email_marketing", State: fsmv1.State_STATE_OPTED_OUT, Source: "web-form", Reason: "unsubscribe link"},
-		"set_in_cas":    &fsmv1.SetCommand{SubjectId: "u1", Purpose: "email_marketing", State: fsmv1.State_STATE_OPTED_IN, ExpectedVersion: &v},
-		"term_start":    &fsmv1.TermStartCommand{LeaderId: "n1"},
-		"register_node": &fsmv1.RegisterNodeCommand{NodeId: "n2", ApiAddress: "127.0.0.1:7002"},
+		"a_init_cluster": &fsmv1.InitClusterCommand{ErasureKey: []byte("0123456789abcdef0123456789abcdef"), Purposes: StarterCatalogProto()},
+		"b_set_out": &fsmv1.SetCommand{SubjectId: "u1", Purpose: "email_marketing", State: fsmv1.State_STATE_OPTED_OUT, Source: "web-form", Reason: "unsubscribe link",
+			IdempotencyKey: "evt-1", IdempotencyTtlNanos: 86400e9, ClientSchemaVersion: 2, Caller: "svc-web"},
+		"c_set_in_cas":      &fsmv1.SetCommand{SubjectId: "u1", Purpose: "email_marketing", State: fsmv1.State_STATE_OPTED_IN, ExpectedVersion: &v, ClientSchemaVersion: 2},
+		"d_define_purpose":  &fsmv1.DefinePurposeCommand{Purpose: &fsmv1.PurposeDef{Name: "loyalty", Description: "points", DefaultDecision: fsmv1.DefaultDecision_DEFAULT_DECISION_DENY}, ExpectedCatalogVersion: &cv, ClientSchemaVersion: 2, Caller: "admin"},
+		"e_update_settings": &fsmv1.UpdateSettingsCommand{MinSchemaVersion: &min, AuditRetentionNanos: &ret, ClientSchemaVersion: 2, Caller: "admin"},
+		"f_erase_subject":   &fsmv1.EraseSubjectCommand{SubjectId: "u1", Reason: "gdpr", ClientSchemaVersion: 2, Caller: "admin"},
+		"g_term_start":      &fsmv1.TermStartCommand{LeaderId: "n1"},
+		"h_register_node":   &fsmv1.RegisterNodeCommand{NodeId: "n2", ApiAddress: "127.0.0.1:7002"},
 	}
 }
 
@@ -42,6 +50,14 @@ func fixtureType(m proto.Message) fsmv1.CommandType {
 		return fsmv1.CommandType_COMMAND_TYPE_TERM_START
 	case *fsmv1.RegisterNodeCommand:
 		return fsmv1.CommandType_COMMAND_TYPE_REGISTER_NODE
+	case *fsmv1.InitClusterCommand:
+		return fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER
+	case *fsmv1.DefinePurposeCommand:
+		return fsmv1.CommandType_COMMAND_TYPE_DEFINE_PURPOSE
+	case *fsmv1.UpdateSettingsCommand:
+		return fsmv1.CommandType_COMMAND_TYPE_UPDATE_SETTINGS
+	case *fsmv1.EraseSubjectCommand:
+		return fsmv1.CommandType_COMMAND_TYPE_ERASE_SUBJECT
 	}
 	panic(fmt.Sprintf("no command type for %T", m))
 }
@@ -86,7 +102,15 @@ func TestEveryFormatStillApplies(t *testing.T) {
 				t.Fatal(err)
 			}
 			f := openTemp(t)
-			index := uint64(0)
+			// Initialise with the current format first, so the older
+			// formats' writes meet a defined catalog and really apply.
+			initCmd, err := Encode(fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER,
+				&fsmv1.InitClusterCommand{ErasureKey: make([]byte, 32), Purposes: StarterCatalogProto()}, time.Unix(1, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Apply(&raft.Log{Index: 1, Term: 1, Type: raft.LogCommand, Data: initCmd})
+			index := uint64(1)
 			n := 0
 			for _, line := range strings.Split(string(b), "\n") {
 				if line == "" || strings.HasPrefix(line, "#") {
@@ -105,8 +129,12 @@ func TestEveryFormatStillApplies(t *testing.T) {
 				if f.Halted() != nil {
 					t.Fatalf("%s: fixture %s halted the FSM: %v", file, name, f.Halted())
 				}
-				if _, ok := res.(*fsmv1.Result); !ok {
+				r, ok := res.(*fsmv1.Result)
+				if !ok {
 					t.Fatalf("%s: fixture %s gave %T", file, name, res)
+				}
+				if r.ErrorCode == fsmv1.ErrorCode_ERROR_CODE_INVALID {
+					t.Fatalf("%s: fixture %s was misread as invalid: %s", file, name, r.ErrorMessage)
 				}
 				n++
 			}

@@ -206,7 +206,13 @@ func (f *FSM) View(fn func(*Reader) error) error {
 	if f.db == nil {
 		return errors.New("fsm: closed")
 	}
-	return f.db.View(func(tx *bbolt.Tx) error { return fn(&Reader{tx: tx}) })
+	return f.db.View(func(tx *bbolt.Tx) error {
+		r, err := newReader(tx)
+		if err != nil {
+			return err
+		}
+		return fn(r)
+	})
 }
 
 // DiskSize is the size of the bbolt file in bytes.

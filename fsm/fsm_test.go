@@ -65,8 +65,10 @@ func TestApplyScripts(t *testing.T) {
 
 func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 	switch d.Cmd {
-	case "set", "term-start", "register", "raw", "config":
+	case "set", "term-start", "register", "raw", "config", "init", "define", "settings", "erase":
 		return h.runApply(t, d)
+	case "check", "history", "state-at", "changes", "verify", "purposes", "settings-show", "corrupt-audit":
+		return h.runRead(t, d)
 	case "get":
 		var subject, purpose string
 		d.ScanArgs(t, "subject", &subject)
@@ -150,6 +152,40 @@ func (h *harness) runApply(t *testing.T, d *datadriven.TestData) string {
 		l.Data = b
 	case "config":
 		l.Type = raft.LogConfiguration
+	case "init":
+		c := &fsmv1.InitClusterCommand{ErasureKey: []byte(strings.Repeat("k", 32))}
+		if !d.HasArg("catalog") || argString(t, d, "catalog") == "starter" {
+			c.Purposes = StarterCatalogProto()
+		}
+		l.Data = mustEncode(t, fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER, c, stampArg(t, d))
+	case "define":
+		c := &fsmv1.DefinePurposeCommand{Purpose: &fsmv1.PurposeDef{Name: argString(t, d, "name"), Description: optString(t, d, "desc")}}
+		switch optString(t, d, "default") {
+		case "allow":
+			c.Purpose.DefaultDecision = fsmv1.DefaultDecision_DEFAULT_DECISION_ALLOW
+		case "deny":
+			c.Purpose.DefaultDecision = fsmv1.DefaultDecision_DEFAULT_DECISION_DENY
+		}
+		if d.HasArg("expected-catalog") {
+			v := argUint(t, d, "expected-catalog")
+			c.ExpectedCatalogVersion = &v
+		}
+		c.ClientSchemaVersion = uint32(optUint(t, d, "schema"))
+		l.Data = mustEncode(t, fsmv1.CommandType_COMMAND_TYPE_DEFINE_PURPOSE, c, stampArg(t, d))
+	case "settings":
+		c := &fsmv1.UpdateSettingsCommand{ClientSchemaVersion: uint32(optUint(t, d, "schema"))}
+		if d.HasArg("min-schema") {
+			v := uint32(argUint(t, d, "min-schema"))
+			c.MinSchemaVersion = &v
+		}
+		if d.HasArg("retention") {
+			v := argInt(t, d, "retention")
+			c.AuditRetentionNanos = &v
+		}
+		l.Data = mustEncode(t, fsmv1.CommandType_COMMAND_TYPE_UPDATE_SETTINGS, c, stampArg(t, d))
+	case "erase":
+		c := &fsmv1.EraseSubjectCommand{SubjectId: argString(t, d, "subject"), Reason: optString(t, d, "reason"), ClientSchemaVersion: uint32(optUint(t, d, "schema"))}
+		l.Data = mustEncode(t, fsmv1.CommandType_COMMAND_TYPE_ERASE_SUBJECT, c, stampArg(t, d))
 	}
 	resp, err := h.applyLog(l)
 	if err != nil {
@@ -187,9 +223,16 @@ func encodeSet(t *testing.T, d *datadriven.TestData) []byte {
 		d.ScanArgs(t, "expected", &v)
 		c.ExpectedVersion = &v
 	}
-	if d.HasArg("stamp") {
-		d.ScanArgs(t, "stamp", &stamp)
+	stamp = stampArg(t, d)
+	c.IdempotencyKey = optString(t, d, "key")
+	if c.IdempotencyKey != "" {
+		c.IdempotencyTtlNanos = 1000
+		if d.HasArg("ttl") {
+			c.IdempotencyTtlNanos = argInt(t, d, "ttl")
+		}
 	}
+	c.ClientSchemaVersion = uint32(optUint(t, d, "schema"))
+	c.Caller = optString(t, d, "caller")
 	return mustEncode(t, fsmv1.CommandType_COMMAND_TYPE_SET, &c, stamp)
 }
 
@@ -210,7 +253,13 @@ func formatResult(resp interface{}) string {
 	case r.ErrorCode != fsmv1.ErrorCode_ERROR_CODE_UNSPECIFIED:
 		return fmt.Sprintf("index=%d error=%s current_version=%d: %s", r.Index, r.ErrorCode, r.CurrentVersion, r.ErrorMessage)
 	case r.Record != nil:
-		return fmt.Sprintf("index=%d version=%d state=%s", r.Index, r.Record.Version, r.Record.State)
+		return fmt.Sprintf("index=%d version=%d state=%s replayed=%v", r.Index, r.Record.Version, r.Record.State, r.Replayed)
+	case r.Purpose != nil:
+		return fmt.Sprintf("index=%d purpose=%s default=%s catalog=%d", r.Index, r.Purpose.Def.Name, r.Purpose.Def.DefaultDecision, r.CatalogVersion)
+	case r.Settings != nil:
+		return fmt.Sprintf("index=%d initialized=%v min_schema=%d retention=%d catalog=%d", r.Index, r.Settings.Initialized, r.Settings.MinSchemaVersion, r.Settings.AuditRetentionNanos, r.Settings.CatalogVersion)
+	case r.ErasedRecords > 0:
+		return fmt.Sprintf("index=%d erased_records=%d", r.Index, r.ErasedRecords)
 	default:
 		return fmt.Sprintf("index=%d term=%d", r.Index, r.Term)
 	}

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -16,9 +17,18 @@ import (
 // the View callback that produced it. It implements optoutd.View.
 type Reader struct {
 	tx *bbolt.Tx
+	st *state
 }
 
 var _ optoutd.View = (*Reader)(nil)
+
+func newReader(tx *bbolt.Tx) (*Reader, error) {
+	st, err := newState(tx)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{tx: tx, st: st}, nil
+}
 
 // AppliedIndex is the log index this Reader's state reflects.
 func (r *Reader) AppliedIndex() uint64 {
@@ -33,6 +43,196 @@ func (r *Reader) Get(k optoutd.Key) (optoutd.Record, bool, error) {
 	}
 	return RecordFromStored(k, sr), true, nil
 }
+
+// Check decides k under the catalog and the deny-wins rule (see
+// optoutd.Decide).
+func (r *Reader) Check(k optoutd.Key) (optoutd.CheckResult, error) {
+	p, err := r.Purpose(k.Purpose)
+	if err != nil {
+		return optoutd.CheckResult{}, err
+	}
+	all, erased, err := r.allRecord(k.SubjectID)
+	if err != nil {
+		return optoutd.CheckResult{}, err
+	}
+	rec := all
+	if k.Purpose != allPurposes {
+		if rec, _, err = r.Get(k); err != nil {
+			return optoutd.CheckResult{}, err
+		}
+	}
+	return optoutd.Decide(p, all, erased, rec), nil
+}
+
+// allRecord returns the subject's "all" record, or its erasure suppression.
+func (r *Reader) allRecord(subject string) (optoutd.Record, bool, error) {
+	k := optoutd.Key{SubjectID: subject, Purpose: allPurposes}
+	rec, ok, err := r.Get(k)
+	if err != nil || ok {
+		return rec, false, err
+	}
+	if k, _ := r.tx.Bucket(bucketErased).Cursor().First(); k == nil {
+		return rec, false, nil // no subject was ever erased: skip the HMAC
+	}
+	sup, err := r.st.erasedSuppression(subject)
+	if err != nil || sup == nil {
+		return rec, false, err
+	}
+	return RecordFromStored(k, sup), true, nil
+}
+
+// Purpose returns one definition; "all" is implicit and allows by default.
+func (r *Reader) Purpose(name string) (optoutd.Purpose, error) {
+	if name == allPurposes {
+		return optoutd.Purpose{Name: allPurposes, Default: optoutd.DefaultAllow, Description: "every purpose of the subject"}, nil
+	}
+	sp, ok, err := r.st.purpose(name)
+	if err != nil {
+		return optoutd.Purpose{}, err
+	}
+	if !ok {
+		return optoutd.Purpose{}, optoutd.Errorf(optoutd.NotFound, "purpose %q is not defined", name)
+	}
+	return PurposeFromStored(sp), nil
+}
+
+// Purposes lists the catalog in name order.
+func (r *Reader) Purposes() ([]optoutd.Purpose, error) {
+	var out []optoutd.Purpose
+	err := r.tx.Bucket(bucketPurposes).ForEach(func(k, v []byte) error {
+		var sp fsmv1.StoredPurpose
+		if err := proto.Unmarshal(v, &sp); err != nil {
+			return fmt.Errorf("%w: purpose %q: %w", ErrMalformed, k, err)
+		}
+		out = append(out, PurposeFromStored(&sp))
+		return nil
+	})
+	return out, err
+}
+
+// Settings returns the replicated settings.
+func (r *Reader) Settings() (optoutd.Settings, error) {
+	s := r.st.settings
+	return optoutd.Settings{
+		Initialized:           s.Initialized,
+		MinSchemaVersion:      s.MinSchemaVersion,
+		AuditRetention:        time.Duration(s.AuditRetentionNanos),
+		CatalogVersion:        s.CatalogVersion,
+		AuditCompactedThrough: readU64(r.tx.Bucket(bucketMeta).Get(keyAuditFloor)),
+	}, nil
+}
+
+// History returns a subject's entries, newest first.
+func (r *Reader) History(subject, purpose string, before uint64, limit int) ([]optoutd.AuditEntry, error) {
+	h := r.st.hmacOf("subject", subject)
+	var out []optoutd.AuditEntry
+	c := r.tx.Bucket(bucketAuditBySubject).Cursor()
+	seek := auditSubjectKey(h, ^uint64(0))
+	if before > 0 {
+		seek = auditSubjectKey(h, before-1)
+	}
+	k, v := c.Seek(seek)
+	if k == nil || !bytes.Equal(k, seek) {
+		k, v = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, h) && len(out) < limit; k, v = c.Prev() {
+		if purpose != "" && string(v) != purpose {
+			continue
+		}
+		a, err := r.auditEntry(readU64(k[len(h):]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (r *Reader) auditEntry(version uint64) (optoutd.AuditEntry, error) {
+	var a fsmv1.AuditEntry
+	ok, err := loadProto(r.tx.Bucket(bucketAudit), u64(version), &a)
+	if err != nil {
+		return optoutd.AuditEntry{}, err
+	}
+	if !ok {
+		return optoutd.AuditEntry{}, fmt.Errorf("%w: audit index names missing entry %d", ErrMalformed, version)
+	}
+	return AuditFromStored(&a), nil
+}
+
+// StateAt answers for k as of version asOf, from the history and the
+// catalog's history. It fails with NotFound if the purpose was not defined
+// at asOf, and with Invalid if asOf is before retained history.
+func (r *Reader) StateAt(k optoutd.Key, asOf uint64) (optoutd.StateAtResult, error) {
+	if floor := readU64(r.tx.Bucket(bucketMeta).Get(keyAuditFloor)); asOf <= floor && floor > 0 {
+		return optoutd.StateAtResult{}, optoutd.Errorf(optoutd.Invalid, "version %d is before retained history (entries through %d were removed by retention)", asOf, floor)
+	}
+	p, err := r.purposeAt(k.Purpose, asOf)
+	if err != nil {
+		return optoutd.StateAtResult{}, err
+	}
+	all, erased, err := r.lastChangeAt(k.SubjectID, allPurposes, asOf)
+	if err != nil {
+		return optoutd.StateAtResult{}, err
+	}
+	rec := all
+	if k.Purpose != allPurposes {
+		if rec, _, err = r.lastChangeAt(k.SubjectID, k.Purpose, asOf); err != nil {
+			return optoutd.StateAtResult{}, err
+		}
+	}
+	rec.Key, all.Key = k, optoutd.Key{SubjectID: k.SubjectID, Purpose: allPurposes}
+	return optoutd.StateAtResult{AsOf: asOf, Check: optoutd.Decide(p, all, erased, rec), Record: rec}, nil
+}
+
+// lastChangeAt is the state of (subject, purpose) after the newest change
+// at or before asOf; erased reports that change was an erasure.
+func (r *Reader) lastChangeAt(subject, purpose string, asOf uint64) (optoutd.Record, bool, error) {
+	entries, err := r.History(subject, purpose, asOf+1, 1)
+	if err != nil || len(entries) == 0 {
+		return optoutd.Record{}, false, err
+	}
+	a := entries[0]
+	return optoutd.Record{State: a.NewState, Version: a.Version, UpdatedAt: a.Time, Source: a.Source, Reason: a.Reason}, a.Kind == optoutd.AuditErase, nil
+}
+
+func (r *Reader) purposeAt(name string, asOf uint64) (optoutd.Purpose, error) {
+	if name == allPurposes {
+		return r.Purpose(name)
+	}
+	c := r.tx.Bucket(bucketPurposeHistory).Cursor()
+	prefix := append([]byte(name), 0)
+	seek := purposeHistoryKey(name, asOf)
+	k, v := c.Seek(seek)
+	if k == nil || !bytes.Equal(k, seek) {
+		k, v = c.Prev()
+	}
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return optoutd.Purpose{}, optoutd.Errorf(optoutd.NotFound, "purpose %q was not defined at version %d", name, asOf)
+	}
+	var sp fsmv1.StoredPurpose
+	if err := proto.Unmarshal(v, &sp); err != nil {
+		return optoutd.Purpose{}, fmt.Errorf("%w: purpose history %x: %w", ErrMalformed, k, err)
+	}
+	return PurposeFromStored(&sp), nil
+}
+
+// Changes returns entries with version > after, oldest first.
+func (r *Reader) Changes(after uint64, limit int) ([]optoutd.AuditEntry, error) {
+	var out []optoutd.AuditEntry
+	c := r.tx.Bucket(bucketAudit).Cursor()
+	for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		var a fsmv1.AuditEntry
+		if err := proto.Unmarshal(v, &a); err != nil {
+			return nil, fmt.Errorf("%w: audit %x: %w", ErrMalformed, k, err)
+		}
+		out = append(out, AuditFromStored(&a))
+	}
+	return out, nil
+}
+
+// VerifyAudit walks the hash chain (see verifyAudit).
+func (r *Reader) VerifyAudit() (optoutd.AuditReport, error) { return verifyAudit(r.tx) }
 
 // ForEachRecord calls fn for every record in key order.
 func (r *Reader) ForEachRecord(fn func(optoutd.Record) error) error {
@@ -63,17 +263,48 @@ func (r *Reader) NodeAPIAddresses() (map[string]string, error) {
 	return out, err
 }
 
+// Digest hashes every key and value of every bucket, in bucket and key
+// order. All of it is replicated state, so two replicas at the same applied
+// index must produce the same digest; records counts the records bucket.
+func (r *Reader) Digest() (sum [32]byte, records uint64, err error) {
+	h := sha256.New()
+	var lenbuf [8]byte
+	write := func(b []byte) {
+		binary.BigEndian.PutUint64(lenbuf[:], uint64(len(b)))
+		h.Write(lenbuf[:])
+		h.Write(b)
+	}
+	for _, name := range allBuckets {
+		write(name)
+		err = r.tx.Bucket(name).ForEach(func(k, v []byte) error {
+			write(k)
+			write(v)
+			if bytes.Equal(name, bucketRecords) {
+				records++
+			}
+			return nil
+		})
+		if err != nil {
+			return sum, records, err
+		}
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, records, nil
+}
+
 // RecordFromStored converts the stored form to the domain type.
 func RecordFromStored(k optoutd.Key, sr *fsmv1.StoredRecord) optoutd.Record {
 	return optoutd.Record{
 		Key:       k,
 		State:     StateFromProto(sr.State),
 		Version:   sr.Version,
-		UpdatedAt: time.Unix(0, sr.UpdatedAtUnixNanos).UTC(),
+		UpdatedAt: unixNanos(sr.UpdatedAtUnixNanos),
 		Source:    sr.Source,
 		Reason:    sr.Reason,
 	}
 }
+
+func unixNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
 
 // StateFromProto converts the log's state enum to the domain type.
 func StateFromProto(s fsmv1.State) optoutd.State {
@@ -97,24 +328,4 @@ func StateToProto(s optoutd.State) fsmv1.State {
 	default:
 		return fsmv1.State_STATE_UNSPECIFIED
 	}
-}
-
-// Digest hashes every record (key and stored value bytes, in key order)
-// together with nothing else, so two replicas at the same applied index
-// must produce the same digest.
-func (r *Reader) Digest() (sum [32]byte, records uint64, err error) {
-	h := sha256.New()
-	err = r.tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
-		var lenbuf [8]byte
-		binary.BigEndian.PutUint64(lenbuf[:], uint64(len(k)))
-		h.Write(lenbuf[:])
-		h.Write(k)
-		binary.BigEndian.PutUint64(lenbuf[:], uint64(len(v)))
-		h.Write(lenbuf[:])
-		h.Write(v)
-		records++
-		return nil
-	})
-	copy(sum[:], h.Sum(nil))
-	return sum, records, err
 }

@@ -34,6 +34,17 @@ func openTemp(t testing.TB) *FSM {
 	return f
 }
 
+// initFSM applies InitCluster with the starter catalog at index 1, as the
+// first leader does; writes then start at index 2.
+func initFSM(t testing.TB, f *FSM) {
+	b, err := Encode(fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER,
+		&fsmv1.InitClusterCommand{ErasureKey: make([]byte, 32), Purposes: StarterCatalogProto()}, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ApplyBatch([]*raft.Log{{Index: 1, Term: 1, Type: raft.LogCommand, Data: b}})
+}
+
 func dump(t testing.TB, f *FSM) []optoutd.Record {
 	var out []optoutd.Record
 	err := f.View(func(r *Reader) error {
@@ -65,9 +76,10 @@ func setLog(t testing.TB, index uint64, subject, purpose string, out bool, stamp
 func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		src := openTemp(t)
+		initFSM(t, src)
 		n := rapid.IntRange(0, 60).Draw(rt, "n")
 		var logs []*raft.Log
-		for i := 1; i <= n; i++ {
+		for i := 2; i <= n+1; i++ {
 			subject := rapid.StringMatching(`[a-z\x{00e9}\x00]{1,6}`).Draw(rt, "subject")
 			purpose := rapid.SampledFrom([]string{"email_marketing", "analytics", "all"}).Draw(rt, "purpose")
 			logs = append(logs, setLog(t, uint64(i), subject, purpose, rapid.Bool().Draw(rt, "out"), rapid.Int64().Draw(rt, "stamp")))
@@ -86,7 +98,8 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 		snap.Release()
 
 		dst := openTemp(t)
-		dst.ApplyBatch([]*raft.Log{setLog(t, 1, "stale", "p", true, 0)}) // must vanish
+		initFSM(t, dst)
+		dst.ApplyBatch([]*raft.Log{setLog(t, 2, "stale", "analytics", true, 0)}) // must vanish
 		if err := dst.Restore(io.NopCloser(&sink)); err != nil {
 			rt.Fatal(err)
 		}
@@ -102,6 +115,9 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 				rt.Fatalf("record %d: %+v, want %+v", i, got[i], want[i])
 			}
 		}
+		if dg, dw := digest(t, dst), digest(t, src); dg != dw {
+			rt.Fatalf("state digest %x after restore, want %x", dg, dw)
+		}
 	})
 }
 
@@ -109,7 +125,8 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 // writes applied while it is being persisted.
 func TestSnapshotIsConsistentWhileWriting(t *testing.T) {
 	f := openTemp(t)
-	f.ApplyBatch([]*raft.Log{setLog(t, 1, "u1", "p", true, 1)})
+	initFSM(t, f)
+	f.ApplyBatch([]*raft.Log{setLog(t, 2, "u1", "analytics", true, 1)})
 	snap, err := f.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +134,8 @@ func TestSnapshotIsConsistentWhileWriting(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for i := uint64(2); i < 200; i++ {
-			f.ApplyBatch([]*raft.Log{setLog(t, i, "u2", "p", i%2 == 0, int64(i))})
+		for i := uint64(3); i < 200; i++ {
+			f.ApplyBatch([]*raft.Log{setLog(t, i, "u2", "analytics", false, int64(i))})
 		}
 	}()
 	var sink memSink
@@ -132,8 +149,8 @@ func TestSnapshotIsConsistentWhileWriting(t *testing.T) {
 	if err := dst.Restore(io.NopCloser(&sink)); err != nil {
 		t.Fatal(err)
 	}
-	if dst.AppliedIndex() != 1 {
-		t.Fatalf("snapshot applied index %d, want 1", dst.AppliedIndex())
+	if dst.AppliedIndex() != 2 {
+		t.Fatalf("snapshot applied index %d, want 2", dst.AppliedIndex())
 	}
 	if recs := dump(t, dst); len(recs) != 1 || recs[0].SubjectID != "u1" {
 		t.Fatalf("snapshot holds %+v, want only u1", recs)
@@ -147,9 +164,10 @@ func TestSnapshotIsConsistentWhileWriting(t *testing.T) {
 // and the live state is untouched.
 func TestRestoreRejectsBadSnapshot(t *testing.T) {
 	src := openTemp(t)
+	initFSM(t, src)
 	var logs []*raft.Log
-	for i := uint64(1); i <= 500; i++ {
-		logs = append(logs, setLog(t, i, strings.Repeat("s", int(i%50)+1), "p", true, int64(i)))
+	for i := uint64(2); i <= 500; i++ {
+		logs = append(logs, setLog(t, i, strings.Repeat("s", int(i%50)+1), "analytics", true, int64(i)))
 	}
 	src.ApplyBatch(logs)
 	var good bytes.Buffer
@@ -165,12 +183,13 @@ func TestRestoreRejectsBadSnapshot(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			dst := openTemp(t)
-			dst.ApplyBatch([]*raft.Log{setLog(t, 1, "keep", "p", true, 7)})
+			initFSM(t, dst)
+			dst.ApplyBatch([]*raft.Log{setLog(t, 2, "keep", "analytics", true, 7)})
 			if err := dst.Restore(io.NopCloser(bytes.NewReader(data))); err == nil {
 				t.Fatal("Restore accepted a bad snapshot")
 			}
 			recs := dump(t, dst)
-			if len(recs) != 1 || recs[0].SubjectID != "keep" || dst.AppliedIndex() != 1 {
+			if len(recs) != 1 || recs[0].SubjectID != "keep" || dst.AppliedIndex() != 2 {
 				t.Fatalf("state after refused restore: %+v at %d", recs, dst.AppliedIndex())
 			}
 			if _, err := os.Stat(dst.cfg.Path + ".restore"); !os.IsNotExist(err) {
@@ -178,4 +197,16 @@ func TestRestoreRejectsBadSnapshot(t *testing.T) {
 			}
 		})
 	}
+}
+
+func digest(t testing.TB, f *FSM) [32]byte {
+	var sum [32]byte
+	err := f.View(func(r *Reader) (err error) {
+		sum, _, err = r.Digest()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }

@@ -27,6 +27,7 @@ func newDevCmd(m *Main) *ffcli.Command {
 		raftPort  = fs.Int("raft-port", 7101, "Raft port of n1; n2 and n3 use the next two")
 		logLevel  = fs.String("log-level", "warn", "debug, info, warn or error")
 		logFormat = fs.String("log-format", "text", "text or json")
+		noCatalog = fs.Bool("no-default-catalog", false, "start with an empty purpose catalog instead of the starter catalog")
 	)
 	return &ffcli.Command{
 		Name:       "dev",
@@ -77,6 +78,7 @@ func newDevCmd(m *Main) *ffcli.Command {
 				cfg.RaftAddr = initial[id]
 				cfg.APIAdvertise = net.JoinHostPort(*host, strconv.Itoa(*apiPort+i))
 				cfg.InitialCluster = initial
+				cfg.NoDefaultCatalog = *noCatalog
 				cfg.Logger = log
 				rn, err := startNode(cfg, cfg.APIAdvertise, prometheus.NewRegistry())
 				if err != nil {

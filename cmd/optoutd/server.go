@@ -26,7 +26,8 @@ type nodeFlags struct {
 	snapInterval, requestTimeout            time.Duration
 	snapRetained                            int
 	logLevel, logFormat                     string
-	unsafeStaleReads                        bool
+	unsafeStaleReads, noDefaultCatalog      bool
+	idemWindow                              time.Duration
 }
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
@@ -47,6 +48,8 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.Uint64Var(&f.trailingLogs, "trailing-logs", d.TrailingLogs, "log entries kept after a snapshot, for followers that lag")
 	fs.IntVar(&f.snapRetained, "snapshots-retained", d.SnapshotsRetained, "snapshots kept on disk")
 	fs.DurationVar(&f.requestTimeout, "request-timeout", d.RequestTimeout, "bound on a request whose client set no deadline")
+	fs.BoolVar(&f.noDefaultCatalog, "no-default-catalog", false, "initialise a new cluster with an empty purpose catalog instead of the starter catalog (matters only on the first leader of a new cluster)")
+	fs.DurationVar(&f.idemWindow, "idempotency-window", d.IdempotencyWindow, "how long an idempotency key is remembered (1s..366 days)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&f.unsafeStaleReads, "unsafe-stale-reads-for-chaos-tests", false,
@@ -72,6 +75,8 @@ func (f *nodeFlags) config(log *slog.Logger) (cluster.Config, error) {
 	cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs = f.snapThreshold, f.snapInterval, f.trailingLogs
 	cfg.SnapshotsRetained, cfg.RequestTimeout = f.snapRetained, f.requestTimeout
 	cfg.UnsafeLocalReads = f.unsafeStaleReads
+	cfg.NoDefaultCatalog = f.noDefaultCatalog
+	cfg.IdempotencyWindow = f.idemWindow
 	cfg.Logger = log
 	if err := checkListenAddr("--api-addr", f.apiAddr); err != nil {
 		return cfg, err

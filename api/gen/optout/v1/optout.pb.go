@@ -9,6 +9,7 @@ package optoutv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -123,6 +124,167 @@ func (Decision) EnumDescriptor() ([]byte, []int) {
 	return file_optout_v1_optout_proto_rawDescGZIP(), []int{1}
 }
 
+// Basis says which fact decided a Check.
+type Basis int32
+
+const (
+	Basis_BASIS_UNSPECIFIED Basis = 0
+	// The subject's record for the purpose.
+	Basis_BASIS_PURPOSE_RECORD Basis = 1
+	// The subject's opt-out of "all" (deny wins).
+	Basis_BASIS_ALL_RECORD Basis = 2
+	// No record: the purpose's default.
+	Basis_BASIS_PURPOSE_DEFAULT Basis = 3
+	// The subject was erased; its suppression denies.
+	Basis_BASIS_ERASED Basis = 4
+)
+
+// Enum value maps for Basis.
+var (
+	Basis_name = map[int32]string{
+		0: "BASIS_UNSPECIFIED",
+		1: "BASIS_PURPOSE_RECORD",
+		2: "BASIS_ALL_RECORD",
+		3: "BASIS_PURPOSE_DEFAULT",
+		4: "BASIS_ERASED",
+	}
+	Basis_value = map[string]int32{
+		"BASIS_UNSPECIFIED":     0,
+		"BASIS_PURPOSE_RECORD":  1,
+		"BASIS_ALL_RECORD":      2,
+		"BASIS_PURPOSE_DEFAULT": 3,
+		"BASIS_ERASED":          4,
+	}
+)
+
+func (x Basis) Enum() *Basis {
+	p := new(Basis)
+	*p = x
+	return p
+}
+
+func (x Basis) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Basis) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_v1_optout_proto_enumTypes[2].Descriptor()
+}
+
+func (Basis) Type() protoreflect.EnumType {
+	return &file_optout_v1_optout_proto_enumTypes[2]
+}
+
+func (x Basis) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Basis.Descriptor instead.
+func (Basis) EnumDescriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{2}
+}
+
+// Default is a purpose's decision when a subject has no record for it.
+type Default int32
+
+const (
+	Default_DEFAULT_UNSPECIFIED Default = 0
+	// The opt-out model: allowed until the subject opts out.
+	Default_DEFAULT_ALLOW Default = 1
+	// The opt-in model: no record means no consent.
+	Default_DEFAULT_DENY Default = 2
+)
+
+// Enum value maps for Default.
+var (
+	Default_name = map[int32]string{
+		0: "DEFAULT_UNSPECIFIED",
+		1: "DEFAULT_ALLOW",
+		2: "DEFAULT_DENY",
+	}
+	Default_value = map[string]int32{
+		"DEFAULT_UNSPECIFIED": 0,
+		"DEFAULT_ALLOW":       1,
+		"DEFAULT_DENY":        2,
+	}
+)
+
+func (x Default) Enum() *Default {
+	p := new(Default)
+	*p = x
+	return p
+}
+
+func (x Default) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Default) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_v1_optout_proto_enumTypes[3].Descriptor()
+}
+
+func (Default) Type() protoreflect.EnumType {
+	return &file_optout_v1_optout_proto_enumTypes[3]
+}
+
+func (x Default) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Default.Descriptor instead.
+func (Default) EnumDescriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{3}
+}
+
+type AuditKind int32
+
+const (
+	AuditKind_AUDIT_KIND_UNSPECIFIED AuditKind = 0
+	AuditKind_AUDIT_KIND_SET         AuditKind = 1
+	AuditKind_AUDIT_KIND_ERASE       AuditKind = 2
+)
+
+// Enum value maps for AuditKind.
+var (
+	AuditKind_name = map[int32]string{
+		0: "AUDIT_KIND_UNSPECIFIED",
+		1: "AUDIT_KIND_SET",
+		2: "AUDIT_KIND_ERASE",
+	}
+	AuditKind_value = map[string]int32{
+		"AUDIT_KIND_UNSPECIFIED": 0,
+		"AUDIT_KIND_SET":         1,
+		"AUDIT_KIND_ERASE":       2,
+	}
+)
+
+func (x AuditKind) Enum() *AuditKind {
+	p := new(AuditKind)
+	*p = x
+	return p
+}
+
+func (x AuditKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuditKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_v1_optout_proto_enumTypes[4].Descriptor()
+}
+
+func (AuditKind) Type() protoreflect.EnumType {
+	return &file_optout_v1_optout_proto_enumTypes[4]
+}
+
+func (x AuditKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuditKind.Descriptor instead.
+func (AuditKind) EnumDescriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{4}
+}
+
 // Outcome tells a client whether a failed write may have been applied.
 type Outcome int32
 
@@ -160,11 +322,11 @@ func (x Outcome) String() string {
 }
 
 func (Outcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_optout_v1_optout_proto_enumTypes[2].Descriptor()
+	return file_optout_v1_optout_proto_enumTypes[5].Descriptor()
 }
 
 func (Outcome) Type() protoreflect.EnumType {
-	return &file_optout_v1_optout_proto_enumTypes[2]
+	return &file_optout_v1_optout_proto_enumTypes[5]
 }
 
 func (x Outcome) Number() protoreflect.EnumNumber {
@@ -173,7 +335,7 @@ func (x Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Outcome.Descriptor instead.
 func (Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{2}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{5}
 }
 
 // Record is the current state of one (subject, purpose).
@@ -284,10 +446,16 @@ type SetRequest struct {
 	// Why, e.g. "unsubscribe link". At most 256 bytes.
 	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	// When present, the write applies only if the record's current version
-	// equals this; 0 means "the record must not exist yet".
+	// equals this; 0 means "the record must not exist yet". Turning an
+	// opt-out back into an opt-in requires it (deny wins).
 	ExpectedVersion *uint64 `protobuf:"varint,6,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// A retry with the same key and the same request returns the first
+	// result and writes nothing; the same key with a different request fails
+	// with FAILED_PRECONDITION. Keys are remembered for a window (24 h by
+	// default). At most 128 bytes.
+	IdempotencyKey string `protobuf:"bytes,7,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SetRequest) Reset() {
@@ -362,13 +530,23 @@ func (x *SetRequest) GetExpectedVersion() uint64 {
 	return 0
 }
 
+func (x *SetRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 type SetResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new version: the Raft log index of this write.
-	Version       uint64  `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
-	Record        *Record `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Version uint64  `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Record  *Record `protobuf:"bytes,2,opt,name=record,proto3" json:"record,omitempty"`
+	// True when idempotency_key matched an earlier write: this is its result.
+	Replayed       bool   `protobuf:"varint,3,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	CatalogVersion uint64 `protobuf:"varint,4,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SetResponse) Reset() {
@@ -413,6 +591,20 @@ func (x *SetResponse) GetRecord() *Record {
 		return x.Record
 	}
 	return nil
+}
+
+func (x *SetResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+func (x *SetResponse) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return 0
 }
 
 type CheckRequest struct {
@@ -475,9 +667,15 @@ type CheckResponse struct {
 	// 0 when no record exists.
 	Version uint64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
 	// The commit index this answer is at least as new as.
-	ReadIndex     uint64 `protobuf:"varint,4,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ReadIndex uint64 `protobuf:"varint,4,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	// Which fact decided.
+	Basis Basis `protobuf:"varint,5,opt,name=basis,proto3,enum=optout.v1.Basis" json:"basis,omitempty"`
+	// The purpose whose record or default decided ("all" for a subject-wide
+	// opt-out).
+	DecidedByPurpose string `protobuf:"bytes,6,opt,name=decided_by_purpose,json=decidedByPurpose,proto3" json:"decided_by_purpose,omitempty"`
+	CatalogVersion   uint64 `protobuf:"varint,7,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CheckResponse) Reset() {
@@ -538,6 +736,27 @@ func (x *CheckResponse) GetReadIndex() uint64 {
 	return 0
 }
 
+func (x *CheckResponse) GetBasis() Basis {
+	if x != nil {
+		return x.Basis
+	}
+	return Basis_BASIS_UNSPECIFIED
+}
+
+func (x *CheckResponse) GetDecidedByPurpose() string {
+	if x != nil {
+		return x.DecidedByPurpose
+	}
+	return ""
+}
+
+func (x *CheckResponse) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return 0
+}
+
 type CheckBatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// At most 1000 checks.
@@ -586,10 +805,11 @@ func (x *CheckBatchRequest) GetChecks() []*CheckRequest {
 type CheckBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One result per check, in request order, all at one read index.
-	Results       []*CheckResponse `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
-	ReadIndex     uint64           `protobuf:"varint,2,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Results        []*CheckResponse `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	ReadIndex      uint64           `protobuf:"varint,2,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	CatalogVersion uint64           `protobuf:"varint,3,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CheckBatchResponse) Reset() {
@@ -632,6 +852,13 @@ func (x *CheckBatchResponse) GetResults() []*CheckResponse {
 func (x *CheckBatchResponse) GetReadIndex() uint64 {
 	if x != nil {
 		return x.ReadIndex
+	}
+	return 0
+}
+
+func (x *CheckBatchResponse) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
 	}
 	return 0
 }
@@ -1082,6 +1309,1575 @@ func (x *Node) GetLeader() bool {
 	return false
 }
 
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Send changes with version > from_version. 0 means from the oldest
+	// retained change; below the retained history is OUT_OF_RANGE.
+	FromVersion uint64 `protobuf:"varint,1,opt,name=from_version,json=fromVersion,proto3" json:"from_version,omitempty"`
+	// Only changes to these purposes (and always "all"); empty means every
+	// purpose.
+	Purposes      []string `protobuf:"bytes,2,rep,name=purposes,proto3" json:"purposes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WatchRequest) GetFromVersion() uint64 {
+	if x != nil {
+		return x.FromVersion
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetPurposes() []string {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+type WatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*WatchResponse_Change
+	//	*WatchResponse_Progress
+	Event         isWatchResponse_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchResponse) Reset() {
+	*x = WatchResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchResponse) ProtoMessage() {}
+
+func (x *WatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
+func (*WatchResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WatchResponse) GetEvent() isWatchResponse_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetChange() *AuditEntry {
+	if x != nil {
+		if x, ok := x.Event.(*WatchResponse_Change); ok {
+			return x.Change
+		}
+	}
+	return nil
+}
+
+func (x *WatchResponse) GetProgress() *Progress {
+	if x != nil {
+		if x, ok := x.Event.(*WatchResponse_Progress); ok {
+			return x.Progress
+		}
+	}
+	return nil
+}
+
+type isWatchResponse_Event interface {
+	isWatchResponse_Event()
+}
+
+type WatchResponse_Change struct {
+	Change *AuditEntry `protobuf:"bytes,1,opt,name=change,proto3,oneof"`
+}
+
+type WatchResponse_Progress struct {
+	Progress *Progress `protobuf:"bytes,2,opt,name=progress,proto3,oneof"`
+}
+
+func (*WatchResponse_Change) isWatchResponse_Event() {}
+
+func (*WatchResponse_Progress) isWatchResponse_Event() {}
+
+// Progress says every change up to applied_index has been sent (or did not
+// match the filter): a cache that has seen it is that fresh.
+type Progress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppliedIndex  uint64                 `protobuf:"varint,1,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Progress) Reset() {
+	*x = Progress{}
+	mi := &file_optout_v1_optout_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Progress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Progress) ProtoMessage() {}
+
+func (x *Progress) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Progress.ProtoReflect.Descriptor instead.
+func (*Progress) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Progress) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+type EraseSubjectRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SubjectId string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// Why, e.g. "GDPR Art. 17 request 1234". At most 256 bytes; kept only as
+	// an HMAC.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseSubjectRequest) Reset() {
+	*x = EraseSubjectRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseSubjectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseSubjectRequest) ProtoMessage() {}
+
+func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseSubjectRequest.ProtoReflect.Descriptor instead.
+func (*EraseSubjectRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *EraseSubjectRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *EraseSubjectRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type EraseSubjectResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version of the erasure.
+	Version       uint64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	ErasedRecords uint32 `protobuf:"varint,2,opt,name=erased_records,json=erasedRecords,proto3" json:"erased_records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseSubjectResponse) Reset() {
+	*x = EraseSubjectResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseSubjectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseSubjectResponse) ProtoMessage() {}
+
+func (x *EraseSubjectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseSubjectResponse.ProtoReflect.Descriptor instead.
+func (*EraseSubjectResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *EraseSubjectResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *EraseSubjectResponse) GetErasedRecords() uint32 {
+	if x != nil {
+		return x.ErasedRecords
+	}
+	return 0
+}
+
+type Purpose struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Matches [a-z0-9_.-]{1,64}; "all" is reserved.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// At most 1024 bytes.
+	Description     string  `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	DefaultDecision Default `protobuf:"varint,3,opt,name=default_decision,json=defaultDecision,proto3,enum=optout.v1.Default" json:"default_decision,omitempty"`
+	// Log index of the change that produced this definition (output only).
+	Version       uint64                 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Purpose) Reset() {
+	*x = Purpose{}
+	mi := &file_optout_v1_optout_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Purpose) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Purpose) ProtoMessage() {}
+
+func (x *Purpose) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Purpose.ProtoReflect.Descriptor instead.
+func (*Purpose) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Purpose) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Purpose) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Purpose) GetDefaultDecision() Default {
+	if x != nil {
+		return x.DefaultDecision
+	}
+	return Default_DEFAULT_UNSPECIFIED
+}
+
+func (x *Purpose) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Purpose) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+type DefinePurposeRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Purpose *Purpose               `protobuf:"bytes,1,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// Compare-and-set on the catalog version.
+	ExpectedCatalogVersion *uint64 `protobuf:"varint,2,opt,name=expected_catalog_version,json=expectedCatalogVersion,proto3,oneof" json:"expected_catalog_version,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *DefinePurposeRequest) Reset() {
+	*x = DefinePurposeRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DefinePurposeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DefinePurposeRequest) ProtoMessage() {}
+
+func (x *DefinePurposeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DefinePurposeRequest.ProtoReflect.Descriptor instead.
+func (*DefinePurposeRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DefinePurposeRequest) GetPurpose() *Purpose {
+	if x != nil {
+		return x.Purpose
+	}
+	return nil
+}
+
+func (x *DefinePurposeRequest) GetExpectedCatalogVersion() uint64 {
+	if x != nil && x.ExpectedCatalogVersion != nil {
+		return *x.ExpectedCatalogVersion
+	}
+	return 0
+}
+
+type DefinePurposeResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Purpose        *Purpose               `protobuf:"bytes,1,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	CatalogVersion uint64                 `protobuf:"varint,2,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DefinePurposeResponse) Reset() {
+	*x = DefinePurposeResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DefinePurposeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DefinePurposeResponse) ProtoMessage() {}
+
+func (x *DefinePurposeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DefinePurposeResponse.ProtoReflect.Descriptor instead.
+func (*DefinePurposeResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DefinePurposeResponse) GetPurpose() *Purpose {
+	if x != nil {
+		return x.Purpose
+	}
+	return nil
+}
+
+func (x *DefinePurposeResponse) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return 0
+}
+
+type ListPurposesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPurposesRequest) Reset() {
+	*x = ListPurposesRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPurposesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPurposesRequest) ProtoMessage() {}
+
+func (x *ListPurposesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPurposesRequest.ProtoReflect.Descriptor instead.
+func (*ListPurposesRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{22}
+}
+
+type ListPurposesResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Purposes       []*Purpose             `protobuf:"bytes,1,rep,name=purposes,proto3" json:"purposes,omitempty"`
+	CatalogVersion uint64                 `protobuf:"varint,2,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	ReadIndex      uint64                 `protobuf:"varint,3,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListPurposesResponse) Reset() {
+	*x = ListPurposesResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPurposesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPurposesResponse) ProtoMessage() {}
+
+func (x *ListPurposesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPurposesResponse.ProtoReflect.Descriptor instead.
+func (*ListPurposesResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListPurposesResponse) GetPurposes() []*Purpose {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+func (x *ListPurposesResponse) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return 0
+}
+
+func (x *ListPurposesResponse) GetReadIndex() uint64 {
+	if x != nil {
+		return x.ReadIndex
+	}
+	return 0
+}
+
+type GetPurposeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPurposeRequest) Reset() {
+	*x = GetPurposeRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPurposeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPurposeRequest) ProtoMessage() {}
+
+func (x *GetPurposeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPurposeRequest.ProtoReflect.Descriptor instead.
+func (*GetPurposeRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetPurposeRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type GetPurposeResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Purpose        *Purpose               `protobuf:"bytes,1,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	CatalogVersion uint64                 `protobuf:"varint,2,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetPurposeResponse) Reset() {
+	*x = GetPurposeResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPurposeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPurposeResponse) ProtoMessage() {}
+
+func (x *GetPurposeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPurposeResponse.ProtoReflect.Descriptor instead.
+func (*GetPurposeResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetPurposeResponse) GetPurpose() *Purpose {
+	if x != nil {
+		return x.Purpose
+	}
+	return nil
+}
+
+func (x *GetPurposeResponse) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return 0
+}
+
+// AuditEntry is one change in the hash-chained history.
+type AuditEntry struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Time    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	Kind    AuditKind              `protobuf:"varint,3,opt,name=kind,proto3,enum=optout.v1.AuditKind" json:"kind,omitempty"`
+	// Empty once the subject is erased.
+	SubjectId  string `protobuf:"bytes,4,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Erased     bool   `protobuf:"varint,5,opt,name=erased,proto3" json:"erased,omitempty"`
+	Purpose    string `protobuf:"bytes,6,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	OldState   State  `protobuf:"varint,7,opt,name=old_state,json=oldState,proto3,enum=optout.v1.State" json:"old_state,omitempty"`
+	NewState   State  `protobuf:"varint,8,opt,name=new_state,json=newState,proto3,enum=optout.v1.State" json:"new_state,omitempty"`
+	OldVersion uint64 `protobuf:"varint,9,opt,name=old_version,json=oldVersion,proto3" json:"old_version,omitempty"`
+	Source     string `protobuf:"bytes,10,opt,name=source,proto3" json:"source,omitempty"`
+	Reason     string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The authenticated caller, when there was one.
+	Caller        string `protobuf:"bytes,12,opt,name=caller,proto3" json:"caller,omitempty"`
+	PrevHash      []byte `protobuf:"bytes,13,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	Hash          []byte `protobuf:"bytes,14,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEntry) Reset() {
+	*x = AuditEntry{}
+	mi := &file_optout_v1_optout_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEntry) ProtoMessage() {}
+
+func (x *AuditEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
+func (*AuditEntry) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AuditEntry) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetKind() AuditKind {
+	if x != nil {
+		return x.Kind
+	}
+	return AuditKind_AUDIT_KIND_UNSPECIFIED
+}
+
+func (x *AuditEntry) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetErased() bool {
+	if x != nil {
+		return x.Erased
+	}
+	return false
+}
+
+func (x *AuditEntry) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetOldState() State {
+	if x != nil {
+		return x.OldState
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *AuditEntry) GetNewState() State {
+	if x != nil {
+		return x.NewState
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *AuditEntry) GetOldVersion() uint64 {
+	if x != nil {
+		return x.OldVersion
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetPrevHash() []byte {
+	if x != nil {
+		return x.PrevHash
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+type HistoryRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SubjectId string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// Only this purpose; empty means all of the subject's purposes.
+	Purpose string `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// 1..1000; 0 means 100.
+	PageSize uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryRequest) Reset() {
+	*x = HistoryRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryRequest) ProtoMessage() {}
+
+func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
+func (*HistoryRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *HistoryRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *HistoryRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *HistoryRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *HistoryRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type HistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Entries []*AuditEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	ReadIndex     uint64 `protobuf:"varint,3,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HistoryResponse) Reset() {
+	*x = HistoryResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HistoryResponse) ProtoMessage() {}
+
+func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
+func (*HistoryResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *HistoryResponse) GetEntries() []*AuditEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *HistoryResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *HistoryResponse) GetReadIndex() uint64 {
+	if x != nil {
+		return x.ReadIndex
+	}
+	return 0
+}
+
+type StateAtRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SubjectId     string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Purpose       string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Version       uint64                 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateAtRequest) Reset() {
+	*x = StateAtRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateAtRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateAtRequest) ProtoMessage() {}
+
+func (x *StateAtRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateAtRequest.ProtoReflect.Descriptor instead.
+func (*StateAtRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *StateAtRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *StateAtRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *StateAtRequest) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+type StateAtResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AsOf     uint64                 `protobuf:"varint,1,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	Decision Decision               `protobuf:"varint,2,opt,name=decision,proto3,enum=optout.v1.Decision" json:"decision,omitempty"`
+	// The deciding record's state and version (zero for a default).
+	State            State  `protobuf:"varint,3,opt,name=state,proto3,enum=optout.v1.State" json:"state,omitempty"`
+	Version          uint64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	Basis            Basis  `protobuf:"varint,5,opt,name=basis,proto3,enum=optout.v1.Basis" json:"basis,omitempty"`
+	DecidedByPurpose string `protobuf:"bytes,6,opt,name=decided_by_purpose,json=decidedByPurpose,proto3" json:"decided_by_purpose,omitempty"`
+	ReadIndex        uint64 `protobuf:"varint,7,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *StateAtResponse) Reset() {
+	*x = StateAtResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateAtResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateAtResponse) ProtoMessage() {}
+
+func (x *StateAtResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateAtResponse.ProtoReflect.Descriptor instead.
+func (*StateAtResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *StateAtResponse) GetAsOf() uint64 {
+	if x != nil {
+		return x.AsOf
+	}
+	return 0
+}
+
+func (x *StateAtResponse) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
+func (x *StateAtResponse) GetState() State {
+	if x != nil {
+		return x.State
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *StateAtResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *StateAtResponse) GetBasis() Basis {
+	if x != nil {
+		return x.Basis
+	}
+	return Basis_BASIS_UNSPECIFIED
+}
+
+func (x *StateAtResponse) GetDecidedByPurpose() string {
+	if x != nil {
+		return x.DecidedByPurpose
+	}
+	return ""
+}
+
+func (x *StateAtResponse) GetReadIndex() uint64 {
+	if x != nil {
+		return x.ReadIndex
+	}
+	return 0
+}
+
+type VerifyAuditRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyAuditRequest) Reset() {
+	*x = VerifyAuditRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyAuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyAuditRequest) ProtoMessage() {}
+
+func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
+func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{31}
+}
+
+type VerifyAuditResponse struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Ok           bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	Entries      uint64                 `protobuf:"varint,2,opt,name=entries,proto3" json:"entries,omitempty"`
+	FirstVersion uint64                 `protobuf:"varint,3,opt,name=first_version,json=firstVersion,proto3" json:"first_version,omitempty"`
+	LastVersion  uint64                 `protobuf:"varint,4,opt,name=last_version,json=lastVersion,proto3" json:"last_version,omitempty"`
+	// The first entry that fails; 0 when ok.
+	BrokenAt      uint64 `protobuf:"varint,5,opt,name=broken_at,json=brokenAt,proto3" json:"broken_at,omitempty"`
+	Problem       string `protobuf:"bytes,6,opt,name=problem,proto3" json:"problem,omitempty"`
+	ReadIndex     uint64 `protobuf:"varint,7,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyAuditResponse) Reset() {
+	*x = VerifyAuditResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyAuditResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyAuditResponse) ProtoMessage() {}
+
+func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
+func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *VerifyAuditResponse) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *VerifyAuditResponse) GetEntries() uint64 {
+	if x != nil {
+		return x.Entries
+	}
+	return 0
+}
+
+func (x *VerifyAuditResponse) GetFirstVersion() uint64 {
+	if x != nil {
+		return x.FirstVersion
+	}
+	return 0
+}
+
+func (x *VerifyAuditResponse) GetLastVersion() uint64 {
+	if x != nil {
+		return x.LastVersion
+	}
+	return 0
+}
+
+func (x *VerifyAuditResponse) GetBrokenAt() uint64 {
+	if x != nil {
+		return x.BrokenAt
+	}
+	return 0
+}
+
+func (x *VerifyAuditResponse) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
+func (x *VerifyAuditResponse) GetReadIndex() uint64 {
+	if x != nil {
+		return x.ReadIndex
+	}
+	return 0
+}
+
+type GetSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSettingsRequest) Reset() {
+	*x = GetSettingsRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSettingsRequest) ProtoMessage() {}
+
+func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{33}
+}
+
+type Settings struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	MinSchemaVersion uint32                 `protobuf:"varint,1,opt,name=min_schema_version,json=minSchemaVersion,proto3" json:"min_schema_version,omitempty"`
+	AuditRetention   *durationpb.Duration   `protobuf:"bytes,2,opt,name=audit_retention,json=auditRetention,proto3" json:"audit_retention,omitempty"`
+	CatalogVersion   uint64                 `protobuf:"varint,3,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	// The newest version removed by retention (0: none).
+	AuditCompactedThrough uint64 `protobuf:"varint,4,opt,name=audit_compacted_through,json=auditCompactedThrough,proto3" json:"audit_compacted_through,omitempty"`
+	// The schema version the answering server speaks.
+	ServerSchemaVersion uint32 `protobuf:"varint,5,opt,name=server_schema_version,json=serverSchemaVersion,proto3" json:"server_schema_version,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Settings) Reset() {
+	*x = Settings{}
+	mi := &file_optout_v1_optout_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Settings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Settings) ProtoMessage() {}
+
+func (x *Settings) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Settings.ProtoReflect.Descriptor instead.
+func (*Settings) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Settings) GetMinSchemaVersion() uint32 {
+	if x != nil {
+		return x.MinSchemaVersion
+	}
+	return 0
+}
+
+func (x *Settings) GetAuditRetention() *durationpb.Duration {
+	if x != nil {
+		return x.AuditRetention
+	}
+	return nil
+}
+
+func (x *Settings) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return 0
+}
+
+func (x *Settings) GetAuditCompactedThrough() uint64 {
+	if x != nil {
+		return x.AuditCompactedThrough
+	}
+	return 0
+}
+
+func (x *Settings) GetServerSchemaVersion() uint32 {
+	if x != nil {
+		return x.ServerSchemaVersion
+	}
+	return 0
+}
+
+type GetSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *Settings              `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSettingsResponse) Reset() {
+	*x = GetSettingsResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSettingsResponse) ProtoMessage() {}
+
+func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetSettingsResponse) GetSettings() *Settings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type SetMinSchemaVersionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *Settings              `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMinSchemaVersionResponse) Reset() {
+	*x = SetMinSchemaVersionResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMinSchemaVersionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMinSchemaVersionResponse) ProtoMessage() {}
+
+func (x *SetMinSchemaVersionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMinSchemaVersionResponse.ProtoReflect.Descriptor instead.
+func (*SetMinSchemaVersionResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *SetMinSchemaVersionResponse) GetSettings() *Settings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type SetAuditRetentionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *Settings              `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAuditRetentionResponse) Reset() {
+	*x = SetAuditRetentionResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAuditRetentionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAuditRetentionResponse) ProtoMessage() {}
+
+func (x *SetAuditRetentionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAuditRetentionResponse.ProtoReflect.Descriptor instead.
+func (*SetAuditRetentionResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *SetAuditRetentionResponse) GetSettings() *Settings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type SetMinSchemaVersionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 removes the minimum; at most the server's schema version.
+	MinSchemaVersion uint32 `protobuf:"varint,1,opt,name=min_schema_version,json=minSchemaVersion,proto3" json:"min_schema_version,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SetMinSchemaVersionRequest) Reset() {
+	*x = SetMinSchemaVersionRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMinSchemaVersionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMinSchemaVersionRequest) ProtoMessage() {}
+
+func (x *SetMinSchemaVersionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMinSchemaVersionRequest.ProtoReflect.Descriptor instead.
+func (*SetMinSchemaVersionRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SetMinSchemaVersionRequest) GetMinSchemaVersion() uint32 {
+	if x != nil {
+		return x.MinSchemaVersion
+	}
+	return 0
+}
+
+type SetAuditRetentionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 keeps history forever.
+	Retention     *durationpb.Duration `protobuf:"bytes,1,opt,name=retention,proto3" json:"retention,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAuditRetentionRequest) Reset() {
+	*x = SetAuditRetentionRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAuditRetentionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAuditRetentionRequest) ProtoMessage() {}
+
+func (x *SetAuditRetentionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAuditRetentionRequest.ProtoReflect.Descriptor instead.
+func (*SetAuditRetentionRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SetAuditRetentionRequest) GetRetention() *durationpb.Duration {
+	if x != nil {
+		return x.Retention
+	}
+	return nil
+}
+
 // VersionMismatch is attached to FAILED_PRECONDITION when a compare-and-set
 // found another version.
 type VersionMismatch struct {
@@ -1093,7 +2889,7 @@ type VersionMismatch struct {
 
 func (x *VersionMismatch) Reset() {
 	*x = VersionMismatch{}
-	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	mi := &file_optout_v1_optout_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +2901,7 @@ func (x *VersionMismatch) String() string {
 func (*VersionMismatch) ProtoMessage() {}
 
 func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	mi := &file_optout_v1_optout_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +2914,7 @@ func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionMismatch.ProtoReflect.Descriptor instead.
 func (*VersionMismatch) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{14}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *VersionMismatch) GetCurrentVersion() uint64 {
@@ -1138,7 +2934,7 @@ type WriteOutcome struct {
 
 func (x *WriteOutcome) Reset() {
 	*x = WriteOutcome{}
-	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	mi := &file_optout_v1_optout_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +2946,7 @@ func (x *WriteOutcome) String() string {
 func (*WriteOutcome) ProtoMessage() {}
 
 func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	mi := &file_optout_v1_optout_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +2959,7 @@ func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOutcome.ProtoReflect.Descriptor instead.
 func (*WriteOutcome) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{15}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *WriteOutcome) GetOutcome() Outcome {
@@ -1177,7 +2973,7 @@ var File_optout_v1_optout_proto protoreflect.FileDescriptor
 
 const file_optout_v1_optout_proto_rawDesc = "" +
 	"\n" +
-	"\x16optout/v1/optout.proto\x12\toptout.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x01\n" +
+	"\x16optout/v1/optout.proto\x12\toptout.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xee\x01\n" +
 	"\x06Record\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
@@ -1187,7 +2983,7 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x16\n" +
 	"\x06source\x18\x06 \x01(\tR\x06source\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\"\xe2\x01\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\x8b\x02\n" +
 	"\n" +
 	"SetRequest\x12\x1d\n" +
 	"\n" +
@@ -1196,27 +2992,34 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\x05state\x18\x03 \x01(\x0e2\x10.optout.v1.StateR\x05state\x12\x16\n" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12.\n" +
-	"\x10expected_version\x18\x06 \x01(\x04H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
-	"\x11_expected_version\"R\n" +
+	"\x10expected_version\x18\x06 \x01(\x04H\x00R\x0fexpectedVersion\x88\x01\x01\x12'\n" +
+	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKeyB\x13\n" +
+	"\x11_expected_version\"\x97\x01\n" +
 	"\vSetResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12)\n" +
-	"\x06record\x18\x02 \x01(\v2\x11.optout.v1.RecordR\x06record\"G\n" +
+	"\x06record\x18\x02 \x01(\v2\x11.optout.v1.RecordR\x06record\x12\x1a\n" +
+	"\breplayed\x18\x03 \x01(\bR\breplayed\x12'\n" +
+	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"G\n" +
 	"\fCheckRequest\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
-	"\apurpose\x18\x02 \x01(\tR\apurpose\"\xa1\x01\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\"\xa0\x02\n" +
 	"\rCheckResponse\x12/\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x13.optout.v1.DecisionR\bdecision\x12&\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x10.optout.v1.StateR\x05state\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x1d\n" +
 	"\n" +
-	"read_index\x18\x04 \x01(\x04R\treadIndex\"D\n" +
+	"read_index\x18\x04 \x01(\x04R\treadIndex\x12&\n" +
+	"\x05basis\x18\x05 \x01(\x0e2\x10.optout.v1.BasisR\x05basis\x12,\n" +
+	"\x12decided_by_purpose\x18\x06 \x01(\tR\x10decidedByPurpose\x12'\n" +
+	"\x0fcatalog_version\x18\a \x01(\x04R\x0ecatalogVersion\"D\n" +
 	"\x11CheckBatchRequest\x12/\n" +
-	"\x06checks\x18\x01 \x03(\v2\x17.optout.v1.CheckRequestR\x06checks\"g\n" +
+	"\x06checks\x18\x01 \x03(\v2\x17.optout.v1.CheckRequestR\x06checks\"\x90\x01\n" +
 	"\x12CheckBatchResponse\x122\n" +
 	"\aresults\x18\x01 \x03(\v2\x18.optout.v1.CheckResponseR\aresults\x12\x1d\n" +
 	"\n" +
-	"read_index\x18\x02 \x01(\x04R\treadIndex\"E\n" +
+	"read_index\x18\x02 \x01(\x04R\treadIndex\x12'\n" +
+	"\x0fcatalog_version\x18\x03 \x01(\x04R\x0ecatalogVersion\"E\n" +
 	"\n" +
 	"GetRequest\x12\x1d\n" +
 	"\n" +
@@ -1252,7 +3055,120 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\vapi_address\x18\x03 \x01(\tR\n" +
 	"apiAddress\x12\x14\n" +
 	"\x05voter\x18\x04 \x01(\bR\x05voter\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\":\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\"M\n" +
+	"\fWatchRequest\x12!\n" +
+	"\ffrom_version\x18\x01 \x01(\x04R\vfromVersion\x12\x1a\n" +
+	"\bpurposes\x18\x02 \x03(\tR\bpurposes\"|\n" +
+	"\rWatchResponse\x12/\n" +
+	"\x06change\x18\x01 \x01(\v2\x15.optout.v1.AuditEntryH\x00R\x06change\x121\n" +
+	"\bprogress\x18\x02 \x01(\v2\x13.optout.v1.ProgressH\x00R\bprogressB\a\n" +
+	"\x05event\"/\n" +
+	"\bProgress\x12#\n" +
+	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex\"L\n" +
+	"\x13EraseSubjectRequest\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"W\n" +
+	"\x14EraseSubjectResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12%\n" +
+	"\x0eerased_records\x18\x02 \x01(\rR\rerasedRecords\"\xd3\x01\n" +
+	"\aPurpose\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12=\n" +
+	"\x10default_decision\x18\x03 \x01(\x0e2\x12.optout.v1.DefaultR\x0fdefaultDecision\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x129\n" +
+	"\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa0\x01\n" +
+	"\x14DefinePurposeRequest\x12,\n" +
+	"\apurpose\x18\x01 \x01(\v2\x12.optout.v1.PurposeR\apurpose\x12=\n" +
+	"\x18expected_catalog_version\x18\x02 \x01(\x04H\x00R\x16expectedCatalogVersion\x88\x01\x01B\x1b\n" +
+	"\x19_expected_catalog_version\"n\n" +
+	"\x15DefinePurposeResponse\x12,\n" +
+	"\apurpose\x18\x01 \x01(\v2\x12.optout.v1.PurposeR\apurpose\x12'\n" +
+	"\x0fcatalog_version\x18\x02 \x01(\x04R\x0ecatalogVersion\"\x15\n" +
+	"\x13ListPurposesRequest\"\x8e\x01\n" +
+	"\x14ListPurposesResponse\x12.\n" +
+	"\bpurposes\x18\x01 \x03(\v2\x12.optout.v1.PurposeR\bpurposes\x12'\n" +
+	"\x0fcatalog_version\x18\x02 \x01(\x04R\x0ecatalogVersion\x12\x1d\n" +
+	"\n" +
+	"read_index\x18\x03 \x01(\x04R\treadIndex\"'\n" +
+	"\x11GetPurposeRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"k\n" +
+	"\x12GetPurposeResponse\x12,\n" +
+	"\apurpose\x18\x01 \x01(\v2\x12.optout.v1.PurposeR\apurpose\x12'\n" +
+	"\x0fcatalog_version\x18\x02 \x01(\x04R\x0ecatalogVersion\"\xc9\x03\n" +
+	"\n" +
+	"AuditEntry\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12(\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x14.optout.v1.AuditKindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x04 \x01(\tR\tsubjectId\x12\x16\n" +
+	"\x06erased\x18\x05 \x01(\bR\x06erased\x12\x18\n" +
+	"\apurpose\x18\x06 \x01(\tR\apurpose\x12-\n" +
+	"\told_state\x18\a \x01(\x0e2\x10.optout.v1.StateR\boldState\x12-\n" +
+	"\tnew_state\x18\b \x01(\x0e2\x10.optout.v1.StateR\bnewState\x12\x1f\n" +
+	"\vold_version\x18\t \x01(\x04R\n" +
+	"oldVersion\x12\x16\n" +
+	"\x06source\x18\n" +
+	" \x01(\tR\x06source\x12\x16\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12\x16\n" +
+	"\x06caller\x18\f \x01(\tR\x06caller\x12\x1b\n" +
+	"\tprev_hash\x18\r \x01(\fR\bprevHash\x12\x12\n" +
+	"\x04hash\x18\x0e \x01(\fR\x04hash\"\x85\x01\n" +
+	"\x0eHistoryRequest\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\x89\x01\n" +
+	"\x0fHistoryResponse\x12/\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.optout.v1.AuditEntryR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"read_index\x18\x03 \x01(\x04R\treadIndex\"c\n" +
+	"\x0eStateAtRequest\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"\x8e\x02\n" +
+	"\x0fStateAtResponse\x12\x13\n" +
+	"\x05as_of\x18\x01 \x01(\x04R\x04asOf\x12/\n" +
+	"\bdecision\x18\x02 \x01(\x0e2\x13.optout.v1.DecisionR\bdecision\x12&\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x10.optout.v1.StateR\x05state\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x12&\n" +
+	"\x05basis\x18\x05 \x01(\x0e2\x10.optout.v1.BasisR\x05basis\x12,\n" +
+	"\x12decided_by_purpose\x18\x06 \x01(\tR\x10decidedByPurpose\x12\x1d\n" +
+	"\n" +
+	"read_index\x18\a \x01(\x04R\treadIndex\"\x14\n" +
+	"\x12VerifyAuditRequest\"\xdd\x01\n" +
+	"\x13VerifyAuditResponse\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
+	"\aentries\x18\x02 \x01(\x04R\aentries\x12#\n" +
+	"\rfirst_version\x18\x03 \x01(\x04R\ffirstVersion\x12!\n" +
+	"\flast_version\x18\x04 \x01(\x04R\vlastVersion\x12\x1b\n" +
+	"\tbroken_at\x18\x05 \x01(\x04R\bbrokenAt\x12\x18\n" +
+	"\aproblem\x18\x06 \x01(\tR\aproblem\x12\x1d\n" +
+	"\n" +
+	"read_index\x18\a \x01(\x04R\treadIndex\"\x14\n" +
+	"\x12GetSettingsRequest\"\x91\x02\n" +
+	"\bSettings\x12,\n" +
+	"\x12min_schema_version\x18\x01 \x01(\rR\x10minSchemaVersion\x12B\n" +
+	"\x0faudit_retention\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0eauditRetention\x12'\n" +
+	"\x0fcatalog_version\x18\x03 \x01(\x04R\x0ecatalogVersion\x126\n" +
+	"\x17audit_compacted_through\x18\x04 \x01(\x04R\x15auditCompactedThrough\x122\n" +
+	"\x15server_schema_version\x18\x05 \x01(\rR\x13serverSchemaVersion\"F\n" +
+	"\x13GetSettingsResponse\x12/\n" +
+	"\bsettings\x18\x01 \x01(\v2\x13.optout.v1.SettingsR\bsettings\"N\n" +
+	"\x1bSetMinSchemaVersionResponse\x12/\n" +
+	"\bsettings\x18\x01 \x01(\v2\x13.optout.v1.SettingsR\bsettings\"L\n" +
+	"\x19SetAuditRetentionResponse\x12/\n" +
+	"\bsettings\x18\x01 \x01(\v2\x13.optout.v1.SettingsR\bsettings\"J\n" +
+	"\x1aSetMinSchemaVersionRequest\x12,\n" +
+	"\x12min_schema_version\x18\x01 \x01(\rR\x10minSchemaVersion\"S\n" +
+	"\x18SetAuditRetentionRequest\x127\n" +
+	"\tretention\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\tretention\":\n" +
 	"\x0fVersionMismatch\x12'\n" +
 	"\x0fcurrent_version\x18\x01 \x01(\x04R\x0ecurrentVersion\"<\n" +
 	"\fWriteOutcome\x12,\n" +
@@ -1264,17 +3180,46 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eDECISION_ALLOW\x10\x01\x12\x11\n" +
-	"\rDECISION_DENY\x10\x02*P\n" +
+	"\rDECISION_DENY\x10\x02*{\n" +
+	"\x05Basis\x12\x15\n" +
+	"\x11BASIS_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14BASIS_PURPOSE_RECORD\x10\x01\x12\x14\n" +
+	"\x10BASIS_ALL_RECORD\x10\x02\x12\x19\n" +
+	"\x15BASIS_PURPOSE_DEFAULT\x10\x03\x12\x10\n" +
+	"\fBASIS_ERASED\x10\x04*G\n" +
+	"\aDefault\x12\x17\n" +
+	"\x13DEFAULT_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rDEFAULT_ALLOW\x10\x01\x12\x10\n" +
+	"\fDEFAULT_DENY\x10\x02*Q\n" +
+	"\tAuditKind\x12\x1a\n" +
+	"\x16AUDIT_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eAUDIT_KIND_SET\x10\x01\x12\x14\n" +
+	"\x10AUDIT_KIND_ERASE\x10\x02*P\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_UNKNOWN\x10\x01\x12\x17\n" +
-	"\x13OUTCOME_NOT_APPLIED\x10\x022\x91\x02\n" +
+	"\x13OUTCOME_NOT_APPLIED\x10\x022\xa0\x03\n" +
 	"\rOptOutService\x124\n" +
 	"\x03Set\x12\x15.optout.v1.SetRequest\x1a\x16.optout.v1.SetResponse\x12?\n" +
 	"\x05Check\x12\x17.optout.v1.CheckRequest\x1a\x18.optout.v1.CheckResponse\"\x03\x90\x02\x01\x12N\n" +
 	"\n" +
 	"CheckBatch\x12\x1c.optout.v1.CheckBatchRequest\x1a\x1d.optout.v1.CheckBatchResponse\"\x03\x90\x02\x01\x129\n" +
-	"\x03Get\x12\x15.optout.v1.GetRequest\x1a\x16.optout.v1.GetResponse\"\x03\x90\x02\x012\xa7\x01\n" +
+	"\x03Get\x12\x15.optout.v1.GetRequest\x1a\x16.optout.v1.GetResponse\"\x03\x90\x02\x01\x12<\n" +
+	"\x05Watch\x12\x17.optout.v1.WatchRequest\x1a\x18.optout.v1.WatchResponse0\x01\x12O\n" +
+	"\fEraseSubject\x12\x1e.optout.v1.EraseSubjectRequest\x1a\x1f.optout.v1.EraseSubjectResponse2\x8a\x02\n" +
+	"\x0eCatalogService\x12R\n" +
+	"\rDefinePurpose\x12\x1f.optout.v1.DefinePurposeRequest\x1a .optout.v1.DefinePurposeResponse\x12T\n" +
+	"\fListPurposes\x12\x1e.optout.v1.ListPurposesRequest\x1a\x1f.optout.v1.ListPurposesResponse\"\x03\x90\x02\x01\x12N\n" +
+	"\n" +
+	"GetPurpose\x12\x1c.optout.v1.GetPurposeRequest\x1a\x1d.optout.v1.GetPurposeResponse\"\x03\x90\x02\x012\xef\x01\n" +
+	"\fAuditService\x12E\n" +
+	"\aHistory\x12\x19.optout.v1.HistoryRequest\x1a\x1a.optout.v1.HistoryResponse\"\x03\x90\x02\x01\x12E\n" +
+	"\aStateAt\x12\x19.optout.v1.StateAtRequest\x1a\x1a.optout.v1.StateAtResponse\"\x03\x90\x02\x01\x12Q\n" +
+	"\vVerifyAudit\x12\x1d.optout.v1.VerifyAuditRequest\x1a\x1e.optout.v1.VerifyAuditResponse\"\x03\x90\x02\x012\xa7\x02\n" +
+	"\fAdminService\x12Q\n" +
+	"\vGetSettings\x12\x1d.optout.v1.GetSettingsRequest\x1a\x1e.optout.v1.GetSettingsResponse\"\x03\x90\x02\x01\x12d\n" +
+	"\x13SetMinSchemaVersion\x12%.optout.v1.SetMinSchemaVersionRequest\x1a&.optout.v1.SetMinSchemaVersionResponse\x12^\n" +
+	"\x11SetAuditRetention\x12#.optout.v1.SetAuditRetentionRequest\x1a$.optout.v1.SetAuditRetentionResponse2\xa7\x01\n" +
 	"\x0eClusterService\x12B\n" +
 	"\x06Status\x12\x18.optout.v1.StatusRequest\x1a\x19.optout.v1.StatusResponse\"\x03\x90\x02\x01\x12Q\n" +
 	"\vStateDigest\x12\x1d.optout.v1.StateDigestRequest\x1a\x1e.optout.v1.StateDigestResponse\"\x03\x90\x02\x01B7Z5github.com/optoutd/optoutd/api/gen/optout/v1;optoutv1b\x06proto3"
@@ -1291,59 +3236,133 @@ func file_optout_v1_optout_proto_rawDescGZIP() []byte {
 	return file_optout_v1_optout_proto_rawDescData
 }
 
-var file_optout_v1_optout_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_optout_v1_optout_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_optout_v1_optout_proto_goTypes = []any{
-	(State)(0),                    // 0: optout.v1.State
-	(Decision)(0),                 // 1: optout.v1.Decision
-	(Outcome)(0),                  // 2: optout.v1.Outcome
-	(*Record)(nil),                // 3: optout.v1.Record
-	(*SetRequest)(nil),            // 4: optout.v1.SetRequest
-	(*SetResponse)(nil),           // 5: optout.v1.SetResponse
-	(*CheckRequest)(nil),          // 6: optout.v1.CheckRequest
-	(*CheckResponse)(nil),         // 7: optout.v1.CheckResponse
-	(*CheckBatchRequest)(nil),     // 8: optout.v1.CheckBatchRequest
-	(*CheckBatchResponse)(nil),    // 9: optout.v1.CheckBatchResponse
-	(*GetRequest)(nil),            // 10: optout.v1.GetRequest
-	(*GetResponse)(nil),           // 11: optout.v1.GetResponse
-	(*StatusRequest)(nil),         // 12: optout.v1.StatusRequest
-	(*StatusResponse)(nil),        // 13: optout.v1.StatusResponse
-	(*StateDigestRequest)(nil),    // 14: optout.v1.StateDigestRequest
-	(*StateDigestResponse)(nil),   // 15: optout.v1.StateDigestResponse
-	(*Node)(nil),                  // 16: optout.v1.Node
-	(*VersionMismatch)(nil),       // 17: optout.v1.VersionMismatch
-	(*WriteOutcome)(nil),          // 18: optout.v1.WriteOutcome
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(State)(0),                          // 0: optout.v1.State
+	(Decision)(0),                       // 1: optout.v1.Decision
+	(Basis)(0),                          // 2: optout.v1.Basis
+	(Default)(0),                        // 3: optout.v1.Default
+	(AuditKind)(0),                      // 4: optout.v1.AuditKind
+	(Outcome)(0),                        // 5: optout.v1.Outcome
+	(*Record)(nil),                      // 6: optout.v1.Record
+	(*SetRequest)(nil),                  // 7: optout.v1.SetRequest
+	(*SetResponse)(nil),                 // 8: optout.v1.SetResponse
+	(*CheckRequest)(nil),                // 9: optout.v1.CheckRequest
+	(*CheckResponse)(nil),               // 10: optout.v1.CheckResponse
+	(*CheckBatchRequest)(nil),           // 11: optout.v1.CheckBatchRequest
+	(*CheckBatchResponse)(nil),          // 12: optout.v1.CheckBatchResponse
+	(*GetRequest)(nil),                  // 13: optout.v1.GetRequest
+	(*GetResponse)(nil),                 // 14: optout.v1.GetResponse
+	(*StatusRequest)(nil),               // 15: optout.v1.StatusRequest
+	(*StatusResponse)(nil),              // 16: optout.v1.StatusResponse
+	(*StateDigestRequest)(nil),          // 17: optout.v1.StateDigestRequest
+	(*StateDigestResponse)(nil),         // 18: optout.v1.StateDigestResponse
+	(*Node)(nil),                        // 19: optout.v1.Node
+	(*WatchRequest)(nil),                // 20: optout.v1.WatchRequest
+	(*WatchResponse)(nil),               // 21: optout.v1.WatchResponse
+	(*Progress)(nil),                    // 22: optout.v1.Progress
+	(*EraseSubjectRequest)(nil),         // 23: optout.v1.EraseSubjectRequest
+	(*EraseSubjectResponse)(nil),        // 24: optout.v1.EraseSubjectResponse
+	(*Purpose)(nil),                     // 25: optout.v1.Purpose
+	(*DefinePurposeRequest)(nil),        // 26: optout.v1.DefinePurposeRequest
+	(*DefinePurposeResponse)(nil),       // 27: optout.v1.DefinePurposeResponse
+	(*ListPurposesRequest)(nil),         // 28: optout.v1.ListPurposesRequest
+	(*ListPurposesResponse)(nil),        // 29: optout.v1.ListPurposesResponse
+	(*GetPurposeRequest)(nil),           // 30: optout.v1.GetPurposeRequest
+	(*GetPurposeResponse)(nil),          // 31: optout.v1.GetPurposeResponse
+	(*AuditEntry)(nil),                  // 32: optout.v1.AuditEntry
+	(*HistoryRequest)(nil),              // 33: optout.v1.HistoryRequest
+	(*HistoryResponse)(nil),             // 34: optout.v1.HistoryResponse
+	(*StateAtRequest)(nil),              // 35: optout.v1.StateAtRequest
+	(*StateAtResponse)(nil),             // 36: optout.v1.StateAtResponse
+	(*VerifyAuditRequest)(nil),          // 37: optout.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),         // 38: optout.v1.VerifyAuditResponse
+	(*GetSettingsRequest)(nil),          // 39: optout.v1.GetSettingsRequest
+	(*Settings)(nil),                    // 40: optout.v1.Settings
+	(*GetSettingsResponse)(nil),         // 41: optout.v1.GetSettingsResponse
+	(*SetMinSchemaVersionResponse)(nil), // 42: optout.v1.SetMinSchemaVersionResponse
+	(*SetAuditRetentionResponse)(nil),   // 43: optout.v1.SetAuditRetentionResponse
+	(*SetMinSchemaVersionRequest)(nil),  // 44: optout.v1.SetMinSchemaVersionRequest
+	(*SetAuditRetentionRequest)(nil),    // 45: optout.v1.SetAuditRetentionRequest
+	(*VersionMismatch)(nil),             // 46: optout.v1.VersionMismatch
+	(*WriteOutcome)(nil),                // 47: optout.v1.WriteOutcome
+	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 49: google.protobuf.Duration
 }
 var file_optout_v1_optout_proto_depIdxs = []int32{
 	0,  // 0: optout.v1.Record.state:type_name -> optout.v1.State
-	19, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
+	48, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: optout.v1.SetRequest.state:type_name -> optout.v1.State
-	3,  // 3: optout.v1.SetResponse.record:type_name -> optout.v1.Record
+	6,  // 3: optout.v1.SetResponse.record:type_name -> optout.v1.Record
 	1,  // 4: optout.v1.CheckResponse.decision:type_name -> optout.v1.Decision
 	0,  // 5: optout.v1.CheckResponse.state:type_name -> optout.v1.State
-	6,  // 6: optout.v1.CheckBatchRequest.checks:type_name -> optout.v1.CheckRequest
-	7,  // 7: optout.v1.CheckBatchResponse.results:type_name -> optout.v1.CheckResponse
-	3,  // 8: optout.v1.GetResponse.record:type_name -> optout.v1.Record
-	16, // 9: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
-	2,  // 10: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
-	4,  // 11: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
-	6,  // 12: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
-	8,  // 13: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
-	10, // 14: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
-	12, // 15: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
-	14, // 16: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
-	5,  // 17: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
-	7,  // 18: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
-	9,  // 19: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
-	11, // 20: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
-	13, // 21: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
-	15, // 22: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	2,  // 6: optout.v1.CheckResponse.basis:type_name -> optout.v1.Basis
+	9,  // 7: optout.v1.CheckBatchRequest.checks:type_name -> optout.v1.CheckRequest
+	10, // 8: optout.v1.CheckBatchResponse.results:type_name -> optout.v1.CheckResponse
+	6,  // 9: optout.v1.GetResponse.record:type_name -> optout.v1.Record
+	19, // 10: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
+	32, // 11: optout.v1.WatchResponse.change:type_name -> optout.v1.AuditEntry
+	22, // 12: optout.v1.WatchResponse.progress:type_name -> optout.v1.Progress
+	3,  // 13: optout.v1.Purpose.default_decision:type_name -> optout.v1.Default
+	48, // 14: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
+	25, // 15: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
+	25, // 16: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
+	25, // 17: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
+	25, // 18: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
+	48, // 19: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	4,  // 20: optout.v1.AuditEntry.kind:type_name -> optout.v1.AuditKind
+	0,  // 21: optout.v1.AuditEntry.old_state:type_name -> optout.v1.State
+	0,  // 22: optout.v1.AuditEntry.new_state:type_name -> optout.v1.State
+	32, // 23: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
+	1,  // 24: optout.v1.StateAtResponse.decision:type_name -> optout.v1.Decision
+	0,  // 25: optout.v1.StateAtResponse.state:type_name -> optout.v1.State
+	2,  // 26: optout.v1.StateAtResponse.basis:type_name -> optout.v1.Basis
+	49, // 27: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
+	40, // 28: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
+	40, // 29: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
+	40, // 30: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
+	49, // 31: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
+	5,  // 32: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
+	7,  // 33: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
+	9,  // 34: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
+	11, // 35: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
+	13, // 36: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
+	20, // 37: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
+	23, // 38: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
+	26, // 39: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
+	28, // 40: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
+	30, // 41: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
+	33, // 42: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
+	35, // 43: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
+	37, // 44: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
+	39, // 45: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
+	44, // 46: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
+	45, // 47: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
+	15, // 48: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
+	17, // 49: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
+	8,  // 50: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
+	10, // 51: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
+	12, // 52: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
+	14, // 53: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
+	21, // 54: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
+	24, // 55: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
+	27, // 56: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
+	29, // 57: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
+	31, // 58: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
+	34, // 59: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
+	36, // 60: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
+	38, // 61: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
+	41, // 62: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
+	42, // 63: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
+	43, // 64: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
+	16, // 65: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
+	18, // 66: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
+	50, // [50:67] is the sub-list for method output_type
+	33, // [33:50] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_optout_v1_optout_proto_init() }
@@ -1352,15 +3371,20 @@ func file_optout_v1_optout_proto_init() {
 		return
 	}
 	file_optout_v1_optout_proto_msgTypes[1].OneofWrappers = []any{}
+	file_optout_v1_optout_proto_msgTypes[15].OneofWrappers = []any{
+		(*WatchResponse_Change)(nil),
+		(*WatchResponse_Progress)(nil),
+	}
+	file_optout_v1_optout_proto_msgTypes[20].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_v1_optout_proto_rawDesc), len(file_optout_v1_optout_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   16,
+			NumEnums:      6,
+			NumMessages:   42,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   5,
 		},
 		GoTypes:           file_optout_v1_optout_proto_goTypes,
 		DependencyIndexes: file_optout_v1_optout_proto_depIdxs,

@@ -23,6 +23,12 @@ const _ = connect.IsAtLeastVersion1_13_0
 const (
 	// OptOutServiceName is the fully-qualified name of the OptOutService service.
 	OptOutServiceName = "optout.v1.OptOutService"
+	// CatalogServiceName is the fully-qualified name of the CatalogService service.
+	CatalogServiceName = "optout.v1.CatalogService"
+	// AuditServiceName is the fully-qualified name of the AuditService service.
+	AuditServiceName = "optout.v1.AuditService"
+	// AdminServiceName is the fully-qualified name of the AdminService service.
+	AdminServiceName = "optout.v1.AdminService"
 	// ClusterServiceName is the fully-qualified name of the ClusterService service.
 	ClusterServiceName = "optout.v1.ClusterService"
 )
@@ -44,6 +50,36 @@ const (
 	OptOutServiceCheckBatchProcedure = "/optout.v1.OptOutService/CheckBatch"
 	// OptOutServiceGetProcedure is the fully-qualified name of the OptOutService's Get RPC.
 	OptOutServiceGetProcedure = "/optout.v1.OptOutService/Get"
+	// OptOutServiceWatchProcedure is the fully-qualified name of the OptOutService's Watch RPC.
+	OptOutServiceWatchProcedure = "/optout.v1.OptOutService/Watch"
+	// OptOutServiceEraseSubjectProcedure is the fully-qualified name of the OptOutService's
+	// EraseSubject RPC.
+	OptOutServiceEraseSubjectProcedure = "/optout.v1.OptOutService/EraseSubject"
+	// CatalogServiceDefinePurposeProcedure is the fully-qualified name of the CatalogService's
+	// DefinePurpose RPC.
+	CatalogServiceDefinePurposeProcedure = "/optout.v1.CatalogService/DefinePurpose"
+	// CatalogServiceListPurposesProcedure is the fully-qualified name of the CatalogService's
+	// ListPurposes RPC.
+	CatalogServiceListPurposesProcedure = "/optout.v1.CatalogService/ListPurposes"
+	// CatalogServiceGetPurposeProcedure is the fully-qualified name of the CatalogService's GetPurpose
+	// RPC.
+	CatalogServiceGetPurposeProcedure = "/optout.v1.CatalogService/GetPurpose"
+	// AuditServiceHistoryProcedure is the fully-qualified name of the AuditService's History RPC.
+	AuditServiceHistoryProcedure = "/optout.v1.AuditService/History"
+	// AuditServiceStateAtProcedure is the fully-qualified name of the AuditService's StateAt RPC.
+	AuditServiceStateAtProcedure = "/optout.v1.AuditService/StateAt"
+	// AuditServiceVerifyAuditProcedure is the fully-qualified name of the AuditService's VerifyAudit
+	// RPC.
+	AuditServiceVerifyAuditProcedure = "/optout.v1.AuditService/VerifyAudit"
+	// AdminServiceGetSettingsProcedure is the fully-qualified name of the AdminService's GetSettings
+	// RPC.
+	AdminServiceGetSettingsProcedure = "/optout.v1.AdminService/GetSettings"
+	// AdminServiceSetMinSchemaVersionProcedure is the fully-qualified name of the AdminService's
+	// SetMinSchemaVersion RPC.
+	AdminServiceSetMinSchemaVersionProcedure = "/optout.v1.AdminService/SetMinSchemaVersion"
+	// AdminServiceSetAuditRetentionProcedure is the fully-qualified name of the AdminService's
+	// SetAuditRetention RPC.
+	AdminServiceSetAuditRetentionProcedure = "/optout.v1.AdminService/SetAuditRetention"
 	// ClusterServiceStatusProcedure is the fully-qualified name of the ClusterService's Status RPC.
 	ClusterServiceStatusProcedure = "/optout.v1.ClusterService/Status"
 	// ClusterServiceStateDigestProcedure is the fully-qualified name of the ClusterService's
@@ -63,6 +99,13 @@ type OptOutServiceClient interface {
 	CheckBatch(context.Context, *connect.Request[v1.CheckBatchRequest]) (*connect.Response[v1.CheckBatchResponse], error)
 	// Get returns the stored record, or NOT_FOUND.
 	Get(context.Context, *connect.Request[v1.GetRequest]) (*connect.Response[v1.GetResponse], error)
+	// Watch streams every change with version > from_version, in version
+	// order and without gaps, from the answering node's state, with periodic
+	// progress messages. Resume from the last version seen.
+	Watch(context.Context, *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.WatchResponse], error)
+	// EraseSubject removes a subject's identifier from its records and
+	// history and keeps a keyed-hash suppression, so the subject stays denied.
+	EraseSubject(context.Context, *connect.Request[v1.EraseSubjectRequest]) (*connect.Response[v1.EraseSubjectResponse], error)
 }
 
 // NewOptOutServiceClient constructs a client for the optout.v1.OptOutService service. By default,
@@ -103,15 +146,29 @@ func NewOptOutServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		watch: connect.NewClient[v1.WatchRequest, v1.WatchResponse](
+			httpClient,
+			baseURL+OptOutServiceWatchProcedure,
+			connect.WithSchema(optOutServiceMethods.ByName("Watch")),
+			connect.WithClientOptions(opts...),
+		),
+		eraseSubject: connect.NewClient[v1.EraseSubjectRequest, v1.EraseSubjectResponse](
+			httpClient,
+			baseURL+OptOutServiceEraseSubjectProcedure,
+			connect.WithSchema(optOutServiceMethods.ByName("EraseSubject")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // optOutServiceClient implements OptOutServiceClient.
 type optOutServiceClient struct {
-	set        *connect.Client[v1.SetRequest, v1.SetResponse]
-	check      *connect.Client[v1.CheckRequest, v1.CheckResponse]
-	checkBatch *connect.Client[v1.CheckBatchRequest, v1.CheckBatchResponse]
-	get        *connect.Client[v1.GetRequest, v1.GetResponse]
+	set          *connect.Client[v1.SetRequest, v1.SetResponse]
+	check        *connect.Client[v1.CheckRequest, v1.CheckResponse]
+	checkBatch   *connect.Client[v1.CheckBatchRequest, v1.CheckBatchResponse]
+	get          *connect.Client[v1.GetRequest, v1.GetResponse]
+	watch        *connect.Client[v1.WatchRequest, v1.WatchResponse]
+	eraseSubject *connect.Client[v1.EraseSubjectRequest, v1.EraseSubjectResponse]
 }
 
 // Set calls optout.v1.OptOutService.Set.
@@ -134,6 +191,16 @@ func (c *optOutServiceClient) Get(ctx context.Context, req *connect.Request[v1.G
 	return c.get.CallUnary(ctx, req)
 }
 
+// Watch calls optout.v1.OptOutService.Watch.
+func (c *optOutServiceClient) Watch(ctx context.Context, req *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.WatchResponse], error) {
+	return c.watch.CallServerStream(ctx, req)
+}
+
+// EraseSubject calls optout.v1.OptOutService.EraseSubject.
+func (c *optOutServiceClient) EraseSubject(ctx context.Context, req *connect.Request[v1.EraseSubjectRequest]) (*connect.Response[v1.EraseSubjectResponse], error) {
+	return c.eraseSubject.CallUnary(ctx, req)
+}
+
 // OptOutServiceHandler is an implementation of the optout.v1.OptOutService service.
 type OptOutServiceHandler interface {
 	// Set writes a subject's state for one purpose. The returned version is the
@@ -146,6 +213,13 @@ type OptOutServiceHandler interface {
 	CheckBatch(context.Context, *connect.Request[v1.CheckBatchRequest]) (*connect.Response[v1.CheckBatchResponse], error)
 	// Get returns the stored record, or NOT_FOUND.
 	Get(context.Context, *connect.Request[v1.GetRequest]) (*connect.Response[v1.GetResponse], error)
+	// Watch streams every change with version > from_version, in version
+	// order and without gaps, from the answering node's state, with periodic
+	// progress messages. Resume from the last version seen.
+	Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.WatchResponse]) error
+	// EraseSubject removes a subject's identifier from its records and
+	// history and keeps a keyed-hash suppression, so the subject stays denied.
+	EraseSubject(context.Context, *connect.Request[v1.EraseSubjectRequest]) (*connect.Response[v1.EraseSubjectResponse], error)
 }
 
 // NewOptOutServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -182,6 +256,18 @@ func NewOptOutServiceHandler(svc OptOutServiceHandler, opts ...connect.HandlerOp
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	optOutServiceWatchHandler := connect.NewServerStreamHandler(
+		OptOutServiceWatchProcedure,
+		svc.Watch,
+		connect.WithSchema(optOutServiceMethods.ByName("Watch")),
+		connect.WithHandlerOptions(opts...),
+	)
+	optOutServiceEraseSubjectHandler := connect.NewUnaryHandler(
+		OptOutServiceEraseSubjectProcedure,
+		svc.EraseSubject,
+		connect.WithSchema(optOutServiceMethods.ByName("EraseSubject")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/optout.v1.OptOutService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OptOutServiceSetProcedure:
@@ -192,6 +278,10 @@ func NewOptOutServiceHandler(svc OptOutServiceHandler, opts ...connect.HandlerOp
 			optOutServiceCheckBatchHandler.ServeHTTP(w, r)
 		case OptOutServiceGetProcedure:
 			optOutServiceGetHandler.ServeHTTP(w, r)
+		case OptOutServiceWatchProcedure:
+			optOutServiceWatchHandler.ServeHTTP(w, r)
+		case OptOutServiceEraseSubjectProcedure:
+			optOutServiceEraseSubjectHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -215,6 +305,406 @@ func (UnimplementedOptOutServiceHandler) CheckBatch(context.Context, *connect.Re
 
 func (UnimplementedOptOutServiceHandler) Get(context.Context, *connect.Request[v1.GetRequest]) (*connect.Response[v1.GetResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.OptOutService.Get is not implemented"))
+}
+
+func (UnimplementedOptOutServiceHandler) Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.WatchResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.OptOutService.Watch is not implemented"))
+}
+
+func (UnimplementedOptOutServiceHandler) EraseSubject(context.Context, *connect.Request[v1.EraseSubjectRequest]) (*connect.Response[v1.EraseSubjectResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.OptOutService.EraseSubject is not implemented"))
+}
+
+// CatalogServiceClient is a client for the optout.v1.CatalogService service.
+type CatalogServiceClient interface {
+	DefinePurpose(context.Context, *connect.Request[v1.DefinePurposeRequest]) (*connect.Response[v1.DefinePurposeResponse], error)
+	ListPurposes(context.Context, *connect.Request[v1.ListPurposesRequest]) (*connect.Response[v1.ListPurposesResponse], error)
+	GetPurpose(context.Context, *connect.Request[v1.GetPurposeRequest]) (*connect.Response[v1.GetPurposeResponse], error)
+}
+
+// NewCatalogServiceClient constructs a client for the optout.v1.CatalogService service. By default,
+// it uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and
+// sends uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC()
+// or connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewCatalogServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) CatalogServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	catalogServiceMethods := v1.File_optout_v1_optout_proto.Services().ByName("CatalogService").Methods()
+	return &catalogServiceClient{
+		definePurpose: connect.NewClient[v1.DefinePurposeRequest, v1.DefinePurposeResponse](
+			httpClient,
+			baseURL+CatalogServiceDefinePurposeProcedure,
+			connect.WithSchema(catalogServiceMethods.ByName("DefinePurpose")),
+			connect.WithClientOptions(opts...),
+		),
+		listPurposes: connect.NewClient[v1.ListPurposesRequest, v1.ListPurposesResponse](
+			httpClient,
+			baseURL+CatalogServiceListPurposesProcedure,
+			connect.WithSchema(catalogServiceMethods.ByName("ListPurposes")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getPurpose: connect.NewClient[v1.GetPurposeRequest, v1.GetPurposeResponse](
+			httpClient,
+			baseURL+CatalogServiceGetPurposeProcedure,
+			connect.WithSchema(catalogServiceMethods.ByName("GetPurpose")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// catalogServiceClient implements CatalogServiceClient.
+type catalogServiceClient struct {
+	definePurpose *connect.Client[v1.DefinePurposeRequest, v1.DefinePurposeResponse]
+	listPurposes  *connect.Client[v1.ListPurposesRequest, v1.ListPurposesResponse]
+	getPurpose    *connect.Client[v1.GetPurposeRequest, v1.GetPurposeResponse]
+}
+
+// DefinePurpose calls optout.v1.CatalogService.DefinePurpose.
+func (c *catalogServiceClient) DefinePurpose(ctx context.Context, req *connect.Request[v1.DefinePurposeRequest]) (*connect.Response[v1.DefinePurposeResponse], error) {
+	return c.definePurpose.CallUnary(ctx, req)
+}
+
+// ListPurposes calls optout.v1.CatalogService.ListPurposes.
+func (c *catalogServiceClient) ListPurposes(ctx context.Context, req *connect.Request[v1.ListPurposesRequest]) (*connect.Response[v1.ListPurposesResponse], error) {
+	return c.listPurposes.CallUnary(ctx, req)
+}
+
+// GetPurpose calls optout.v1.CatalogService.GetPurpose.
+func (c *catalogServiceClient) GetPurpose(ctx context.Context, req *connect.Request[v1.GetPurposeRequest]) (*connect.Response[v1.GetPurposeResponse], error) {
+	return c.getPurpose.CallUnary(ctx, req)
+}
+
+// CatalogServiceHandler is an implementation of the optout.v1.CatalogService service.
+type CatalogServiceHandler interface {
+	DefinePurpose(context.Context, *connect.Request[v1.DefinePurposeRequest]) (*connect.Response[v1.DefinePurposeResponse], error)
+	ListPurposes(context.Context, *connect.Request[v1.ListPurposesRequest]) (*connect.Response[v1.ListPurposesResponse], error)
+	GetPurpose(context.Context, *connect.Request[v1.GetPurposeRequest]) (*connect.Response[v1.GetPurposeResponse], error)
+}
+
+// NewCatalogServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewCatalogServiceHandler(svc CatalogServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	catalogServiceMethods := v1.File_optout_v1_optout_proto.Services().ByName("CatalogService").Methods()
+	catalogServiceDefinePurposeHandler := connect.NewUnaryHandler(
+		CatalogServiceDefinePurposeProcedure,
+		svc.DefinePurpose,
+		connect.WithSchema(catalogServiceMethods.ByName("DefinePurpose")),
+		connect.WithHandlerOptions(opts...),
+	)
+	catalogServiceListPurposesHandler := connect.NewUnaryHandler(
+		CatalogServiceListPurposesProcedure,
+		svc.ListPurposes,
+		connect.WithSchema(catalogServiceMethods.ByName("ListPurposes")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	catalogServiceGetPurposeHandler := connect.NewUnaryHandler(
+		CatalogServiceGetPurposeProcedure,
+		svc.GetPurpose,
+		connect.WithSchema(catalogServiceMethods.ByName("GetPurpose")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/optout.v1.CatalogService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case CatalogServiceDefinePurposeProcedure:
+			catalogServiceDefinePurposeHandler.ServeHTTP(w, r)
+		case CatalogServiceListPurposesProcedure:
+			catalogServiceListPurposesHandler.ServeHTTP(w, r)
+		case CatalogServiceGetPurposeProcedure:
+			catalogServiceGetPurposeHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedCatalogServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedCatalogServiceHandler struct{}
+
+func (UnimplementedCatalogServiceHandler) DefinePurpose(context.Context, *connect.Request[v1.DefinePurposeRequest]) (*connect.Response[v1.DefinePurposeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.CatalogService.DefinePurpose is not implemented"))
+}
+
+func (UnimplementedCatalogServiceHandler) ListPurposes(context.Context, *connect.Request[v1.ListPurposesRequest]) (*connect.Response[v1.ListPurposesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.CatalogService.ListPurposes is not implemented"))
+}
+
+func (UnimplementedCatalogServiceHandler) GetPurpose(context.Context, *connect.Request[v1.GetPurposeRequest]) (*connect.Response[v1.GetPurposeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.CatalogService.GetPurpose is not implemented"))
+}
+
+// AuditServiceClient is a client for the optout.v1.AuditService service.
+type AuditServiceClient interface {
+	// History returns a subject's changes, newest first, a page at a time.
+	History(context.Context, *connect.Request[v1.HistoryRequest]) (*connect.Response[v1.HistoryResponse], error)
+	// StateAt answers "what was decided for this subject and purpose as of a
+	// version", from the history and the catalog's history.
+	StateAt(context.Context, *connect.Request[v1.StateAtRequest]) (*connect.Response[v1.StateAtResponse], error)
+	// VerifyAudit walks the hash chain and reports the first break.
+	VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error)
+}
+
+// NewAuditServiceClient constructs a client for the optout.v1.AuditService service. By default, it
+// uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewAuditServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) AuditServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	auditServiceMethods := v1.File_optout_v1_optout_proto.Services().ByName("AuditService").Methods()
+	return &auditServiceClient{
+		history: connect.NewClient[v1.HistoryRequest, v1.HistoryResponse](
+			httpClient,
+			baseURL+AuditServiceHistoryProcedure,
+			connect.WithSchema(auditServiceMethods.ByName("History")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		stateAt: connect.NewClient[v1.StateAtRequest, v1.StateAtResponse](
+			httpClient,
+			baseURL+AuditServiceStateAtProcedure,
+			connect.WithSchema(auditServiceMethods.ByName("StateAt")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		verifyAudit: connect.NewClient[v1.VerifyAuditRequest, v1.VerifyAuditResponse](
+			httpClient,
+			baseURL+AuditServiceVerifyAuditProcedure,
+			connect.WithSchema(auditServiceMethods.ByName("VerifyAudit")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// auditServiceClient implements AuditServiceClient.
+type auditServiceClient struct {
+	history     *connect.Client[v1.HistoryRequest, v1.HistoryResponse]
+	stateAt     *connect.Client[v1.StateAtRequest, v1.StateAtResponse]
+	verifyAudit *connect.Client[v1.VerifyAuditRequest, v1.VerifyAuditResponse]
+}
+
+// History calls optout.v1.AuditService.History.
+func (c *auditServiceClient) History(ctx context.Context, req *connect.Request[v1.HistoryRequest]) (*connect.Response[v1.HistoryResponse], error) {
+	return c.history.CallUnary(ctx, req)
+}
+
+// StateAt calls optout.v1.AuditService.StateAt.
+func (c *auditServiceClient) StateAt(ctx context.Context, req *connect.Request[v1.StateAtRequest]) (*connect.Response[v1.StateAtResponse], error) {
+	return c.stateAt.CallUnary(ctx, req)
+}
+
+// VerifyAudit calls optout.v1.AuditService.VerifyAudit.
+func (c *auditServiceClient) VerifyAudit(ctx context.Context, req *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error) {
+	return c.verifyAudit.CallUnary(ctx, req)
+}
+
+// AuditServiceHandler is an implementation of the optout.v1.AuditService service.
+type AuditServiceHandler interface {
+	// History returns a subject's changes, newest first, a page at a time.
+	History(context.Context, *connect.Request[v1.HistoryRequest]) (*connect.Response[v1.HistoryResponse], error)
+	// StateAt answers "what was decided for this subject and purpose as of a
+	// version", from the history and the catalog's history.
+	StateAt(context.Context, *connect.Request[v1.StateAtRequest]) (*connect.Response[v1.StateAtResponse], error)
+	// VerifyAudit walks the hash chain and reports the first break.
+	VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error)
+}
+
+// NewAuditServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewAuditServiceHandler(svc AuditServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	auditServiceMethods := v1.File_optout_v1_optout_proto.Services().ByName("AuditService").Methods()
+	auditServiceHistoryHandler := connect.NewUnaryHandler(
+		AuditServiceHistoryProcedure,
+		svc.History,
+		connect.WithSchema(auditServiceMethods.ByName("History")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	auditServiceStateAtHandler := connect.NewUnaryHandler(
+		AuditServiceStateAtProcedure,
+		svc.StateAt,
+		connect.WithSchema(auditServiceMethods.ByName("StateAt")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	auditServiceVerifyAuditHandler := connect.NewUnaryHandler(
+		AuditServiceVerifyAuditProcedure,
+		svc.VerifyAudit,
+		connect.WithSchema(auditServiceMethods.ByName("VerifyAudit")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/optout.v1.AuditService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case AuditServiceHistoryProcedure:
+			auditServiceHistoryHandler.ServeHTTP(w, r)
+		case AuditServiceStateAtProcedure:
+			auditServiceStateAtHandler.ServeHTTP(w, r)
+		case AuditServiceVerifyAuditProcedure:
+			auditServiceVerifyAuditHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedAuditServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedAuditServiceHandler struct{}
+
+func (UnimplementedAuditServiceHandler) History(context.Context, *connect.Request[v1.HistoryRequest]) (*connect.Response[v1.HistoryResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AuditService.History is not implemented"))
+}
+
+func (UnimplementedAuditServiceHandler) StateAt(context.Context, *connect.Request[v1.StateAtRequest]) (*connect.Response[v1.StateAtResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AuditService.StateAt is not implemented"))
+}
+
+func (UnimplementedAuditServiceHandler) VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AuditService.VerifyAudit is not implemented"))
+}
+
+// AdminServiceClient is a client for the optout.v1.AdminService service.
+type AdminServiceClient interface {
+	GetSettings(context.Context, *connect.Request[v1.GetSettingsRequest]) (*connect.Response[v1.GetSettingsResponse], error)
+	// SetMinSchemaVersion refuses, from then on, requests from clients built
+	// against an older schema (or sending no Optout-Schema-Version header).
+	SetMinSchemaVersion(context.Context, *connect.Request[v1.SetMinSchemaVersionRequest]) (*connect.Response[v1.SetMinSchemaVersionResponse], error)
+	// SetAuditRetention sets how long history is kept; 0 keeps it forever.
+	SetAuditRetention(context.Context, *connect.Request[v1.SetAuditRetentionRequest]) (*connect.Response[v1.SetAuditRetentionResponse], error)
+}
+
+// NewAdminServiceClient constructs a client for the optout.v1.AdminService service. By default, it
+// uses the Connect protocol with the binary Protobuf Codec, asks for gzipped responses, and sends
+// uncompressed requests. To use the gRPC or gRPC-Web protocols, supply the connect.WithGRPC() or
+// connect.WithGRPCWeb() options.
+//
+// The URL supplied here should be the base URL for the Connect or gRPC server (for example,
+// http://api.acme.com or https://acme.com/grpc).
+func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) AdminServiceClient {
+	baseURL = strings.TrimRight(baseURL, "/")
+	adminServiceMethods := v1.File_optout_v1_optout_proto.Services().ByName("AdminService").Methods()
+	return &adminServiceClient{
+		getSettings: connect.NewClient[v1.GetSettingsRequest, v1.GetSettingsResponse](
+			httpClient,
+			baseURL+AdminServiceGetSettingsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GetSettings")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		setMinSchemaVersion: connect.NewClient[v1.SetMinSchemaVersionRequest, v1.SetMinSchemaVersionResponse](
+			httpClient,
+			baseURL+AdminServiceSetMinSchemaVersionProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("SetMinSchemaVersion")),
+			connect.WithClientOptions(opts...),
+		),
+		setAuditRetention: connect.NewClient[v1.SetAuditRetentionRequest, v1.SetAuditRetentionResponse](
+			httpClient,
+			baseURL+AdminServiceSetAuditRetentionProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("SetAuditRetention")),
+			connect.WithClientOptions(opts...),
+		),
+	}
+}
+
+// adminServiceClient implements AdminServiceClient.
+type adminServiceClient struct {
+	getSettings         *connect.Client[v1.GetSettingsRequest, v1.GetSettingsResponse]
+	setMinSchemaVersion *connect.Client[v1.SetMinSchemaVersionRequest, v1.SetMinSchemaVersionResponse]
+	setAuditRetention   *connect.Client[v1.SetAuditRetentionRequest, v1.SetAuditRetentionResponse]
+}
+
+// GetSettings calls optout.v1.AdminService.GetSettings.
+func (c *adminServiceClient) GetSettings(ctx context.Context, req *connect.Request[v1.GetSettingsRequest]) (*connect.Response[v1.GetSettingsResponse], error) {
+	return c.getSettings.CallUnary(ctx, req)
+}
+
+// SetMinSchemaVersion calls optout.v1.AdminService.SetMinSchemaVersion.
+func (c *adminServiceClient) SetMinSchemaVersion(ctx context.Context, req *connect.Request[v1.SetMinSchemaVersionRequest]) (*connect.Response[v1.SetMinSchemaVersionResponse], error) {
+	return c.setMinSchemaVersion.CallUnary(ctx, req)
+}
+
+// SetAuditRetention calls optout.v1.AdminService.SetAuditRetention.
+func (c *adminServiceClient) SetAuditRetention(ctx context.Context, req *connect.Request[v1.SetAuditRetentionRequest]) (*connect.Response[v1.SetAuditRetentionResponse], error) {
+	return c.setAuditRetention.CallUnary(ctx, req)
+}
+
+// AdminServiceHandler is an implementation of the optout.v1.AdminService service.
+type AdminServiceHandler interface {
+	GetSettings(context.Context, *connect.Request[v1.GetSettingsRequest]) (*connect.Response[v1.GetSettingsResponse], error)
+	// SetMinSchemaVersion refuses, from then on, requests from clients built
+	// against an older schema (or sending no Optout-Schema-Version header).
+	SetMinSchemaVersion(context.Context, *connect.Request[v1.SetMinSchemaVersionRequest]) (*connect.Response[v1.SetMinSchemaVersionResponse], error)
+	// SetAuditRetention sets how long history is kept; 0 keeps it forever.
+	SetAuditRetention(context.Context, *connect.Request[v1.SetAuditRetentionRequest]) (*connect.Response[v1.SetAuditRetentionResponse], error)
+}
+
+// NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
+// path on which to mount the handler and the handler itself.
+//
+// By default, handlers support the Connect, gRPC, and gRPC-Web protocols with the binary Protobuf
+// and JSON codecs. They also support gzip compression.
+func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOption) (string, http.Handler) {
+	adminServiceMethods := v1.File_optout_v1_optout_proto.Services().ByName("AdminService").Methods()
+	adminServiceGetSettingsHandler := connect.NewUnaryHandler(
+		AdminServiceGetSettingsProcedure,
+		svc.GetSettings,
+		connect.WithSchema(adminServiceMethods.ByName("GetSettings")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceSetMinSchemaVersionHandler := connect.NewUnaryHandler(
+		AdminServiceSetMinSchemaVersionProcedure,
+		svc.SetMinSchemaVersion,
+		connect.WithSchema(adminServiceMethods.ByName("SetMinSchemaVersion")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceSetAuditRetentionHandler := connect.NewUnaryHandler(
+		AdminServiceSetAuditRetentionProcedure,
+		svc.SetAuditRetention,
+		connect.WithSchema(adminServiceMethods.ByName("SetAuditRetention")),
+		connect.WithHandlerOptions(opts...),
+	)
+	return "/optout.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case AdminServiceGetSettingsProcedure:
+			adminServiceGetSettingsHandler.ServeHTTP(w, r)
+		case AdminServiceSetMinSchemaVersionProcedure:
+			adminServiceSetMinSchemaVersionHandler.ServeHTTP(w, r)
+		case AdminServiceSetAuditRetentionProcedure:
+			adminServiceSetAuditRetentionHandler.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
+
+// UnimplementedAdminServiceHandler returns CodeUnimplemented from all methods.
+type UnimplementedAdminServiceHandler struct{}
+
+func (UnimplementedAdminServiceHandler) GetSettings(context.Context, *connect.Request[v1.GetSettingsRequest]) (*connect.Response[v1.GetSettingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AdminService.GetSettings is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) SetMinSchemaVersion(context.Context, *connect.Request[v1.SetMinSchemaVersionRequest]) (*connect.Response[v1.SetMinSchemaVersionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AdminService.SetMinSchemaVersion is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) SetAuditRetention(context.Context, *connect.Request[v1.SetAuditRetentionRequest]) (*connect.Response[v1.SetAuditRetentionResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AdminService.SetAuditRetention is not implemented"))
 }
 
 // ClusterServiceClient is a client for the optout.v1.ClusterService service.

@@ -38,6 +38,14 @@ const (
 	CommandType_COMMAND_TYPE_TERM_START CommandType = 2
 	// payload: RegisterNodeCommand.
 	CommandType_COMMAND_TYPE_REGISTER_NODE CommandType = 3
+	// payload: InitClusterCommand. Proposed once, by the first leader.
+	CommandType_COMMAND_TYPE_INIT_CLUSTER CommandType = 4
+	// payload: DefinePurposeCommand.
+	CommandType_COMMAND_TYPE_DEFINE_PURPOSE CommandType = 5
+	// payload: UpdateSettingsCommand.
+	CommandType_COMMAND_TYPE_UPDATE_SETTINGS CommandType = 6
+	// payload: EraseSubjectCommand.
+	CommandType_COMMAND_TYPE_ERASE_SUBJECT CommandType = 7
 )
 
 // Enum value maps for CommandType.
@@ -47,12 +55,20 @@ var (
 		1: "COMMAND_TYPE_SET",
 		2: "COMMAND_TYPE_TERM_START",
 		3: "COMMAND_TYPE_REGISTER_NODE",
+		4: "COMMAND_TYPE_INIT_CLUSTER",
+		5: "COMMAND_TYPE_DEFINE_PURPOSE",
+		6: "COMMAND_TYPE_UPDATE_SETTINGS",
+		7: "COMMAND_TYPE_ERASE_SUBJECT",
 	}
 	CommandType_value = map[string]int32{
-		"COMMAND_TYPE_UNSPECIFIED":   0,
-		"COMMAND_TYPE_SET":           1,
-		"COMMAND_TYPE_TERM_START":    2,
-		"COMMAND_TYPE_REGISTER_NODE": 3,
+		"COMMAND_TYPE_UNSPECIFIED":     0,
+		"COMMAND_TYPE_SET":             1,
+		"COMMAND_TYPE_TERM_START":      2,
+		"COMMAND_TYPE_REGISTER_NODE":   3,
+		"COMMAND_TYPE_INIT_CLUSTER":    4,
+		"COMMAND_TYPE_DEFINE_PURPOSE":  5,
+		"COMMAND_TYPE_UPDATE_SETTINGS": 6,
+		"COMMAND_TYPE_ERASE_SUBJECT":   7,
 	}
 )
 
@@ -132,6 +148,104 @@ func (State) EnumDescriptor() ([]byte, []int) {
 	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{1}
 }
 
+type DefaultDecision int32
+
+const (
+	DefaultDecision_DEFAULT_DECISION_UNSPECIFIED DefaultDecision = 0
+	DefaultDecision_DEFAULT_DECISION_ALLOW       DefaultDecision = 1
+	DefaultDecision_DEFAULT_DECISION_DENY        DefaultDecision = 2
+)
+
+// Enum value maps for DefaultDecision.
+var (
+	DefaultDecision_name = map[int32]string{
+		0: "DEFAULT_DECISION_UNSPECIFIED",
+		1: "DEFAULT_DECISION_ALLOW",
+		2: "DEFAULT_DECISION_DENY",
+	}
+	DefaultDecision_value = map[string]int32{
+		"DEFAULT_DECISION_UNSPECIFIED": 0,
+		"DEFAULT_DECISION_ALLOW":       1,
+		"DEFAULT_DECISION_DENY":        2,
+	}
+)
+
+func (x DefaultDecision) Enum() *DefaultDecision {
+	p := new(DefaultDecision)
+	*p = x
+	return p
+}
+
+func (x DefaultDecision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DefaultDecision) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_fsm_v1_command_proto_enumTypes[2].Descriptor()
+}
+
+func (DefaultDecision) Type() protoreflect.EnumType {
+	return &file_optout_fsm_v1_command_proto_enumTypes[2]
+}
+
+func (x DefaultDecision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DefaultDecision.Descriptor instead.
+func (DefaultDecision) EnumDescriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{2}
+}
+
+type AuditKind int32
+
+const (
+	AuditKind_AUDIT_KIND_UNSPECIFIED AuditKind = 0
+	AuditKind_AUDIT_KIND_SET         AuditKind = 1
+	AuditKind_AUDIT_KIND_ERASE       AuditKind = 2
+)
+
+// Enum value maps for AuditKind.
+var (
+	AuditKind_name = map[int32]string{
+		0: "AUDIT_KIND_UNSPECIFIED",
+		1: "AUDIT_KIND_SET",
+		2: "AUDIT_KIND_ERASE",
+	}
+	AuditKind_value = map[string]int32{
+		"AUDIT_KIND_UNSPECIFIED": 0,
+		"AUDIT_KIND_SET":         1,
+		"AUDIT_KIND_ERASE":       2,
+	}
+)
+
+func (x AuditKind) Enum() *AuditKind {
+	p := new(AuditKind)
+	*p = x
+	return p
+}
+
+func (x AuditKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuditKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_fsm_v1_command_proto_enumTypes[3].Descriptor()
+}
+
+func (AuditKind) Type() protoreflect.EnumType {
+	return &file_optout_fsm_v1_command_proto_enumTypes[3]
+}
+
+func (x AuditKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuditKind.Descriptor instead.
+func (AuditKind) EnumDescriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{3}
+}
+
 type ErrorCode int32
 
 const (
@@ -140,6 +254,11 @@ const (
 	ErrorCode_ERROR_CODE_VERSION_MISMATCH ErrorCode = 1
 	// The command was well formed but broke a rule of the state machine.
 	ErrorCode_ERROR_CODE_INVALID ErrorCode = 2
+	// A purpose (or subject) the command names does not exist.
+	ErrorCode_ERROR_CODE_NOT_FOUND ErrorCode = 3
+	// A rule refused the command: re-consent without the opt-out's version,
+	// a reused idempotency key, a client schema below the minimum.
+	ErrorCode_ERROR_CODE_FAILED_PRECONDITION ErrorCode = 4
 )
 
 // Enum value maps for ErrorCode.
@@ -148,11 +267,15 @@ var (
 		0: "ERROR_CODE_UNSPECIFIED",
 		1: "ERROR_CODE_VERSION_MISMATCH",
 		2: "ERROR_CODE_INVALID",
+		3: "ERROR_CODE_NOT_FOUND",
+		4: "ERROR_CODE_FAILED_PRECONDITION",
 	}
 	ErrorCode_value = map[string]int32{
-		"ERROR_CODE_UNSPECIFIED":      0,
-		"ERROR_CODE_VERSION_MISMATCH": 1,
-		"ERROR_CODE_INVALID":          2,
+		"ERROR_CODE_UNSPECIFIED":         0,
+		"ERROR_CODE_VERSION_MISMATCH":    1,
+		"ERROR_CODE_INVALID":             2,
+		"ERROR_CODE_NOT_FOUND":           3,
+		"ERROR_CODE_FAILED_PRECONDITION": 4,
 	}
 )
 
@@ -167,11 +290,11 @@ func (x ErrorCode) String() string {
 }
 
 func (ErrorCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_optout_fsm_v1_command_proto_enumTypes[2].Descriptor()
+	return file_optout_fsm_v1_command_proto_enumTypes[4].Descriptor()
 }
 
 func (ErrorCode) Type() protoreflect.EnumType {
-	return &file_optout_fsm_v1_command_proto_enumTypes[2]
+	return &file_optout_fsm_v1_command_proto_enumTypes[4]
 }
 
 func (x ErrorCode) Number() protoreflect.EnumNumber {
@@ -180,7 +303,7 @@ func (x ErrorCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorCode.Descriptor instead.
 func (ErrorCode) EnumDescriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{2}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{4}
 }
 
 // Command is the envelope of every Raft log entry of type LogCommand.
@@ -265,8 +388,17 @@ type SetCommand struct {
 	Reason    string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Compare-and-set guard; absent means a blind write.
 	ExpectedVersion *uint64 `protobuf:"varint,6,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Format 2. A retry with the same key and the same request returns the
+	// first result; empty means no idempotency.
+	IdempotencyKey string `protobuf:"bytes,7,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// Format 2. How long the key is remembered, stamped by the leader.
+	IdempotencyTtlNanos int64 `protobuf:"varint,8,opt,name=idempotency_ttl_nanos,json=idempotencyTtlNanos,proto3" json:"idempotency_ttl_nanos,omitempty"`
+	// Format 2. The schema version the client declared (0: none).
+	ClientSchemaVersion uint32 `protobuf:"varint,9,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
+	// Format 2. The authenticated caller, when there is one.
+	Caller        string `protobuf:"bytes,10,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetCommand) Reset() {
@@ -341,6 +473,355 @@ func (x *SetCommand) GetExpectedVersion() uint64 {
 	return 0
 }
 
+func (x *SetCommand) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *SetCommand) GetIdempotencyTtlNanos() int64 {
+	if x != nil {
+		return x.IdempotencyTtlNanos
+	}
+	return 0
+}
+
+func (x *SetCommand) GetClientSchemaVersion() uint32 {
+	if x != nil {
+		return x.ClientSchemaVersion
+	}
+	return 0
+}
+
+func (x *SetCommand) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+type PurposeDef struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description     string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	DefaultDecision DefaultDecision        `protobuf:"varint,3,opt,name=default_decision,json=defaultDecision,proto3,enum=optout.fsm.v1.DefaultDecision" json:"default_decision,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PurposeDef) Reset() {
+	*x = PurposeDef{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurposeDef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurposeDef) ProtoMessage() {}
+
+func (x *PurposeDef) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurposeDef.ProtoReflect.Descriptor instead.
+func (*PurposeDef) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PurposeDef) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PurposeDef) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *PurposeDef) GetDefaultDecision() DefaultDecision {
+	if x != nil {
+		return x.DefaultDecision
+	}
+	return DefaultDecision_DEFAULT_DECISION_UNSPECIFIED
+}
+
+type InitClusterCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Key of the HMAC that replaces erased subject ids; generated by the
+	// leader, so every replica holds the same one.
+	ErasureKey []byte `protobuf:"bytes,1,opt,name=erasure_key,json=erasureKey,proto3" json:"erasure_key,omitempty"`
+	// The starter catalog, unless the leader ran with --no-default-catalog.
+	Purposes      []*PurposeDef `protobuf:"bytes,2,rep,name=purposes,proto3" json:"purposes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InitClusterCommand) Reset() {
+	*x = InitClusterCommand{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InitClusterCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InitClusterCommand) ProtoMessage() {}
+
+func (x *InitClusterCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InitClusterCommand.ProtoReflect.Descriptor instead.
+func (*InitClusterCommand) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *InitClusterCommand) GetErasureKey() []byte {
+	if x != nil {
+		return x.ErasureKey
+	}
+	return nil
+}
+
+func (x *InitClusterCommand) GetPurposes() []*PurposeDef {
+	if x != nil {
+		return x.Purposes
+	}
+	return nil
+}
+
+type DefinePurposeCommand struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Purpose *PurposeDef            `protobuf:"bytes,1,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// Compare-and-set on the catalog version; absent means unconditional.
+	ExpectedCatalogVersion *uint64 `protobuf:"varint,2,opt,name=expected_catalog_version,json=expectedCatalogVersion,proto3,oneof" json:"expected_catalog_version,omitempty"`
+	ClientSchemaVersion    uint32  `protobuf:"varint,3,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
+	Caller                 string  `protobuf:"bytes,4,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *DefinePurposeCommand) Reset() {
+	*x = DefinePurposeCommand{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DefinePurposeCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DefinePurposeCommand) ProtoMessage() {}
+
+func (x *DefinePurposeCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DefinePurposeCommand.ProtoReflect.Descriptor instead.
+func (*DefinePurposeCommand) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DefinePurposeCommand) GetPurpose() *PurposeDef {
+	if x != nil {
+		return x.Purpose
+	}
+	return nil
+}
+
+func (x *DefinePurposeCommand) GetExpectedCatalogVersion() uint64 {
+	if x != nil && x.ExpectedCatalogVersion != nil {
+		return *x.ExpectedCatalogVersion
+	}
+	return 0
+}
+
+func (x *DefinePurposeCommand) GetClientSchemaVersion() uint32 {
+	if x != nil {
+		return x.ClientSchemaVersion
+	}
+	return 0
+}
+
+func (x *DefinePurposeCommand) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+type UpdateSettingsCommand struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	MinSchemaVersion *uint32                `protobuf:"varint,1,opt,name=min_schema_version,json=minSchemaVersion,proto3,oneof" json:"min_schema_version,omitempty"`
+	// 0 keeps history forever.
+	AuditRetentionNanos *int64 `protobuf:"varint,2,opt,name=audit_retention_nanos,json=auditRetentionNanos,proto3,oneof" json:"audit_retention_nanos,omitempty"`
+	ClientSchemaVersion uint32 `protobuf:"varint,3,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
+	Caller              string `protobuf:"bytes,4,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *UpdateSettingsCommand) Reset() {
+	*x = UpdateSettingsCommand{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSettingsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSettingsCommand) ProtoMessage() {}
+
+func (x *UpdateSettingsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSettingsCommand.ProtoReflect.Descriptor instead.
+func (*UpdateSettingsCommand) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UpdateSettingsCommand) GetMinSchemaVersion() uint32 {
+	if x != nil && x.MinSchemaVersion != nil {
+		return *x.MinSchemaVersion
+	}
+	return 0
+}
+
+func (x *UpdateSettingsCommand) GetAuditRetentionNanos() int64 {
+	if x != nil && x.AuditRetentionNanos != nil {
+		return *x.AuditRetentionNanos
+	}
+	return 0
+}
+
+func (x *UpdateSettingsCommand) GetClientSchemaVersion() uint32 {
+	if x != nil {
+		return x.ClientSchemaVersion
+	}
+	return 0
+}
+
+func (x *UpdateSettingsCommand) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+type EraseSubjectCommand struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	SubjectId           string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Reason              string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	ClientSchemaVersion uint32                 `protobuf:"varint,3,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
+	Caller              string                 `protobuf:"bytes,4,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *EraseSubjectCommand) Reset() {
+	*x = EraseSubjectCommand{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseSubjectCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseSubjectCommand) ProtoMessage() {}
+
+func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
+func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *EraseSubjectCommand) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *EraseSubjectCommand) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *EraseSubjectCommand) GetClientSchemaVersion() uint32 {
+	if x != nil {
+		return x.ClientSchemaVersion
+	}
+	return 0
+}
+
+func (x *EraseSubjectCommand) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
 type TermStartCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LeaderId      string                 `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
@@ -350,7 +831,7 @@ type TermStartCommand struct {
 
 func (x *TermStartCommand) Reset() {
 	*x = TermStartCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[2]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +843,7 @@ func (x *TermStartCommand) String() string {
 func (*TermStartCommand) ProtoMessage() {}
 
 func (x *TermStartCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[2]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +856,7 @@ func (x *TermStartCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TermStartCommand.ProtoReflect.Descriptor instead.
 func (*TermStartCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{2}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TermStartCommand) GetLeaderId() string {
@@ -395,7 +876,7 @@ type RegisterNodeCommand struct {
 
 func (x *RegisterNodeCommand) Reset() {
 	*x = RegisterNodeCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[3]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +888,7 @@ func (x *RegisterNodeCommand) String() string {
 func (*RegisterNodeCommand) ProtoMessage() {}
 
 func (x *RegisterNodeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[3]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +901,7 @@ func (x *RegisterNodeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeCommand.ProtoReflect.Descriptor instead.
 func (*RegisterNodeCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{3}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RegisterNodeCommand) GetNodeId() string {
@@ -451,7 +932,7 @@ type StoredRecord struct {
 
 func (x *StoredRecord) Reset() {
 	*x = StoredRecord{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[4]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +944,7 @@ func (x *StoredRecord) String() string {
 func (*StoredRecord) ProtoMessage() {}
 
 func (x *StoredRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[4]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +957,7 @@ func (x *StoredRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredRecord.ProtoReflect.Descriptor instead.
 func (*StoredRecord) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{4}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StoredRecord) GetState() State {
@@ -514,6 +995,385 @@ func (x *StoredRecord) GetReason() string {
 	return ""
 }
 
+// StoredPurpose is the value kept in the purposes bucket (by name) and the
+// purpose_history bucket (by name and version).
+type StoredPurpose struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Def   *PurposeDef            `protobuf:"bytes,1,opt,name=def,proto3" json:"def,omitempty"`
+	// Log index of the change that produced this definition.
+	Version            uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	UpdatedAtUnixNanos int64  `protobuf:"varint,3,opt,name=updated_at_unix_nanos,json=updatedAtUnixNanos,proto3" json:"updated_at_unix_nanos,omitempty"`
+	// The catalog version after this change.
+	CatalogVersion uint64 `protobuf:"varint,4,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *StoredPurpose) Reset() {
+	*x = StoredPurpose{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredPurpose) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredPurpose) ProtoMessage() {}
+
+func (x *StoredPurpose) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredPurpose.ProtoReflect.Descriptor instead.
+func (*StoredPurpose) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *StoredPurpose) GetDef() *PurposeDef {
+	if x != nil {
+		return x.Def
+	}
+	return nil
+}
+
+func (x *StoredPurpose) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *StoredPurpose) GetUpdatedAtUnixNanos() int64 {
+	if x != nil {
+		return x.UpdatedAtUnixNanos
+	}
+	return 0
+}
+
+func (x *StoredPurpose) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return 0
+}
+
+// AuditEntry is one change, kept in the audit bucket by version. The hash
+// chain covers HMACs of the personal fields, not the fields, so erasure
+// can blank them without breaking the chain (see fsm/DESIGN.md).
+type AuditEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	TimeUnixNanos int64                  `protobuf:"varint,2,opt,name=time_unix_nanos,json=timeUnixNanos,proto3" json:"time_unix_nanos,omitempty"`
+	Kind          AuditKind              `protobuf:"varint,3,opt,name=kind,proto3,enum=optout.fsm.v1.AuditKind" json:"kind,omitempty"`
+	// Empty once erased.
+	SubjectId   string `protobuf:"bytes,4,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	SubjectHmac []byte `protobuf:"bytes,5,opt,name=subject_hmac,json=subjectHmac,proto3" json:"subject_hmac,omitempty"`
+	Purpose     string `protobuf:"bytes,6,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	OldState    State  `protobuf:"varint,7,opt,name=old_state,json=oldState,proto3,enum=optout.fsm.v1.State" json:"old_state,omitempty"`
+	NewState    State  `protobuf:"varint,8,opt,name=new_state,json=newState,proto3,enum=optout.fsm.v1.State" json:"new_state,omitempty"`
+	OldVersion  uint64 `protobuf:"varint,9,opt,name=old_version,json=oldVersion,proto3" json:"old_version,omitempty"`
+	// Empty once erased.
+	Source        string `protobuf:"bytes,10,opt,name=source,proto3" json:"source,omitempty"`
+	Reason        string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	SourceHmac    []byte `protobuf:"bytes,12,opt,name=source_hmac,json=sourceHmac,proto3" json:"source_hmac,omitempty"`
+	ReasonHmac    []byte `protobuf:"bytes,13,opt,name=reason_hmac,json=reasonHmac,proto3" json:"reason_hmac,omitempty"`
+	Caller        string `protobuf:"bytes,14,opt,name=caller,proto3" json:"caller,omitempty"`
+	PrevHash      []byte `protobuf:"bytes,15,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	Hash          []byte `protobuf:"bytes,16,opt,name=hash,proto3" json:"hash,omitempty"`
+	Erased        bool   `protobuf:"varint,17,opt,name=erased,proto3" json:"erased,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEntry) Reset() {
+	*x = AuditEntry{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEntry) ProtoMessage() {}
+
+func (x *AuditEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
+func (*AuditEntry) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AuditEntry) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetTimeUnixNanos() int64 {
+	if x != nil {
+		return x.TimeUnixNanos
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetKind() AuditKind {
+	if x != nil {
+		return x.Kind
+	}
+	return AuditKind_AUDIT_KIND_UNSPECIFIED
+}
+
+func (x *AuditEntry) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetSubjectHmac() []byte {
+	if x != nil {
+		return x.SubjectHmac
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetOldState() State {
+	if x != nil {
+		return x.OldState
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *AuditEntry) GetNewState() State {
+	if x != nil {
+		return x.NewState
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *AuditEntry) GetOldVersion() uint64 {
+	if x != nil {
+		return x.OldVersion
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetSourceHmac() []byte {
+	if x != nil {
+		return x.SourceHmac
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetReasonHmac() []byte {
+	if x != nil {
+		return x.ReasonHmac
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetPrevHash() []byte {
+	if x != nil {
+		return x.PrevHash
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *AuditEntry) GetErased() bool {
+	if x != nil {
+		return x.Erased
+	}
+	return false
+}
+
+// StoredIdempotency remembers the result of a write made with a key.
+type StoredIdempotency struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	RequestHash        []byte                 `protobuf:"bytes,1,opt,name=request_hash,json=requestHash,proto3" json:"request_hash,omitempty"`
+	ExpiresAtUnixNanos int64                  `protobuf:"varint,2,opt,name=expires_at_unix_nanos,json=expiresAtUnixNanos,proto3" json:"expires_at_unix_nanos,omitempty"`
+	Result             *Result                `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *StoredIdempotency) Reset() {
+	*x = StoredIdempotency{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredIdempotency) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredIdempotency) ProtoMessage() {}
+
+func (x *StoredIdempotency) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredIdempotency.ProtoReflect.Descriptor instead.
+func (*StoredIdempotency) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StoredIdempotency) GetRequestHash() []byte {
+	if x != nil {
+		return x.RequestHash
+	}
+	return nil
+}
+
+func (x *StoredIdempotency) GetExpiresAtUnixNanos() int64 {
+	if x != nil {
+		return x.ExpiresAtUnixNanos
+	}
+	return 0
+}
+
+func (x *StoredIdempotency) GetResult() *Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+// Settings is the replicated cluster configuration kept in meta.
+type Settings struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Initialized         bool                   `protobuf:"varint,1,opt,name=initialized,proto3" json:"initialized,omitempty"`
+	MinSchemaVersion    uint32                 `protobuf:"varint,2,opt,name=min_schema_version,json=minSchemaVersion,proto3" json:"min_schema_version,omitempty"`
+	AuditRetentionNanos int64                  `protobuf:"varint,3,opt,name=audit_retention_nanos,json=auditRetentionNanos,proto3" json:"audit_retention_nanos,omitempty"`
+	CatalogVersion      uint64                 `protobuf:"varint,4,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *Settings) Reset() {
+	*x = Settings{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Settings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Settings) ProtoMessage() {}
+
+func (x *Settings) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Settings.ProtoReflect.Descriptor instead.
+func (*Settings) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Settings) GetInitialized() bool {
+	if x != nil {
+		return x.Initialized
+	}
+	return false
+}
+
+func (x *Settings) GetMinSchemaVersion() uint32 {
+	if x != nil {
+		return x.MinSchemaVersion
+	}
+	return 0
+}
+
+func (x *Settings) GetAuditRetentionNanos() int64 {
+	if x != nil {
+		return x.AuditRetentionNanos
+	}
+	return 0
+}
+
+func (x *Settings) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return 0
+}
+
 // StoredNode is the value kept in the nodes bucket.
 type StoredNode struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -525,7 +1385,7 @@ type StoredNode struct {
 
 func (x *StoredNode) Reset() {
 	*x = StoredNode{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[5]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +1397,7 @@ func (x *StoredNode) String() string {
 func (*StoredNode) ProtoMessage() {}
 
 func (x *StoredNode) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[5]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +1410,7 @@ func (x *StoredNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredNode.ProtoReflect.Descriptor instead.
 func (*StoredNode) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{5}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StoredNode) GetApiAddress() string {
@@ -581,14 +1441,24 @@ type Result struct {
 	CurrentVersion uint64 `protobuf:"varint,5,opt,name=current_version,json=currentVersion,proto3" json:"current_version,omitempty"`
 	// TermStart: the term of the entry, so the leader knows which term it
 	// proved.
-	Term          uint64 `protobuf:"varint,6,opt,name=term,proto3" json:"term,omitempty"`
+	Term uint64 `protobuf:"varint,6,opt,name=term,proto3" json:"term,omitempty"`
+	// Set: true when an idempotency key matched and nothing was written.
+	Replayed bool `protobuf:"varint,7,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	// The catalog version after the command.
+	CatalogVersion uint64 `protobuf:"varint,8,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	// DefinePurpose: the stored definition.
+	Purpose *StoredPurpose `protobuf:"bytes,9,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// EraseSubject: how many records were erased.
+	ErasedRecords uint32 `protobuf:"varint,10,opt,name=erased_records,json=erasedRecords,proto3" json:"erased_records,omitempty"`
+	// UpdateSettings: the settings after the command.
+	Settings      *Settings `protobuf:"bytes,11,opt,name=settings,proto3" json:"settings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[6]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -600,7 +1470,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[6]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -613,7 +1483,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Result) GetIndex() uint64 {
@@ -658,6 +1528,41 @@ func (x *Result) GetTerm() uint64 {
 	return 0
 }
 
+func (x *Result) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+func (x *Result) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return 0
+}
+
+func (x *Result) GetPurpose() *StoredPurpose {
+	if x != nil {
+		return x.Purpose
+	}
+	return nil
+}
+
+func (x *Result) GetErasedRecords() uint32 {
+	if x != nil {
+		return x.ErasedRecords
+	}
+	return 0
+}
+
+func (x *Result) GetSettings() *Settings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
 // SnapshotHeader starts every snapshot stream, after the 8-byte magic
 // "OPTSNAP1" and a 4-byte big-endian header length. The state file follows
 // (exactly state_bytes bytes), then a 32-byte SHA-256 of header and state.
@@ -673,7 +1578,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[7]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +1590,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[7]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +1603,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{7}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SnapshotHeader) GetFormatVersion() uint32 {
@@ -731,7 +1636,7 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12.\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1a.optout.fsm.v1.CommandTypeR\x04type\x121\n" +
 	"\x15stamped_at_unix_nanos\x18\x03 \x01(\x03R\x12stampedAtUnixNanos\x12\x18\n" +
-	"\apayload\x18\x04 \x01(\fR\apayload\"\xe6\x01\n" +
+	"\apayload\x18\x04 \x01(\fR\apayload\"\x8f\x03\n" +
 	"\n" +
 	"SetCommand\x12\x1d\n" +
 	"\n" +
@@ -740,8 +1645,41 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x05state\x18\x03 \x01(\x0e2\x14.optout.fsm.v1.StateR\x05state\x12\x16\n" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12.\n" +
-	"\x10expected_version\x18\x06 \x01(\x04H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
-	"\x11_expected_version\"/\n" +
+	"\x10expected_version\x18\x06 \x01(\x04H\x00R\x0fexpectedVersion\x88\x01\x01\x12'\n" +
+	"\x0fidempotency_key\x18\a \x01(\tR\x0eidempotencyKey\x122\n" +
+	"\x15idempotency_ttl_nanos\x18\b \x01(\x03R\x13idempotencyTtlNanos\x122\n" +
+	"\x15client_schema_version\x18\t \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
+	"\x06caller\x18\n" +
+	" \x01(\tR\x06callerB\x13\n" +
+	"\x11_expected_version\"\x8d\x01\n" +
+	"\n" +
+	"PurposeDef\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12I\n" +
+	"\x10default_decision\x18\x03 \x01(\x0e2\x1e.optout.fsm.v1.DefaultDecisionR\x0fdefaultDecision\"l\n" +
+	"\x12InitClusterCommand\x12\x1f\n" +
+	"\verasure_key\x18\x01 \x01(\fR\n" +
+	"erasureKey\x125\n" +
+	"\bpurposes\x18\x02 \x03(\v2\x19.optout.fsm.v1.PurposeDefR\bpurposes\"\xf3\x01\n" +
+	"\x14DefinePurposeCommand\x123\n" +
+	"\apurpose\x18\x01 \x01(\v2\x19.optout.fsm.v1.PurposeDefR\apurpose\x12=\n" +
+	"\x18expected_catalog_version\x18\x02 \x01(\x04H\x00R\x16expectedCatalogVersion\x88\x01\x01\x122\n" +
+	"\x15client_schema_version\x18\x03 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
+	"\x06caller\x18\x04 \x01(\tR\x06callerB\x1b\n" +
+	"\x19_expected_catalog_version\"\x80\x02\n" +
+	"\x15UpdateSettingsCommand\x121\n" +
+	"\x12min_schema_version\x18\x01 \x01(\rH\x00R\x10minSchemaVersion\x88\x01\x01\x127\n" +
+	"\x15audit_retention_nanos\x18\x02 \x01(\x03H\x01R\x13auditRetentionNanos\x88\x01\x01\x122\n" +
+	"\x15client_schema_version\x18\x03 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
+	"\x06caller\x18\x04 \x01(\tR\x06callerB\x15\n" +
+	"\x13_min_schema_versionB\x18\n" +
+	"\x16_audit_retention_nanos\"\x98\x01\n" +
+	"\x13EraseSubjectCommand\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x122\n" +
+	"\x15client_schema_version\x18\x03 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
+	"\x06caller\x18\x04 \x01(\tR\x06caller\"/\n" +
 	"\x10TermStartCommand\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\"O\n" +
 	"\x13RegisterNodeCommand\x12\x17\n" +
@@ -753,12 +1691,50 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x121\n" +
 	"\x15updated_at_unix_nanos\x18\x03 \x01(\x03R\x12updatedAtUnixNanos\x12\x16\n" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"G\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xb2\x01\n" +
+	"\rStoredPurpose\x12+\n" +
+	"\x03def\x18\x01 \x01(\v2\x19.optout.fsm.v1.PurposeDefR\x03def\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x121\n" +
+	"\x15updated_at_unix_nanos\x18\x03 \x01(\x03R\x12updatedAtUnixNanos\x12'\n" +
+	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"\xb2\x04\n" +
+	"\n" +
+	"AuditEntry\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12&\n" +
+	"\x0ftime_unix_nanos\x18\x02 \x01(\x03R\rtimeUnixNanos\x12,\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x18.optout.fsm.v1.AuditKindR\x04kind\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x04 \x01(\tR\tsubjectId\x12!\n" +
+	"\fsubject_hmac\x18\x05 \x01(\fR\vsubjectHmac\x12\x18\n" +
+	"\apurpose\x18\x06 \x01(\tR\apurpose\x121\n" +
+	"\told_state\x18\a \x01(\x0e2\x14.optout.fsm.v1.StateR\boldState\x121\n" +
+	"\tnew_state\x18\b \x01(\x0e2\x14.optout.fsm.v1.StateR\bnewState\x12\x1f\n" +
+	"\vold_version\x18\t \x01(\x04R\n" +
+	"oldVersion\x12\x16\n" +
+	"\x06source\x18\n" +
+	" \x01(\tR\x06source\x12\x16\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12\x1f\n" +
+	"\vsource_hmac\x18\f \x01(\fR\n" +
+	"sourceHmac\x12\x1f\n" +
+	"\vreason_hmac\x18\r \x01(\fR\n" +
+	"reasonHmac\x12\x16\n" +
+	"\x06caller\x18\x0e \x01(\tR\x06caller\x12\x1b\n" +
+	"\tprev_hash\x18\x0f \x01(\fR\bprevHash\x12\x12\n" +
+	"\x04hash\x18\x10 \x01(\fR\x04hash\x12\x16\n" +
+	"\x06erased\x18\x11 \x01(\bR\x06erased\"\x98\x01\n" +
+	"\x11StoredIdempotency\x12!\n" +
+	"\frequest_hash\x18\x01 \x01(\fR\vrequestHash\x121\n" +
+	"\x15expires_at_unix_nanos\x18\x02 \x01(\x03R\x12expiresAtUnixNanos\x12-\n" +
+	"\x06result\x18\x03 \x01(\v2\x15.optout.fsm.v1.ResultR\x06result\"\xb7\x01\n" +
+	"\bSettings\x12 \n" +
+	"\vinitialized\x18\x01 \x01(\bR\vinitialized\x12,\n" +
+	"\x12min_schema_version\x18\x02 \x01(\rR\x10minSchemaVersion\x122\n" +
+	"\x15audit_retention_nanos\x18\x03 \x01(\x03R\x13auditRetentionNanos\x12'\n" +
+	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"G\n" +
 	"\n" +
 	"StoredNode\x12\x1f\n" +
 	"\vapi_address\x18\x01 \x01(\tR\n" +
 	"apiAddress\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x04R\aversion\"\xee\x01\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"\xc7\x03\n" +
 	"\x06Result\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x123\n" +
 	"\x06record\x18\x02 \x01(\v2\x1b.optout.fsm.v1.StoredRecordR\x06record\x127\n" +
@@ -766,25 +1742,45 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"error_code\x18\x03 \x01(\x0e2\x18.optout.fsm.v1.ErrorCodeR\terrorCode\x12#\n" +
 	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\x12'\n" +
 	"\x0fcurrent_version\x18\x05 \x01(\x04R\x0ecurrentVersion\x12\x12\n" +
-	"\x04term\x18\x06 \x01(\x04R\x04term\"}\n" +
+	"\x04term\x18\x06 \x01(\x04R\x04term\x12\x1a\n" +
+	"\breplayed\x18\a \x01(\bR\breplayed\x12'\n" +
+	"\x0fcatalog_version\x18\b \x01(\x04R\x0ecatalogVersion\x126\n" +
+	"\apurpose\x18\t \x01(\v2\x1c.optout.fsm.v1.StoredPurposeR\apurpose\x12%\n" +
+	"\x0eerased_records\x18\n" +
+	" \x01(\rR\rerasedRecords\x123\n" +
+	"\bsettings\x18\v \x01(\v2\x17.optout.fsm.v1.SettingsR\bsettings\"}\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x1f\n" +
 	"\vstate_bytes\x18\x03 \x01(\x04R\n" +
-	"stateBytes*~\n" +
+	"stateBytes*\x80\x02\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10COMMAND_TYPE_SET\x10\x01\x12\x1b\n" +
 	"\x17COMMAND_TYPE_TERM_START\x10\x02\x12\x1e\n" +
-	"\x1aCOMMAND_TYPE_REGISTER_NODE\x10\x03*G\n" +
+	"\x1aCOMMAND_TYPE_REGISTER_NODE\x10\x03\x12\x1d\n" +
+	"\x19COMMAND_TYPE_INIT_CLUSTER\x10\x04\x12\x1f\n" +
+	"\x1bCOMMAND_TYPE_DEFINE_PURPOSE\x10\x05\x12 \n" +
+	"\x1cCOMMAND_TYPE_UPDATE_SETTINGS\x10\x06\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_ERASE_SUBJECT\x10\a*G\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_OPTED_OUT\x10\x01\x12\x12\n" +
-	"\x0eSTATE_OPTED_IN\x10\x02*`\n" +
+	"\x0eSTATE_OPTED_IN\x10\x02*j\n" +
+	"\x0fDefaultDecision\x12 \n" +
+	"\x1cDEFAULT_DECISION_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16DEFAULT_DECISION_ALLOW\x10\x01\x12\x19\n" +
+	"\x15DEFAULT_DECISION_DENY\x10\x02*Q\n" +
+	"\tAuditKind\x12\x1a\n" +
+	"\x16AUDIT_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eAUDIT_KIND_SET\x10\x01\x12\x14\n" +
+	"\x10AUDIT_KIND_ERASE\x10\x02*\x9e\x01\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_VERSION_MISMATCH\x10\x01\x12\x16\n" +
-	"\x12ERROR_CODE_INVALID\x10\x02B8Z6github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1;fsmv1b\x06proto3"
+	"\x12ERROR_CODE_INVALID\x10\x02\x12\x18\n" +
+	"\x14ERROR_CODE_NOT_FOUND\x10\x03\x12\"\n" +
+	"\x1eERROR_CODE_FAILED_PRECONDITION\x10\x04B8Z6github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1;fsmv1b\x06proto3"
 
 var (
 	file_optout_fsm_v1_command_proto_rawDescOnce sync.Once
@@ -798,32 +1794,53 @@ func file_optout_fsm_v1_command_proto_rawDescGZIP() []byte {
 	return file_optout_fsm_v1_command_proto_rawDescData
 }
 
-var file_optout_fsm_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_optout_fsm_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_optout_fsm_v1_command_proto_goTypes = []any{
-	(CommandType)(0),            // 0: optout.fsm.v1.CommandType
-	(State)(0),                  // 1: optout.fsm.v1.State
-	(ErrorCode)(0),              // 2: optout.fsm.v1.ErrorCode
-	(*Command)(nil),             // 3: optout.fsm.v1.Command
-	(*SetCommand)(nil),          // 4: optout.fsm.v1.SetCommand
-	(*TermStartCommand)(nil),    // 5: optout.fsm.v1.TermStartCommand
-	(*RegisterNodeCommand)(nil), // 6: optout.fsm.v1.RegisterNodeCommand
-	(*StoredRecord)(nil),        // 7: optout.fsm.v1.StoredRecord
-	(*StoredNode)(nil),          // 8: optout.fsm.v1.StoredNode
-	(*Result)(nil),              // 9: optout.fsm.v1.Result
-	(*SnapshotHeader)(nil),      // 10: optout.fsm.v1.SnapshotHeader
+	(CommandType)(0),              // 0: optout.fsm.v1.CommandType
+	(State)(0),                    // 1: optout.fsm.v1.State
+	(DefaultDecision)(0),          // 2: optout.fsm.v1.DefaultDecision
+	(AuditKind)(0),                // 3: optout.fsm.v1.AuditKind
+	(ErrorCode)(0),                // 4: optout.fsm.v1.ErrorCode
+	(*Command)(nil),               // 5: optout.fsm.v1.Command
+	(*SetCommand)(nil),            // 6: optout.fsm.v1.SetCommand
+	(*PurposeDef)(nil),            // 7: optout.fsm.v1.PurposeDef
+	(*InitClusterCommand)(nil),    // 8: optout.fsm.v1.InitClusterCommand
+	(*DefinePurposeCommand)(nil),  // 9: optout.fsm.v1.DefinePurposeCommand
+	(*UpdateSettingsCommand)(nil), // 10: optout.fsm.v1.UpdateSettingsCommand
+	(*EraseSubjectCommand)(nil),   // 11: optout.fsm.v1.EraseSubjectCommand
+	(*TermStartCommand)(nil),      // 12: optout.fsm.v1.TermStartCommand
+	(*RegisterNodeCommand)(nil),   // 13: optout.fsm.v1.RegisterNodeCommand
+	(*StoredRecord)(nil),          // 14: optout.fsm.v1.StoredRecord
+	(*StoredPurpose)(nil),         // 15: optout.fsm.v1.StoredPurpose
+	(*AuditEntry)(nil),            // 16: optout.fsm.v1.AuditEntry
+	(*StoredIdempotency)(nil),     // 17: optout.fsm.v1.StoredIdempotency
+	(*Settings)(nil),              // 18: optout.fsm.v1.Settings
+	(*StoredNode)(nil),            // 19: optout.fsm.v1.StoredNode
+	(*Result)(nil),                // 20: optout.fsm.v1.Result
+	(*SnapshotHeader)(nil),        // 21: optout.fsm.v1.SnapshotHeader
 }
 var file_optout_fsm_v1_command_proto_depIdxs = []int32{
-	0, // 0: optout.fsm.v1.Command.type:type_name -> optout.fsm.v1.CommandType
-	1, // 1: optout.fsm.v1.SetCommand.state:type_name -> optout.fsm.v1.State
-	1, // 2: optout.fsm.v1.StoredRecord.state:type_name -> optout.fsm.v1.State
-	7, // 3: optout.fsm.v1.Result.record:type_name -> optout.fsm.v1.StoredRecord
-	2, // 4: optout.fsm.v1.Result.error_code:type_name -> optout.fsm.v1.ErrorCode
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: optout.fsm.v1.Command.type:type_name -> optout.fsm.v1.CommandType
+	1,  // 1: optout.fsm.v1.SetCommand.state:type_name -> optout.fsm.v1.State
+	2,  // 2: optout.fsm.v1.PurposeDef.default_decision:type_name -> optout.fsm.v1.DefaultDecision
+	7,  // 3: optout.fsm.v1.InitClusterCommand.purposes:type_name -> optout.fsm.v1.PurposeDef
+	7,  // 4: optout.fsm.v1.DefinePurposeCommand.purpose:type_name -> optout.fsm.v1.PurposeDef
+	1,  // 5: optout.fsm.v1.StoredRecord.state:type_name -> optout.fsm.v1.State
+	7,  // 6: optout.fsm.v1.StoredPurpose.def:type_name -> optout.fsm.v1.PurposeDef
+	3,  // 7: optout.fsm.v1.AuditEntry.kind:type_name -> optout.fsm.v1.AuditKind
+	1,  // 8: optout.fsm.v1.AuditEntry.old_state:type_name -> optout.fsm.v1.State
+	1,  // 9: optout.fsm.v1.AuditEntry.new_state:type_name -> optout.fsm.v1.State
+	20, // 10: optout.fsm.v1.StoredIdempotency.result:type_name -> optout.fsm.v1.Result
+	14, // 11: optout.fsm.v1.Result.record:type_name -> optout.fsm.v1.StoredRecord
+	4,  // 12: optout.fsm.v1.Result.error_code:type_name -> optout.fsm.v1.ErrorCode
+	15, // 13: optout.fsm.v1.Result.purpose:type_name -> optout.fsm.v1.StoredPurpose
+	18, // 14: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_optout_fsm_v1_command_proto_init() }
@@ -832,13 +1849,15 @@ func file_optout_fsm_v1_command_proto_init() {
 		return
 	}
 	file_optout_fsm_v1_command_proto_msgTypes[1].OneofWrappers = []any{}
+	file_optout_fsm_v1_command_proto_msgTypes[4].OneofWrappers = []any{}
+	file_optout_fsm_v1_command_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_fsm_v1_command_proto_rawDesc), len(file_optout_fsm_v1_command_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   8,
+			NumEnums:      5,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

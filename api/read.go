@@ -1,0 +1,34 @@
+package api
+
+import (
+	"context"
+	"strconv"
+
+	"connectrpc.com/connect"
+	"github.com/optoutd/optoutd"
+)
+
+// read runs fn in a linearizable read, after the schema-version gate, and
+// returns the read index and the catalog version the answer used.
+func read(ctx context.Context, st Store, fn func(optoutd.View) error) (idx, catalog uint64, err error) {
+	client := callOf(ctx).schema
+	idx, err = st.Read(ctx, func(v optoutd.View) error {
+		s, err := v.Settings()
+		if err != nil {
+			return err
+		}
+		if err := gate(s, client); err != nil {
+			return err
+		}
+		catalog = s.CatalogVersion
+		return fn(v)
+	})
+	return idx, catalog, err
+}
+
+// withCatalog stamps the catalog version header on a response.
+func withCatalog[T any](m *T, catalog uint64) *connect.Response[T] {
+	r := connect.NewResponse(m)
+	r.Header().Set(HeaderCatalogVersion, strconv.FormatUint(catalog, 10))
+	return r
+}

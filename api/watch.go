@@ -1,0 +1,109 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/optoutd/optoutd"
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+)
+
+// Watch tuning. A page bounds one read transaction; progress tells an idle
+// watcher how fresh it is.
+const (
+	watchPage          = 512
+	watchProgressEvery = time.Second
+	maxWatchPurposes   = 64
+)
+
+// Watch streams changes from this node's state: every audit entry with a
+// version above the cursor, in order, then a progress message, then waits
+// for the state machine to apply more. It never skips: the cursor only
+// passes a version once every change up to it has been read.
+func (s *optOutServer) Watch(ctx context.Context, req *connect.Request[optoutv1.WatchRequest], stream *connect.ServerStream[optoutv1.WatchResponse]) error {
+	if err := noUnknownFields(req.Msg); err != nil {
+		return err
+	}
+	filter, err := watchFilter(req.Msg.Purposes)
+	if err != nil {
+		return err
+	}
+	client := callOf(ctx).schema
+	cursor := req.Msg.FromVersion
+	first := true
+	lastProgress := time.Time{}
+	for {
+		var (
+			changes []optoutd.AuditEntry
+			applied uint64
+		)
+		err := s.store.ReadLocal(func(v optoutd.View) error {
+			st, err := v.Settings()
+			if err != nil {
+				return err
+			}
+			if err := gate(st, client); err != nil {
+				return err
+			}
+			if first && cursor < st.AuditCompactedThrough {
+				return &optoutd.Error{Code: optoutd.OutOfRange, CurrentVersion: st.AuditCompactedThrough,
+					Message: "from_version is older than the retained history; the oldest version a watch can start from is " +
+						uitoa(st.AuditCompactedThrough)}
+			}
+			applied = v.AppliedIndex()
+			changes, err = v.Changes(cursor, watchPage)
+			return err
+		})
+		if err != nil {
+			return readError(err)
+		}
+		first = false
+		for _, c := range changes {
+			if filter(c.Purpose) {
+				if err := stream.Send(&optoutv1.WatchResponse{Event: &optoutv1.WatchResponse_Change{Change: auditToProto(c)}}); err != nil {
+					return err
+				}
+			}
+			cursor = c.Version
+		}
+		if len(changes) == watchPage {
+			continue // more to read before this node's applied index
+		}
+		// Every change up to applied has been sent (or filtered out).
+		cursor = max(cursor, applied)
+		if time.Since(lastProgress) >= watchProgressEvery || len(changes) > 0 {
+			if err := stream.Send(&optoutv1.WatchResponse{Event: &optoutv1.WatchResponse_Progress{Progress: &optoutv1.Progress{AppliedIndex: cursor}}}); err != nil {
+				return err
+			}
+			lastProgress = time.Now()
+		}
+		wctx, cancel := context.WithTimeout(ctx, watchProgressEvery)
+		err = s.store.WaitApplied(wctx, cursor+1)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && !errors.Is(err, context.DeadlineExceeded):
+			return readError(err)
+		}
+	}
+}
+
+func watchFilter(purposes []string) (func(string) bool, error) {
+	if len(purposes) > maxWatchPurposes {
+		return nil, invalidf("purposes: %d entries, at most %d", len(purposes), maxWatchPurposes)
+	}
+	if len(purposes) == 0 {
+		return func(string) bool { return true }, nil
+	}
+	set := map[string]bool{optoutd.AllPurposes: true}
+	for i, p := range purposes {
+		if err := optoutd.ValidatePurpose(p); err != nil {
+			return nil, invalidf("purposes[%d]: %s", i, optoutd.ErrorMessage(err))
+		}
+		set[p] = true
+	}
+	return func(p string) bool { return set[p] }, nil
+}

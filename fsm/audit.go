@@ -1,0 +1,153 @@
+package fsm
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/optoutd/optoutd"
+	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+)
+
+// auditHash is the chain link: SHA-256 over the previous hash and every
+// field of the entry, with the personal fields (subject, source, reason)
+// represented by their HMACs. Erasure blanks those fields but keeps the
+// HMACs, so the chain still verifies after it.
+func auditHash(e *fsmv1.AuditEntry) []byte {
+	var c canon
+	c.str("optoutd-audit-v1").bytes(e.PrevHash).u64(e.Version).i64(e.TimeUnixNanos).
+		u64(uint64(e.Kind)).bytes(e.SubjectHmac).str(e.Purpose).
+		u64(uint64(e.OldState)).u64(uint64(e.NewState)).u64(e.OldVersion).
+		bytes(e.SourceHmac).bytes(e.ReasonHmac).str(e.Caller)
+	sum := sha256.Sum256(c.b)
+	return sum[:]
+}
+
+func auditSubjectKey(subjectHMAC []byte, version uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), subjectHMAC...), version)
+}
+
+// appendAudit fills in the HMACs and the chain links of a new entry and
+// stores it with its subject index.
+func (s *state) appendAudit(a *fsmv1.AuditEntry) error {
+	a.SubjectHmac = s.hmacOf("subject", a.SubjectId)
+	a.SourceHmac = s.hmacOf("source", a.Source)
+	a.ReasonHmac = s.hmacOf("reason", a.Reason)
+	meta := s.b(bucketMeta)
+	a.PrevHash = append([]byte(nil), meta.Get(keyAuditHead)...)
+	a.Hash = auditHash(a)
+	if err := put(s.b(bucketAudit), u64(a.Version), a); err != nil {
+		return err
+	}
+	if err := s.b(bucketAuditBySubject).Put(auditSubjectKey(a.SubjectHmac, a.Version), []byte(a.Purpose)); err != nil {
+		return err
+	}
+	return meta.Put(keyAuditHead, a.Hash)
+}
+
+// compactAudit removes entries older than the retention window (measured
+// against the entry's stamp), at most budget of them, and remembers the
+// newest removed entry's hash as the anchor the chain now starts from.
+func (s *state) compactAudit(stamp int64, budget int) error {
+	ret := s.settings.AuditRetentionNanos
+	if ret <= 0 {
+		return nil
+	}
+	cutoff := stamp - ret
+	ab, idx, meta := s.b(bucketAudit), s.b(bucketAuditBySubject), s.b(bucketMeta)
+	c := ab.Cursor()
+	for k, v := c.First(); k != nil && budget > 0; k, v = c.First() {
+		var a fsmv1.AuditEntry
+		if err := proto.Unmarshal(v, &a); err != nil {
+			return fmt.Errorf("%w: audit %x: %w", ErrMalformed, k, err)
+		}
+		if a.TimeUnixNanos >= cutoff {
+			return nil
+		}
+		if err := idx.Delete(auditSubjectKey(a.SubjectHmac, a.Version)); err != nil {
+			return err
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+		if err := meta.Put(keyAuditAnchor, a.Hash); err != nil {
+			return err
+		}
+		if err := meta.Put(keyAuditFloor, u64(a.Version)); err != nil {
+			return err
+		}
+		budget--
+	}
+	return nil
+}
+
+// verifyAudit walks the chain from the anchor (the newest compacted entry)
+// to the head and reports the first entry that does not verify: a link
+// that does not match its predecessor, a hash that does not match the
+// entry, or a personal field that does not match its HMAC.
+func verifyAudit(tx *bbolt.Tx) (optoutd.AuditReport, error) {
+	var rep optoutd.AuditReport
+	meta := tx.Bucket(bucketMeta)
+	key := meta.Get(keyErasureKey)
+	prev := meta.Get(keyAuditAnchor)
+	c := tx.Bucket(bucketAudit).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		ver := readU64(k)
+		var a fsmv1.AuditEntry
+		if err := proto.Unmarshal(v, &a); err != nil {
+			return broken(rep, ver, fmt.Sprintf("entry does not decode: %v", err)), nil
+		}
+		switch {
+		case a.Version != ver:
+			return broken(rep, ver, fmt.Sprintf("entry says version %d but is stored at %d", a.Version, ver)), nil
+		case !bytes.Equal(a.PrevHash, prev):
+			return broken(rep, ver, "link to the previous entry does not match its hash"), nil
+		case !bytes.Equal(a.Hash, auditHash(&a)):
+			return broken(rep, ver, "entry hash does not match its contents"), nil
+		case !a.Erased && !bytes.Equal(a.SubjectHmac, hmacWith(key, "subject", a.SubjectId)):
+			return broken(rep, ver, "subject_id does not match its HMAC"), nil
+		case !a.Erased && !bytes.Equal(a.SourceHmac, hmacWith(key, "source", a.Source)):
+			return broken(rep, ver, "source does not match its HMAC"), nil
+		case !a.Erased && !bytes.Equal(a.ReasonHmac, hmacWith(key, "reason", a.Reason)):
+			return broken(rep, ver, "reason does not match its HMAC"), nil
+		}
+		if rep.Entries == 0 {
+			rep.FirstVersion = ver
+		}
+		rep.Entries++
+		rep.LastVersion = ver
+		prev = a.Hash
+	}
+	if head := meta.Get(keyAuditHead); !bytes.Equal(head, prev) && rep.Entries > 0 {
+		return broken(rep, rep.LastVersion, "the recorded chain head is not the newest entry's hash (entries removed from the end?)"), nil
+	}
+	return rep, nil
+}
+
+func broken(rep optoutd.AuditReport, ver uint64, problem string) optoutd.AuditReport {
+	rep.BrokenAt, rep.Problem = ver, problem
+	return rep
+}
+
+// AuditFromStored converts a stored entry to the domain type.
+func AuditFromStored(a *fsmv1.AuditEntry) optoutd.AuditEntry {
+	return optoutd.AuditEntry{
+		Version:    a.Version,
+		Time:       unixNanos(a.TimeUnixNanos),
+		Kind:       optoutd.AuditKind(a.Kind),
+		SubjectID:  a.SubjectId,
+		Erased:     a.Erased,
+		Purpose:    a.Purpose,
+		OldState:   StateFromProto(a.OldState),
+		NewState:   StateFromProto(a.NewState),
+		OldVersion: a.OldVersion,
+		Source:     a.Source,
+		Reason:     a.Reason,
+		Caller:     a.Caller,
+		PrevHash:   a.PrevHash,
+		Hash:       a.Hash,
+	}
+}

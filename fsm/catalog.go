@@ -1,0 +1,170 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/optoutd/optoutd"
+	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+)
+
+const allPurposes = optoutd.AllPurposes
+
+// applyInit runs once per cluster: it stores the erasure key and the
+// starter catalog. Later InitCluster entries (a new leader that raced with
+// the first) change nothing, so the first one wins everywhere.
+func (s *state) applyInit(e entry, c *fsmv1.InitClusterCommand) (*fsmv1.Result, error) {
+	if s.settings.Initialized {
+		return &fsmv1.Result{Index: e.index, Settings: s.settings}, nil
+	}
+	if len(c.ErasureKey) < 32 {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "erasure key must be at least 32 bytes, got %d", len(c.ErasureKey)), nil
+	}
+	if err := s.b(bucketMeta).Put(keyErasureKey, c.ErasureKey); err != nil {
+		return nil, err
+	}
+	s.key = append([]byte(nil), c.ErasureKey...)
+	for _, p := range c.Purposes {
+		if msg := purposeDefProblem(p); msg != "" {
+			return nil, fmt.Errorf("%w: starter catalog: %s", ErrMalformed, msg)
+		}
+		if err := s.storePurpose(e, p); err != nil {
+			return nil, err
+		}
+	}
+	s.settings.Initialized = true
+	if err := s.saveSettings(); err != nil {
+		return nil, err
+	}
+	return &fsmv1.Result{Index: e.index, Settings: s.settings}, nil
+}
+
+func (s *state) applyDefinePurpose(e entry, c *fsmv1.DefinePurposeCommand) (*fsmv1.Result, error) {
+	if r := s.schemaTooOld(e, c.ClientSchemaVersion); r != nil {
+		return r, nil
+	}
+	if msg := purposeDefProblem(c.Purpose); msg != "" {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "%s", msg), nil
+	}
+	if c.ExpectedCatalogVersion != nil && *c.ExpectedCatalogVersion != s.settings.CatalogVersion {
+		return &fsmv1.Result{
+			Index:          e.index,
+			ErrorCode:      fsmv1.ErrorCode_ERROR_CODE_VERSION_MISMATCH,
+			ErrorMessage:   fmt.Sprintf("expected catalog version %d, current catalog version %d", *c.ExpectedCatalogVersion, s.settings.CatalogVersion),
+			CurrentVersion: s.settings.CatalogVersion,
+		}, nil
+	}
+	if err := s.storePurpose(e, c.Purpose); err != nil {
+		return nil, err
+	}
+	if err := s.saveSettings(); err != nil {
+		return nil, err
+	}
+	sp, _, err := s.purpose(c.Purpose.Name)
+	return &fsmv1.Result{Index: e.index, Purpose: sp}, err
+}
+
+// storePurpose writes a definition, keeps its history, and bumps the
+// catalog version (the caller saves the settings).
+func (s *state) storePurpose(e entry, def *fsmv1.PurposeDef) error {
+	s.settings.CatalogVersion++
+	sp := &fsmv1.StoredPurpose{
+		Def:                def,
+		Version:            e.index,
+		UpdatedAtUnixNanos: e.cmd.Stamp,
+		CatalogVersion:     s.settings.CatalogVersion,
+	}
+	if err := put(s.b(bucketPurposes), []byte(def.Name), sp); err != nil {
+		return err
+	}
+	return put(s.b(bucketPurposeHistory), purposeHistoryKey(def.Name, e.index), sp)
+}
+
+func purposeHistoryKey(name string, version uint64) []byte {
+	k := append([]byte(name), 0)
+	return binary.BigEndian.AppendUint64(k, version)
+}
+
+// purposeDefProblem re-checks a definition inside the state machine, which
+// must not trust the API layer's validation.
+func purposeDefProblem(p *fsmv1.PurposeDef) string {
+	if p == nil {
+		return "purpose must be set"
+	}
+	err := optoutd.ValidatePurposeDef(optoutd.Purpose{Name: p.Name, Description: p.Description, Default: defaultFromProto(p.DefaultDecision)})
+	if err != nil {
+		return optoutd.ErrorMessage(err)
+	}
+	return ""
+}
+
+func (s *state) purpose(name string) (*fsmv1.StoredPurpose, bool, error) {
+	var sp fsmv1.StoredPurpose
+	ok, err := loadProto(s.b(bucketPurposes), []byte(name), &sp)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	return &sp, true, nil
+}
+
+func (s *state) applyUpdateSettings(e entry, c *fsmv1.UpdateSettingsCommand) (*fsmv1.Result, error) {
+	if r := s.schemaTooOld(e, c.ClientSchemaVersion); r != nil {
+		return r, nil
+	}
+	if c.AuditRetentionNanos != nil && *c.AuditRetentionNanos < 0 {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "audit retention must not be negative"), nil
+	}
+	if c.MinSchemaVersion != nil {
+		s.settings.MinSchemaVersion = *c.MinSchemaVersion
+	}
+	if c.AuditRetentionNanos != nil {
+		s.settings.AuditRetentionNanos = *c.AuditRetentionNanos
+	}
+	if err := s.saveSettings(); err != nil {
+		return nil, err
+	}
+	return &fsmv1.Result{Index: e.index, Settings: s.settings}, nil
+}
+
+// DefaultToProto converts the domain default to the log's enum.
+func DefaultToProto(d optoutd.DefaultDecision) fsmv1.DefaultDecision {
+	switch d {
+	case optoutd.DefaultAllow:
+		return fsmv1.DefaultDecision_DEFAULT_DECISION_ALLOW
+	case optoutd.DefaultDeny:
+		return fsmv1.DefaultDecision_DEFAULT_DECISION_DENY
+	default:
+		return fsmv1.DefaultDecision_DEFAULT_DECISION_UNSPECIFIED
+	}
+}
+
+func defaultFromProto(d fsmv1.DefaultDecision) optoutd.DefaultDecision {
+	switch d {
+	case fsmv1.DefaultDecision_DEFAULT_DECISION_ALLOW:
+		return optoutd.DefaultAllow
+	case fsmv1.DefaultDecision_DEFAULT_DECISION_DENY:
+		return optoutd.DefaultDeny
+	default:
+		return optoutd.DefaultUnspecified
+	}
+}
+
+// PurposeFromStored converts a stored definition to the domain type.
+func PurposeFromStored(sp *fsmv1.StoredPurpose) optoutd.Purpose {
+	return optoutd.Purpose{
+		Name:        sp.GetDef().GetName(),
+		Description: sp.GetDef().GetDescription(),
+		Default:     defaultFromProto(sp.GetDef().GetDefaultDecision()),
+		Version:     sp.Version,
+		UpdatedAt:   unixNanos(sp.UpdatedAtUnixNanos),
+	}
+}
+
+// StarterCatalogProto is optoutd.StarterCatalog in the log's form.
+func StarterCatalogProto() []*fsmv1.PurposeDef {
+	out := make([]*fsmv1.PurposeDef, 0, len(optoutd.StarterCatalog))
+	for _, p := range optoutd.StarterCatalog {
+		out = append(out, &fsmv1.PurposeDef{Name: p.Name, Description: p.Description, DefaultDecision: DefaultToProto(p.Default)})
+	}
+	return out
+}
