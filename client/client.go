@@ -27,6 +27,9 @@ type endpoint struct {
 	url     string
 	optout  optoutv1connect.OptOutServiceClient
 	cluster optoutv1connect.ClusterServiceClient
+	catalog optoutv1connect.CatalogServiceClient
+	audit   optoutv1connect.AuditServiceClient
+	admin   optoutv1connect.AdminServiceClient
 }
 
 // Option configures a Client.
@@ -79,10 +82,14 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 		if !strings.Contains(u, "://") {
 			u = "http://" + u
 		}
+		copts := append([]connect.ClientOption{connect.WithInterceptors(schemaHeader{})}, o.connectOpts...)
 		c.eps = append(c.eps, endpoint{
 			url:     u,
-			optout:  optoutv1connect.NewOptOutServiceClient(hc, u, o.connectOpts...),
-			cluster: optoutv1connect.NewClusterServiceClient(hc, u, o.connectOpts...),
+			optout:  optoutv1connect.NewOptOutServiceClient(hc, u, copts...),
+			cluster: optoutv1connect.NewClusterServiceClient(hc, u, copts...),
+			catalog: optoutv1connect.NewCatalogServiceClient(hc, u, copts...),
+			audit:   optoutv1connect.NewAuditServiceClient(hc, u, copts...),
+			admin:   optoutv1connect.NewAdminServiceClient(hc, u, copts...),
 		})
 	}
 	if len(c.eps) == 0 {

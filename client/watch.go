@@ -1,0 +1,97 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+)
+
+// WatchEvent is one message of a watch: a change, or progress (every
+// change up to Progress has been delivered).
+type WatchEvent struct {
+	Change   *optoutv1.AuditEntry
+	Progress uint64
+}
+
+// Watch streams changes with version > from to fn, in version order,
+// exactly once, until ctx ends or fn returns an error. When a stream breaks
+// (a node dies, a leader changes) it reconnects, to the next endpoint, from
+// the last version delivered, so nothing is repeated or skipped. Errors that
+// a reconnect cannot fix (OUT_OF_RANGE, INVALID_ARGUMENT,
+// FAILED_PRECONDITION) are returned.
+func (c *Client) Watch(ctx context.Context, from uint64, purposes []string, fn func(WatchEvent) error) error {
+	cursor := from
+	backoff := 20 * time.Millisecond
+	start := int(c.next.Load())
+	for attempt := 0; ; attempt++ {
+		e := c.eps[(start+attempt)%len(c.eps)]
+		delivered, err := c.watchOnce(ctx, e, &cursor, purposes, fn)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var stop *stopError
+		if errors.As(err, &stop) {
+			return stop.err
+		}
+		switch connect.CodeOf(err) {
+		case connect.CodeOutOfRange, connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodePermissionDenied, connect.CodeUnauthenticated:
+			return err
+		}
+		if delivered {
+			backoff = 20 * time.Millisecond
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+type stopError struct{ err error }
+
+func (e *stopError) Error() string { return e.err.Error() }
+
+func (c *Client) watchOnce(ctx context.Context, e endpoint, cursor *uint64, purposes []string, fn func(WatchEvent) error) (bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := e.optout.Watch(ctx, connect.NewRequest(&optoutv1.WatchRequest{FromVersion: *cursor, Purposes: purposes}))
+	if err != nil {
+		return false, err
+	}
+	defer stream.Close()
+	delivered := false
+	for stream.Receive() {
+		msg := stream.Msg()
+		var ev WatchEvent
+		switch m := msg.Event.(type) {
+		case *optoutv1.WatchResponse_Change:
+			if m.Change.Version <= *cursor {
+				return delivered, fmt.Errorf("client: %s sent version %d at or below %d", e.url, m.Change.Version, *cursor)
+			}
+			ev.Change = m.Change
+			*cursor = m.Change.Version
+		case *optoutv1.WatchResponse_Progress:
+			if m.Progress.AppliedIndex <= *cursor {
+				continue
+			}
+			ev.Progress = m.Progress.AppliedIndex
+			*cursor = ev.Progress
+		default:
+			continue
+		}
+		delivered = true
+		if err := fn(ev); err != nil {
+			return delivered, &stopError{err}
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return delivered, err
+	}
+	return delivered, errors.New("client: watch stream ended")
+}
