@@ -127,6 +127,7 @@ func (s *etcdSystem) Restart(ctx context.Context, i int) error {
 }
 
 func (s *etcdSystem) Check() error { return checkProcs(s.procs) }
+func (s *etcdSystem) PIDs() []int  { return pids(s.procs) }
 
 func (s *etcdSystem) Leader(ctx context.Context) (int, error) {
 	leader := -1

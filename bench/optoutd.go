@@ -110,6 +110,7 @@ func (s *optoutdSystem) Restart(ctx context.Context, i int) error {
 }
 
 func (s *optoutdSystem) Check() error { return checkProcs(s.procs) }
+func (s *optoutdSystem) PIDs() []int  { return pids(s.procs) }
 
 func (s *optoutdSystem) Leader(ctx context.Context) (int, error) {
 	leader := -1

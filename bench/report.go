@@ -107,13 +107,15 @@ func writeMarkdown(w io.Writer, res *Results, charts []string) {
 		fmt.Fprintf(w, "| %s ops/s | %s | %s | %s |\n", wl, fmtSpread(ws.OpsPerSec[sysOptoutd]), fmtSpread(ws.OpsPerSec[sysEtcd]), fmtRatio(ws.Ratio.OpsPerSec))
 		fmt.Fprintf(w, "| %s p50 ms | %s | %s | %s |\n", wl, fmtSpread(ws.P50Ms[sysOptoutd]), fmtSpread(ws.P50Ms[sysEtcd]), fmtRatio(ws.Ratio.P50))
 		fmt.Fprintf(w, "| %s p99 ms | %s | %s | %s |\n", wl, fmtSpread(ws.P99Ms[sysOptoutd]), fmtSpread(ws.P99Ms[sysEtcd]), fmtRatio(ws.Ratio.P99))
+		fmt.Fprintf(w, "| %s node CPU µs/op | %s | %s | %s |\n", wl, fmtSpread(ws.CPUPerOpUs[sysOptoutd]), fmtSpread(ws.CPUPerOpUs[sysEtcd]), fmtRatio(ws.Ratio.CPUPerOp))
 	}
 	if f := res.Failover; f != nil {
 		fmt.Fprintf(w, "| failover: write unavailable ms | %s | %s | %s |\n", fmtSpread(f.WriteMs[sysOptoutd]), fmtSpread(f.WriteMs[sysEtcd]), fmtRatio(f.RatioWrite))
 		fmt.Fprintf(w, "| failover: read unavailable ms | %s | %s | %s |\n", fmtSpread(f.ReadMs[sysOptoutd]), fmtSpread(f.ReadMs[sysEtcd]), fmtRatio(f.RatioRead))
 		fmt.Fprintf(w, "| failover: new leader seen ms | %s | %s | |\n", fmtSpread(f.ElectedMs[sysOptoutd]), fmtSpread(f.ElectedMs[sysEtcd]))
 	}
-	fmt.Fprintln(w, "\nFor ops/s a ratio above 1 means optoutd is faster; for latencies and failover times, above 1 means optoutd is slower.")
+	fmt.Fprintln(w, "\nFor ops/s a ratio above 1 means optoutd is faster; for latencies, CPU per request and failover times, above 1 means optoutd is slower or costlier.")
+	fmt.Fprintln(w, "Node CPU µs/op: CPU time of the 3 node processes per successful request (warm-up included); it depends less on the machine's noise than ops/s does.")
 
 	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
 		if res.Summary[wl] != nil {
@@ -147,18 +149,19 @@ func writeMarkdown(w io.Writer, res *Results, charts []string) {
 func writeWorkloadTable(w io.Writer, res *Results, wl string) {
 	ws := res.Summary[wl]
 	fmt.Fprintf(w, "\n## %s\n\n", wl)
-	fmt.Fprintf(w, "| round | first | optoutd ops/s | etcd ops/s | ratio ops/s | optoutd p50 / p99 ms | etcd p50 / p99 ms | ratio p99 | errors (o/e) |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| round | first | optoutd ops/s | etcd ops/s | ratio ops/s | optoutd p50 / p99 ms | etcd p50 / p99 ms | ratio p99 | node CPU µs/op (o/e) | other load, cores (o/e) | errors (o/e) |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, rr := range res.Rounds {
 		o, e := runOf(rr, sysOptoutd, wl), runOf(rr, sysEtcd, wl)
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", rr.Round, rr.Order[0],
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rr.Round, rr.Order[0],
 			opsCell(o), opsCell(e), fmtPtr(ws.PerRound[i].OpsPerSec, "×"), latCell(o), latCell(e),
-			fmtPtr(ws.PerRound[i].P99, "×"), errCell(o)+"/"+errCell(e))
+			fmtPtr(ws.PerRound[i].P99, "×"), cpuCell(o, false)+" / "+cpuCell(e, false),
+			cpuCell(o, true)+" / "+cpuCell(e, true), errCell(o)+"/"+errCell(e))
 	}
-	fmt.Fprintf(w, "| **median [min–max]** | | %s | %s | **%s** | %s / %s | %s / %s | %s | |\n",
+	fmt.Fprintf(w, "| **median [min–max]** | | %s | %s | **%s** | %s / %s | %s / %s | %s | ratio %s | | |\n",
 		fmtSpread(ws.OpsPerSec[sysOptoutd]), fmtSpread(ws.OpsPerSec[sysEtcd]), fmtRatio(ws.Ratio.OpsPerSec),
 		fmtSpread(ws.P50Ms[sysOptoutd]), fmtSpread(ws.P99Ms[sysOptoutd]),
-		fmtSpread(ws.P50Ms[sysEtcd]), fmtSpread(ws.P99Ms[sysEtcd]), fmtRatio(ws.Ratio.P99))
+		fmtSpread(ws.P50Ms[sysEtcd]), fmtSpread(ws.P99Ms[sysEtcd]), fmtRatio(ws.Ratio.P99), fmtRatio(ws.Ratio.CPUPerOp))
 }
 
 func runOf(rr *RoundResult, sys, wl string) *WorkloadRun {
@@ -180,6 +183,16 @@ func latCell(r *WorkloadRun) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.2f / %.2f", r.Latency.P50Ms, r.Latency.P99Ms)
+}
+
+func cpuCell(r *WorkloadRun, other bool) string {
+	if r == nil {
+		return "n/a"
+	}
+	if other {
+		return fmt.Sprintf("%.2f", r.CPU.OtherCores)
+	}
+	return fmt.Sprintf("%.0f", r.CPU.NodeCPUPerOpUs)
 }
 
 func errCell(r *WorkloadRun) string {
@@ -233,8 +246,8 @@ func writeBenchfmt(w io.Writer, res *Results) {
 				if r == nil || r.Ops == 0 {
 					continue
 				}
-				fmt.Fprintf(w, "Benchmark%s/system=%s\t%d\t%.0f ns/op\t%.1f ops/s\t%.0f p50-ns\t%.0f p99-ns\n",
-					names[wl], sys, r.Ops, 1e9/r.OpsPerSec, r.OpsPerSec, r.Latency.P50Ms*1e6, r.Latency.P99Ms*1e6)
+				fmt.Fprintf(w, "Benchmark%s/system=%s\t%d\t%.0f ns/op\t%.1f ops/s\t%.0f p50-ns\t%.0f p99-ns\t%.0f node-cpu-ns/op\n",
+					names[wl], sys, r.Ops, 1e9/r.OpsPerSec, r.OpsPerSec, r.Latency.P50Ms*1e6, r.Latency.P99Ms*1e6, r.CPU.NodeCPUPerOpUs*1e3)
 			}
 			for _, s := range sr.Failover {
 				fmt.Fprintf(w, "BenchmarkFailover/system=%s\t1\t%.0f write-unavail-ns\t%.0f read-unavail-ns\t%.0f load-write-recovery-ns\n",

@@ -61,6 +61,10 @@ type WorkloadSummary struct {
 	OpsPerSec map[string]Spread `json:"ops_per_sec"`
 	P50Ms     map[string]Spread `json:"p50_ms"`
 	P99Ms     map[string]Spread `json:"p99_ms"`
+	// CPUPerOpUs: the 3 nodes' CPU time per successful request.
+	CPUPerOpUs map[string]Spread `json:"node_cpu_per_op_us"`
+	// OtherCores: CPU used by other people's processes during the run.
+	OtherCores map[string]Spread `json:"other_cores"`
 	// Ratio is optoutd/etcd, formed per round, then summarised.
 	Ratio    RatioSummary `json:"ratio_optoutd_over_etcd"`
 	PerRound []RoundRatio `json:"per_round"`
@@ -72,6 +76,7 @@ type RatioSummary struct {
 	OpsPerSec Spread `json:"ops_per_sec"`
 	P50       Spread `json:"p50"`
 	P99       Spread `json:"p99"`
+	CPUPerOp  Spread `json:"node_cpu_per_op"`
 }
 
 // RoundRatio is one round's ratios; nil when a side is missing.
@@ -80,6 +85,7 @@ type RoundRatio struct {
 	OpsPerSec *float64 `json:"ops_per_sec"`
 	P50       *float64 `json:"p50"`
 	P99       *float64 `json:"p99"`
+	CPUPerOp  *float64 `json:"node_cpu_per_op"`
 }
 
 // FailoverSummary: unavailability after kill -9 of the leader.
@@ -129,22 +135,28 @@ func (res *Results) summarize() {
 	opsf := func(r *WorkloadRun) float64 { return r.OpsPerSec }
 	p50f := func(r *WorkloadRun) float64 { return r.Latency.P50Ms }
 	p99f := func(r *WorkloadRun) float64 { return r.Latency.P99Ms }
+	cpuf := func(r *WorkloadRun) float64 { return r.CPU.NodeCPUPerOpUs }
+	otherf := func(r *WorkloadRun) float64 { return r.CPU.OtherCores }
 	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
 		if !res.Config.has(wl) {
 			continue
 		}
-		ws := &WorkloadSummary{OpsPerSec: map[string]Spread{}, P50Ms: map[string]Spread{}, P99Ms: map[string]Spread{}}
+		ws := &WorkloadSummary{OpsPerSec: map[string]Spread{}, P50Ms: map[string]Spread{}, P99Ms: map[string]Spread{},
+			CPUPerOpUs: map[string]Spread{}, OtherCores: map[string]Spread{}}
 		for _, s := range res.Config.Systems {
 			ws.OpsPerSec[s] = summarize(perRound(res.Rounds, s, wl, opsf))
 			ws.P50Ms[s] = summarize(perRound(res.Rounds, s, wl, p50f))
 			ws.P99Ms[s] = summarize(perRound(res.Rounds, s, wl, p99f))
+			ws.CPUPerOpUs[s] = summarize(perRound(res.Rounds, s, wl, cpuf))
+			ws.OtherCores[s] = summarize(perRound(res.Rounds, s, wl, otherf))
 		}
+		rc := ratios(perRound(res.Rounds, sysOptoutd, wl, cpuf), perRound(res.Rounds, sysEtcd, wl, cpuf))
 		ro := ratios(perRound(res.Rounds, sysOptoutd, wl, opsf), perRound(res.Rounds, sysEtcd, wl, opsf))
 		r50 := ratios(perRound(res.Rounds, sysOptoutd, wl, p50f), perRound(res.Rounds, sysEtcd, wl, p50f))
 		r99 := ratios(perRound(res.Rounds, sysOptoutd, wl, p99f), perRound(res.Rounds, sysEtcd, wl, p99f))
-		ws.Ratio = RatioSummary{OpsPerSec: summarize(ro), P50: summarize(r50), P99: summarize(r99)}
+		ws.Ratio = RatioSummary{OpsPerSec: summarize(ro), P50: summarize(r50), P99: summarize(r99), CPUPerOp: summarize(rc)}
 		for i, rr := range res.Rounds {
-			ws.PerRound = append(ws.PerRound, RoundRatio{Round: rr.Round, OpsPerSec: finite(ro[i]), P50: finite(r50[i]), P99: finite(r99[i])})
+			ws.PerRound = append(ws.PerRound, RoundRatio{Round: rr.Round, OpsPerSec: finite(ro[i]), P50: finite(r50[i]), P99: finite(r99[i]), CPUPerOp: finite(rc[i])})
 		}
 		res.Summary[wl] = ws
 	}

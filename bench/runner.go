@@ -127,7 +127,11 @@ func (r *runner) runSystem(ctx context.Context, name, prefix string) (sr *System
 		}
 		var n atomic.Int64
 		r.prog.step(prefix, wl, r.cfg.Warmup+r.cfg.Duration, &n)
+		nodes := sys.PIDs()
+		self := os.Getpid()
+		before := readCPU(append([]int{self}, nodes...))
 		run := closedLoop(ctx, r.cfg.Concurrency, r.cfg.Warmup, r.cfg.Duration, r.cfg.OpTimeout, &n, op)
+		run.CPU = cpuUsage(before, readCPU(append([]int{self}, nodes...)), nodes, self, n.Load())
 		sr.Workloads[wl] = run
 		if ctx.Err() != nil {
 			return sr, ctx.Err()
@@ -135,8 +139,8 @@ func (r *runner) runSystem(ctx context.Context, name, prefix string) (sr *System
 		if err := sys.Check(); err != nil {
 			return sr, err
 		}
-		r.prog.logf("%s %-8s %9.0f ops/s  p50 %7.2f ms  p99 %7.2f ms  errors %d%s", prefix, wl,
-			run.OpsPerSec, run.Latency.P50Ms, run.Latency.P99Ms, run.Errors, firstErrNote(run))
+		r.prog.logf("%s %-8s %9.0f ops/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  node CPU %.0f µs/op  other load %.1f cores%s", prefix, wl,
+			run.OpsPerSec, run.Latency.P50Ms, run.Latency.P99Ms, run.Errors, run.CPU.NodeCPUPerOpUs, run.CPU.OtherCores, firstErrNote(run))
 	}
 
 	if r.cfg.has(wlFailover) {

@@ -41,6 +41,8 @@ type System interface {
 	Restart(ctx context.Context, i int) error
 	// Check returns an error if a node that should run has died.
 	Check() error
+	// PIDs are the running nodes' process ids.
+	PIDs() []int
 	// Clients returns the operations of worker w for the given target.
 	// Every call with the same target shares one set of connections.
 	Clients(ctx context.Context, target string) (func(w int) Ops, error)
@@ -87,6 +89,16 @@ func others(n, skip int) []int {
 	for i := 0; i < n; i++ {
 		if i != skip {
 			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func pids(procs []*proc) []int {
+	var out []int
+	for _, p := range procs {
+		if id := p.pid(); id != 0 {
+			out = append(out, id)
 		}
 	}
 	return out

@@ -23,6 +23,8 @@ type WorkloadRun struct {
 	Latency    LatencySummary `json:"latency"`
 	FirstError string         `json:"first_error,omitempty"`
 	CDF        [][2]float64   `json:"cdf_ms"` // (latency ms, fraction) points
+	// CPU covers the whole run, warm-up included.
+	CPU CPUUsage `json:"cpu"`
 
 	samples []time.Duration // sorted; kept for the merged CDF chart
 }

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"math"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestCPUUsage(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	a := cpuSample{at: t0, busy: 1000, procs: map[int]uint64{1: 100, 2: 50, 9: 10}}
+	b := cpuSample{at: t0.Add(10 * time.Second), busy: 2000, procs: map[int]uint64{1: 300, 2: 150, 9: 60}}
+	got := cpuUsage(a, b, []int{1, 2}, 9, 1000)
+	// Nodes: (200+100) ticks = 3 s over 10 s; bench 0.5 s; the machine was
+	// busy 10 s in all, so others used 6.5 s; 3 s / 1000 ops = 3000 µs.
+	want := CPUUsage{NodeCores: 0.3, BenchCores: 0.05, OtherCores: 0.65, NodeCPUPerOpUs: 3000}
+	eq := func(x, y float64) bool { return math.Abs(x-y) < 1e-9 }
+	if !eq(got.NodeCores, want.NodeCores) || !eq(got.BenchCores, want.BenchCores) ||
+		!eq(got.OtherCores, want.OtherCores) || !eq(got.NodeCPUPerOpUs, want.NodeCPUPerOpUs) {
+		t.Errorf("cpuUsage = %+v, want %+v", got, want)
+	}
+	// A process missing from one sample (killed) counts as zero.
+	delete(b.procs, 2)
+	if got := cpuUsage(a, b, []int{1, 2}, 9, 0); !eq(got.NodeCores, 0.2) || got.NodeCPUPerOpUs != 0 {
+		t.Errorf("with a vanished node: %+v", got)
+	}
+}
+
+func TestReadCPUSeesThisProcess(t *testing.T) {
+	s := readCPU([]int{os.Getpid()})
+	if _, ok := s.procs[os.Getpid()]; !ok {
+		t.Skip("no /proc here")
+	}
+	if s.busy == 0 {
+		t.Error("machine busy time is 0")
+	}
+}
