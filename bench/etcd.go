@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -182,9 +183,10 @@ type etcdOps struct{ c *clientv3.Client }
 
 func etcdKey(subject string) string { return "optout/" + subject + "/" + benchPurpose }
 
-// etcdValue is about the size of what optoutd stores for a record.
-func etcdValue(seq uint64) string {
-	return "state=" + strconv.Itoa(int(stateFor(seq))) + ";source=bench;reason=load"
+// etcdValue is about the size of what optoutd stores for a record; like
+// the optoutd side, blind writes always opt out and CAS alternates.
+func etcdValue(state optoutv1.State) string {
+	return "state=" + strconv.Itoa(int(state)) + ";source=bench;reason=load"
 }
 
 func (o etcdOps) Read(ctx context.Context, subject string) error {
@@ -199,7 +201,7 @@ func (o etcdOps) Read(ctx context.Context, subject string) error {
 }
 
 func (o etcdOps) Write(ctx context.Context, subject string, seq uint64) error {
-	_, err := o.c.Put(ctx, etcdKey(subject), etcdValue(seq))
+	_, err := o.c.Put(ctx, etcdKey(subject), etcdValue(optoutv1.State_STATE_OPTED_OUT))
 	return err
 }
 
@@ -207,7 +209,7 @@ func (o etcdOps) CAS(ctx context.Context, subject string, expected, seq uint64) 
 	k := etcdKey(subject)
 	r, err := o.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(k), "=", int64(expected))).
-		Then(clientv3.OpPut(k, etcdValue(seq))).
+		Then(clientv3.OpPut(k, etcdValue(casState(seq)))).
 		Commit()
 	if err != nil {
 		return 0, err
