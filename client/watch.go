@@ -66,6 +66,7 @@ func (c *Client) watchOnce(ctx context.Context, e endpoint, cursor *uint64, purp
 	}
 	defer stream.Close()
 	delivered := false
+	lastProgress := *cursor
 	for stream.Receive() {
 		msg := stream.Msg()
 		var ev WatchEvent
@@ -77,10 +78,13 @@ func (c *Client) watchOnce(ctx context.Context, e endpoint, cursor *uint64, purp
 			ev.Change = m.Change
 			*cursor = m.Change.Version
 		case *optoutv1.WatchResponse_Progress:
-			if m.Progress.AppliedIndex <= *cursor {
+			// Deliver progress when it moves, even if it only confirms the
+			// last change: "nothing newer than N" is what a cache needs.
+			if m.Progress.AppliedIndex <= lastProgress || m.Progress.AppliedIndex < *cursor {
 				continue
 			}
 			ev.Progress = m.Progress.AppliedIndex
+			lastProgress = ev.Progress
 			*cursor = ev.Progress
 		default:
 			continue

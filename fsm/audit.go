@@ -151,3 +151,24 @@ func AuditFromStored(a *fsmv1.AuditEntry) optoutd.AuditEntry {
 		Hash:       a.Hash,
 	}
 }
+
+// VerifyAuditFile walks the audit chain of a state file opened read-only:
+// a copy of a node's fsm.db, or the file of a stopped node.
+func VerifyAuditFile(path string) (optoutd.AuditReport, error) {
+	opts := boltOptions(0)
+	opts.ReadOnly = true
+	db, err := bbolt.Open(path, 0o600, opts)
+	if err != nil {
+		return optoutd.AuditReport{}, fmt.Errorf("fsm: open %s read-only (is a node still running on it? verify a copy): %w", path, err)
+	}
+	defer func() { _ = db.Close() }()
+	var rep optoutd.AuditReport
+	err = db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketAudit) == nil || tx.Bucket(bucketMeta) == nil {
+			return fmt.Errorf("fsm: %s holds no audit history (not an optoutd state file?)", path)
+		}
+		rep, err = verifyAudit(tx)
+		return err
+	})
+	return rep, err
+}

@@ -65,6 +65,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		Options:    []ff.Option{ff.WithEnvVarPrefix("OPTOUT")},
 		Subcommands: []*ffcli.Command{
 			m.setCmd(), m.checkCmd(), m.getCmd(), m.statusCmd(),
+			m.eraseCmd(), m.purposeCmd(), m.historyCmd(), m.stateAtCmd(), m.auditCmd(), m.watchCmd(), m.adminCmd(),
 		},
 		Exec: func(_ context.Context, args []string) error {
 			if len(args) > 0 {
@@ -252,4 +253,14 @@ func describe(err error) string {
 		}
 	}
 	return s
+}
+
+// printLine writes msg as one line of JSON (for streams).
+func (m *Main) printLine(msg proto.Message) error {
+	b, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(m.Stdout, string(b))
+	return err
 }

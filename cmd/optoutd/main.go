@@ -45,15 +45,16 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	m := &Main{Stdout: stdout, Stderr: stderr}
 	srv := newServerCmd(m)
 	dev := newDevCmd(m)
+	av := newAuditVerifyCmd(m)
 	m.root = &ffcli.Command{
 		Name:        "optoutd",
-		ShortUsage:  "optoutd <server|dev> [flags]",
+		ShortUsage:  "optoutd <server|dev|audit-verify> [flags]",
 		ShortHelp:   "the opt-out store",
 		LongHelp:    "optoutd is a three-node Raft cluster that answers \"may I process this event for subject S and purpose P?\" with linearizable reads.",
-		Subcommands: []*ffcli.Command{srv, dev},
+		Subcommands: []*ffcli.Command{srv, dev, av},
 		FlagSet:     flag.NewFlagSet("optoutd", flag.ContinueOnError),
 		Exec: func(context.Context, []string) error {
-			return errors.New("missing command: use 'optoutd server' or 'optoutd dev' (see -h)")
+			return errors.New("missing command: use 'optoutd server', 'optoutd dev' or 'optoutd audit-verify' (see -h)")
 		},
 	}
 	for _, c := range m.root.Subcommands {
