@@ -18,9 +18,11 @@ import (
 )
 
 // readmeCommand is one shell command from a ```sh block of README.md and
-// the text its output must contain (from the "# expect:" line after it).
+// the text its output must contain (from the "# expect:" line after it, or
+// "# expect failure:" when the command must exit non-zero).
 type readmeCommand struct {
 	section, cmd, expect string
+	fails                bool
 }
 
 // readmeBlocks returns the ```sh blocks of README.md, by section heading.
@@ -63,6 +65,11 @@ func commands(section, block string) []readmeCommand {
 			if len(out) > 0 {
 				out[len(out)-1].expect = strings.TrimSpace(strings.TrimPrefix(trimmed, "# expect:"))
 			}
+		case strings.HasPrefix(trimmed, "# expect failure:"):
+			if len(out) > 0 {
+				out[len(out)-1].expect = strings.TrimSpace(strings.TrimPrefix(trimmed, "# expect failure:"))
+				out[len(out)-1].fails = true
+			}
 		case trimmed == "" || strings.HasPrefix(trimmed, "#"):
 		case strings.HasSuffix(line, "\\"):
 			cur += strings.TrimSuffix(line, "\\") + " "
@@ -101,8 +108,11 @@ func runShell(t *testing.T, c readmeCommand) {
 	cmd := exec.CommandContext(ctx, "bash", "-c", c.cmd)
 	cmd.Dir = repoRoot(t)
 	out, err := cmd.CombinedOutput()
-	if err != nil {
+	if err != nil && !c.fails {
 		t.Fatalf("README (%s): %s\nfailed: %v\n%s", c.section, c.cmd, err, out)
+	}
+	if err == nil && c.fails {
+		t.Fatalf("README (%s): %s\nsucceeded, but the README says it fails:\n%s", c.section, c.cmd, out)
 	}
 	if c.expect == "" {
 		t.Fatalf("README (%s): %s has no '# expect:' line", c.section, c.cmd)
@@ -149,14 +159,16 @@ func TestREADMEExamples(t *testing.T) {
 			t.Fatal("optoutd dev not ready after 60s")
 		}
 		n := 0
-		for _, b := range blocks["Use it"] {
-			for _, c := range commands("Use it", b) {
-				runShell(t, c)
-				n++
+		for _, section := range []string{"Use it", "Purposes, deny wins, watch and audit"} {
+			for _, b := range blocks[section] {
+				for _, c := range commands(section, b) {
+					runShell(t, c)
+					n++
+				}
 			}
 		}
-		if n < 10 {
-			t.Fatalf("found only %d commands in README's 'Use it' section", n)
+		if n < 19 {
+			t.Fatalf("found only %d commands in the README sections it runs", n)
 		}
 	})
 	t.Run("three processes", func(t *testing.T) {
