@@ -111,7 +111,7 @@ func Summarize(ops []history.Op) OpsSummary {
 
 // CollectAnomalies lists what the checkers found.
 func (r *Results) CollectAnomalies() {
-	r.Anomalies = nil
+	r.Anomalies = []Anomaly{} // [] rather than null in results.json
 	for _, k := range r.Linearizability.Failed {
 		typ := "linearizability"
 		if k.Verdict == checker.TimedOut {
