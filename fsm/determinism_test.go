@@ -86,4 +86,3 @@ func randomCommand(rt *rapid.T) (fsmv1.CommandType, proto.Message) {
 		return fsmv1.CommandType_COMMAND_TYPE_SET, c
 	}
 }
-
