@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"image/color"
 	"path/filepath"
-	"slices"
-	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -29,7 +27,11 @@ const chartW, chartH = 6 * vg.Inch, 3.6 * vg.Inch
 func writeCharts(dir string, res *Results) ([]string, error) {
 	var names []string
 	save := func(p *plot.Plot, name string) error {
-		if err := p.Save(chartW, chartH, filepath.Join(dir, name)); err != nil {
+		w := chartW
+		if name == "bench-ratios.png" {
+			w = 8 * vg.Inch
+		}
+		if err := p.Save(w, chartH, filepath.Join(dir, name)); err != nil {
 			return fmt.Errorf("chart %s: %w", name, err)
 		}
 		names = append(names, name)
@@ -45,6 +47,9 @@ func writeCharts(dir string, res *Results) ([]string, error) {
 		}
 		if err := save(p, "bench-throughput-"+wl+".png"); err != nil {
 			return names, err
+		}
+		if res.LatencyCDF[wl] == nil {
+			continue
 		}
 		if p, err = cdfChart(res, wl); err != nil {
 			return names, err
@@ -104,7 +109,8 @@ func throughputChart(res *Results, wl string) (*plot.Plot, error) {
 	p.Title.Text = fmt.Sprintf("%s: throughput per round (%d clients)", wl, res.Config.Concurrency)
 	p.X.Label.Text, p.Y.Label.Text = "round", "ops/s"
 	p.Y.Min = 0
-	p.Legend.Top = true
+	p.Y.Tick.Marker = intTicks{}
+	p.Legend.Top = false // bottom right: the axis starts at 0, the lines sit higher
 	for _, sys := range res.Config.Systems {
 		var xys plotter.XYs
 		for _, rr := range res.Rounds {
@@ -119,6 +125,19 @@ func throughputChart(res *Results, wl string) (*plot.Plot, error) {
 	p.X.Tick.Marker = roundTicks(len(res.Rounds))
 	p.Add(plotter.NewGrid())
 	return p, nil
+}
+
+// intTicks labels the default ticks without decimals.
+type intTicks struct{}
+
+func (intTicks) Ticks(lo, hi float64) []plot.Tick {
+	t := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range t {
+		if t[i].Label != "" {
+			t[i].Label = fmt.Sprintf("%.0f", t[i].Value)
+		}
+	}
+	return t
 }
 
 type roundTicks int
@@ -140,15 +159,8 @@ func cdfChart(res *Results, wl string) (*plot.Plot, error) {
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Legend.Left, p.Legend.Top = true, true
 	for _, sys := range res.Config.Systems {
-		var all []time.Duration
-		for _, rr := range res.Rounds {
-			if r := runOf(rr, sys, wl); r != nil {
-				all = append(all, r.samples...)
-			}
-		}
-		slices.Sort(all)
 		var xys plotter.XYs
-		for _, pt := range cdfPoints(all, 200) {
+		for _, pt := range res.LatencyCDF[wl][sys] {
 			if pt[0] > 0 {
 				xys = append(xys, plotter.XY{X: pt[0], Y: pt[1]})
 			}
@@ -173,7 +185,7 @@ func cdfChart(res *Results, wl string) (*plot.Plot, error) {
 func ratioChart(res *Results) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "optoutd / etcd per round (dots) and median (black square)"
-	p.Y.Label.Text = "ratio (ops/s; failover: time)"
+	p.Y.Label.Text = "ratio optoutd / etcd"
 	var labels []string
 	var pts, med plotter.XYs
 	add := func(label string, vals []*float64) {
@@ -190,13 +202,23 @@ func ratioChart(res *Results) (*plot.Plot, error) {
 			med = append(med, plotter.XY{X: x, Y: s.Median})
 		}
 	}
-	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
-		if ws := res.Summary[wl]; ws != nil {
-			var v []*float64
-			for _, pr := range ws.PerRound {
-				v = append(v, pr.OpsPerSec)
+	for _, cpu := range []bool{false, true} {
+		for _, wl := range []string{wlReads, wlWrites, wlCAS} {
+			if ws := res.Summary[wl]; ws != nil {
+				var v []*float64
+				for _, pr := range ws.PerRound {
+					if cpu {
+						v = append(v, pr.CPUPerOp)
+					} else {
+						v = append(v, pr.OpsPerSec)
+					}
+				}
+				if cpu {
+					add(wl+"\nCPU/op", v)
+				} else {
+					add(wl+"\nops/s", v)
+				}
 			}
-			add(wl+" ops/s", v)
 		}
 	}
 	if f := res.Failover; f != nil {
@@ -204,7 +226,7 @@ func ratioChart(res *Results) (*plot.Plot, error) {
 		for _, pr := range f.PerRound {
 			v = append(v, pr.Write)
 		}
-		add("failover time", v)
+		add("failover\ntime", v)
 	}
 	one := plotter.NewFunction(func(float64) float64 { return 1 })
 	one.Color, one.Dashes = color.Gray{Y: 0x80}, []vg.Length{vg.Points(4), vg.Points(4)}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,9 @@ import (
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "etcd-node" {
 		os.Exit(etcdNodeMain(os.Args[2:], os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "report" {
+		os.Exit(reportMain(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -84,6 +88,7 @@ func run(ctx context.Context, cfg Config, stdout io.Writer, stderr *os.File) err
 	if runErr != nil {
 		res.Error = runErr.Error()
 	}
+	res.mergeCDFs()
 	res.summarize()
 
 	var charts []string
@@ -100,4 +105,36 @@ func run(ctx context.Context, cfg Config, stdout io.Writer, stderr *os.File) err
 	prog.close()
 	fmt.Fprintln(stdout, oneLine(res, outDir))
 	return runErr
+}
+
+// reportMain is `bench report DIR`: redraw the charts and rewrite
+// summary.md and bench.txt from DIR/results.json (e.g. after changing the
+// report code), without running anything.
+func reportMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: bench report RESULTS_DIR")
+		return 2
+	}
+	dir := args[0]
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		fmt.Fprintln(stderr, "bench report:", err)
+		return 1
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		fmt.Fprintln(stderr, "bench report: results.json:", err)
+		return 1
+	}
+	res.summarize()
+	charts, err := writeCharts(dir, &res)
+	if err == nil {
+		err = writeReport(dir, &res, charts)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bench report:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, oneLine(&res, dir))
+	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,7 +24,10 @@ type Results struct {
 	Settings      map[string]map[string]string `json:"settings"`
 	Rounds        []*RoundResult               `json:"rounds"`
 	Summary       map[string]*WorkloadSummary  `json:"summary"`
-	Failover      *FailoverSummary             `json:"failover_summary,omitempty"`
+	// LatencyCDF: workload -> system -> (ms, fraction) points of every
+	// round's samples merged.
+	LatencyCDF map[string]map[string][][2]float64 `json:"latency_cdf_all_rounds"`
+	Failover   *FailoverSummary                   `json:"failover_summary,omitempty"`
 }
 
 // HostInfo describes the machine, which is shared and noisy.
@@ -128,6 +132,33 @@ func perRound(rounds []*RoundResult, sys, wl string, f func(*WorkloadRun) float6
 		}
 	}
 	return out
+}
+
+// mergeCDFs computes LatencyCDF from the in-memory samples; a Results
+// read back from results.json keeps the one it had.
+func (res *Results) mergeCDFs() {
+	out := map[string]map[string][][2]float64{}
+	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
+		for _, sys := range res.Config.Systems {
+			var all []time.Duration
+			for _, rr := range res.Rounds {
+				if r := runOf(rr, sys, wl); r != nil {
+					all = append(all, r.samples...)
+				}
+			}
+			if len(all) == 0 {
+				continue
+			}
+			slices.Sort(all)
+			if out[wl] == nil {
+				out[wl] = map[string][][2]float64{}
+			}
+			out[wl][sys] = cdfPoints(all, 200)
+		}
+	}
+	if len(out) > 0 {
+		res.LatencyCDF = out
+	}
 }
 
 func (res *Results) summarize() {
