@@ -190,26 +190,50 @@ func (f *fakeCluster) Status(_ context.Context, id string) (*optoutv1.StatusResp
 	return &optoutv1.StatusResponse{NodeId: id, RaftState: st, Term: 3}, nil
 }
 
-func TestExecutorAppliesAndHealsEverything(t *testing.T) {
-	f := newFake()
+func (f *fakeCluster) stateOf(id string) nodeState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state[id]
+}
+
+func newTestExecutor(f *fakeCluster) *Executor {
 	var clock int64
 	var cm sync.Mutex
-	x := NewExecutor(f, slog.New(slog.DiscardHandler), func() int64 { cm.Lock(); defer cm.Unlock(); clock++; return clock }, 1)
-	plan := []Planned{
-		{Kind: "pause", At: 0, For: 20 * time.Millisecond},
-		{Kind: "partition-leader", At: 0, For: 20 * time.Millisecond},
-		{Kind: "kill-all", At: 5 * time.Millisecond, For: 5 * time.Millisecond},
+	return NewExecutor(f, slog.New(slog.DiscardHandler), func() int64 { cm.Lock(); defer cm.Unlock(); clock++; return clock }, 1)
+}
+
+// TestExecutorCombinesOverlappingFaults drives faults one step at a time
+// (no timers): a pause held while kill-all comes and goes, then a
+// partition of the leader.
+func TestExecutorCombinesOverlappingFaults(t *testing.T) {
+	f := newFake()
+	x := newTestExecutor(f)
+	pctx, stopPause := context.WithCancel(context.Background())
+	pauseDone := make(chan error, 1)
+	go func() { pauseDone <- x.one(pctx, Planned{Kind: "pause", For: time.Hour}) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for f.stateOf("n2") != paused {
+		if time.Now().After(deadline) {
+			t.Fatal("the leader was never paused")
+		}
+		time.Sleep(time.Millisecond)
 	}
-	if err := x.Run(context.Background(), time.Now(), plan); err != nil {
+	if err := x.one(context.Background(), Planned{Kind: "kill-all", For: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	for id, s := range f.state {
-		if s != running {
-			t.Fatalf("%s left in state %d; calls %v", id, s, f.calls)
-		}
+	// kill-all is over but the pause still holds: n2 restarted and paused.
+	if f.stateOf("n1") != running || f.stateOf("n2") != paused || f.stateOf("n3") != running {
+		t.Fatalf("after kill-all: %v; calls %v", f.state, f.calls)
 	}
-	if len(f.drops) != 0 {
-		t.Fatalf("partition not healed: %v", f.drops)
+	stopPause()
+	if err := <-pauseDone; err != nil {
+		t.Fatal(err)
+	}
+	if f.stateOf("n2") != running {
+		t.Fatalf("pause not released: %v", f.state)
+	}
+	if err := x.one(context.Background(), Planned{Kind: "partition-leader", For: time.Millisecond}); err != nil {
+		t.Fatal(err)
 	}
 	recs := x.Records()
 	if len(recs) != 3 {
@@ -223,10 +247,31 @@ func TestExecutorAppliesAndHealsEverything(t *testing.T) {
 			t.Fatalf("%s should target the leader n2: %+v", r.Kind, r)
 		}
 	}
-	if !slices.Contains(f.calls, "kill n1") || !slices.Contains(f.calls, "pause n2") || !slices.Contains(f.calls, "start n3") {
-		t.Fatalf("calls %v", f.calls)
+	for _, want := range []string{"pause n2", "kill n1", "kill n2", "start n2", "resume n2", "drops"} {
+		if !slices.Contains(f.calls, want) {
+			t.Fatalf("no %q in calls %v", want, f.calls)
+		}
 	}
-	if x.Active() != "none" {
-		t.Fatalf("still active: %s", x.Active())
+	if len(f.drops) != 0 || x.Active() != "none" {
+		t.Fatalf("partition not healed: %v, active %s", f.drops, x.Active())
+	}
+}
+
+// TestExecutorRunHealsEverything runs a timed plan and checks that every
+// node ends up running with no partition.
+func TestExecutorRunHealsEverything(t *testing.T) {
+	f := newFake()
+	x := newTestExecutor(f)
+	plan := []Planned{{Kind: "kill", At: 0, For: 5 * time.Millisecond}, {Kind: "partition-bridge", At: 0, For: 5 * time.Millisecond}}
+	if err := x.Run(context.Background(), time.Now(), plan); err != nil {
+		t.Fatal(err)
+	}
+	for id, s := range f.state {
+		if s != running {
+			t.Fatalf("%s left in state %d; calls %v", id, s, f.calls)
+		}
+	}
+	if len(f.drops) != 0 || len(x.Records()) != 2 {
+		t.Fatalf("drops %v records %+v", f.drops, x.Records())
 	}
 }
