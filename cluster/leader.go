@@ -38,8 +38,9 @@ func (n *Node) watchLeadership() {
 			if isLeader {
 				ctx, cancel := context.WithCancel(context.Background())
 				cancelEstablish = cancel
-				n.wg.Add(1)
+				n.wg.Add(2)
 				go n.establish(ctx)
+				go n.autoPromote(ctx)
 			}
 			n.broadcastChange()
 		case o := <-obsCh:

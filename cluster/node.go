@@ -50,6 +50,8 @@ type Node struct {
 	metrics      *metrics
 	leaderNotify <-chan bool
 	registering  atomic.Bool
+	removed      atomic.Bool   // this node was removed from the cluster
+	removedCh    chan struct{} // closed when removed becomes true
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -64,12 +66,13 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:     cfg,
-		log:     cfg.Logger.With(LogKeyNode, cfg.ID),
-		changed: make(chan struct{}),
-		readQ:   make(chan chan readResult, 1024),
-		stop:    make(chan struct{}),
-		metrics: newMetrics(cfg.Metrics),
+		cfg:       cfg,
+		log:       cfg.Logger.With(LogKeyNode, cfg.ID),
+		changed:   make(chan struct{}),
+		readQ:     make(chan chan readResult, 1024),
+		stop:      make(chan struct{}),
+		removedCh: make(chan struct{}),
+		metrics:   newMetrics(cfg.Metrics),
 	}
 	if err := n.open(); err != nil {
 		_ = n.closeStores()
@@ -83,6 +86,7 @@ func (n *Node) open() error {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
 	var err error
+	n.loadRemovedMarker()
 	n.fsm, err = fsm.Open(fsm.Config{Path: filepath.Join(n.cfg.DataDir, "fsm.db"), Logger: n.log})
 	if err != nil {
 		return err
@@ -162,7 +166,7 @@ func (n *Node) listen() error {
 		Logger:  newHCLog(n.log),
 	})
 
-	n.peers = newPeerClients(n.cfg.Network)
+	n.peers = newPeerClients(n.cfg.Network, n.cfg.ID, func() { n.markRemoved(0) })
 	path, h := peerv1connect.NewPeerServiceHandler(&peerServer{n: n})
 	hm := http.NewServeMux()
 	hm.Handle(path, h)

@@ -11,6 +11,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/hashicorp/raft"
+	"github.com/optoutd/optoutd"
 	peerv1 "github.com/optoutd/optoutd/cluster/gen/optout/peer/v1"
 	"github.com/optoutd/optoutd/cluster/gen/optout/peer/v1/peerv1connect"
 	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
@@ -20,6 +21,9 @@ import (
 // headerOutcome carries the leader's verdict on a failed forwarded write. A
 // failure without it never reached the leader's handler, or broke after it.
 const (
+	headerNodeID      = "Optout-Node-Id"
+	headerRemoved     = "Optout-Removed"
+	headerDomainCode  = "Optout-Domain-Code"
 	headerOutcome     = "Optout-Outcome"
 	outcomeNotApplied = "not-applied"
 	outcomeUnknown    = "unknown"
@@ -31,9 +35,32 @@ type peerServer struct {
 	n *Node
 }
 
+// checkCaller refuses requests from a node that the leader's committed
+// configuration no longer lists, and tells it so.
+func (s *peerServer) checkCaller(h http.Header) *connect.Error {
+	id := h.Get(headerNodeID)
+	if id == "" {
+		return nil
+	}
+	member, sure := s.n.memberStatus(id)
+	switch {
+	case member:
+		return nil
+	case sure:
+		ce := outcomeErr(connect.CodeFailedPrecondition, outcomeNotApplied, fmt.Errorf("%s is not a member of the cluster", id))
+		ce.Meta().Set(headerRemoved, "true")
+		return ce
+	default:
+		return outcomeErr(connect.CodeUnavailable, outcomeNotApplied, errors.New("membership change in flight"))
+	}
+}
+
 func (s *peerServer) Propose(ctx context.Context, req *connect.Request[peerv1.ProposeRequest]) (*connect.Response[peerv1.ProposeResponse], error) {
 	if s.n.raft.State() != raft.Leader {
 		return nil, outcomeErr(connect.CodeUnavailable, outcomeNotApplied, raft.ErrNotLeader)
+	}
+	if ce := s.checkCaller(req.Header()); ce != nil {
+		return nil, ce
 	}
 	if term := s.n.raft.CurrentTerm(); s.n.readyTerm.Load() != term {
 		return nil, outcomeErr(connect.CodeUnavailable, outcomeNotApplied, errNotReady)
@@ -54,9 +81,12 @@ func (s *peerServer) Propose(ctx context.Context, req *connect.Request[peerv1.Pr
 	return connect.NewResponse(&peerv1.ProposeResponse{Result: b}), nil
 }
 
-func (s *peerServer) ReadIndex(ctx context.Context, _ *connect.Request[peerv1.ReadIndexRequest]) (*connect.Response[peerv1.ReadIndexResponse], error) {
+func (s *peerServer) ReadIndex(ctx context.Context, req *connect.Request[peerv1.ReadIndexRequest]) (*connect.Response[peerv1.ReadIndexResponse], error) {
 	if s.n.raft.State() != raft.Leader {
 		return nil, connect.NewError(connect.CodeUnavailable, raft.ErrNotLeader)
+	}
+	if ce := s.checkCaller(req.Header()); ce != nil {
+		return nil, ce
 	}
 	w := make(chan readResult, 1)
 	select {
@@ -75,6 +105,48 @@ func (s *peerServer) ReadIndex(ctx context.Context, _ *connect.Request[peerv1.Re
 	}
 }
 
+func (s *peerServer) Info(context.Context, *connect.Request[peerv1.InfoRequest]) (*connect.Response[peerv1.InfoResponse], error) {
+	if s.n.removed.Load() {
+		return nil, connect.NewError(connect.CodeFailedPrecondition, errRemoved)
+	}
+	return connect.NewResponse(&peerv1.InfoResponse{
+		NodeId:       s.n.cfg.ID,
+		AppliedIndex: s.n.fsm.AppliedIndex(),
+		LastLogIndex: s.n.raft.LastIndex(),
+		Term:         s.n.raft.CurrentTerm(),
+	}), nil
+}
+
+func (s *peerServer) ChangeMembership(ctx context.Context, req *connect.Request[peerv1.ChangeMembershipRequest]) (*connect.Response[peerv1.ChangeMembershipResponse], error) {
+	if s.n.raft.State() != raft.Leader {
+		return nil, outcomeErr(connect.CodeUnavailable, outcomeNotApplied, raft.ErrNotLeader)
+	}
+	idx, err := s.n.changeLocal(ctx, req.Msg.Op, req.Msg.Id, req.Msg.Address)
+	var (
+		na *notAppliedError
+		de *optoutd.Error
+	)
+	switch {
+	case err == nil:
+		lid, _ := s.n.Leader()
+		return connect.NewResponse(&peerv1.ChangeMembershipResponse{Index: idx, LeaderId: lid}), nil
+	case errors.As(err, &na):
+		return nil, outcomeErr(connect.CodeUnavailable, outcomeNotApplied, err)
+	case errors.As(err, &de):
+		// A rule refused the change; carry the domain code back.
+		ce := outcomeErr(connect.CodeFailedPrecondition, outcomeNotApplied, errors.New(de.Message))
+		ce.Meta().Set(headerDomainCode, string(de.Code))
+		return nil, ce
+	default:
+		return nil, outcomeErr(connect.CodeUnknown, outcomeUnknown, err)
+	}
+}
+
+func (s *peerServer) Removed(_ context.Context, req *connect.Request[peerv1.RemovedRequest]) (*connect.Response[peerv1.RemovedResponse], error) {
+	s.n.acceptRemoval(req.Msg.Index)
+	return connect.NewResponse(&peerv1.RemovedResponse{}), nil
+}
+
 func outcomeErr(code connect.Code, outcome string, err error) *connect.Error {
 	ce := connect.NewError(code, err)
 	ce.Meta().Set(headerOutcome, outcome)
@@ -83,13 +155,16 @@ func outcomeErr(code connect.Code, outcome string, err error) *connect.Error {
 
 // peerClients holds one HTTP/2 connection pool to all peers.
 type peerClients struct {
-	hc      *http.Client
-	tr      *http.Transport
-	mu      sync.Mutex
-	clients map[string]peerv1connect.PeerServiceClient
+	self string
+	// onRemoved is called when the leader says this node is not a member.
+	onRemoved func()
+	hc        *http.Client
+	tr        *http.Transport
+	mu        sync.Mutex
+	clients   map[string]peerv1connect.PeerServiceClient
 }
 
-func newPeerClients(nw Network) *peerClients {
+func newPeerClients(nw Network, self string, onRemoved func()) *peerClients {
 	var protos http.Protocols
 	protos.SetUnencryptedHTTP2(true)
 	tr := &http.Transport{
@@ -99,7 +174,7 @@ func newPeerClients(nw Network) *peerClients {
 		Protocols:       &protos,
 		IdleConnTimeout: time.Minute,
 	}
-	return &peerClients{hc: &http.Client{Transport: tr}, tr: tr, clients: map[string]peerv1connect.PeerServiceClient{}}
+	return &peerClients{self: self, onRemoved: onRemoved, hc: &http.Client{Transport: tr}, tr: tr, clients: map[string]peerv1connect.PeerServiceClient{}}
 }
 
 func (p *peerClients) client(addr string) peerv1connect.PeerServiceClient {
@@ -107,7 +182,7 @@ func (p *peerClients) client(addr string) peerv1connect.PeerServiceClient {
 	defer p.mu.Unlock()
 	c, ok := p.clients[addr]
 	if !ok {
-		c = peerv1connect.NewPeerServiceClient(p.hc, "http://"+addr)
+		c = peerv1connect.NewPeerServiceClient(p.hc, "http://"+addr, connect.WithInterceptors(callerHeader(p.self)))
 		p.clients[addr] = c
 	}
 	return c
@@ -120,6 +195,7 @@ func (p *peerClients) close() { p.tr.CloseIdleConnections() }
 func (p *peerClients) propose(ctx context.Context, addr string, data []byte) (*fsmv1.Result, error) {
 	resp, err := p.client(addr).Propose(ctx, connect.NewRequest(&peerv1.ProposeRequest{Command: data}))
 	if err != nil {
+		p.checkRemoved(err)
 		var ce *connect.Error
 		if errors.As(err, &ce) {
 			switch ce.Meta().Get(headerOutcome) {
@@ -145,7 +221,64 @@ func (p *peerClients) propose(ctx context.Context, addr string, data []byte) (*f
 func (p *peerClients) readIndex(ctx context.Context, addr string) (uint64, error) {
 	resp, err := p.client(addr).ReadIndex(ctx, connect.NewRequest(&peerv1.ReadIndexRequest{}))
 	if err != nil {
+		p.checkRemoved(err)
 		return 0, fmt.Errorf("cluster: read index from leader %s: %w", addr, err)
 	}
 	return resp.Msg.ReadIndex, nil
+}
+
+func (p *peerClients) info(ctx context.Context, addr string) (*peerv1.InfoResponse, error) {
+	resp, err := p.client(addr).Info(ctx, connect.NewRequest(&peerv1.InfoRequest{}))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Msg, nil
+}
+
+func (p *peerClients) removed(ctx context.Context, addr string, index uint64) error {
+	_, err := p.client(addr).Removed(ctx, connect.NewRequest(&peerv1.RemovedRequest{Index: index}))
+	return err
+}
+
+// changeMembership forwards a membership change to the leader at addr.
+func (p *peerClients) changeMembership(ctx context.Context, addr string, op peerv1.MembershipOp, id, target string) (uint64, error) {
+	resp, err := p.client(addr).ChangeMembership(ctx, connect.NewRequest(&peerv1.ChangeMembershipRequest{Op: op, Id: id, Address: target}))
+	if err == nil {
+		return resp.Msg.Index, nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		if code := ce.Meta().Get(headerDomainCode); code != "" {
+			return 0, optoutd.Errorf(optoutd.Code(code), "%s", ce.Message())
+		}
+		switch ce.Meta().Get(headerOutcome) {
+		case outcomeNotApplied:
+			return 0, &notAppliedError{fmt.Errorf("leader %s: %s", addr, ce.Message())}
+		case outcomeUnknown:
+			return 0, &unknownOutcomeError{fmt.Errorf("leader %s: %s", addr, ce.Message())}
+		}
+	}
+	var de *dialError
+	if errors.As(err, &de) {
+		return 0, &notAppliedError{err}
+	}
+	return 0, &unknownOutcomeError{fmt.Errorf("forward to leader %s: %w", addr, err)}
+}
+
+// checkRemoved reacts to a leader saying this node is not a member.
+func (p *peerClients) checkRemoved(err error) {
+	var ce *connect.Error
+	if errors.As(err, &ce) && ce.Meta().Get(headerRemoved) == "true" && p.onRemoved != nil {
+		p.onRemoved()
+	}
+}
+
+// callerHeader names the calling node on every peer request.
+func callerHeader(id string) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set(headerNodeID, id)
+			return next(ctx, req)
+		}
+	}
 }

@@ -19,6 +19,9 @@ type readResult struct {
 // Read runs fn against state that reflects every write acknowledged before
 // Read was called, and returns the read index it used. See DESIGN.md.
 func (n *Node) Read(ctx context.Context, fn func(optoutd.View) error) (uint64, error) {
+	if n.removed.Load() {
+		return 0, n.removedError()
+	}
 	ctx, cancel := n.withDefaultTimeout(ctx)
 	defer cancel()
 	if n.cfg.UnsafeLocalReads {
@@ -26,14 +29,28 @@ func (n *Node) Read(ctx context.Context, fn func(optoutd.View) error) (uint64, e
 		err := n.fsm.View(func(r *fsm.Reader) error { idx = r.AppliedIndex(); return fn(r) })
 		return idx, err
 	}
-	idx, err := n.readIndex(ctx)
-	if err != nil {
-		return 0, readError(ctx, err)
-	}
-	if err := n.fsm.WaitApplied(ctx, idx); err != nil {
-		if errors.Is(err, fsm.ErrHalted) {
-			return 0, optoutd.WrapError(optoutd.Halted, err, "this node halted applying the log")
+	// A node removed while a read waits will never apply more: end the
+	// wait with the removal instead of the deadline.
+	ctx, cancelRemoved := context.WithCancelCause(ctx)
+	defer cancelRemoved(nil)
+	go func() {
+		select {
+		case <-n.removedCh:
+			cancelRemoved(errRemoved)
+		case <-ctx.Done():
 		}
+	}()
+	idx, err := n.readIndex(ctx)
+	if err == nil {
+		err = n.fsm.WaitApplied(ctx, idx)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(context.Cause(ctx), errRemoved):
+		return 0, n.removedError()
+	case errors.Is(err, fsm.ErrHalted):
+		return 0, optoutd.WrapError(optoutd.Halted, err, "this node halted applying the log")
+	default:
 		return 0, readError(ctx, err)
 	}
 	err = n.fsm.View(func(r *fsm.Reader) error { return fn(r) })

@@ -105,6 +105,9 @@ func (n *Node) EraseSubject(ctx context.Context, subject, reason string, client 
 // write proposes a command with the request's deadline and turns both
 // transport failures and rule violations into domain errors.
 func (n *Node) write(ctx context.Context, typ fsmv1.CommandType, payload proto.Message) (*fsmv1.Result, error) {
+	if n.removed.Load() {
+		return nil, n.removedError()
+	}
 	ctx, cancel := n.withDefaultTimeout(ctx)
 	defer cancel()
 	res, err := n.proposeCommand(ctx, typ, payload)
@@ -174,6 +177,9 @@ func (n *Node) Status(context.Context) (optoutd.ClusterStatus, error) {
 // Ready returns nil when this node knows a leader and has applied (nearly)
 // up to the commit index it has learned; otherwise the reason it is not.
 func (n *Node) Ready() error {
+	if n.removed.Load() {
+		return errRemoved
+	}
 	if err := n.fsm.Halted(); err != nil {
 		return fmt.Errorf("state machine halted: %w", err)
 	}
@@ -214,6 +220,9 @@ func (n *Node) StateDigest(context.Context) (optoutd.StateDigest, error) {
 // index: the answer may be stale, and fn can see how stale through
 // View.AppliedIndex.
 func (n *Node) ReadLocal(fn func(optoutd.View) error) error {
+	if n.removed.Load() {
+		return n.removedError()
+	}
 	err := n.fsm.View(func(r *fsm.Reader) error { return fn(r) })
 	if errors.Is(err, fsm.ErrHalted) {
 		return optoutd.WrapError(optoutd.Halted, err, "this node halted applying the log")

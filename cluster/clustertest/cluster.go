@@ -86,6 +86,63 @@ func Logger(t testing.TB, id string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 }
 
+// Add prepares node id outside the initial cluster (it bootstraps nothing
+// and waits to be added with Node.AddMember), starts it and returns it with
+// its Raft address.
+func (c *Cluster) Add(id string, opts ...Option) (*cluster.Node, string) {
+	c.t.Helper()
+	nn, err := c.Net.Node(id)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	var root string
+	for _, cfg := range c.cfgs {
+		root = filepath.Dir(cfg.DataDir)
+		break
+	}
+	cfg := TestConfig()
+	cfg.ID = id
+	cfg.DataDir = filepath.Join(root, id)
+	cfg.RaftAddr = nn.Addr()
+	cfg.APIAdvertise = "127.0.0.1:1"
+	cfg.Network = nn
+	cfg.Logger = Logger(c.t, id)
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c.cfgs[id] = cfg
+	c.mu.Unlock()
+	return c.Start(id), nn.Addr()
+}
+
+// Configure edits node id's config for its next Start.
+func (c *Cluster) Configure(id string, o Option) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cfg := c.cfgs[id]
+	o(&cfg)
+	c.cfgs[id] = cfg
+}
+
+// RaftAddr is node id's Raft address.
+func (c *Cluster) RaftAddr(id string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfgs[id].RaftAddr
+}
+
+// Wipe deletes node id's data directory (the node must be stopped).
+func (c *Cluster) Wipe(id string) {
+	c.t.Helper()
+	c.mu.Lock()
+	dir := c.cfgs[id].DataDir
+	c.mu.Unlock()
+	if err := os.RemoveAll(dir); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 // Start (re)starts node id from its data directory.
 func (c *Cluster) Start(id string) *cluster.Node {
 	c.t.Helper()

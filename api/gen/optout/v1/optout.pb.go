@@ -1126,6 +1126,371 @@ func (x *StatusResponse) GetLastSnapshotIndex() uint64 {
 	return 0
 }
 
+type AddMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The Raft address the cluster dials.
+	RaftAddress   string `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberRequest) Reset() {
+	*x = AddMemberRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberRequest) ProtoMessage() {}
+
+func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddMemberRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AddMemberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AddMemberRequest) GetRaftAddress() string {
+	if x != nil {
+		return x.RaftAddress
+	}
+	return ""
+}
+
+type AddMemberResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The log index of the configuration change (0 if it was already a
+	// member).
+	Index         uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMemberResponse) Reset() {
+	*x = AddMemberResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMemberResponse) ProtoMessage() {}
+
+func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddMemberResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AddMemberResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type PromoteMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteMemberRequest) Reset() {
+	*x = PromoteMemberRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteMemberRequest) ProtoMessage() {}
+
+func (x *PromoteMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteMemberRequest.ProtoReflect.Descriptor instead.
+func (*PromoteMemberRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PromoteMemberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type PromoteMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteMemberResponse) Reset() {
+	*x = PromoteMemberResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteMemberResponse) ProtoMessage() {}
+
+func (x *PromoteMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteMemberResponse.ProtoReflect.Descriptor instead.
+func (*PromoteMemberResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PromoteMemberResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type RemoveMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberRequest) Reset() {
+	*x = RemoveMemberRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberRequest) ProtoMessage() {}
+
+func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RemoveMemberRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RemoveMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberResponse) Reset() {
+	*x = RemoveMemberResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberResponse) ProtoMessage() {}
+
+func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RemoveMemberResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type TransferLeadershipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: any caught-up voter.
+	ToId          string `protobuf:"bytes,1,opt,name=to_id,json=toId,proto3" json:"to_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipRequest) Reset() {
+	*x = TransferLeadershipRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipRequest) ProtoMessage() {}
+
+func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *TransferLeadershipRequest) GetToId() string {
+	if x != nil {
+		return x.ToId
+	}
+	return ""
+}
+
+type TransferLeadershipResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The leader after the transfer, as this node sees it.
+	LeaderId      string `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipResponse) Reset() {
+	*x = TransferLeadershipResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipResponse) ProtoMessage() {}
+
+func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *TransferLeadershipResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
 type StateDigestRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1134,7 +1499,7 @@ type StateDigestRequest struct {
 
 func (x *StateDigestRequest) Reset() {
 	*x = StateDigestRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	mi := &file_optout_v1_optout_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1511,7 @@ func (x *StateDigestRequest) String() string {
 func (*StateDigestRequest) ProtoMessage() {}
 
 func (x *StateDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	mi := &file_optout_v1_optout_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1524,7 @@ func (x *StateDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateDigestRequest.ProtoReflect.Descriptor instead.
 func (*StateDigestRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{11}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{19}
 }
 
 type StateDigestResponse struct {
@@ -1176,7 +1541,7 @@ type StateDigestResponse struct {
 
 func (x *StateDigestResponse) Reset() {
 	*x = StateDigestResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	mi := &file_optout_v1_optout_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1553,7 @@ func (x *StateDigestResponse) String() string {
 func (*StateDigestResponse) ProtoMessage() {}
 
 func (x *StateDigestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	mi := &file_optout_v1_optout_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1566,7 @@ func (x *StateDigestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateDigestResponse.ProtoReflect.Descriptor instead.
 func (*StateDigestResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{12}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StateDigestResponse) GetNodeId() string {
@@ -1246,7 +1611,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_optout_v1_optout_proto_msgTypes[13]
+	mi := &file_optout_v1_optout_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1258,7 +1623,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[13]
+	mi := &file_optout_v1_optout_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1271,7 +1636,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{13}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Node) GetId() string {
@@ -1323,7 +1688,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	mi := &file_optout_v1_optout_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1700,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	mi := &file_optout_v1_optout_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1713,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{14}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchRequest) GetFromVersion() uint64 {
@@ -1378,7 +1743,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	mi := &file_optout_v1_optout_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1755,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	mi := &file_optout_v1_optout_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1768,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{15}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchResponse) GetEvent() isWatchResponse_Event {
@@ -1458,7 +1823,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_optout_v1_optout_proto_msgTypes[16]
+	mi := &file_optout_v1_optout_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1835,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[16]
+	mi := &file_optout_v1_optout_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1848,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{16}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Progress) GetAppliedIndex() uint64 {
@@ -1505,7 +1870,7 @@ type EraseSubjectRequest struct {
 
 func (x *EraseSubjectRequest) Reset() {
 	*x = EraseSubjectRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[17]
+	mi := &file_optout_v1_optout_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1882,7 @@ func (x *EraseSubjectRequest) String() string {
 func (*EraseSubjectRequest) ProtoMessage() {}
 
 func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[17]
+	mi := &file_optout_v1_optout_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1895,7 @@ func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{17}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *EraseSubjectRequest) GetSubjectId() string {
@@ -1558,7 +1923,7 @@ type EraseSubjectResponse struct {
 
 func (x *EraseSubjectResponse) Reset() {
 	*x = EraseSubjectResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[18]
+	mi := &file_optout_v1_optout_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1935,7 @@ func (x *EraseSubjectResponse) String() string {
 func (*EraseSubjectResponse) ProtoMessage() {}
 
 func (x *EraseSubjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[18]
+	mi := &file_optout_v1_optout_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1948,7 @@ func (x *EraseSubjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectResponse.ProtoReflect.Descriptor instead.
 func (*EraseSubjectResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{18}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *EraseSubjectResponse) GetVersion() uint64 {
@@ -1616,7 +1981,7 @@ type Purpose struct {
 
 func (x *Purpose) Reset() {
 	*x = Purpose{}
-	mi := &file_optout_v1_optout_proto_msgTypes[19]
+	mi := &file_optout_v1_optout_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +1993,7 @@ func (x *Purpose) String() string {
 func (*Purpose) ProtoMessage() {}
 
 func (x *Purpose) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[19]
+	mi := &file_optout_v1_optout_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +2006,7 @@ func (x *Purpose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Purpose.ProtoReflect.Descriptor instead.
 func (*Purpose) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{19}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Purpose) GetName() string {
@@ -1690,7 +2055,7 @@ type DefinePurposeRequest struct {
 
 func (x *DefinePurposeRequest) Reset() {
 	*x = DefinePurposeRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[20]
+	mi := &file_optout_v1_optout_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +2067,7 @@ func (x *DefinePurposeRequest) String() string {
 func (*DefinePurposeRequest) ProtoMessage() {}
 
 func (x *DefinePurposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[20]
+	mi := &file_optout_v1_optout_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +2080,7 @@ func (x *DefinePurposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DefinePurposeRequest.ProtoReflect.Descriptor instead.
 func (*DefinePurposeRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{20}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DefinePurposeRequest) GetPurpose() *Purpose {
@@ -1742,7 +2107,7 @@ type DefinePurposeResponse struct {
 
 func (x *DefinePurposeResponse) Reset() {
 	*x = DefinePurposeResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[21]
+	mi := &file_optout_v1_optout_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +2119,7 @@ func (x *DefinePurposeResponse) String() string {
 func (*DefinePurposeResponse) ProtoMessage() {}
 
 func (x *DefinePurposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[21]
+	mi := &file_optout_v1_optout_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +2132,7 @@ func (x *DefinePurposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DefinePurposeResponse.ProtoReflect.Descriptor instead.
 func (*DefinePurposeResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{21}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DefinePurposeResponse) GetPurpose() *Purpose {
@@ -1792,7 +2157,7 @@ type ListPurposesRequest struct {
 
 func (x *ListPurposesRequest) Reset() {
 	*x = ListPurposesRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[22]
+	mi := &file_optout_v1_optout_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1804,7 +2169,7 @@ func (x *ListPurposesRequest) String() string {
 func (*ListPurposesRequest) ProtoMessage() {}
 
 func (x *ListPurposesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[22]
+	mi := &file_optout_v1_optout_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1817,7 +2182,7 @@ func (x *ListPurposesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPurposesRequest.ProtoReflect.Descriptor instead.
 func (*ListPurposesRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{22}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{30}
 }
 
 type ListPurposesResponse struct {
@@ -1831,7 +2196,7 @@ type ListPurposesResponse struct {
 
 func (x *ListPurposesResponse) Reset() {
 	*x = ListPurposesResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[23]
+	mi := &file_optout_v1_optout_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +2208,7 @@ func (x *ListPurposesResponse) String() string {
 func (*ListPurposesResponse) ProtoMessage() {}
 
 func (x *ListPurposesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[23]
+	mi := &file_optout_v1_optout_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +2221,7 @@ func (x *ListPurposesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPurposesResponse.ProtoReflect.Descriptor instead.
 func (*ListPurposesResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{23}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListPurposesResponse) GetPurposes() []*Purpose {
@@ -1889,7 +2254,7 @@ type GetPurposeRequest struct {
 
 func (x *GetPurposeRequest) Reset() {
 	*x = GetPurposeRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[24]
+	mi := &file_optout_v1_optout_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +2266,7 @@ func (x *GetPurposeRequest) String() string {
 func (*GetPurposeRequest) ProtoMessage() {}
 
 func (x *GetPurposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[24]
+	mi := &file_optout_v1_optout_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +2279,7 @@ func (x *GetPurposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPurposeRequest.ProtoReflect.Descriptor instead.
 func (*GetPurposeRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{24}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetPurposeRequest) GetName() string {
@@ -1934,7 +2299,7 @@ type GetPurposeResponse struct {
 
 func (x *GetPurposeResponse) Reset() {
 	*x = GetPurposeResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[25]
+	mi := &file_optout_v1_optout_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2311,7 @@ func (x *GetPurposeResponse) String() string {
 func (*GetPurposeResponse) ProtoMessage() {}
 
 func (x *GetPurposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[25]
+	mi := &file_optout_v1_optout_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2324,7 @@ func (x *GetPurposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPurposeResponse.ProtoReflect.Descriptor instead.
 func (*GetPurposeResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{25}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetPurposeResponse) GetPurpose() *Purpose {
@@ -2001,7 +2366,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_optout_v1_optout_proto_msgTypes[26]
+	mi := &file_optout_v1_optout_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2013,7 +2378,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[26]
+	mi := &file_optout_v1_optout_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2026,7 +2391,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{26}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *AuditEntry) GetVersion() uint64 {
@@ -2142,7 +2507,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[27]
+	mi := &file_optout_v1_optout_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2154,7 +2519,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[27]
+	mi := &file_optout_v1_optout_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2167,7 +2532,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{27}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *HistoryRequest) GetSubjectId() string {
@@ -2211,7 +2576,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[28]
+	mi := &file_optout_v1_optout_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2588,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[28]
+	mi := &file_optout_v1_optout_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2601,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{28}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *HistoryResponse) GetEntries() []*AuditEntry {
@@ -2271,7 +2636,7 @@ type StateAtRequest struct {
 
 func (x *StateAtRequest) Reset() {
 	*x = StateAtRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[29]
+	mi := &file_optout_v1_optout_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2648,7 @@ func (x *StateAtRequest) String() string {
 func (*StateAtRequest) ProtoMessage() {}
 
 func (x *StateAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[29]
+	mi := &file_optout_v1_optout_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2661,7 @@ func (x *StateAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateAtRequest.ProtoReflect.Descriptor instead.
 func (*StateAtRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{29}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StateAtRequest) GetSubjectId() string {
@@ -2336,7 +2701,7 @@ type StateAtResponse struct {
 
 func (x *StateAtResponse) Reset() {
 	*x = StateAtResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[30]
+	mi := &file_optout_v1_optout_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2348,7 +2713,7 @@ func (x *StateAtResponse) String() string {
 func (*StateAtResponse) ProtoMessage() {}
 
 func (x *StateAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[30]
+	mi := &file_optout_v1_optout_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2361,7 +2726,7 @@ func (x *StateAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateAtResponse.ProtoReflect.Descriptor instead.
 func (*StateAtResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{30}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StateAtResponse) GetAsOf() uint64 {
@@ -2421,7 +2786,7 @@ type VerifyAuditRequest struct {
 
 func (x *VerifyAuditRequest) Reset() {
 	*x = VerifyAuditRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[31]
+	mi := &file_optout_v1_optout_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2433,7 +2798,7 @@ func (x *VerifyAuditRequest) String() string {
 func (*VerifyAuditRequest) ProtoMessage() {}
 
 func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[31]
+	mi := &file_optout_v1_optout_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2446,7 +2811,7 @@ func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{31}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{39}
 }
 
 type VerifyAuditResponse struct {
@@ -2465,7 +2830,7 @@ type VerifyAuditResponse struct {
 
 func (x *VerifyAuditResponse) Reset() {
 	*x = VerifyAuditResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[32]
+	mi := &file_optout_v1_optout_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2477,7 +2842,7 @@ func (x *VerifyAuditResponse) String() string {
 func (*VerifyAuditResponse) ProtoMessage() {}
 
 func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[32]
+	mi := &file_optout_v1_optout_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2490,7 +2855,7 @@ func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{32}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *VerifyAuditResponse) GetOk() bool {
@@ -2550,7 +2915,7 @@ type GetSettingsRequest struct {
 
 func (x *GetSettingsRequest) Reset() {
 	*x = GetSettingsRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[33]
+	mi := &file_optout_v1_optout_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2562,7 +2927,7 @@ func (x *GetSettingsRequest) String() string {
 func (*GetSettingsRequest) ProtoMessage() {}
 
 func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[33]
+	mi := &file_optout_v1_optout_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2575,7 +2940,7 @@ func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{33}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{41}
 }
 
 type Settings struct {
@@ -2593,7 +2958,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_optout_v1_optout_proto_msgTypes[34]
+	mi := &file_optout_v1_optout_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2605,7 +2970,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[34]
+	mi := &file_optout_v1_optout_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2618,7 +2983,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{34}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Settings) GetMinSchemaVersion() uint32 {
@@ -2665,7 +3030,7 @@ type GetSettingsResponse struct {
 
 func (x *GetSettingsResponse) Reset() {
 	*x = GetSettingsResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[35]
+	mi := &file_optout_v1_optout_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +3042,7 @@ func (x *GetSettingsResponse) String() string {
 func (*GetSettingsResponse) ProtoMessage() {}
 
 func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[35]
+	mi := &file_optout_v1_optout_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +3055,7 @@ func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{35}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetSettingsResponse) GetSettings() *Settings {
@@ -2709,7 +3074,7 @@ type SetMinSchemaVersionResponse struct {
 
 func (x *SetMinSchemaVersionResponse) Reset() {
 	*x = SetMinSchemaVersionResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[36]
+	mi := &file_optout_v1_optout_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2721,7 +3086,7 @@ func (x *SetMinSchemaVersionResponse) String() string {
 func (*SetMinSchemaVersionResponse) ProtoMessage() {}
 
 func (x *SetMinSchemaVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[36]
+	mi := &file_optout_v1_optout_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2734,7 +3099,7 @@ func (x *SetMinSchemaVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMinSchemaVersionResponse.ProtoReflect.Descriptor instead.
 func (*SetMinSchemaVersionResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{36}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SetMinSchemaVersionResponse) GetSettings() *Settings {
@@ -2753,7 +3118,7 @@ type SetAuditRetentionResponse struct {
 
 func (x *SetAuditRetentionResponse) Reset() {
 	*x = SetAuditRetentionResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[37]
+	mi := &file_optout_v1_optout_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2765,7 +3130,7 @@ func (x *SetAuditRetentionResponse) String() string {
 func (*SetAuditRetentionResponse) ProtoMessage() {}
 
 func (x *SetAuditRetentionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[37]
+	mi := &file_optout_v1_optout_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2778,7 +3143,7 @@ func (x *SetAuditRetentionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAuditRetentionResponse.ProtoReflect.Descriptor instead.
 func (*SetAuditRetentionResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{37}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *SetAuditRetentionResponse) GetSettings() *Settings {
@@ -2798,7 +3163,7 @@ type SetMinSchemaVersionRequest struct {
 
 func (x *SetMinSchemaVersionRequest) Reset() {
 	*x = SetMinSchemaVersionRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[38]
+	mi := &file_optout_v1_optout_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2810,7 +3175,7 @@ func (x *SetMinSchemaVersionRequest) String() string {
 func (*SetMinSchemaVersionRequest) ProtoMessage() {}
 
 func (x *SetMinSchemaVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[38]
+	mi := &file_optout_v1_optout_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2823,7 +3188,7 @@ func (x *SetMinSchemaVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMinSchemaVersionRequest.ProtoReflect.Descriptor instead.
 func (*SetMinSchemaVersionRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{38}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetMinSchemaVersionRequest) GetMinSchemaVersion() uint32 {
@@ -2843,7 +3208,7 @@ type SetAuditRetentionRequest struct {
 
 func (x *SetAuditRetentionRequest) Reset() {
 	*x = SetAuditRetentionRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[39]
+	mi := &file_optout_v1_optout_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +3220,7 @@ func (x *SetAuditRetentionRequest) String() string {
 func (*SetAuditRetentionRequest) ProtoMessage() {}
 
 func (x *SetAuditRetentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[39]
+	mi := &file_optout_v1_optout_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +3233,7 @@ func (x *SetAuditRetentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAuditRetentionRequest.ProtoReflect.Descriptor instead.
 func (*SetAuditRetentionRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{39}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SetAuditRetentionRequest) GetRetention() *durationpb.Duration {
@@ -2889,7 +3254,7 @@ type VersionMismatch struct {
 
 func (x *VersionMismatch) Reset() {
 	*x = VersionMismatch{}
-	mi := &file_optout_v1_optout_proto_msgTypes[40]
+	mi := &file_optout_v1_optout_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2901,7 +3266,7 @@ func (x *VersionMismatch) String() string {
 func (*VersionMismatch) ProtoMessage() {}
 
 func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[40]
+	mi := &file_optout_v1_optout_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2914,7 +3279,7 @@ func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionMismatch.ProtoReflect.Descriptor instead.
 func (*VersionMismatch) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{40}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *VersionMismatch) GetCurrentVersion() uint64 {
@@ -2934,7 +3299,7 @@ type WriteOutcome struct {
 
 func (x *WriteOutcome) Reset() {
 	*x = WriteOutcome{}
-	mi := &file_optout_v1_optout_proto_msgTypes[41]
+	mi := &file_optout_v1_optout_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2946,7 +3311,7 @@ func (x *WriteOutcome) String() string {
 func (*WriteOutcome) ProtoMessage() {}
 
 func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[41]
+	mi := &file_optout_v1_optout_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2959,7 +3324,7 @@ func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOutcome.ProtoReflect.Descriptor instead.
 func (*WriteOutcome) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{41}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WriteOutcome) GetOutcome() Outcome {
@@ -3042,7 +3407,24 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\x0elast_log_index\x18\b \x01(\x04R\flastLogIndex\x12&\n" +
 	"\x0ffirst_log_index\x18\t \x01(\x04R\rfirstLogIndex\x12.\n" +
 	"\x13last_snapshot_index\x18\n" +
-	" \x01(\x04R\x11lastSnapshotIndex\"\x14\n" +
+	" \x01(\x04R\x11lastSnapshotIndex\"E\n" +
+	"\x10AddMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\")\n" +
+	"\x11AddMemberResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"&\n" +
+	"\x14PromoteMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"-\n" +
+	"\x15PromoteMemberResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"%\n" +
+	"\x13RemoveMemberRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\",\n" +
+	"\x14RemoveMemberResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"0\n" +
+	"\x19TransferLeadershipRequest\x12\x13\n" +
+	"\x05to_id\x18\x01 \x01(\tR\x04toId\"9\n" +
+	"\x1aTransferLeadershipResponse\x12\x1b\n" +
+	"\tleader_id\x18\x01 \x01(\tR\bleaderId\"\x14\n" +
 	"\x12StateDigestRequest\"\x85\x01\n" +
 	"\x13StateDigestResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12#\n" +
@@ -3219,10 +3601,14 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\fAdminService\x12Q\n" +
 	"\vGetSettings\x12\x1d.optout.v1.GetSettingsRequest\x1a\x1e.optout.v1.GetSettingsResponse\"\x03\x90\x02\x01\x12d\n" +
 	"\x13SetMinSchemaVersion\x12%.optout.v1.SetMinSchemaVersionRequest\x1a&.optout.v1.SetMinSchemaVersionResponse\x12^\n" +
-	"\x11SetAuditRetention\x12#.optout.v1.SetAuditRetentionRequest\x1a$.optout.v1.SetAuditRetentionResponse2\xa7\x01\n" +
+	"\x11SetAuditRetention\x12#.optout.v1.SetAuditRetentionRequest\x1a$.optout.v1.SetAuditRetentionResponse2\xf7\x03\n" +
 	"\x0eClusterService\x12B\n" +
 	"\x06Status\x12\x18.optout.v1.StatusRequest\x1a\x19.optout.v1.StatusResponse\"\x03\x90\x02\x01\x12Q\n" +
-	"\vStateDigest\x12\x1d.optout.v1.StateDigestRequest\x1a\x1e.optout.v1.StateDigestResponse\"\x03\x90\x02\x01B7Z5github.com/optoutd/optoutd/api/gen/optout/v1;optoutv1b\x06proto3"
+	"\vStateDigest\x12\x1d.optout.v1.StateDigestRequest\x1a\x1e.optout.v1.StateDigestResponse\"\x03\x90\x02\x01\x12F\n" +
+	"\tAddMember\x12\x1b.optout.v1.AddMemberRequest\x1a\x1c.optout.v1.AddMemberResponse\x12R\n" +
+	"\rPromoteMember\x12\x1f.optout.v1.PromoteMemberRequest\x1a .optout.v1.PromoteMemberResponse\x12O\n" +
+	"\fRemoveMember\x12\x1e.optout.v1.RemoveMemberRequest\x1a\x1f.optout.v1.RemoveMemberResponse\x12a\n" +
+	"\x12TransferLeadership\x12$.optout.v1.TransferLeadershipRequest\x1a%.optout.v1.TransferLeadershipResponseB7Z5github.com/optoutd/optoutd/api/gen/optout/v1;optoutv1b\x06proto3"
 
 var (
 	file_optout_v1_optout_proto_rawDescOnce sync.Once
@@ -3237,7 +3623,7 @@ func file_optout_v1_optout_proto_rawDescGZIP() []byte {
 }
 
 var file_optout_v1_optout_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_optout_v1_optout_proto_goTypes = []any{
 	(State)(0),                          // 0: optout.v1.State
 	(Decision)(0),                       // 1: optout.v1.Decision
@@ -3256,43 +3642,51 @@ var file_optout_v1_optout_proto_goTypes = []any{
 	(*GetResponse)(nil),                 // 14: optout.v1.GetResponse
 	(*StatusRequest)(nil),               // 15: optout.v1.StatusRequest
 	(*StatusResponse)(nil),              // 16: optout.v1.StatusResponse
-	(*StateDigestRequest)(nil),          // 17: optout.v1.StateDigestRequest
-	(*StateDigestResponse)(nil),         // 18: optout.v1.StateDigestResponse
-	(*Node)(nil),                        // 19: optout.v1.Node
-	(*WatchRequest)(nil),                // 20: optout.v1.WatchRequest
-	(*WatchResponse)(nil),               // 21: optout.v1.WatchResponse
-	(*Progress)(nil),                    // 22: optout.v1.Progress
-	(*EraseSubjectRequest)(nil),         // 23: optout.v1.EraseSubjectRequest
-	(*EraseSubjectResponse)(nil),        // 24: optout.v1.EraseSubjectResponse
-	(*Purpose)(nil),                     // 25: optout.v1.Purpose
-	(*DefinePurposeRequest)(nil),        // 26: optout.v1.DefinePurposeRequest
-	(*DefinePurposeResponse)(nil),       // 27: optout.v1.DefinePurposeResponse
-	(*ListPurposesRequest)(nil),         // 28: optout.v1.ListPurposesRequest
-	(*ListPurposesResponse)(nil),        // 29: optout.v1.ListPurposesResponse
-	(*GetPurposeRequest)(nil),           // 30: optout.v1.GetPurposeRequest
-	(*GetPurposeResponse)(nil),          // 31: optout.v1.GetPurposeResponse
-	(*AuditEntry)(nil),                  // 32: optout.v1.AuditEntry
-	(*HistoryRequest)(nil),              // 33: optout.v1.HistoryRequest
-	(*HistoryResponse)(nil),             // 34: optout.v1.HistoryResponse
-	(*StateAtRequest)(nil),              // 35: optout.v1.StateAtRequest
-	(*StateAtResponse)(nil),             // 36: optout.v1.StateAtResponse
-	(*VerifyAuditRequest)(nil),          // 37: optout.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),         // 38: optout.v1.VerifyAuditResponse
-	(*GetSettingsRequest)(nil),          // 39: optout.v1.GetSettingsRequest
-	(*Settings)(nil),                    // 40: optout.v1.Settings
-	(*GetSettingsResponse)(nil),         // 41: optout.v1.GetSettingsResponse
-	(*SetMinSchemaVersionResponse)(nil), // 42: optout.v1.SetMinSchemaVersionResponse
-	(*SetAuditRetentionResponse)(nil),   // 43: optout.v1.SetAuditRetentionResponse
-	(*SetMinSchemaVersionRequest)(nil),  // 44: optout.v1.SetMinSchemaVersionRequest
-	(*SetAuditRetentionRequest)(nil),    // 45: optout.v1.SetAuditRetentionRequest
-	(*VersionMismatch)(nil),             // 46: optout.v1.VersionMismatch
-	(*WriteOutcome)(nil),                // 47: optout.v1.WriteOutcome
-	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 49: google.protobuf.Duration
+	(*AddMemberRequest)(nil),            // 17: optout.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),           // 18: optout.v1.AddMemberResponse
+	(*PromoteMemberRequest)(nil),        // 19: optout.v1.PromoteMemberRequest
+	(*PromoteMemberResponse)(nil),       // 20: optout.v1.PromoteMemberResponse
+	(*RemoveMemberRequest)(nil),         // 21: optout.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),        // 22: optout.v1.RemoveMemberResponse
+	(*TransferLeadershipRequest)(nil),   // 23: optout.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil),  // 24: optout.v1.TransferLeadershipResponse
+	(*StateDigestRequest)(nil),          // 25: optout.v1.StateDigestRequest
+	(*StateDigestResponse)(nil),         // 26: optout.v1.StateDigestResponse
+	(*Node)(nil),                        // 27: optout.v1.Node
+	(*WatchRequest)(nil),                // 28: optout.v1.WatchRequest
+	(*WatchResponse)(nil),               // 29: optout.v1.WatchResponse
+	(*Progress)(nil),                    // 30: optout.v1.Progress
+	(*EraseSubjectRequest)(nil),         // 31: optout.v1.EraseSubjectRequest
+	(*EraseSubjectResponse)(nil),        // 32: optout.v1.EraseSubjectResponse
+	(*Purpose)(nil),                     // 33: optout.v1.Purpose
+	(*DefinePurposeRequest)(nil),        // 34: optout.v1.DefinePurposeRequest
+	(*DefinePurposeResponse)(nil),       // 35: optout.v1.DefinePurposeResponse
+	(*ListPurposesRequest)(nil),         // 36: optout.v1.ListPurposesRequest
+	(*ListPurposesResponse)(nil),        // 37: optout.v1.ListPurposesResponse
+	(*GetPurposeRequest)(nil),           // 38: optout.v1.GetPurposeRequest
+	(*GetPurposeResponse)(nil),          // 39: optout.v1.GetPurposeResponse
+	(*AuditEntry)(nil),                  // 40: optout.v1.AuditEntry
+	(*HistoryRequest)(nil),              // 41: optout.v1.HistoryRequest
+	(*HistoryResponse)(nil),             // 42: optout.v1.HistoryResponse
+	(*StateAtRequest)(nil),              // 43: optout.v1.StateAtRequest
+	(*StateAtResponse)(nil),             // 44: optout.v1.StateAtResponse
+	(*VerifyAuditRequest)(nil),          // 45: optout.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),         // 46: optout.v1.VerifyAuditResponse
+	(*GetSettingsRequest)(nil),          // 47: optout.v1.GetSettingsRequest
+	(*Settings)(nil),                    // 48: optout.v1.Settings
+	(*GetSettingsResponse)(nil),         // 49: optout.v1.GetSettingsResponse
+	(*SetMinSchemaVersionResponse)(nil), // 50: optout.v1.SetMinSchemaVersionResponse
+	(*SetAuditRetentionResponse)(nil),   // 51: optout.v1.SetAuditRetentionResponse
+	(*SetMinSchemaVersionRequest)(nil),  // 52: optout.v1.SetMinSchemaVersionRequest
+	(*SetAuditRetentionRequest)(nil),    // 53: optout.v1.SetAuditRetentionRequest
+	(*VersionMismatch)(nil),             // 54: optout.v1.VersionMismatch
+	(*WriteOutcome)(nil),                // 55: optout.v1.WriteOutcome
+	(*timestamppb.Timestamp)(nil),       // 56: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 57: google.protobuf.Duration
 }
 var file_optout_v1_optout_proto_depIdxs = []int32{
 	0,  // 0: optout.v1.Record.state:type_name -> optout.v1.State
-	48, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
+	56, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: optout.v1.SetRequest.state:type_name -> optout.v1.State
 	6,  // 3: optout.v1.SetResponse.record:type_name -> optout.v1.Record
 	1,  // 4: optout.v1.CheckResponse.decision:type_name -> optout.v1.Decision
@@ -3301,65 +3695,73 @@ var file_optout_v1_optout_proto_depIdxs = []int32{
 	9,  // 7: optout.v1.CheckBatchRequest.checks:type_name -> optout.v1.CheckRequest
 	10, // 8: optout.v1.CheckBatchResponse.results:type_name -> optout.v1.CheckResponse
 	6,  // 9: optout.v1.GetResponse.record:type_name -> optout.v1.Record
-	19, // 10: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
-	32, // 11: optout.v1.WatchResponse.change:type_name -> optout.v1.AuditEntry
-	22, // 12: optout.v1.WatchResponse.progress:type_name -> optout.v1.Progress
+	27, // 10: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
+	40, // 11: optout.v1.WatchResponse.change:type_name -> optout.v1.AuditEntry
+	30, // 12: optout.v1.WatchResponse.progress:type_name -> optout.v1.Progress
 	3,  // 13: optout.v1.Purpose.default_decision:type_name -> optout.v1.Default
-	48, // 14: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
-	25, // 15: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
-	25, // 16: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
-	25, // 17: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
-	25, // 18: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
-	48, // 19: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	56, // 14: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
+	33, // 15: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
+	33, // 16: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
+	33, // 17: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
+	33, // 18: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
+	56, // 19: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	4,  // 20: optout.v1.AuditEntry.kind:type_name -> optout.v1.AuditKind
 	0,  // 21: optout.v1.AuditEntry.old_state:type_name -> optout.v1.State
 	0,  // 22: optout.v1.AuditEntry.new_state:type_name -> optout.v1.State
-	32, // 23: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
+	40, // 23: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
 	1,  // 24: optout.v1.StateAtResponse.decision:type_name -> optout.v1.Decision
 	0,  // 25: optout.v1.StateAtResponse.state:type_name -> optout.v1.State
 	2,  // 26: optout.v1.StateAtResponse.basis:type_name -> optout.v1.Basis
-	49, // 27: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
-	40, // 28: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
-	40, // 29: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
-	40, // 30: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
-	49, // 31: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
+	57, // 27: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
+	48, // 28: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
+	48, // 29: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
+	48, // 30: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
+	57, // 31: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
 	5,  // 32: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
 	7,  // 33: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
 	9,  // 34: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
 	11, // 35: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
 	13, // 36: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
-	20, // 37: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
-	23, // 38: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
-	26, // 39: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
-	28, // 40: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
-	30, // 41: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
-	33, // 42: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
-	35, // 43: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
-	37, // 44: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
-	39, // 45: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
-	44, // 46: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
-	45, // 47: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
+	28, // 37: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
+	31, // 38: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
+	34, // 39: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
+	36, // 40: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
+	38, // 41: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
+	41, // 42: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
+	43, // 43: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
+	45, // 44: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
+	47, // 45: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
+	52, // 46: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
+	53, // 47: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
 	15, // 48: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
-	17, // 49: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
-	8,  // 50: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
-	10, // 51: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
-	12, // 52: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
-	14, // 53: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
-	21, // 54: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
-	24, // 55: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
-	27, // 56: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
-	29, // 57: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
-	31, // 58: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
-	34, // 59: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
-	36, // 60: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
-	38, // 61: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
-	41, // 62: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
-	42, // 63: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
-	43, // 64: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
-	16, // 65: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
-	18, // 66: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
-	50, // [50:67] is the sub-list for method output_type
-	33, // [33:50] is the sub-list for method input_type
+	25, // 49: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
+	17, // 50: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
+	19, // 51: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
+	21, // 52: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
+	23, // 53: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
+	8,  // 54: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
+	10, // 55: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
+	12, // 56: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
+	14, // 57: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
+	29, // 58: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
+	32, // 59: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
+	35, // 60: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
+	37, // 61: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
+	39, // 62: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
+	42, // 63: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
+	44, // 64: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
+	46, // 65: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
+	49, // 66: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
+	50, // 67: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
+	51, // 68: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
+	16, // 69: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
+	26, // 70: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
+	18, // 71: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
+	20, // 72: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
+	22, // 73: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
+	24, // 74: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
+	54, // [54:75] is the sub-list for method output_type
+	33, // [33:54] is the sub-list for method input_type
 	33, // [33:33] is the sub-list for extension type_name
 	33, // [33:33] is the sub-list for extension extendee
 	0,  // [0:33] is the sub-list for field type_name
@@ -3371,18 +3773,18 @@ func file_optout_v1_optout_proto_init() {
 		return
 	}
 	file_optout_v1_optout_proto_msgTypes[1].OneofWrappers = []any{}
-	file_optout_v1_optout_proto_msgTypes[15].OneofWrappers = []any{
+	file_optout_v1_optout_proto_msgTypes[23].OneofWrappers = []any{
 		(*WatchResponse_Change)(nil),
 		(*WatchResponse_Progress)(nil),
 	}
-	file_optout_v1_optout_proto_msgTypes[20].OneofWrappers = []any{}
+	file_optout_v1_optout_proto_msgTypes[28].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_v1_optout_proto_rawDesc), len(file_optout_v1_optout_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   42,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -25,6 +25,358 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type MembershipOp int32
+
+const (
+	MembershipOp_MEMBERSHIP_OP_UNSPECIFIED         MembershipOp = 0
+	MembershipOp_MEMBERSHIP_OP_ADD_NONVOTER        MembershipOp = 1
+	MembershipOp_MEMBERSHIP_OP_PROMOTE             MembershipOp = 2
+	MembershipOp_MEMBERSHIP_OP_REMOVE              MembershipOp = 3
+	MembershipOp_MEMBERSHIP_OP_TRANSFER_LEADERSHIP MembershipOp = 4
+)
+
+// Enum value maps for MembershipOp.
+var (
+	MembershipOp_name = map[int32]string{
+		0: "MEMBERSHIP_OP_UNSPECIFIED",
+		1: "MEMBERSHIP_OP_ADD_NONVOTER",
+		2: "MEMBERSHIP_OP_PROMOTE",
+		3: "MEMBERSHIP_OP_REMOVE",
+		4: "MEMBERSHIP_OP_TRANSFER_LEADERSHIP",
+	}
+	MembershipOp_value = map[string]int32{
+		"MEMBERSHIP_OP_UNSPECIFIED":         0,
+		"MEMBERSHIP_OP_ADD_NONVOTER":        1,
+		"MEMBERSHIP_OP_PROMOTE":             2,
+		"MEMBERSHIP_OP_REMOVE":              3,
+		"MEMBERSHIP_OP_TRANSFER_LEADERSHIP": 4,
+	}
+)
+
+func (x MembershipOp) Enum() *MembershipOp {
+	p := new(MembershipOp)
+	*p = x
+	return p
+}
+
+func (x MembershipOp) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MembershipOp) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_peer_v1_peer_proto_enumTypes[0].Descriptor()
+}
+
+func (MembershipOp) Type() protoreflect.EnumType {
+	return &file_optout_peer_v1_peer_proto_enumTypes[0]
+}
+
+func (x MembershipOp) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MembershipOp.Descriptor instead.
+func (MembershipOp) EnumDescriptor() ([]byte, []int) {
+	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{0}
+}
+
+type InfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InfoRequest) Reset() {
+	*x = InfoRequest{}
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InfoRequest) ProtoMessage() {}
+
+func (x *InfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
+func (*InfoRequest) Descriptor() ([]byte, []int) {
+	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{0}
+}
+
+type InfoResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	AppliedIndex  uint64                 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	LastLogIndex  uint64                 `protobuf:"varint,3,opt,name=last_log_index,json=lastLogIndex,proto3" json:"last_log_index,omitempty"`
+	Term          uint64                 `protobuf:"varint,4,opt,name=term,proto3" json:"term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InfoResponse) Reset() {
+	*x = InfoResponse{}
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InfoResponse) ProtoMessage() {}
+
+func (x *InfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
+func (*InfoResponse) Descriptor() ([]byte, []int) {
+	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InfoResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *InfoResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *InfoResponse) GetLastLogIndex() uint64 {
+	if x != nil {
+		return x.LastLogIndex
+	}
+	return 0
+}
+
+func (x *InfoResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+type ChangeMembershipRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            MembershipOp           `protobuf:"varint,1,opt,name=op,proto3,enum=optout.peer.v1.MembershipOp" json:"op,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Address       string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeMembershipRequest) Reset() {
+	*x = ChangeMembershipRequest{}
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeMembershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeMembershipRequest) ProtoMessage() {}
+
+func (x *ChangeMembershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeMembershipRequest.ProtoReflect.Descriptor instead.
+func (*ChangeMembershipRequest) Descriptor() ([]byte, []int) {
+	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ChangeMembershipRequest) GetOp() MembershipOp {
+	if x != nil {
+		return x.Op
+	}
+	return MembershipOp_MEMBERSHIP_OP_UNSPECIFIED
+}
+
+func (x *ChangeMembershipRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ChangeMembershipRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+type ChangeMembershipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	LeaderId      string                 `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeMembershipResponse) Reset() {
+	*x = ChangeMembershipResponse{}
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeMembershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeMembershipResponse) ProtoMessage() {}
+
+func (x *ChangeMembershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeMembershipResponse.ProtoReflect.Descriptor instead.
+func (*ChangeMembershipResponse) Descriptor() ([]byte, []int) {
+	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ChangeMembershipResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ChangeMembershipResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+type RemovedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The configuration index that no longer lists the node.
+	Index         uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovedRequest) Reset() {
+	*x = RemovedRequest{}
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovedRequest) ProtoMessage() {}
+
+func (x *RemovedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovedRequest.ProtoReflect.Descriptor instead.
+func (*RemovedRequest) Descriptor() ([]byte, []int) {
+	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RemovedRequest) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type RemovedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovedResponse) Reset() {
+	*x = RemovedResponse{}
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovedResponse) ProtoMessage() {}
+
+func (x *RemovedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovedResponse.ProtoReflect.Descriptor instead.
+func (*RemovedResponse) Descriptor() ([]byte, []int) {
+	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{5}
+}
+
 type ProposeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// An encoded optout.fsm.v1.Command; the leader stamps the time.
@@ -35,7 +387,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_optout_peer_v1_peer_proto_msgTypes[0]
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +399,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_peer_v1_peer_proto_msgTypes[0]
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +412,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{0}
+	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ProposeRequest) GetCommand() []byte {
@@ -80,7 +432,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_optout_peer_v1_peer_proto_msgTypes[1]
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -92,7 +444,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_peer_v1_peer_proto_msgTypes[1]
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -105,7 +457,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{1}
+	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ProposeResponse) GetResult() []byte {
@@ -123,7 +475,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_optout_peer_v1_peer_proto_msgTypes[2]
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -135,7 +487,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_peer_v1_peer_proto_msgTypes[2]
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -148,7 +500,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{2}
+	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{8}
 }
 
 type ReadIndexResponse struct {
@@ -161,7 +513,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_optout_peer_v1_peer_proto_msgTypes[3]
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -173,7 +525,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_peer_v1_peer_proto_msgTypes[3]
+	mi := &file_optout_peer_v1_peer_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -186,7 +538,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{3}
+	return file_optout_peer_v1_peer_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReadIndexResponse) GetReadIndex() uint64 {
@@ -207,7 +559,23 @@ var File_optout_peer_v1_peer_proto protoreflect.FileDescriptor
 
 const file_optout_peer_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x19optout/peer/v1/peer.proto\x12\x0eoptout.peer.v1\"*\n" +
+	"\x19optout/peer/v1/peer.proto\x12\x0eoptout.peer.v1\"\r\n" +
+	"\vInfoRequest\"\x86\x01\n" +
+	"\fInfoResponse\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12#\n" +
+	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12$\n" +
+	"\x0elast_log_index\x18\x03 \x01(\x04R\flastLogIndex\x12\x12\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\"q\n" +
+	"\x17ChangeMembershipRequest\x12,\n" +
+	"\x02op\x18\x01 \x01(\x0e2\x1c.optout.peer.v1.MembershipOpR\x02op\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"M\n" +
+	"\x18ChangeMembershipResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
+	"\tleader_id\x18\x02 \x01(\tR\bleaderId\"&\n" +
+	"\x0eRemovedRequest\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"\x11\n" +
+	"\x0fRemovedResponse\"*\n" +
 	"\x0eProposeRequest\x12\x18\n" +
 	"\acommand\x18\x01 \x01(\fR\acommand\")\n" +
 	"\x0fProposeResponse\x12\x16\n" +
@@ -216,10 +584,19 @@ const file_optout_peer_v1_peer_proto_rawDesc = "" +
 	"\x11ReadIndexResponse\x12\x1d\n" +
 	"\n" +
 	"read_index\x18\x01 \x01(\x04R\treadIndex\x12\x12\n" +
-	"\x04term\x18\x02 \x01(\x04R\x04term2\xab\x01\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term*\xa9\x01\n" +
+	"\fMembershipOp\x12\x1d\n" +
+	"\x19MEMBERSHIP_OP_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aMEMBERSHIP_OP_ADD_NONVOTER\x10\x01\x12\x19\n" +
+	"\x15MEMBERSHIP_OP_PROMOTE\x10\x02\x12\x18\n" +
+	"\x14MEMBERSHIP_OP_REMOVE\x10\x03\x12%\n" +
+	"!MEMBERSHIP_OP_TRANSFER_LEADERSHIP\x10\x042\xa1\x03\n" +
 	"\vPeerService\x12J\n" +
 	"\aPropose\x12\x1e.optout.peer.v1.ProposeRequest\x1a\x1f.optout.peer.v1.ProposeResponse\x12P\n" +
-	"\tReadIndex\x12 .optout.peer.v1.ReadIndexRequest\x1a!.optout.peer.v1.ReadIndexResponseB>Z<github.com/optoutd/optoutd/cluster/gen/optout/peer/v1;peerv1b\x06proto3"
+	"\tReadIndex\x12 .optout.peer.v1.ReadIndexRequest\x1a!.optout.peer.v1.ReadIndexResponse\x12A\n" +
+	"\x04Info\x12\x1b.optout.peer.v1.InfoRequest\x1a\x1c.optout.peer.v1.InfoResponse\x12e\n" +
+	"\x10ChangeMembership\x12'.optout.peer.v1.ChangeMembershipRequest\x1a(.optout.peer.v1.ChangeMembershipResponse\x12J\n" +
+	"\aRemoved\x12\x1e.optout.peer.v1.RemovedRequest\x1a\x1f.optout.peer.v1.RemovedResponseB>Z<github.com/optoutd/optoutd/cluster/gen/optout/peer/v1;peerv1b\x06proto3"
 
 var (
 	file_optout_peer_v1_peer_proto_rawDescOnce sync.Once
@@ -233,23 +610,38 @@ func file_optout_peer_v1_peer_proto_rawDescGZIP() []byte {
 	return file_optout_peer_v1_peer_proto_rawDescData
 }
 
-var file_optout_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_optout_peer_v1_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_optout_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_optout_peer_v1_peer_proto_goTypes = []any{
-	(*ProposeRequest)(nil),    // 0: optout.peer.v1.ProposeRequest
-	(*ProposeResponse)(nil),   // 1: optout.peer.v1.ProposeResponse
-	(*ReadIndexRequest)(nil),  // 2: optout.peer.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil), // 3: optout.peer.v1.ReadIndexResponse
+	(MembershipOp)(0),                // 0: optout.peer.v1.MembershipOp
+	(*InfoRequest)(nil),              // 1: optout.peer.v1.InfoRequest
+	(*InfoResponse)(nil),             // 2: optout.peer.v1.InfoResponse
+	(*ChangeMembershipRequest)(nil),  // 3: optout.peer.v1.ChangeMembershipRequest
+	(*ChangeMembershipResponse)(nil), // 4: optout.peer.v1.ChangeMembershipResponse
+	(*RemovedRequest)(nil),           // 5: optout.peer.v1.RemovedRequest
+	(*RemovedResponse)(nil),          // 6: optout.peer.v1.RemovedResponse
+	(*ProposeRequest)(nil),           // 7: optout.peer.v1.ProposeRequest
+	(*ProposeResponse)(nil),          // 8: optout.peer.v1.ProposeResponse
+	(*ReadIndexRequest)(nil),         // 9: optout.peer.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),        // 10: optout.peer.v1.ReadIndexResponse
 }
 var file_optout_peer_v1_peer_proto_depIdxs = []int32{
-	0, // 0: optout.peer.v1.PeerService.Propose:input_type -> optout.peer.v1.ProposeRequest
-	2, // 1: optout.peer.v1.PeerService.ReadIndex:input_type -> optout.peer.v1.ReadIndexRequest
-	1, // 2: optout.peer.v1.PeerService.Propose:output_type -> optout.peer.v1.ProposeResponse
-	3, // 3: optout.peer.v1.PeerService.ReadIndex:output_type -> optout.peer.v1.ReadIndexResponse
-	2, // [2:4] is the sub-list for method output_type
-	0, // [0:2] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0,  // 0: optout.peer.v1.ChangeMembershipRequest.op:type_name -> optout.peer.v1.MembershipOp
+	7,  // 1: optout.peer.v1.PeerService.Propose:input_type -> optout.peer.v1.ProposeRequest
+	9,  // 2: optout.peer.v1.PeerService.ReadIndex:input_type -> optout.peer.v1.ReadIndexRequest
+	1,  // 3: optout.peer.v1.PeerService.Info:input_type -> optout.peer.v1.InfoRequest
+	3,  // 4: optout.peer.v1.PeerService.ChangeMembership:input_type -> optout.peer.v1.ChangeMembershipRequest
+	5,  // 5: optout.peer.v1.PeerService.Removed:input_type -> optout.peer.v1.RemovedRequest
+	8,  // 6: optout.peer.v1.PeerService.Propose:output_type -> optout.peer.v1.ProposeResponse
+	10, // 7: optout.peer.v1.PeerService.ReadIndex:output_type -> optout.peer.v1.ReadIndexResponse
+	2,  // 8: optout.peer.v1.PeerService.Info:output_type -> optout.peer.v1.InfoResponse
+	4,  // 9: optout.peer.v1.PeerService.ChangeMembership:output_type -> optout.peer.v1.ChangeMembershipResponse
+	6,  // 10: optout.peer.v1.PeerService.Removed:output_type -> optout.peer.v1.RemovedResponse
+	6,  // [6:11] is the sub-list for method output_type
+	1,  // [1:6] is the sub-list for method input_type
+	1,  // [1:1] is the sub-list for extension type_name
+	1,  // [1:1] is the sub-list for extension extendee
+	0,  // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_optout_peer_v1_peer_proto_init() }
@@ -262,13 +654,14 @@ func file_optout_peer_v1_peer_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_peer_v1_peer_proto_rawDesc), len(file_optout_peer_v1_peer_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   4,
+			NumEnums:      1,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_optout_peer_v1_peer_proto_goTypes,
 		DependencyIndexes: file_optout_peer_v1_peer_proto_depIdxs,
+		EnumInfos:         file_optout_peer_v1_peer_proto_enumTypes,
 		MessageInfos:      file_optout_peer_v1_peer_proto_msgTypes,
 	}.Build()
 	File_optout_peer_v1_peer_proto = out.File

@@ -40,6 +40,13 @@ const (
 	PeerServiceProposeProcedure = "/optout.peer.v1.PeerService/Propose"
 	// PeerServiceReadIndexProcedure is the fully-qualified name of the PeerService's ReadIndex RPC.
 	PeerServiceReadIndexProcedure = "/optout.peer.v1.PeerService/ReadIndex"
+	// PeerServiceInfoProcedure is the fully-qualified name of the PeerService's Info RPC.
+	PeerServiceInfoProcedure = "/optout.peer.v1.PeerService/Info"
+	// PeerServiceChangeMembershipProcedure is the fully-qualified name of the PeerService's
+	// ChangeMembership RPC.
+	PeerServiceChangeMembershipProcedure = "/optout.peer.v1.PeerService/ChangeMembership"
+	// PeerServiceRemovedProcedure is the fully-qualified name of the PeerService's Removed RPC.
+	PeerServiceRemovedProcedure = "/optout.peer.v1.PeerService/Removed"
 )
 
 // PeerServiceClient is a client for the optout.peer.v1.PeerService service.
@@ -51,6 +58,14 @@ type PeerServiceClient interface {
 	// ReadIndex returns a commit index confirmed by a quorum heartbeat in the
 	// leader's current term. Only the leader answers.
 	ReadIndex(context.Context, *connect.Request[v1.ReadIndexRequest]) (*connect.Response[v1.ReadIndexResponse], error)
+	// Info reports a node's progress; the leader uses it to decide when a
+	// learner is caught up and which voters are reachable.
+	Info(context.Context, *connect.Request[v1.InfoRequest]) (*connect.Response[v1.InfoResponse], error)
+	// ChangeMembership runs a membership change on the leader.
+	ChangeMembership(context.Context, *connect.Request[v1.ChangeMembershipRequest]) (*connect.Response[v1.ChangeMembershipResponse], error)
+	// Removed tells a node it was removed from the cluster, so it stops
+	// serving instead of answering from state that no longer advances.
+	Removed(context.Context, *connect.Request[v1.RemovedRequest]) (*connect.Response[v1.RemovedResponse], error)
 }
 
 // NewPeerServiceClient constructs a client for the optout.peer.v1.PeerService service. By default,
@@ -76,13 +91,34 @@ func NewPeerServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(peerServiceMethods.ByName("ReadIndex")),
 			connect.WithClientOptions(opts...),
 		),
+		info: connect.NewClient[v1.InfoRequest, v1.InfoResponse](
+			httpClient,
+			baseURL+PeerServiceInfoProcedure,
+			connect.WithSchema(peerServiceMethods.ByName("Info")),
+			connect.WithClientOptions(opts...),
+		),
+		changeMembership: connect.NewClient[v1.ChangeMembershipRequest, v1.ChangeMembershipResponse](
+			httpClient,
+			baseURL+PeerServiceChangeMembershipProcedure,
+			connect.WithSchema(peerServiceMethods.ByName("ChangeMembership")),
+			connect.WithClientOptions(opts...),
+		),
+		removed: connect.NewClient[v1.RemovedRequest, v1.RemovedResponse](
+			httpClient,
+			baseURL+PeerServiceRemovedProcedure,
+			connect.WithSchema(peerServiceMethods.ByName("Removed")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // peerServiceClient implements PeerServiceClient.
 type peerServiceClient struct {
-	propose   *connect.Client[v1.ProposeRequest, v1.ProposeResponse]
-	readIndex *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
+	propose          *connect.Client[v1.ProposeRequest, v1.ProposeResponse]
+	readIndex        *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
+	info             *connect.Client[v1.InfoRequest, v1.InfoResponse]
+	changeMembership *connect.Client[v1.ChangeMembershipRequest, v1.ChangeMembershipResponse]
+	removed          *connect.Client[v1.RemovedRequest, v1.RemovedResponse]
 }
 
 // Propose calls optout.peer.v1.PeerService.Propose.
@@ -95,6 +131,21 @@ func (c *peerServiceClient) ReadIndex(ctx context.Context, req *connect.Request[
 	return c.readIndex.CallUnary(ctx, req)
 }
 
+// Info calls optout.peer.v1.PeerService.Info.
+func (c *peerServiceClient) Info(ctx context.Context, req *connect.Request[v1.InfoRequest]) (*connect.Response[v1.InfoResponse], error) {
+	return c.info.CallUnary(ctx, req)
+}
+
+// ChangeMembership calls optout.peer.v1.PeerService.ChangeMembership.
+func (c *peerServiceClient) ChangeMembership(ctx context.Context, req *connect.Request[v1.ChangeMembershipRequest]) (*connect.Response[v1.ChangeMembershipResponse], error) {
+	return c.changeMembership.CallUnary(ctx, req)
+}
+
+// Removed calls optout.peer.v1.PeerService.Removed.
+func (c *peerServiceClient) Removed(ctx context.Context, req *connect.Request[v1.RemovedRequest]) (*connect.Response[v1.RemovedResponse], error) {
+	return c.removed.CallUnary(ctx, req)
+}
+
 // PeerServiceHandler is an implementation of the optout.peer.v1.PeerService service.
 type PeerServiceHandler interface {
 	// Propose applies an encoded optout.fsm.v1.Command on the leader. Errors
@@ -104,6 +155,14 @@ type PeerServiceHandler interface {
 	// ReadIndex returns a commit index confirmed by a quorum heartbeat in the
 	// leader's current term. Only the leader answers.
 	ReadIndex(context.Context, *connect.Request[v1.ReadIndexRequest]) (*connect.Response[v1.ReadIndexResponse], error)
+	// Info reports a node's progress; the leader uses it to decide when a
+	// learner is caught up and which voters are reachable.
+	Info(context.Context, *connect.Request[v1.InfoRequest]) (*connect.Response[v1.InfoResponse], error)
+	// ChangeMembership runs a membership change on the leader.
+	ChangeMembership(context.Context, *connect.Request[v1.ChangeMembershipRequest]) (*connect.Response[v1.ChangeMembershipResponse], error)
+	// Removed tells a node it was removed from the cluster, so it stops
+	// serving instead of answering from state that no longer advances.
+	Removed(context.Context, *connect.Request[v1.RemovedRequest]) (*connect.Response[v1.RemovedResponse], error)
 }
 
 // NewPeerServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -125,12 +184,36 @@ func NewPeerServiceHandler(svc PeerServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(peerServiceMethods.ByName("ReadIndex")),
 		connect.WithHandlerOptions(opts...),
 	)
+	peerServiceInfoHandler := connect.NewUnaryHandler(
+		PeerServiceInfoProcedure,
+		svc.Info,
+		connect.WithSchema(peerServiceMethods.ByName("Info")),
+		connect.WithHandlerOptions(opts...),
+	)
+	peerServiceChangeMembershipHandler := connect.NewUnaryHandler(
+		PeerServiceChangeMembershipProcedure,
+		svc.ChangeMembership,
+		connect.WithSchema(peerServiceMethods.ByName("ChangeMembership")),
+		connect.WithHandlerOptions(opts...),
+	)
+	peerServiceRemovedHandler := connect.NewUnaryHandler(
+		PeerServiceRemovedProcedure,
+		svc.Removed,
+		connect.WithSchema(peerServiceMethods.ByName("Removed")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/optout.peer.v1.PeerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PeerServiceProposeProcedure:
 			peerServiceProposeHandler.ServeHTTP(w, r)
 		case PeerServiceReadIndexProcedure:
 			peerServiceReadIndexHandler.ServeHTTP(w, r)
+		case PeerServiceInfoProcedure:
+			peerServiceInfoHandler.ServeHTTP(w, r)
+		case PeerServiceChangeMembershipProcedure:
+			peerServiceChangeMembershipHandler.ServeHTTP(w, r)
+		case PeerServiceRemovedProcedure:
+			peerServiceRemovedHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -146,4 +229,16 @@ func (UnimplementedPeerServiceHandler) Propose(context.Context, *connect.Request
 
 func (UnimplementedPeerServiceHandler) ReadIndex(context.Context, *connect.Request[v1.ReadIndexRequest]) (*connect.Response[v1.ReadIndexResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.peer.v1.PeerService.ReadIndex is not implemented"))
+}
+
+func (UnimplementedPeerServiceHandler) Info(context.Context, *connect.Request[v1.InfoRequest]) (*connect.Response[v1.InfoResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.peer.v1.PeerService.Info is not implemented"))
+}
+
+func (UnimplementedPeerServiceHandler) ChangeMembership(context.Context, *connect.Request[v1.ChangeMembershipRequest]) (*connect.Response[v1.ChangeMembershipResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.peer.v1.PeerService.ChangeMembership is not implemented"))
+}
+
+func (UnimplementedPeerServiceHandler) Removed(context.Context, *connect.Request[v1.RemovedRequest]) (*connect.Response[v1.RemovedResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.peer.v1.PeerService.Removed is not implemented"))
 }

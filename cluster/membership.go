@@ -1,0 +1,359 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/optoutd/optoutd"
+	peerv1 "github.com/optoutd/optoutd/cluster/gen/optout/peer/v1"
+)
+
+// removedMarker is written into the data directory when this node learns it
+// was removed; a node that finds it refuses to serve until the directory is
+// wiped.
+const removedMarker = "REMOVED"
+
+// Membership tuning.
+const (
+	// promoteLag: a learner within this many entries of the leader's commit
+	// index, on two checks in a row, is promoted to voter.
+	promoteLag   = 256
+	promoteEvery = time.Second
+	probeTimeout = time.Second
+)
+
+var (
+	errTransferring = errors.New("cluster: transferring leadership away before removing this node")
+	errRemoved      = errors.New("cluster: this node was removed from the cluster")
+)
+
+// removedError is what every request to a removed node gets.
+func (n *Node) removedError() error {
+	return optoutd.WrapError(optoutd.FailedPrecondition, errRemoved,
+		"this node (%s) was removed from the cluster; wipe its --data-dir and re-add it with --join to serve again", n.cfg.ID)
+}
+
+func (n *Node) markerPath() string { return filepath.Join(n.cfg.DataDir, removedMarker) }
+
+func (n *Node) loadRemovedMarker() {
+	if b, err := os.ReadFile(n.markerPath()); err == nil {
+		n.removed.Store(true)
+		close(n.removedCh)
+		n.log.Error("this node was removed from the cluster and will not serve; wipe the data directory to re-add it", "marker", string(b))
+	}
+}
+
+// markRemoved records that this node is no longer a member, durably, and
+// stops its Raft instance so it neither votes nor campaigns.
+func (n *Node) markRemoved(index uint64) {
+	if !n.removed.CompareAndSwap(false, true) {
+		return
+	}
+	close(n.removedCh)
+	n.log.Error("this node was removed from the cluster; it stops serving", LogKeyIndex, index)
+	_ = os.WriteFile(n.markerPath(), []byte("removed at configuration index "+strconv.FormatUint(index, 10)+"\n"), 0o600)
+	n.broadcastChange()
+	go func() { _ = n.raft.Shutdown().Error() }()
+}
+
+// memberStatus says whether id is in the leader's configuration: yes, no
+// (and that configuration is committed, so the node really was removed), or
+// unsure (a change is in flight).
+func (n *Node) memberStatus(id string) (member, sure bool) {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return true, false
+	}
+	if _, ok := findServer(cf.Configuration().Servers, id); ok {
+		return true, true
+	}
+	return false, cf.Index() <= n.raft.CommitIndex()
+}
+
+// acceptRemoval handles a Removed notice: it is ignored when this node's
+// own latest configuration lists it at a newer index (a stale notice after
+// it was re-added).
+func (n *Node) acceptRemoval(index uint64) {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() == nil && cf.Index() > index {
+		if _, ok := findServer(cf.Configuration().Servers, n.cfg.ID); ok {
+			n.log.Warn("ignoring a stale removal notice", LogKeyIndex, index, "config_index", cf.Index())
+			return
+		}
+	}
+	n.markRemoved(index)
+}
+
+// AddMember adds id at raftAddr as a non-voter. It is a no-op if id is
+// already a member at that address.
+func (n *Node) AddMember(ctx context.Context, id, raftAddr string) (uint64, error) {
+	if !idRE.MatchString(id) {
+		return 0, optoutd.Errorf(optoutd.Invalid, "id: %q must match %s", id, idRE)
+	}
+	if err := checkHostPort("raft_address", raftAddr); err != nil {
+		return 0, optoutd.Errorf(optoutd.Invalid, "%v", err)
+	}
+	return n.membership(ctx, peerv1.MembershipOp_MEMBERSHIP_OP_ADD_NONVOTER, id, raftAddr)
+}
+
+// PromoteMember makes a non-voter a voter.
+func (n *Node) PromoteMember(ctx context.Context, id string) (uint64, error) {
+	return n.membership(ctx, peerv1.MembershipOp_MEMBERSHIP_OP_PROMOTE, id, "")
+}
+
+// RemoveMember removes id, transferring leadership first if id leads.
+func (n *Node) RemoveMember(ctx context.Context, id string) (uint64, error) {
+	return n.membership(ctx, peerv1.MembershipOp_MEMBERSHIP_OP_REMOVE, id, "")
+}
+
+// TransferLeadership moves leadership to id (any caught-up voter if "").
+func (n *Node) TransferLeadership(ctx context.Context, id string) (string, error) {
+	if _, err := n.membership(ctx, peerv1.MembershipOp_MEMBERSHIP_OP_TRANSFER_LEADERSHIP, id, ""); err != nil {
+		return "", err
+	}
+	// Report the leader once one is known again.
+	for ctx.Err() == nil {
+		if lid, _ := n.Leader(); lid != "" {
+			return lid, nil
+		}
+		select {
+		case <-n.changes():
+		case <-ctx.Done():
+		}
+	}
+	return "", nil
+}
+
+// membership runs a configuration change on the leader, forwarding from a
+// follower and retrying while the failure is certainly "not applied".
+func (n *Node) membership(ctx context.Context, op peerv1.MembershipOp, id, addr string) (uint64, error) {
+	if n.removed.Load() {
+		return 0, n.removedError()
+	}
+	ctx, cancel := n.withDefaultTimeout(ctx)
+	defer cancel()
+	backoff := 5 * time.Millisecond
+	for {
+		changed := n.changes()
+		var (
+			idx uint64
+			err error
+		)
+		if n.raft.State() == raft.Leader {
+			idx, err = n.changeLocal(ctx, op, id, addr)
+		} else if laddr, lid := n.raft.LeaderWithID(); laddr != "" && string(lid) != n.cfg.ID {
+			idx, err = n.peers.changeMembership(ctx, string(laddr), op, id, addr)
+		} else {
+			err = &notAppliedError{errNoLeader}
+		}
+		var na *notAppliedError
+		if err == nil || !errors.As(err, &na) {
+			if err != nil {
+				return 0, writeError(ctx, err)
+			}
+			return idx, nil
+		}
+		select {
+		case <-changed:
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return 0, writeError(ctx, &notAppliedError{fmt.Errorf("%w (last attempt: %w)", ctx.Err(), na.err)})
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+// changeLocal applies a membership change on this node, the leader.
+func (n *Node) changeLocal(ctx context.Context, op peerv1.MembershipOp, id, addr string) (uint64, error) {
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return 0, classifyRaftErr(err)
+	}
+	servers := cf.Configuration().Servers
+	cur, found := findServer(servers, id)
+	timeout := time.Until(deadlineOf(ctx, n.cfg.RequestTimeout))
+	var f raft.IndexFuture
+	switch op {
+	case peerv1.MembershipOp_MEMBERSHIP_OP_ADD_NONVOTER:
+		if found && string(cur.Address) == addr {
+			return 0, nil
+		}
+		if found {
+			return 0, optoutd.Errorf(optoutd.FailedPrecondition, "%s is already a member at %s; remove it before adding it at %s", id, cur.Address, addr)
+		}
+		for _, s := range servers {
+			if string(s.Address) == addr {
+				return 0, optoutd.Errorf(optoutd.FailedPrecondition, "raft address %s already belongs to member %s", addr, s.ID)
+			}
+		}
+		f = n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout)
+	case peerv1.MembershipOp_MEMBERSHIP_OP_PROMOTE:
+		if !found {
+			return 0, optoutd.Errorf(optoutd.NotFound, "%s is not a member", id)
+		}
+		if cur.Suffrage == raft.Voter {
+			return 0, nil
+		}
+		f = n.raft.AddVoter(cur.ID, cur.Address, 0, timeout)
+	case peerv1.MembershipOp_MEMBERSHIP_OP_REMOVE:
+		if !found {
+			return 0, optoutd.Errorf(optoutd.NotFound, "%s is not a member", id)
+		}
+		if id == n.cfg.ID {
+			if err := n.checkQuorumAfterRemoval(ctx, servers, id); err != nil {
+				return 0, err
+			}
+			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+				return 0, &notAppliedError{fmt.Errorf("transfer leadership before removing %s: %w", id, err)}
+			}
+			return 0, &notAppliedError{errTransferring}
+		}
+		if err := n.checkQuorumAfterRemoval(ctx, servers, id); err != nil {
+			return 0, err
+		}
+		f = n.raft.RemoveServer(cur.ID, 0, timeout)
+	case peerv1.MembershipOp_MEMBERSHIP_OP_TRANSFER_LEADERSHIP:
+		var tf raft.Future
+		if id == "" {
+			tf = n.raft.LeadershipTransfer()
+		} else if !found || cur.Suffrage != raft.Voter {
+			return 0, optoutd.Errorf(optoutd.FailedPrecondition, "%s is not a voter", id)
+		} else if id == n.cfg.ID {
+			return 0, nil
+		} else {
+			tf = n.raft.LeadershipTransferToServer(cur.ID, cur.Address)
+		}
+		return 0, classifyRaftErr(tf.Error())
+	default:
+		return 0, optoutd.Errorf(optoutd.Invalid, "unknown membership operation %v", op)
+	}
+	if err := f.Error(); err != nil {
+		return 0, classifyRaftErr(err)
+	}
+	n.log.Info("membership changed", "op", op.String(), LogKeyNode, id, LogKeyIndex, f.Index())
+	if op == peerv1.MembershipOp_MEMBERSHIP_OP_REMOVE {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*probeTimeout)
+			defer cancel()
+			if err := n.peers.removed(ctx, string(cur.Address), f.Index()); err != nil {
+				n.log.Warn("could not tell the removed node; it stops serving when it next restarts or hears of it", LogKeyNode, id, LogKeyErr, err)
+			}
+		}()
+	}
+	return f.Index(), nil
+}
+
+// checkQuorumAfterRemoval refuses a removal that would leave the cluster
+// without a reachable majority of its remaining voters.
+func (n *Node) checkQuorumAfterRemoval(ctx context.Context, servers []raft.Server, id string) error {
+	var remaining []raft.Server
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != id {
+			remaining = append(remaining, s)
+		}
+	}
+	if victim, _ := findServer(servers, id); victim.Suffrage != raft.Voter {
+		return nil
+	}
+	if len(remaining) == 0 {
+		return optoutd.Errorf(optoutd.FailedPrecondition, "refusing to remove %s: it is the last voter", id)
+	}
+	reachable := 0
+	for _, s := range remaining {
+		if string(s.ID) == n.cfg.ID {
+			reachable++
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		_, err := n.peers.info(pctx, string(s.Address))
+		cancel()
+		if err == nil {
+			reachable++
+		}
+	}
+	if need := len(remaining)/2 + 1; reachable < need {
+		return optoutd.Errorf(optoutd.FailedPrecondition,
+			"refusing to remove %s: the %d remaining voters need %d reachable for a quorum, and only %d are; bring members back first",
+			id, len(remaining), need, reachable)
+	}
+	return nil
+}
+
+// autoPromote promotes learners that have caught up, while this node leads.
+func (n *Node) autoPromote(ctx context.Context) {
+	defer n.wg.Done()
+	tick := time.NewTicker(promoteEvery)
+	defer tick.Stop()
+	streak := map[raft.ServerID]int{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		cf := n.raft.GetConfiguration()
+		if cf.Error() != nil {
+			continue
+		}
+		for _, s := range cf.Configuration().Servers {
+			if s.Suffrage != raft.Nonvoter {
+				delete(streak, s.ID)
+				continue
+			}
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			info, err := n.peers.info(pctx, string(s.Address))
+			cancel()
+			if err != nil || info.AppliedIndex+promoteLag < n.raft.CommitIndex() {
+				streak[s.ID] = 0
+				continue
+			}
+			if streak[s.ID]++; streak[s.ID] < 2 {
+				continue
+			}
+			f := n.raft.AddVoter(s.ID, s.Address, 0, n.cfg.RequestTimeout)
+			if err := f.Error(); err != nil {
+				n.log.Warn("promoting caught-up learner failed", LogKeyNode, string(s.ID), LogKeyErr, err)
+				continue
+			}
+			n.log.Info("promoted caught-up learner to voter", LogKeyNode, string(s.ID), LogKeyIndex, f.Index())
+			delete(streak, s.ID)
+		}
+	}
+}
+
+func findServer(servers []raft.Server, id string) (raft.Server, bool) {
+	for _, s := range servers {
+		if string(s.ID) == id {
+			return s, true
+		}
+	}
+	return raft.Server{}, false
+}
+
+func deadlineOf(ctx context.Context, def time.Duration) time.Time {
+	if dl, ok := ctx.Deadline(); ok {
+		return dl
+	}
+	return time.Now().Add(def)
+}
+
+// classifyRaftErr marks the hashicorp/raft errors that happen before a
+// change is appended as "not applied"; the rest may have been applied.
+func classifyRaftErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return &notAppliedError{err}
+	default:
+		return &unknownOutcomeError{err}
+	}
+}
