@@ -132,10 +132,10 @@ func (r *runner) runSystem(ctx context.Context, name, prefix string) (sr *System
 		before := readCPU(append([]int{self}, nodes...))
 		run := closedLoop(ctx, r.cfg.Concurrency, r.cfg.Warmup, r.cfg.Duration, r.cfg.OpTimeout, &n, op)
 		run.CPU = cpuUsage(before, readCPU(append([]int{self}, nodes...)), nodes, self, n.Load())
-		sr.Workloads[wl] = run
 		if ctx.Err() != nil {
-			return sr, ctx.Err()
+			return sr, ctx.Err() // an interrupted run is not a measurement
 		}
+		sr.Workloads[wl] = run
 		if err := sys.Check(); err != nil {
 			return sr, err
 		}
@@ -147,7 +147,10 @@ func (r *runner) runSystem(ctx context.Context, name, prefix string) (sr *System
 		for n := 1; n <= r.cfg.FailoverSamples; n++ {
 			r.prog.step(prefix, fmt.Sprintf("failover %d/%d", n, r.cfg.FailoverSamples), 0, nil)
 			s, err := failoverSample(ctx, sys, allOps, r.keys, r.cfg, n)
-			sr.Failover = append(sr.Failover, s)
+			if ctx.Err() != nil {
+				return sr, ctx.Err()
+			}
+			sr.Failover = append(sr.Failover, s) // measured, even if the restart after it failed
 			if err != nil {
 				return sr, fmt.Errorf("failover sample %d: %w", n, err)
 			}
