@@ -11,7 +11,8 @@ import (
 
 type clusterServer struct {
 	optoutv1connect.UnimplementedClusterServiceHandler
-	store Store
+	store   Store
+	members Membership
 }
 
 func (s *clusterServer) Status(ctx context.Context, req *connect.Request[optoutv1.StatusRequest]) (*connect.Response[optoutv1.StatusResponse], error) {

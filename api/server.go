@@ -22,6 +22,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Gatherer, if set, is served on /metrics.
 	Gatherer prometheus.Gatherer
+	// Members, if set, serves ClusterService's membership calls.
+	Members Membership
 }
 
 // NewHandler returns the whole API: both services, gRPC health, gRPC
@@ -36,7 +38,7 @@ func NewHandler(store Store, opts Options) http.Handler {
 	)
 	mux := http.NewServeMux()
 	mux.Handle(optoutv1connect.NewOptOutServiceHandler(&optOutServer{store: store}, hopts...))
-	mux.Handle(optoutv1connect.NewClusterServiceHandler(&clusterServer{store: store}, hopts...))
+	mux.Handle(optoutv1connect.NewClusterServiceHandler(&clusterServer{store: store, members: opts.Members}, hopts...))
 	mux.Handle(optoutv1connect.NewCatalogServiceHandler(&catalogServer{store: store}, hopts...))
 	mux.Handle(optoutv1connect.NewAuditServiceHandler(&auditServer{store: store}, hopts...))
 	mux.Handle(optoutv1connect.NewAdminServiceHandler(&adminServer{store: store}, hopts...))

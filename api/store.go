@@ -34,3 +34,13 @@ type Store interface {
 	// Ready returns nil when the node can serve linearizable requests.
 	Ready() error
 }
+
+// Membership is what ClusterService's membership calls need. It is separate
+// from Store so a read-only deployment (or a test) can leave it out; the
+// calls then answer UNIMPLEMENTED.
+type Membership interface {
+	AddMember(ctx context.Context, id, raftAddr string) (uint64, error)
+	PromoteMember(ctx context.Context, id string) (uint64, error)
+	RemoveMember(ctx context.Context, id string) (uint64, error)
+	TransferLeadership(ctx context.Context, id string) (string, error)
+}

@@ -184,6 +184,9 @@ func (c *Config) validateTimings() error {
 	return nil
 }
 
+// RaftAdvertiseOrAddr is the Raft address other nodes dial.
+func (c *Config) RaftAdvertiseOrAddr() string { return c.advertise() }
+
 func (c *Config) advertise() string {
 	if c.RaftAdvertise != "" {
 		return c.RaftAdvertise

@@ -52,6 +52,7 @@ type Node struct {
 	registering  atomic.Bool
 	removed      atomic.Bool   // this node was removed from the cluster
 	removedCh    chan struct{} // closed when removed becomes true
+	fresh        bool          // no Raft state at start
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -208,12 +209,15 @@ func (n *Node) startRaft() error {
 // state never does, so restarting with the same flags is harmless.
 func (n *Node) bootstrap() error {
 	if len(n.cfg.InitialCluster) == 0 {
-		return nil
+		has, err := raft.HasExistingState(n.logStore, n.logStore, n.snapStore)
+		n.fresh = err == nil && !has
+		return err
 	}
 	has, err := raft.HasExistingState(n.logStore, n.logStore, n.snapStore)
 	if err != nil {
 		return fmt.Errorf("cluster: check existing state: %w", err)
 	}
+	n.fresh = !has
 	if has {
 		n.log.Info("existing state found; not bootstrapping")
 		return nil
@@ -228,6 +232,26 @@ func (n *Node) bootstrap() error {
 	}
 	n.log.Info("bootstrapped new cluster", "servers", len(servers))
 	return nil
+}
+
+// HandOff transfers leadership to another voter if this node leads, so a
+// planned shutdown costs the cluster a quick handover instead of an
+// election timeout. It gives up (harmlessly) when ctx ends.
+func (n *Node) HandOff(ctx context.Context) {
+	if n.raft == nil || n.raft.State() != raft.Leader || n.removed.Load() {
+		return
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.raft.LeadershipTransfer().Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			n.log.Warn("leadership hand-off before shutdown failed", LogKeyErr, err)
+			return
+		}
+		n.log.Info("handed leadership off before shutdown")
+	case <-ctx.Done():
+	}
 }
 
 // Close shuts the node down without leaving the cluster: a restart from the

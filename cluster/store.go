@@ -238,3 +238,7 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
 	}
 	return err
 }
+
+// Fresh reports whether this node started with no Raft state at all (it
+// was neither bootstrapped nor added yet).
+func (n *Node) Fresh() bool { return n.fresh }

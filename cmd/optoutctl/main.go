@@ -65,7 +65,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		Options:    []ff.Option{ff.WithEnvVarPrefix("OPTOUT")},
 		Subcommands: []*ffcli.Command{
 			m.setCmd(), m.checkCmd(), m.getCmd(), m.statusCmd(),
-			m.eraseCmd(), m.purposeCmd(), m.historyCmd(), m.stateAtCmd(), m.auditCmd(), m.watchCmd(), m.adminCmd(),
+			m.eraseCmd(), m.purposeCmd(), m.historyCmd(), m.stateAtCmd(), m.auditCmd(), m.watchCmd(), m.adminCmd(), m.membersCmd(),
 		},
 		Exec: func(_ context.Context, args []string) error {
 			if len(args) > 0 {

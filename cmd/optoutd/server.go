@@ -27,7 +27,8 @@ type nodeFlags struct {
 	snapRetained                            int
 	logLevel, logFormat                     string
 	unsafeStaleReads, noDefaultCatalog      bool
-	idemWindow                              time.Duration
+	idemWindow, joinTimeout                 time.Duration
+	join                                    string
 }
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
@@ -39,6 +40,8 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7101", "Raft and peer RPC listen address")
 	fs.StringVar(&f.raftAdvertise, "raft-advertise", "", "Raft address other nodes dial (default: --raft-addr)")
 	fs.StringVar(&f.initialCluster, "initial-cluster", "", "id=raftaddr,... of every node, used only on the first start")
+	fs.StringVar(&f.join, "join", "", "API addresses (host:port,...) of running members: on its first start this node asks to be added as a learner")
+	fs.DurationVar(&f.joinTimeout, "join-timeout", time.Minute, "how long to keep trying --join before giving up")
 	fs.DurationVar(&f.heartbeat, "heartbeat-timeout", d.HeartbeatTimeout, "Raft heartbeat timeout")
 	fs.DurationVar(&f.election, "election-timeout", d.ElectionTimeout, "Raft election timeout")
 	fs.DurationVar(&f.lease, "leader-lease-timeout", d.LeaderLeaseTimeout, "a leader that hears from no quorum for this long steps down")
@@ -80,6 +83,12 @@ func (f *nodeFlags) config(log *slog.Logger) (cluster.Config, error) {
 	cfg.Logger = log
 	if err := checkListenAddr("--api-addr", f.apiAddr); err != nil {
 		return cfg, err
+	}
+	if f.join != "" && f.initialCluster != "" {
+		return cfg, fmt.Errorf("--join: cannot be combined with --initial-cluster (bootstrap a new cluster, or join a running one)")
+	}
+	if f.joinTimeout < time.Second {
+		return cfg, fmt.Errorf("--join-timeout: %v is under 1s", f.joinTimeout)
 	}
 	return cfg, cfg.Validate()
 }
@@ -123,6 +132,14 @@ func newServerCmd(m *Main) *ffcli.Command {
 				return err
 			}
 			log.Info("serving", "api", rn.apiAddr(), "raft", cfg.RaftAddr)
+			if f.join != "" {
+				if !rn.node.Fresh() {
+					log.Info("existing state found; not joining again", "join", f.join)
+				} else if err := join(ctx, log, f.join, cfg.ID, cfg.RaftAdvertiseOrAddr(), f.joinTimeout); err != nil {
+					_ = rn.close()
+					return err
+				}
+			}
 			if m.Ready != nil {
 				m.Ready()
 			}
@@ -161,7 +178,7 @@ func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry) (*r
 		_ = ln.Close()
 		return nil, err
 	}
-	h := api.NewHandler(node, api.Options{Logger: cfg.Logger, Gatherer: reg})
+	h := api.NewHandler(node, api.Options{Logger: cfg.Logger, Gatherer: reg, Members: node})
 	rn := &runningNode{node: node, ln: ln, srv: api.NewServer(apiAddr, h), serveErr: make(chan error, 1)}
 	go func() {
 		if err := rn.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -173,11 +190,13 @@ func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry) (*r
 
 func (r *runningNode) apiAddr() string { return r.ln.Addr().String() }
 
-// close stops taking requests (waiting up to 2s for those in flight), then
-// shuts the node down without leaving the cluster.
+// close hands leadership off if this node leads, stops taking requests
+// (waiting up to 2s in all for those in flight), then shuts the node down
+// without leaving the cluster.
 func (r *runningNode) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	r.node.HandOff(ctx)
 	_ = r.srv.Shutdown(ctx)
 	return r.node.Close()
 }

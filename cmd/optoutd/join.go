@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/optoutd/optoutd/client"
+)
+
+// join asks the cluster, through any of endpoints, to add this node as a
+// learner, retrying while no endpoint can take the request, until timeout.
+// The cluster promotes the learner to voter once it has caught up.
+func join(ctx context.Context, log *slog.Logger, endpoints, id, raftAddr string, timeout time.Duration) error {
+	eps := strings.Split(endpoints, ",")
+	c, err := client.New(eps)
+	if err != nil {
+		return fmt.Errorf("--join: %w", err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	backoff := 100 * time.Millisecond
+	for {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		r, err := c.AddMember(actx, id, raftAddr)
+		acancel()
+		if err == nil {
+			log.Info("joined the cluster as a learner; the leader promotes it once caught up", "index", r.Index, "via", endpoints)
+			return nil
+		}
+		switch connect.CodeOf(err) {
+		case connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodeUnimplemented,
+			connect.CodeNotFound, connect.CodePermissionDenied, connect.CodeUnauthenticated:
+			return fmt.Errorf("--join: %s refused to add %s at %s: %w", endpoints, id, raftAddr, err)
+		}
+		log.Warn("join attempt failed; retrying", "via", endpoints, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return fmt.Errorf("--join: could not join through %s within %v (is that the API address of a running member?): %w", endpoints, timeout, err)
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
