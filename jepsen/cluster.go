@@ -7,8 +7,11 @@ import (
 	"sync"
 	"time"
 
+	"net/http"
+
 	"connectrpc.com/connect"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
 	"github.com/optoutd/optoutd/client"
 	"github.com/optoutd/optoutd/jepsen/checker"
 	"github.com/optoutd/optoutd/jepsen/db"
@@ -106,6 +109,33 @@ func (c *cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 	})
 	if !ok {
 		return fmt.Errorf("jepsen: cluster not ready after %v (last: %s)", timeout, last)
+	}
+	return nil
+}
+
+// definePurpose defines the purpose every key uses (Set refuses an
+// undefined purpose), through whichever node accepts it. A server without
+// a catalog (Unimplemented) needs none.
+func (c *cluster) definePurpose(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	ok := poll(ctx, 200*time.Millisecond, func() bool {
+		for _, n := range c.Nodes() {
+			cat := optoutv1connect.NewCatalogServiceClient(http.DefaultClient, "http://"+n.API)
+			rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+			_, err := cat.DefinePurpose(rctx, connect.NewRequest(&optoutv1.DefinePurposeRequest{Purpose: &optoutv1.Purpose{
+				Name: workload.Purpose, Description: "keys written by the chaos harness", DefaultDecision: optoutv1.Default_DEFAULT_ALLOW}}))
+			rcancel()
+			if err == nil || connect.CodeOf(err) == connect.CodeUnimplemented {
+				return true
+			}
+			last = fmt.Errorf("%s: %w", n.ID, err)
+		}
+		return false
+	})
+	if !ok {
+		return fmt.Errorf("jepsen: define purpose %q: %w", workload.Purpose, last)
 	}
 	return nil
 }

@@ -163,6 +163,10 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Results, error) {
 		teardown()
 		return nil, fmt.Errorf("%w (node logs in %s)", err, filepath.Join(dir, "nodes"))
 	}
+	if err := cl.definePurpose(ctx, readyTimeout); err != nil {
+		teardown()
+		return nil, err
+	}
 	rec, wl, execErr, err := drive(ctx, cfg, cl, plan, res)
 	if err != nil {
 		teardown()

@@ -33,12 +33,16 @@ func (b *hb) cas(call, ret int64, tag string, exp uint64, out history.Outcome, v
 	return b.add(history.Op{Type: history.CAS, Tag: tag, State: "opted_in", Expected: u64(exp), Call: call, Return: ret, Outcome: out, Version: v})
 }
 
+func (b *hb) writeIn(call, ret int64, tag string, out history.Outcome, v uint64) *hb {
+	return b.add(history.Op{Type: history.Write, Tag: tag, State: "opted_in", Call: call, Return: ret, Outcome: out, Version: v})
+}
+
 func (b *hb) get(call, ret int64, tag string, v uint64) *hb {
 	if tag == "" {
 		return b.add(history.Op{Type: history.Get, Call: call, Return: ret, Outcome: history.NotFound})
 	}
 	st := "opted_out"
-	if tag[0] == 'c' { // tags of CAS writes start with c
+	if tag[0] == 'c' || tag[0] == 'i' { // tags of CAS writes and opt-ins start with c or i
 		st = "opted_in"
 	}
 	return b.add(history.Op{Type: history.Get, Tag: tag, State: st, Call: call, Return: ret, Outcome: history.OK, Version: v})
@@ -84,6 +88,14 @@ func TestRegisterHandWritten(t *testing.T) {
 		{"pinned unknown version must stay", new(hb).write(0, 10, "a", history.OK, 5).write(20, 30, "b", history.Unknown, 0).check(40, 50, "opted_out", 7).check(60, 70, "opted_out", 8), NotLinearizable, 2},
 		{"unknown cas that could not match", new(hb).write(0, 10, "a", history.OK, 5).cas(20, 30, "c1", 3, history.Unknown, 0).get(40, 50, "c1", 8), NotLinearizable, 1},
 		{"unknown cas that matched", new(hb).write(0, 10, "a", history.OK, 5).cas(20, 30, "c1", 5, history.Unknown, 0).get(40, 50, "c1", 8), Linearizable, 1},
+		// Deny wins: a blind opt-in cannot replace an opt-out.
+		{"blind opt-in over opt-out acknowledged", new(hb).write(0, 10, "a", history.OK, 5).writeIn(20, 30, "i1", history.OK, 7), NotLinearizable, 1},
+		{"blind opt-in over opt-out refused", new(hb).write(0, 10, "a", history.OK, 5).writeIn(20, 30, "i1", history.Mismatch, 5).get(40, 50, "a", 5), Linearizable, 1},
+		{"blind opt-in refused over an opt-in", new(hb).writeIn(0, 10, "i0", history.OK, 5).writeIn(20, 30, "i1", history.Mismatch, 5), NotLinearizable, 1},
+		{"blind opt-in over opt-in", new(hb).writeIn(0, 10, "i0", history.OK, 5).writeIn(20, 30, "i1", history.OK, 7).get(40, 50, "i1", 7), Linearizable, 1},
+		{"cas opt-in over opt-out", new(hb).write(0, 10, "a", history.OK, 5).cas(20, 30, "c1", 5, history.OK, 7), Linearizable, 1},
+		{"unknown blind opt-in over opt-out seen", new(hb).write(0, 10, "a", history.OK, 5).writeIn(20, 30, "i1", history.Unknown, 0).get(40, 50, "i1", 8), NotLinearizable, 1},
+		{"unknown blind opt-in before the opt-out", new(hb).writeIn(0, 30, "i1", history.Unknown, 0).write(5, 40, "a", history.OK, 9).get(50, 60, "a", 9), Linearizable, 1},
 		{"read saw a write before it was called", new(hb).get(0, 10, "b", 7).write(20, 30, "b", history.Unknown, 0), NotLinearizable, 1},
 	}
 	for _, tc := range cases {
@@ -206,7 +218,8 @@ func simulate(r *rand.Rand, n int, corrupt float64) []history.Op {
 				op.Outcome = history.NotApplied
 				continue
 			}
-			if op.Expected != nil && *op.Expected != cur.Ver {
+			deny := op.Expected == nil && cur.Tag != "" && cur.State == "opted_out" && op.State == "opted_in"
+			if op.Expected != nil && *op.Expected != cur.Ver || deny {
 				op.Outcome, op.Version = history.Mismatch, cur.Ver
 			} else {
 				op.Outcome, op.Version = history.OK, logIndex

@@ -116,13 +116,17 @@ func stepWrite(s RegState, op RegInput) (bool, any) {
 			if s, ok = s.canBe(op.Expected); !ok {
 				return false, s
 			}
+		} else if denied(s, op) {
+			return false, s
 		}
 		if !s.below(op.Version) {
 			return false, s
 		}
 		return true, RegState{Tag: op.Tag, State: op.State, Ver: op.Version, Exact: true}
 	case history.Mismatch:
-		if !op.HasExpected || op.Expected == op.Version {
+		// A CAS whose expected version is not current, or a blind opt-in
+		// refused by deny-wins; either way it reports the current version.
+		if op.HasExpected && op.Expected == op.Version || !op.HasExpected && !denied(s, op) {
 			return false, s
 		}
 		pinned, ok := s.canBe(op.Version)
@@ -135,6 +139,8 @@ func stepWrite(s RegState, op RegInput) (bool, any) {
 				return true, s
 			}
 			s = pinned
+		} else if denied(s, op) {
+			return true, s // applied as a refused opt-in: no effect
 		}
 		if op.Version != 0 {
 			if !s.below(op.Version) {
@@ -145,6 +151,12 @@ func stepWrite(s RegState, op RegInput) (bool, any) {
 		return true, RegState{Tag: op.Tag, State: op.State, Ver: s.floor(), Exact: false}
 	}
 	return false, s
+}
+
+// denied reports whether deny-wins refuses a blind write: an opt-in may
+// replace an opt-out only by naming its version (a CAS).
+func denied(s RegState, op RegInput) bool {
+	return !op.HasExpected && s.Tag != "" && s.State == "opted_out" && op.State == "opted_in"
 }
 
 // RegisterModel is the porcupine model of one key.
@@ -196,7 +208,7 @@ func describeInput(op RegInput) string {
 	case history.OK:
 		return fmt.Sprintf("#%d %s %s %s%s → ok v%d", op.Op, op.Type, op.Tag, op.State, exp, op.Version)
 	case history.Mismatch:
-		return fmt.Sprintf("#%d %s %s%s → mismatch, current v%d", op.Op, op.Type, op.Tag, exp, op.Version)
+		return fmt.Sprintf("#%d %s %s %s%s → refused, current v%d", op.Op, op.Type, op.Tag, op.State, exp, op.Version)
 	default:
 		v := "?"
 		if op.Version != 0 {

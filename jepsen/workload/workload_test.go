@@ -54,7 +54,8 @@ func TestClassifyWrite(t *testing.T) {
 	}
 }
 
-// memStore is a linearizable in-memory OptOutService (one mutex), with an
+// memStore is a linearizable in-memory OptOutService (one mutex, deny
+// wins like optoutd: a blind opt-in cannot replace an opt-out), with an
 // optional bug: stale serves every other read from a snapshot taken at the
 // first write.
 type memStore struct {
@@ -84,7 +85,8 @@ func (s *memStore) Set(_ context.Context, req *connect.Request[optoutv1.SetReque
 	key := m.SubjectId + "/" + m.Purpose
 	s.index++
 	cur := s.recs[key]
-	if m.ExpectedVersion != nil && *m.ExpectedVersion != cur.GetVersion() {
+	deny := m.ExpectedVersion == nil && cur.GetState() == optoutv1.State_STATE_OPTED_OUT && m.State == optoutv1.State_STATE_OPTED_IN
+	if m.ExpectedVersion != nil && *m.ExpectedVersion != cur.GetVersion() || deny {
 		v := cur.GetVersion()
 		return nil, writeErr(connect.CodeFailedPrecondition, optoutv1.Outcome_OUTCOME_NOT_APPLIED, &v)
 	}
