@@ -52,6 +52,10 @@ func apply(tx *bbolt.Tx, e entry) (*fsmv1.Result, error) {
 		res, err = st.applyUpdateSettings(e, p)
 	case *fsmv1.EraseSubjectCommand:
 		res, err = st.applyErase(e, p)
+	case *fsmv1.PutPrincipalCommand:
+		res, err = st.applyPutPrincipal(e, p)
+	case *fsmv1.DeletePrincipalCommand:
+		res, err = st.applyDeletePrincipal(e, p)
 	default:
 		// Decode only returns the types above; reaching here is a bug.
 		return nil, fmt.Errorf("%w: no apply step for %T", ErrUnknownType, p)

@@ -30,7 +30,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 
-	var last uint64
+	var last, lastTerm uint64
 	failAt := logs[0].Index
 	err := f.db.Update(func(tx *bbolt.Tx) error {
 		prev := readU64(tx.Bucket(bucketMeta).Get(keyAppliedIndex))
@@ -47,12 +47,16 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 				}
 				out[i] = res
 			}
-			last = l.Index
+			last, lastTerm = l.Index, l.Term
 		}
 		if last == prev {
 			return nil
 		}
-		return tx.Bucket(bucketMeta).Put(keyAppliedIndex, u64(last))
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keyAppliedTerm, u64(lastTerm)); err != nil {
+			return err
+		}
+		return meta.Put(keyAppliedIndex, u64(last))
 	})
 	if err != nil {
 		clear(out)

@@ -22,8 +22,11 @@ var (
 	bucketIdem           = []byte("idempotency")      // key -> StoredIdempotency
 	bucketIdemExpiry     = []byte("idempotency_exp")  // expiry | key -> nil
 	bucketErased         = []byte("erased")           // subject HMAC -> StoredRecord (the suppression)
+	bucketPrincipals     = []byte("principals")       // name -> StoredPrincipal
+	bucketTokenIndex     = []byte("token_index")      // token SHA-256 -> principal name
 
 	keyAppliedIndex  = []byte("applied_index")
+	keyAppliedTerm   = []byte("applied_term")
 	keyStorageFormat = []byte("storage_format")
 	keySettings      = []byte("settings")
 	keyErasureKey    = []byte("erasure_key")
@@ -40,6 +43,7 @@ const storageFormat uint64 = 2
 var allBuckets = [][]byte{
 	bucketMeta, bucketRecords, bucketNodes, bucketPurposes, bucketPurposeHistory,
 	bucketAudit, bucketAuditBySubject, bucketIdem, bucketIdemExpiry, bucketErased,
+	bucketPrincipals, bucketTokenIndex,
 }
 
 // state is one transaction's view of the buckets, with the settings and

@@ -17,7 +17,8 @@ import (
 //
 // Format 2 added InitCluster, DefinePurpose, UpdateSettings and
 // EraseSubject, and the idempotency, schema and caller fields of Set.
-const FormatVersion uint32 = 2
+// Format 3 added PutPrincipal and DeletePrincipal.
+const FormatVersion uint32 = 3
 
 // Sentinel errors of command decoding. A decode failure halts the state
 // machine; it is never skipped.
@@ -94,6 +95,10 @@ func Decode(data []byte) (Decoded, error) {
 		payload = &fsmv1.UpdateSettingsCommand{}
 	case fsmv1.CommandType_COMMAND_TYPE_ERASE_SUBJECT:
 		payload = &fsmv1.EraseSubjectCommand{}
+	case fsmv1.CommandType_COMMAND_TYPE_PUT_PRINCIPAL:
+		payload = &fsmv1.PutPrincipalCommand{}
+	case fsmv1.CommandType_COMMAND_TYPE_DELETE_PRINCIPAL:
+		payload = &fsmv1.DeletePrincipalCommand{}
 	default:
 		return Decoded{}, fmt.Errorf("%w: %d", ErrUnknownType, int32(c.Type))
 	}

@@ -58,6 +58,10 @@ func fixtureType(m proto.Message) fsmv1.CommandType {
 		return fsmv1.CommandType_COMMAND_TYPE_UPDATE_SETTINGS
 	case *fsmv1.EraseSubjectCommand:
 		return fsmv1.CommandType_COMMAND_TYPE_ERASE_SUBJECT
+	case *fsmv1.PutPrincipalCommand:
+		return fsmv1.CommandType_COMMAND_TYPE_PUT_PRINCIPAL
+	case *fsmv1.DeletePrincipalCommand:
+		return fsmv1.CommandType_COMMAND_TYPE_DELETE_PRINCIPAL
 	}
 	panic(fmt.Sprintf("no command type for %T", m))
 }

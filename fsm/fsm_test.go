@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
@@ -65,9 +66,9 @@ func TestApplyScripts(t *testing.T) {
 
 func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 	switch d.Cmd {
-	case "set", "term-start", "register", "raw", "config", "init", "define", "settings", "erase":
+	case "set", "term-start", "register", "raw", "config", "init", "define", "settings", "erase", "principal-put", "principal-delete":
 		return h.runApply(t, d)
-	case "check", "history", "state-at", "changes", "verify", "purposes", "settings-show", "corrupt-audit":
+	case "check", "history", "state-at", "changes", "verify", "purposes", "settings-show", "corrupt-audit", "principals", "principal-by-token":
 		return h.runRead(t, d)
 	case "get":
 		var subject, purpose string
@@ -183,6 +184,26 @@ func (h *harness) runApply(t *testing.T, d *datadriven.TestData) string {
 			c.AuditRetentionNanos = &v
 		}
 		l.Data = mustEncode(t, fsmv1.CommandType_COMMAND_TYPE_UPDATE_SETTINGS, c, stampArg(t, d))
+	case "principal-put":
+		c := &fsmv1.PutPrincipalCommand{Name: argString(t, d, "name"), CreateOnly: d.HasArg("create-only")}
+		switch optString(t, d, "kind") {
+		case "token":
+			c.Kind = fsmv1.PrincipalKind_PRINCIPAL_KIND_TOKEN
+			sum := sha256.Sum256([]byte(argString(t, d, "token")))
+			c.TokenSha256 = sum[:]
+		case "cert":
+			c.Kind = fsmv1.PrincipalKind_PRINCIPAL_KIND_CERTIFICATE
+		}
+		if d.HasArg("role") {
+			r, err := optoutd.ParseRole(argString(t, d, "role"))
+			if err != nil {
+				d.Fatalf(t, "%v", err)
+			}
+			c.Role = fsmv1.Role(r)
+		}
+		l.Data = mustEncode(t, fsmv1.CommandType_COMMAND_TYPE_PUT_PRINCIPAL, c, stampArg(t, d))
+	case "principal-delete":
+		l.Data = mustEncode(t, fsmv1.CommandType_COMMAND_TYPE_DELETE_PRINCIPAL, &fsmv1.DeletePrincipalCommand{Name: argString(t, d, "name")}, stampArg(t, d))
 	case "erase":
 		c := &fsmv1.EraseSubjectCommand{SubjectId: argString(t, d, "subject"), Reason: optString(t, d, "reason"), ClientSchemaVersion: uint32(optUint(t, d, "schema"))}
 		l.Data = mustEncode(t, fsmv1.CommandType_COMMAND_TYPE_ERASE_SUBJECT, c, stampArg(t, d))

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strconv"
 	"strings"
@@ -116,6 +117,25 @@ func (h *harness) runRead(t *testing.T, d *datadriven.TestData) string {
 				return err
 			}
 			out = append(out, fmt.Sprintf("%+v", s))
+		case "principals":
+			ps, err := r.Principals()
+			if err != nil {
+				return err
+			}
+			for _, p := range ps {
+				out = append(out, fmt.Sprintf("%s kind=%d role=%s token=%v", p.Name, p.Kind, p.Role, len(p.TokenSHA256) > 0))
+			}
+		case "principal-by-token":
+			sum := sha256.Sum256([]byte(argString(t, d, "token")))
+			p, ok, err := r.PrincipalByToken(sum[:])
+			if err != nil {
+				return err
+			}
+			if !ok {
+				out = append(out, "no principal")
+			} else {
+				out = append(out, fmt.Sprintf("%s role=%s", p.Name, p.Role))
+			}
 		case "corrupt-audit":
 			return nil // handled below, outside the read transaction
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"go.etcd.io/bbolt"
@@ -32,7 +33,7 @@ type snapshot struct {
 
 // Persist streams the state as of the snapshot's transaction.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if err := writeSnapshot(sink, s.tx); err != nil {
+	if err := writeSnapshot(sink, s.tx, nil); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("fsm: persist snapshot: %w", err)
 	}
@@ -43,11 +44,21 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 func (s *snapshot) Release() { _ = s.tx.Rollback() }
 
 // WriteSnapshot streams the current state to w in the snapshot format.
-// Backups use it.
 func (f *FSM) WriteSnapshot(w io.Writer) (appliedIndex uint64, err error) {
 	err = f.View(func(r *Reader) error {
 		appliedIndex = r.AppliedIndex()
-		return writeSnapshot(w, r.tx)
+		return writeSnapshot(w, r.tx, nil)
+	})
+	return appliedIndex, err
+}
+
+// WriteBackup is WriteSnapshot for a backup file: the header also carries
+// the record count and createdAt. It reads one consistent transaction, so
+// writes continue while it streams.
+func (f *FSM) WriteBackup(w io.Writer, createdAt time.Time) (appliedIndex uint64, err error) {
+	err = f.View(func(r *Reader) error {
+		appliedIndex = r.AppliedIndex()
+		return writeSnapshot(w, r.tx, &backupInfo{createdAt: createdAt.UnixNano()})
 	})
 	return appliedIndex, err
 }

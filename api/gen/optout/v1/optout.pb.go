@@ -285,6 +285,116 @@ func (AuditKind) EnumDescriptor() ([]byte, []int) {
 	return file_optout_v1_optout_proto_rawDescGZIP(), []int{4}
 }
 
+// Role grants a set of calls.
+type Role int32
+
+const (
+	Role_ROLE_UNSPECIFIED Role = 0
+	// Check, CheckBatch, Get, Watch, the catalog and cluster status.
+	Role_ROLE_READER Role = 1
+	// A reader that may also Set.
+	Role_ROLE_WRITER Role = 2
+	// A reader that may also read the audit history.
+	Role_ROLE_AUDITOR Role = 3
+	// Everything: catalog, membership, snapshots, settings, principals,
+	// erasure.
+	Role_ROLE_ADMIN Role = 4
+)
+
+// Enum value maps for Role.
+var (
+	Role_name = map[int32]string{
+		0: "ROLE_UNSPECIFIED",
+		1: "ROLE_READER",
+		2: "ROLE_WRITER",
+		3: "ROLE_AUDITOR",
+		4: "ROLE_ADMIN",
+	}
+	Role_value = map[string]int32{
+		"ROLE_UNSPECIFIED": 0,
+		"ROLE_READER":      1,
+		"ROLE_WRITER":      2,
+		"ROLE_AUDITOR":     3,
+		"ROLE_ADMIN":       4,
+	}
+)
+
+func (x Role) Enum() *Role {
+	p := new(Role)
+	*p = x
+	return p
+}
+
+func (x Role) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Role) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_v1_optout_proto_enumTypes[5].Descriptor()
+}
+
+func (Role) Type() protoreflect.EnumType {
+	return &file_optout_v1_optout_proto_enumTypes[5]
+}
+
+func (x Role) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Role.Descriptor instead.
+func (Role) EnumDescriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{5}
+}
+
+type PrincipalKind int32
+
+const (
+	PrincipalKind_PRINCIPAL_KIND_UNSPECIFIED PrincipalKind = 0
+	PrincipalKind_PRINCIPAL_KIND_TOKEN       PrincipalKind = 1
+	PrincipalKind_PRINCIPAL_KIND_CERTIFICATE PrincipalKind = 2
+)
+
+// Enum value maps for PrincipalKind.
+var (
+	PrincipalKind_name = map[int32]string{
+		0: "PRINCIPAL_KIND_UNSPECIFIED",
+		1: "PRINCIPAL_KIND_TOKEN",
+		2: "PRINCIPAL_KIND_CERTIFICATE",
+	}
+	PrincipalKind_value = map[string]int32{
+		"PRINCIPAL_KIND_UNSPECIFIED": 0,
+		"PRINCIPAL_KIND_TOKEN":       1,
+		"PRINCIPAL_KIND_CERTIFICATE": 2,
+	}
+)
+
+func (x PrincipalKind) Enum() *PrincipalKind {
+	p := new(PrincipalKind)
+	*p = x
+	return p
+}
+
+func (x PrincipalKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PrincipalKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_v1_optout_proto_enumTypes[6].Descriptor()
+}
+
+func (PrincipalKind) Type() protoreflect.EnumType {
+	return &file_optout_v1_optout_proto_enumTypes[6]
+}
+
+func (x PrincipalKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PrincipalKind.Descriptor instead.
+func (PrincipalKind) EnumDescriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{6}
+}
+
 // Outcome tells a client whether a failed write may have been applied.
 type Outcome int32
 
@@ -322,11 +432,11 @@ func (x Outcome) String() string {
 }
 
 func (Outcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_optout_v1_optout_proto_enumTypes[5].Descriptor()
+	return file_optout_v1_optout_proto_enumTypes[7].Descriptor()
 }
 
 func (Outcome) Type() protoreflect.EnumType {
-	return &file_optout_v1_optout_proto_enumTypes[5]
+	return &file_optout_v1_optout_proto_enumTypes[7]
 }
 
 func (x Outcome) Number() protoreflect.EnumNumber {
@@ -335,7 +445,7 @@ func (x Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Outcome.Descriptor instead.
 func (Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{5}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{7}
 }
 
 // Record is the current state of one (subject, purpose).
@@ -3153,6 +3263,518 @@ func (x *SetAuditRetentionResponse) GetSettings() *Settings {
 	return nil
 }
 
+type SnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRequest) Reset() {
+	*x = SnapshotRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRequest) ProtoMessage() {}
+
+func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{46}
+}
+
+type SnapshotResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotResponse) Reset() {
+	*x = SnapshotResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotResponse) ProtoMessage() {}
+
+func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
+func (*SnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *SnapshotResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type Principal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// For a token, its name; for a certificate, the subject common name.
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind          PrincipalKind          `protobuf:"varint,2,opt,name=kind,proto3,enum=optout.v1.PrincipalKind" json:"kind,omitempty"`
+	Role          Role                   `protobuf:"varint,3,opt,name=role,proto3,enum=optout.v1.Role" json:"role,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Principal) Reset() {
+	*x = Principal{}
+	mi := &file_optout_v1_optout_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Principal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Principal) ProtoMessage() {}
+
+func (x *Principal) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Principal.ProtoReflect.Descriptor instead.
+func (*Principal) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *Principal) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Principal) GetKind() PrincipalKind {
+	if x != nil {
+		return x.Kind
+	}
+	return PrincipalKind_PRINCIPAL_KIND_UNSPECIFIED
+}
+
+func (x *Principal) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *Principal) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type CreateTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// [A-Za-z0-9_.@-]{1,128}
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role          Role   `protobuf:"varint,2,opt,name=role,proto3,enum=optout.v1.Role" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenRequest) Reset() {
+	*x = CreateTokenRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenRequest) ProtoMessage() {}
+
+func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *CreateTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateTokenRequest) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+type CreateTokenResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Principal *Principal             `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	// Shown once: send it as "Authorization: Bearer <token>".
+	Token         string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenResponse) Reset() {
+	*x = CreateTokenResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenResponse) ProtoMessage() {}
+
+func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *CreateTokenResponse) GetPrincipal() *Principal {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
+}
+
+func (x *CreateTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+type GrantCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client certificate's subject common name.
+	CommonName    string `protobuf:"bytes,1,opt,name=common_name,json=commonName,proto3" json:"common_name,omitempty"`
+	Role          Role   `protobuf:"varint,2,opt,name=role,proto3,enum=optout.v1.Role" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantCertificateRequest) Reset() {
+	*x = GrantCertificateRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantCertificateRequest) ProtoMessage() {}
+
+func (x *GrantCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantCertificateRequest.ProtoReflect.Descriptor instead.
+func (*GrantCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *GrantCertificateRequest) GetCommonName() string {
+	if x != nil {
+		return x.CommonName
+	}
+	return ""
+}
+
+func (x *GrantCertificateRequest) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+type GrantCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Principal     *Principal             `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantCertificateResponse) Reset() {
+	*x = GrantCertificateResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantCertificateResponse) ProtoMessage() {}
+
+func (x *GrantCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantCertificateResponse.ProtoReflect.Descriptor instead.
+func (*GrantCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *GrantCertificateResponse) GetPrincipal() *Principal {
+	if x != nil {
+		return x.Principal
+	}
+	return nil
+}
+
+type RevokePrincipalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokePrincipalRequest) Reset() {
+	*x = RevokePrincipalRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokePrincipalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokePrincipalRequest) ProtoMessage() {}
+
+func (x *RevokePrincipalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokePrincipalRequest.ProtoReflect.Descriptor instead.
+func (*RevokePrincipalRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *RevokePrincipalRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RevokePrincipalResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokePrincipalResponse) Reset() {
+	*x = RevokePrincipalResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokePrincipalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokePrincipalResponse) ProtoMessage() {}
+
+func (x *RevokePrincipalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokePrincipalResponse.ProtoReflect.Descriptor instead.
+func (*RevokePrincipalResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{54}
+}
+
+type ListPrincipalsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPrincipalsRequest) Reset() {
+	*x = ListPrincipalsRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPrincipalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPrincipalsRequest) ProtoMessage() {}
+
+func (x *ListPrincipalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPrincipalsRequest.ProtoReflect.Descriptor instead.
+func (*ListPrincipalsRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{55}
+}
+
+type ListPrincipalsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Principals    []*Principal           `protobuf:"bytes,1,rep,name=principals,proto3" json:"principals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPrincipalsResponse) Reset() {
+	*x = ListPrincipalsResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPrincipalsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPrincipalsResponse) ProtoMessage() {}
+
+func (x *ListPrincipalsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPrincipalsResponse.ProtoReflect.Descriptor instead.
+func (*ListPrincipalsResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ListPrincipalsResponse) GetPrincipals() []*Principal {
+	if x != nil {
+		return x.Principals
+	}
+	return nil
+}
+
 type SetMinSchemaVersionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 0 removes the minimum; at most the server's schema version.
@@ -3163,7 +3785,7 @@ type SetMinSchemaVersionRequest struct {
 
 func (x *SetMinSchemaVersionRequest) Reset() {
 	*x = SetMinSchemaVersionRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	mi := &file_optout_v1_optout_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3175,7 +3797,7 @@ func (x *SetMinSchemaVersionRequest) String() string {
 func (*SetMinSchemaVersionRequest) ProtoMessage() {}
 
 func (x *SetMinSchemaVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	mi := &file_optout_v1_optout_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3188,7 +3810,7 @@ func (x *SetMinSchemaVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMinSchemaVersionRequest.ProtoReflect.Descriptor instead.
 func (*SetMinSchemaVersionRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{46}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SetMinSchemaVersionRequest) GetMinSchemaVersion() uint32 {
@@ -3208,7 +3830,7 @@ type SetAuditRetentionRequest struct {
 
 func (x *SetAuditRetentionRequest) Reset() {
 	*x = SetAuditRetentionRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[47]
+	mi := &file_optout_v1_optout_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3220,7 +3842,7 @@ func (x *SetAuditRetentionRequest) String() string {
 func (*SetAuditRetentionRequest) ProtoMessage() {}
 
 func (x *SetAuditRetentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[47]
+	mi := &file_optout_v1_optout_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3233,7 +3855,7 @@ func (x *SetAuditRetentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAuditRetentionRequest.ProtoReflect.Descriptor instead.
 func (*SetAuditRetentionRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{47}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SetAuditRetentionRequest) GetRetention() *durationpb.Duration {
@@ -3254,7 +3876,7 @@ type VersionMismatch struct {
 
 func (x *VersionMismatch) Reset() {
 	*x = VersionMismatch{}
-	mi := &file_optout_v1_optout_proto_msgTypes[48]
+	mi := &file_optout_v1_optout_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3266,7 +3888,7 @@ func (x *VersionMismatch) String() string {
 func (*VersionMismatch) ProtoMessage() {}
 
 func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[48]
+	mi := &file_optout_v1_optout_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3279,7 +3901,7 @@ func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionMismatch.ProtoReflect.Descriptor instead.
 func (*VersionMismatch) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{48}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *VersionMismatch) GetCurrentVersion() uint64 {
@@ -3299,7 +3921,7 @@ type WriteOutcome struct {
 
 func (x *WriteOutcome) Reset() {
 	*x = WriteOutcome{}
-	mi := &file_optout_v1_optout_proto_msgTypes[49]
+	mi := &file_optout_v1_optout_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3311,7 +3933,7 @@ func (x *WriteOutcome) String() string {
 func (*WriteOutcome) ProtoMessage() {}
 
 func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[49]
+	mi := &file_optout_v1_optout_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3324,7 +3946,7 @@ func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOutcome.ProtoReflect.Descriptor instead.
 func (*WriteOutcome) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{49}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *WriteOutcome) GetOutcome() Outcome {
@@ -3546,7 +4168,36 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\x1bSetMinSchemaVersionResponse\x12/\n" +
 	"\bsettings\x18\x01 \x01(\v2\x13.optout.v1.SettingsR\bsettings\"L\n" +
 	"\x19SetAuditRetentionResponse\x12/\n" +
-	"\bsettings\x18\x01 \x01(\v2\x13.optout.v1.SettingsR\bsettings\"J\n" +
+	"\bsettings\x18\x01 \x01(\v2\x13.optout.v1.SettingsR\bsettings\"\x11\n" +
+	"\x0fSnapshotRequest\"&\n" +
+	"\x10SnapshotResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xad\x01\n" +
+	"\tPrincipal\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x18.optout.v1.PrincipalKindR\x04kind\x12#\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x0f.optout.v1.RoleR\x04role\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"M\n" +
+	"\x12CreateTokenRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x0f.optout.v1.RoleR\x04role\"_\n" +
+	"\x13CreateTokenResponse\x122\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x14.optout.v1.PrincipalR\tprincipal\x12\x14\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"_\n" +
+	"\x17GrantCertificateRequest\x12\x1f\n" +
+	"\vcommon_name\x18\x01 \x01(\tR\n" +
+	"commonName\x12#\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x0f.optout.v1.RoleR\x04role\"N\n" +
+	"\x18GrantCertificateResponse\x122\n" +
+	"\tprincipal\x18\x01 \x01(\v2\x14.optout.v1.PrincipalR\tprincipal\",\n" +
+	"\x16RevokePrincipalRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x19\n" +
+	"\x17RevokePrincipalResponse\"\x17\n" +
+	"\x15ListPrincipalsRequest\"N\n" +
+	"\x16ListPrincipalsResponse\x124\n" +
+	"\n" +
+	"principals\x18\x01 \x03(\v2\x14.optout.v1.PrincipalR\n" +
+	"principals\"J\n" +
 	"\x1aSetMinSchemaVersionRequest\x12,\n" +
 	"\x12min_schema_version\x18\x01 \x01(\rR\x10minSchemaVersion\"S\n" +
 	"\x18SetAuditRetentionRequest\x127\n" +
@@ -3576,7 +4227,18 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\tAuditKind\x12\x1a\n" +
 	"\x16AUDIT_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eAUDIT_KIND_SET\x10\x01\x12\x14\n" +
-	"\x10AUDIT_KIND_ERASE\x10\x02*P\n" +
+	"\x10AUDIT_KIND_ERASE\x10\x02*`\n" +
+	"\x04Role\x12\x14\n" +
+	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vROLE_READER\x10\x01\x12\x0f\n" +
+	"\vROLE_WRITER\x10\x02\x12\x10\n" +
+	"\fROLE_AUDITOR\x10\x03\x12\x0e\n" +
+	"\n" +
+	"ROLE_ADMIN\x10\x04*i\n" +
+	"\rPrincipalKind\x12\x1e\n" +
+	"\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14PRINCIPAL_KIND_TOKEN\x10\x01\x12\x1e\n" +
+	"\x1aPRINCIPAL_KIND_CERTIFICATE\x10\x02*P\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_UNKNOWN\x10\x01\x12\x17\n" +
@@ -3597,11 +4259,16 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\fAuditService\x12E\n" +
 	"\aHistory\x12\x19.optout.v1.HistoryRequest\x1a\x1a.optout.v1.HistoryResponse\"\x03\x90\x02\x01\x12E\n" +
 	"\aStateAt\x12\x19.optout.v1.StateAtRequest\x1a\x1a.optout.v1.StateAtResponse\"\x03\x90\x02\x01\x12Q\n" +
-	"\vVerifyAudit\x12\x1d.optout.v1.VerifyAuditRequest\x1a\x1e.optout.v1.VerifyAuditResponse\"\x03\x90\x02\x012\xa7\x02\n" +
+	"\vVerifyAudit\x12\x1d.optout.v1.VerifyAuditRequest\x1a\x1e.optout.v1.VerifyAuditResponse\"\x03\x90\x02\x012\xcf\x05\n" +
 	"\fAdminService\x12Q\n" +
 	"\vGetSettings\x12\x1d.optout.v1.GetSettingsRequest\x1a\x1e.optout.v1.GetSettingsResponse\"\x03\x90\x02\x01\x12d\n" +
 	"\x13SetMinSchemaVersion\x12%.optout.v1.SetMinSchemaVersionRequest\x1a&.optout.v1.SetMinSchemaVersionResponse\x12^\n" +
-	"\x11SetAuditRetention\x12#.optout.v1.SetAuditRetentionRequest\x1a$.optout.v1.SetAuditRetentionResponse2\xf7\x03\n" +
+	"\x11SetAuditRetention\x12#.optout.v1.SetAuditRetentionRequest\x1a$.optout.v1.SetAuditRetentionResponse\x12E\n" +
+	"\bSnapshot\x12\x1a.optout.v1.SnapshotRequest\x1a\x1b.optout.v1.SnapshotResponse0\x01\x12L\n" +
+	"\vCreateToken\x12\x1d.optout.v1.CreateTokenRequest\x1a\x1e.optout.v1.CreateTokenResponse\x12[\n" +
+	"\x10GrantCertificate\x12\".optout.v1.GrantCertificateRequest\x1a#.optout.v1.GrantCertificateResponse\x12X\n" +
+	"\x0fRevokePrincipal\x12!.optout.v1.RevokePrincipalRequest\x1a\".optout.v1.RevokePrincipalResponse\x12Z\n" +
+	"\x0eListPrincipals\x12 .optout.v1.ListPrincipalsRequest\x1a!.optout.v1.ListPrincipalsResponse\"\x03\x90\x02\x012\xf7\x03\n" +
 	"\x0eClusterService\x12B\n" +
 	"\x06Status\x12\x18.optout.v1.StatusRequest\x1a\x19.optout.v1.StatusResponse\"\x03\x90\x02\x01\x12Q\n" +
 	"\vStateDigest\x12\x1d.optout.v1.StateDigestRequest\x1a\x1e.optout.v1.StateDigestResponse\"\x03\x90\x02\x01\x12F\n" +
@@ -3622,149 +4289,180 @@ func file_optout_v1_optout_proto_rawDescGZIP() []byte {
 	return file_optout_v1_optout_proto_rawDescData
 }
 
-var file_optout_v1_optout_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_optout_v1_optout_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_optout_v1_optout_proto_goTypes = []any{
 	(State)(0),                          // 0: optout.v1.State
 	(Decision)(0),                       // 1: optout.v1.Decision
 	(Basis)(0),                          // 2: optout.v1.Basis
 	(Default)(0),                        // 3: optout.v1.Default
 	(AuditKind)(0),                      // 4: optout.v1.AuditKind
-	(Outcome)(0),                        // 5: optout.v1.Outcome
-	(*Record)(nil),                      // 6: optout.v1.Record
-	(*SetRequest)(nil),                  // 7: optout.v1.SetRequest
-	(*SetResponse)(nil),                 // 8: optout.v1.SetResponse
-	(*CheckRequest)(nil),                // 9: optout.v1.CheckRequest
-	(*CheckResponse)(nil),               // 10: optout.v1.CheckResponse
-	(*CheckBatchRequest)(nil),           // 11: optout.v1.CheckBatchRequest
-	(*CheckBatchResponse)(nil),          // 12: optout.v1.CheckBatchResponse
-	(*GetRequest)(nil),                  // 13: optout.v1.GetRequest
-	(*GetResponse)(nil),                 // 14: optout.v1.GetResponse
-	(*StatusRequest)(nil),               // 15: optout.v1.StatusRequest
-	(*StatusResponse)(nil),              // 16: optout.v1.StatusResponse
-	(*AddMemberRequest)(nil),            // 17: optout.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),           // 18: optout.v1.AddMemberResponse
-	(*PromoteMemberRequest)(nil),        // 19: optout.v1.PromoteMemberRequest
-	(*PromoteMemberResponse)(nil),       // 20: optout.v1.PromoteMemberResponse
-	(*RemoveMemberRequest)(nil),         // 21: optout.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),        // 22: optout.v1.RemoveMemberResponse
-	(*TransferLeadershipRequest)(nil),   // 23: optout.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil),  // 24: optout.v1.TransferLeadershipResponse
-	(*StateDigestRequest)(nil),          // 25: optout.v1.StateDigestRequest
-	(*StateDigestResponse)(nil),         // 26: optout.v1.StateDigestResponse
-	(*Node)(nil),                        // 27: optout.v1.Node
-	(*WatchRequest)(nil),                // 28: optout.v1.WatchRequest
-	(*WatchResponse)(nil),               // 29: optout.v1.WatchResponse
-	(*Progress)(nil),                    // 30: optout.v1.Progress
-	(*EraseSubjectRequest)(nil),         // 31: optout.v1.EraseSubjectRequest
-	(*EraseSubjectResponse)(nil),        // 32: optout.v1.EraseSubjectResponse
-	(*Purpose)(nil),                     // 33: optout.v1.Purpose
-	(*DefinePurposeRequest)(nil),        // 34: optout.v1.DefinePurposeRequest
-	(*DefinePurposeResponse)(nil),       // 35: optout.v1.DefinePurposeResponse
-	(*ListPurposesRequest)(nil),         // 36: optout.v1.ListPurposesRequest
-	(*ListPurposesResponse)(nil),        // 37: optout.v1.ListPurposesResponse
-	(*GetPurposeRequest)(nil),           // 38: optout.v1.GetPurposeRequest
-	(*GetPurposeResponse)(nil),          // 39: optout.v1.GetPurposeResponse
-	(*AuditEntry)(nil),                  // 40: optout.v1.AuditEntry
-	(*HistoryRequest)(nil),              // 41: optout.v1.HistoryRequest
-	(*HistoryResponse)(nil),             // 42: optout.v1.HistoryResponse
-	(*StateAtRequest)(nil),              // 43: optout.v1.StateAtRequest
-	(*StateAtResponse)(nil),             // 44: optout.v1.StateAtResponse
-	(*VerifyAuditRequest)(nil),          // 45: optout.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),         // 46: optout.v1.VerifyAuditResponse
-	(*GetSettingsRequest)(nil),          // 47: optout.v1.GetSettingsRequest
-	(*Settings)(nil),                    // 48: optout.v1.Settings
-	(*GetSettingsResponse)(nil),         // 49: optout.v1.GetSettingsResponse
-	(*SetMinSchemaVersionResponse)(nil), // 50: optout.v1.SetMinSchemaVersionResponse
-	(*SetAuditRetentionResponse)(nil),   // 51: optout.v1.SetAuditRetentionResponse
-	(*SetMinSchemaVersionRequest)(nil),  // 52: optout.v1.SetMinSchemaVersionRequest
-	(*SetAuditRetentionRequest)(nil),    // 53: optout.v1.SetAuditRetentionRequest
-	(*VersionMismatch)(nil),             // 54: optout.v1.VersionMismatch
-	(*WriteOutcome)(nil),                // 55: optout.v1.WriteOutcome
-	(*timestamppb.Timestamp)(nil),       // 56: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 57: google.protobuf.Duration
+	(Role)(0),                           // 5: optout.v1.Role
+	(PrincipalKind)(0),                  // 6: optout.v1.PrincipalKind
+	(Outcome)(0),                        // 7: optout.v1.Outcome
+	(*Record)(nil),                      // 8: optout.v1.Record
+	(*SetRequest)(nil),                  // 9: optout.v1.SetRequest
+	(*SetResponse)(nil),                 // 10: optout.v1.SetResponse
+	(*CheckRequest)(nil),                // 11: optout.v1.CheckRequest
+	(*CheckResponse)(nil),               // 12: optout.v1.CheckResponse
+	(*CheckBatchRequest)(nil),           // 13: optout.v1.CheckBatchRequest
+	(*CheckBatchResponse)(nil),          // 14: optout.v1.CheckBatchResponse
+	(*GetRequest)(nil),                  // 15: optout.v1.GetRequest
+	(*GetResponse)(nil),                 // 16: optout.v1.GetResponse
+	(*StatusRequest)(nil),               // 17: optout.v1.StatusRequest
+	(*StatusResponse)(nil),              // 18: optout.v1.StatusResponse
+	(*AddMemberRequest)(nil),            // 19: optout.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),           // 20: optout.v1.AddMemberResponse
+	(*PromoteMemberRequest)(nil),        // 21: optout.v1.PromoteMemberRequest
+	(*PromoteMemberResponse)(nil),       // 22: optout.v1.PromoteMemberResponse
+	(*RemoveMemberRequest)(nil),         // 23: optout.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),        // 24: optout.v1.RemoveMemberResponse
+	(*TransferLeadershipRequest)(nil),   // 25: optout.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil),  // 26: optout.v1.TransferLeadershipResponse
+	(*StateDigestRequest)(nil),          // 27: optout.v1.StateDigestRequest
+	(*StateDigestResponse)(nil),         // 28: optout.v1.StateDigestResponse
+	(*Node)(nil),                        // 29: optout.v1.Node
+	(*WatchRequest)(nil),                // 30: optout.v1.WatchRequest
+	(*WatchResponse)(nil),               // 31: optout.v1.WatchResponse
+	(*Progress)(nil),                    // 32: optout.v1.Progress
+	(*EraseSubjectRequest)(nil),         // 33: optout.v1.EraseSubjectRequest
+	(*EraseSubjectResponse)(nil),        // 34: optout.v1.EraseSubjectResponse
+	(*Purpose)(nil),                     // 35: optout.v1.Purpose
+	(*DefinePurposeRequest)(nil),        // 36: optout.v1.DefinePurposeRequest
+	(*DefinePurposeResponse)(nil),       // 37: optout.v1.DefinePurposeResponse
+	(*ListPurposesRequest)(nil),         // 38: optout.v1.ListPurposesRequest
+	(*ListPurposesResponse)(nil),        // 39: optout.v1.ListPurposesResponse
+	(*GetPurposeRequest)(nil),           // 40: optout.v1.GetPurposeRequest
+	(*GetPurposeResponse)(nil),          // 41: optout.v1.GetPurposeResponse
+	(*AuditEntry)(nil),                  // 42: optout.v1.AuditEntry
+	(*HistoryRequest)(nil),              // 43: optout.v1.HistoryRequest
+	(*HistoryResponse)(nil),             // 44: optout.v1.HistoryResponse
+	(*StateAtRequest)(nil),              // 45: optout.v1.StateAtRequest
+	(*StateAtResponse)(nil),             // 46: optout.v1.StateAtResponse
+	(*VerifyAuditRequest)(nil),          // 47: optout.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),         // 48: optout.v1.VerifyAuditResponse
+	(*GetSettingsRequest)(nil),          // 49: optout.v1.GetSettingsRequest
+	(*Settings)(nil),                    // 50: optout.v1.Settings
+	(*GetSettingsResponse)(nil),         // 51: optout.v1.GetSettingsResponse
+	(*SetMinSchemaVersionResponse)(nil), // 52: optout.v1.SetMinSchemaVersionResponse
+	(*SetAuditRetentionResponse)(nil),   // 53: optout.v1.SetAuditRetentionResponse
+	(*SnapshotRequest)(nil),             // 54: optout.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),            // 55: optout.v1.SnapshotResponse
+	(*Principal)(nil),                   // 56: optout.v1.Principal
+	(*CreateTokenRequest)(nil),          // 57: optout.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),         // 58: optout.v1.CreateTokenResponse
+	(*GrantCertificateRequest)(nil),     // 59: optout.v1.GrantCertificateRequest
+	(*GrantCertificateResponse)(nil),    // 60: optout.v1.GrantCertificateResponse
+	(*RevokePrincipalRequest)(nil),      // 61: optout.v1.RevokePrincipalRequest
+	(*RevokePrincipalResponse)(nil),     // 62: optout.v1.RevokePrincipalResponse
+	(*ListPrincipalsRequest)(nil),       // 63: optout.v1.ListPrincipalsRequest
+	(*ListPrincipalsResponse)(nil),      // 64: optout.v1.ListPrincipalsResponse
+	(*SetMinSchemaVersionRequest)(nil),  // 65: optout.v1.SetMinSchemaVersionRequest
+	(*SetAuditRetentionRequest)(nil),    // 66: optout.v1.SetAuditRetentionRequest
+	(*VersionMismatch)(nil),             // 67: optout.v1.VersionMismatch
+	(*WriteOutcome)(nil),                // 68: optout.v1.WriteOutcome
+	(*timestamppb.Timestamp)(nil),       // 69: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 70: google.protobuf.Duration
 }
 var file_optout_v1_optout_proto_depIdxs = []int32{
 	0,  // 0: optout.v1.Record.state:type_name -> optout.v1.State
-	56, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
+	69, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: optout.v1.SetRequest.state:type_name -> optout.v1.State
-	6,  // 3: optout.v1.SetResponse.record:type_name -> optout.v1.Record
+	8,  // 3: optout.v1.SetResponse.record:type_name -> optout.v1.Record
 	1,  // 4: optout.v1.CheckResponse.decision:type_name -> optout.v1.Decision
 	0,  // 5: optout.v1.CheckResponse.state:type_name -> optout.v1.State
 	2,  // 6: optout.v1.CheckResponse.basis:type_name -> optout.v1.Basis
-	9,  // 7: optout.v1.CheckBatchRequest.checks:type_name -> optout.v1.CheckRequest
-	10, // 8: optout.v1.CheckBatchResponse.results:type_name -> optout.v1.CheckResponse
-	6,  // 9: optout.v1.GetResponse.record:type_name -> optout.v1.Record
-	27, // 10: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
-	40, // 11: optout.v1.WatchResponse.change:type_name -> optout.v1.AuditEntry
-	30, // 12: optout.v1.WatchResponse.progress:type_name -> optout.v1.Progress
+	11, // 7: optout.v1.CheckBatchRequest.checks:type_name -> optout.v1.CheckRequest
+	12, // 8: optout.v1.CheckBatchResponse.results:type_name -> optout.v1.CheckResponse
+	8,  // 9: optout.v1.GetResponse.record:type_name -> optout.v1.Record
+	29, // 10: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
+	42, // 11: optout.v1.WatchResponse.change:type_name -> optout.v1.AuditEntry
+	32, // 12: optout.v1.WatchResponse.progress:type_name -> optout.v1.Progress
 	3,  // 13: optout.v1.Purpose.default_decision:type_name -> optout.v1.Default
-	56, // 14: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
-	33, // 15: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
-	33, // 16: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
-	33, // 17: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
-	33, // 18: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
-	56, // 19: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	69, // 14: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
+	35, // 15: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
+	35, // 16: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
+	35, // 17: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
+	35, // 18: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
+	69, // 19: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	4,  // 20: optout.v1.AuditEntry.kind:type_name -> optout.v1.AuditKind
 	0,  // 21: optout.v1.AuditEntry.old_state:type_name -> optout.v1.State
 	0,  // 22: optout.v1.AuditEntry.new_state:type_name -> optout.v1.State
-	40, // 23: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
+	42, // 23: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
 	1,  // 24: optout.v1.StateAtResponse.decision:type_name -> optout.v1.Decision
 	0,  // 25: optout.v1.StateAtResponse.state:type_name -> optout.v1.State
 	2,  // 26: optout.v1.StateAtResponse.basis:type_name -> optout.v1.Basis
-	57, // 27: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
-	48, // 28: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
-	48, // 29: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
-	48, // 30: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
-	57, // 31: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
-	5,  // 32: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
-	7,  // 33: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
-	9,  // 34: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
-	11, // 35: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
-	13, // 36: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
-	28, // 37: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
-	31, // 38: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
-	34, // 39: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
-	36, // 40: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
-	38, // 41: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
-	41, // 42: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
-	43, // 43: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
-	45, // 44: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
-	47, // 45: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
-	52, // 46: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
-	53, // 47: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
-	15, // 48: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
-	25, // 49: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
-	17, // 50: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
-	19, // 51: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
-	21, // 52: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
-	23, // 53: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
-	8,  // 54: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
-	10, // 55: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
-	12, // 56: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
-	14, // 57: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
-	29, // 58: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
-	32, // 59: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
-	35, // 60: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
-	37, // 61: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
-	39, // 62: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
-	42, // 63: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
-	44, // 64: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
-	46, // 65: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
-	49, // 66: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
-	50, // 67: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
-	51, // 68: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
-	16, // 69: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
-	26, // 70: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
-	18, // 71: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
-	20, // 72: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
-	22, // 73: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
-	24, // 74: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
-	54, // [54:75] is the sub-list for method output_type
-	33, // [33:54] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	70, // 27: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
+	50, // 28: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
+	50, // 29: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
+	50, // 30: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
+	6,  // 31: optout.v1.Principal.kind:type_name -> optout.v1.PrincipalKind
+	5,  // 32: optout.v1.Principal.role:type_name -> optout.v1.Role
+	69, // 33: optout.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 34: optout.v1.CreateTokenRequest.role:type_name -> optout.v1.Role
+	56, // 35: optout.v1.CreateTokenResponse.principal:type_name -> optout.v1.Principal
+	5,  // 36: optout.v1.GrantCertificateRequest.role:type_name -> optout.v1.Role
+	56, // 37: optout.v1.GrantCertificateResponse.principal:type_name -> optout.v1.Principal
+	56, // 38: optout.v1.ListPrincipalsResponse.principals:type_name -> optout.v1.Principal
+	70, // 39: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
+	7,  // 40: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
+	9,  // 41: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
+	11, // 42: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
+	13, // 43: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
+	15, // 44: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
+	30, // 45: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
+	33, // 46: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
+	36, // 47: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
+	38, // 48: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
+	40, // 49: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
+	43, // 50: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
+	45, // 51: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
+	47, // 52: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
+	49, // 53: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
+	65, // 54: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
+	66, // 55: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
+	54, // 56: optout.v1.AdminService.Snapshot:input_type -> optout.v1.SnapshotRequest
+	57, // 57: optout.v1.AdminService.CreateToken:input_type -> optout.v1.CreateTokenRequest
+	59, // 58: optout.v1.AdminService.GrantCertificate:input_type -> optout.v1.GrantCertificateRequest
+	61, // 59: optout.v1.AdminService.RevokePrincipal:input_type -> optout.v1.RevokePrincipalRequest
+	63, // 60: optout.v1.AdminService.ListPrincipals:input_type -> optout.v1.ListPrincipalsRequest
+	17, // 61: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
+	27, // 62: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
+	19, // 63: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
+	21, // 64: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
+	23, // 65: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
+	25, // 66: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
+	10, // 67: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
+	12, // 68: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
+	14, // 69: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
+	16, // 70: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
+	31, // 71: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
+	34, // 72: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
+	37, // 73: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
+	39, // 74: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
+	41, // 75: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
+	44, // 76: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
+	46, // 77: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
+	48, // 78: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
+	51, // 79: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
+	52, // 80: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
+	53, // 81: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
+	55, // 82: optout.v1.AdminService.Snapshot:output_type -> optout.v1.SnapshotResponse
+	58, // 83: optout.v1.AdminService.CreateToken:output_type -> optout.v1.CreateTokenResponse
+	60, // 84: optout.v1.AdminService.GrantCertificate:output_type -> optout.v1.GrantCertificateResponse
+	62, // 85: optout.v1.AdminService.RevokePrincipal:output_type -> optout.v1.RevokePrincipalResponse
+	64, // 86: optout.v1.AdminService.ListPrincipals:output_type -> optout.v1.ListPrincipalsResponse
+	18, // 87: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
+	28, // 88: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
+	20, // 89: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
+	22, // 90: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
+	24, // 91: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
+	26, // 92: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
+	67, // [67:93] is the sub-list for method output_type
+	41, // [41:67] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_optout_v1_optout_proto_init() }
@@ -3783,8 +4481,8 @@ func file_optout_v1_optout_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_v1_optout_proto_rawDesc), len(file_optout_v1_optout_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   50,
+			NumEnums:      8,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

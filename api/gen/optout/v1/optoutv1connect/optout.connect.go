@@ -80,6 +80,20 @@ const (
 	// AdminServiceSetAuditRetentionProcedure is the fully-qualified name of the AdminService's
 	// SetAuditRetention RPC.
 	AdminServiceSetAuditRetentionProcedure = "/optout.v1.AdminService/SetAuditRetention"
+	// AdminServiceSnapshotProcedure is the fully-qualified name of the AdminService's Snapshot RPC.
+	AdminServiceSnapshotProcedure = "/optout.v1.AdminService/Snapshot"
+	// AdminServiceCreateTokenProcedure is the fully-qualified name of the AdminService's CreateToken
+	// RPC.
+	AdminServiceCreateTokenProcedure = "/optout.v1.AdminService/CreateToken"
+	// AdminServiceGrantCertificateProcedure is the fully-qualified name of the AdminService's
+	// GrantCertificate RPC.
+	AdminServiceGrantCertificateProcedure = "/optout.v1.AdminService/GrantCertificate"
+	// AdminServiceRevokePrincipalProcedure is the fully-qualified name of the AdminService's
+	// RevokePrincipal RPC.
+	AdminServiceRevokePrincipalProcedure = "/optout.v1.AdminService/RevokePrincipal"
+	// AdminServiceListPrincipalsProcedure is the fully-qualified name of the AdminService's
+	// ListPrincipals RPC.
+	AdminServiceListPrincipalsProcedure = "/optout.v1.AdminService/ListPrincipals"
 	// ClusterServiceStatusProcedure is the fully-qualified name of the ClusterService's Status RPC.
 	ClusterServiceStatusProcedure = "/optout.v1.ClusterService/Status"
 	// ClusterServiceStateDigestProcedure is the fully-qualified name of the ClusterService's
@@ -597,6 +611,19 @@ type AdminServiceClient interface {
 	SetMinSchemaVersion(context.Context, *connect.Request[v1.SetMinSchemaVersionRequest]) (*connect.Response[v1.SetMinSchemaVersionResponse], error)
 	// SetAuditRetention sets how long history is kept; 0 keeps it forever.
 	SetAuditRetention(context.Context, *connect.Request[v1.SetAuditRetentionRequest]) (*connect.Response[v1.SetAuditRetentionResponse], error)
+	// Snapshot streams a consistent backup of the whole state, taken after a
+	// linearizable read (so it holds every write acknowledged before the call).
+	// The concatenated chunks form the backup file (see docs/operations.md).
+	Snapshot(context.Context, *connect.Request[v1.SnapshotRequest]) (*connect.ServerStreamForClient[v1.SnapshotResponse], error)
+	// CreateToken creates a bearer token for a role. The token is returned
+	// once; the cluster stores only its SHA-256.
+	CreateToken(context.Context, *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error)
+	// GrantCertificate maps a client certificate's subject common name to a
+	// role.
+	GrantCertificate(context.Context, *connect.Request[v1.GrantCertificateRequest]) (*connect.Response[v1.GrantCertificateResponse], error)
+	// RevokePrincipal removes a token or a certificate grant by name.
+	RevokePrincipal(context.Context, *connect.Request[v1.RevokePrincipalRequest]) (*connect.Response[v1.RevokePrincipalResponse], error)
+	ListPrincipals(context.Context, *connect.Request[v1.ListPrincipalsRequest]) (*connect.Response[v1.ListPrincipalsResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the optout.v1.AdminService service. By default, it
@@ -629,6 +656,37 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(adminServiceMethods.ByName("SetAuditRetention")),
 			connect.WithClientOptions(opts...),
 		),
+		snapshot: connect.NewClient[v1.SnapshotRequest, v1.SnapshotResponse](
+			httpClient,
+			baseURL+AdminServiceSnapshotProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("Snapshot")),
+			connect.WithClientOptions(opts...),
+		),
+		createToken: connect.NewClient[v1.CreateTokenRequest, v1.CreateTokenResponse](
+			httpClient,
+			baseURL+AdminServiceCreateTokenProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("CreateToken")),
+			connect.WithClientOptions(opts...),
+		),
+		grantCertificate: connect.NewClient[v1.GrantCertificateRequest, v1.GrantCertificateResponse](
+			httpClient,
+			baseURL+AdminServiceGrantCertificateProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GrantCertificate")),
+			connect.WithClientOptions(opts...),
+		),
+		revokePrincipal: connect.NewClient[v1.RevokePrincipalRequest, v1.RevokePrincipalResponse](
+			httpClient,
+			baseURL+AdminServiceRevokePrincipalProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("RevokePrincipal")),
+			connect.WithClientOptions(opts...),
+		),
+		listPrincipals: connect.NewClient[v1.ListPrincipalsRequest, v1.ListPrincipalsResponse](
+			httpClient,
+			baseURL+AdminServiceListPrincipalsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListPrincipals")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -637,6 +695,11 @@ type adminServiceClient struct {
 	getSettings         *connect.Client[v1.GetSettingsRequest, v1.GetSettingsResponse]
 	setMinSchemaVersion *connect.Client[v1.SetMinSchemaVersionRequest, v1.SetMinSchemaVersionResponse]
 	setAuditRetention   *connect.Client[v1.SetAuditRetentionRequest, v1.SetAuditRetentionResponse]
+	snapshot            *connect.Client[v1.SnapshotRequest, v1.SnapshotResponse]
+	createToken         *connect.Client[v1.CreateTokenRequest, v1.CreateTokenResponse]
+	grantCertificate    *connect.Client[v1.GrantCertificateRequest, v1.GrantCertificateResponse]
+	revokePrincipal     *connect.Client[v1.RevokePrincipalRequest, v1.RevokePrincipalResponse]
+	listPrincipals      *connect.Client[v1.ListPrincipalsRequest, v1.ListPrincipalsResponse]
 }
 
 // GetSettings calls optout.v1.AdminService.GetSettings.
@@ -654,6 +717,31 @@ func (c *adminServiceClient) SetAuditRetention(ctx context.Context, req *connect
 	return c.setAuditRetention.CallUnary(ctx, req)
 }
 
+// Snapshot calls optout.v1.AdminService.Snapshot.
+func (c *adminServiceClient) Snapshot(ctx context.Context, req *connect.Request[v1.SnapshotRequest]) (*connect.ServerStreamForClient[v1.SnapshotResponse], error) {
+	return c.snapshot.CallServerStream(ctx, req)
+}
+
+// CreateToken calls optout.v1.AdminService.CreateToken.
+func (c *adminServiceClient) CreateToken(ctx context.Context, req *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error) {
+	return c.createToken.CallUnary(ctx, req)
+}
+
+// GrantCertificate calls optout.v1.AdminService.GrantCertificate.
+func (c *adminServiceClient) GrantCertificate(ctx context.Context, req *connect.Request[v1.GrantCertificateRequest]) (*connect.Response[v1.GrantCertificateResponse], error) {
+	return c.grantCertificate.CallUnary(ctx, req)
+}
+
+// RevokePrincipal calls optout.v1.AdminService.RevokePrincipal.
+func (c *adminServiceClient) RevokePrincipal(ctx context.Context, req *connect.Request[v1.RevokePrincipalRequest]) (*connect.Response[v1.RevokePrincipalResponse], error) {
+	return c.revokePrincipal.CallUnary(ctx, req)
+}
+
+// ListPrincipals calls optout.v1.AdminService.ListPrincipals.
+func (c *adminServiceClient) ListPrincipals(ctx context.Context, req *connect.Request[v1.ListPrincipalsRequest]) (*connect.Response[v1.ListPrincipalsResponse], error) {
+	return c.listPrincipals.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the optout.v1.AdminService service.
 type AdminServiceHandler interface {
 	GetSettings(context.Context, *connect.Request[v1.GetSettingsRequest]) (*connect.Response[v1.GetSettingsResponse], error)
@@ -662,6 +750,19 @@ type AdminServiceHandler interface {
 	SetMinSchemaVersion(context.Context, *connect.Request[v1.SetMinSchemaVersionRequest]) (*connect.Response[v1.SetMinSchemaVersionResponse], error)
 	// SetAuditRetention sets how long history is kept; 0 keeps it forever.
 	SetAuditRetention(context.Context, *connect.Request[v1.SetAuditRetentionRequest]) (*connect.Response[v1.SetAuditRetentionResponse], error)
+	// Snapshot streams a consistent backup of the whole state, taken after a
+	// linearizable read (so it holds every write acknowledged before the call).
+	// The concatenated chunks form the backup file (see docs/operations.md).
+	Snapshot(context.Context, *connect.Request[v1.SnapshotRequest], *connect.ServerStream[v1.SnapshotResponse]) error
+	// CreateToken creates a bearer token for a role. The token is returned
+	// once; the cluster stores only its SHA-256.
+	CreateToken(context.Context, *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error)
+	// GrantCertificate maps a client certificate's subject common name to a
+	// role.
+	GrantCertificate(context.Context, *connect.Request[v1.GrantCertificateRequest]) (*connect.Response[v1.GrantCertificateResponse], error)
+	// RevokePrincipal removes a token or a certificate grant by name.
+	RevokePrincipal(context.Context, *connect.Request[v1.RevokePrincipalRequest]) (*connect.Response[v1.RevokePrincipalResponse], error)
+	ListPrincipals(context.Context, *connect.Request[v1.ListPrincipalsRequest]) (*connect.Response[v1.ListPrincipalsResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -690,6 +791,37 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(adminServiceMethods.ByName("SetAuditRetention")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceSnapshotHandler := connect.NewServerStreamHandler(
+		AdminServiceSnapshotProcedure,
+		svc.Snapshot,
+		connect.WithSchema(adminServiceMethods.ByName("Snapshot")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceCreateTokenHandler := connect.NewUnaryHandler(
+		AdminServiceCreateTokenProcedure,
+		svc.CreateToken,
+		connect.WithSchema(adminServiceMethods.ByName("CreateToken")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceGrantCertificateHandler := connect.NewUnaryHandler(
+		AdminServiceGrantCertificateProcedure,
+		svc.GrantCertificate,
+		connect.WithSchema(adminServiceMethods.ByName("GrantCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceRevokePrincipalHandler := connect.NewUnaryHandler(
+		AdminServiceRevokePrincipalProcedure,
+		svc.RevokePrincipal,
+		connect.WithSchema(adminServiceMethods.ByName("RevokePrincipal")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceListPrincipalsHandler := connect.NewUnaryHandler(
+		AdminServiceListPrincipalsProcedure,
+		svc.ListPrincipals,
+		connect.WithSchema(adminServiceMethods.ByName("ListPrincipals")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/optout.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceGetSettingsProcedure:
@@ -698,6 +830,16 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceSetMinSchemaVersionHandler.ServeHTTP(w, r)
 		case AdminServiceSetAuditRetentionProcedure:
 			adminServiceSetAuditRetentionHandler.ServeHTTP(w, r)
+		case AdminServiceSnapshotProcedure:
+			adminServiceSnapshotHandler.ServeHTTP(w, r)
+		case AdminServiceCreateTokenProcedure:
+			adminServiceCreateTokenHandler.ServeHTTP(w, r)
+		case AdminServiceGrantCertificateProcedure:
+			adminServiceGrantCertificateHandler.ServeHTTP(w, r)
+		case AdminServiceRevokePrincipalProcedure:
+			adminServiceRevokePrincipalHandler.ServeHTTP(w, r)
+		case AdminServiceListPrincipalsProcedure:
+			adminServiceListPrincipalsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -717,6 +859,26 @@ func (UnimplementedAdminServiceHandler) SetMinSchemaVersion(context.Context, *co
 
 func (UnimplementedAdminServiceHandler) SetAuditRetention(context.Context, *connect.Request[v1.SetAuditRetentionRequest]) (*connect.Response[v1.SetAuditRetentionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AdminService.SetAuditRetention is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) Snapshot(context.Context, *connect.Request[v1.SnapshotRequest], *connect.ServerStream[v1.SnapshotResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AdminService.Snapshot is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) CreateToken(context.Context, *connect.Request[v1.CreateTokenRequest]) (*connect.Response[v1.CreateTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AdminService.CreateToken is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) GrantCertificate(context.Context, *connect.Request[v1.GrantCertificateRequest]) (*connect.Response[v1.GrantCertificateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AdminService.GrantCertificate is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) RevokePrincipal(context.Context, *connect.Request[v1.RevokePrincipalRequest]) (*connect.Response[v1.RevokePrincipalResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AdminService.RevokePrincipal is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListPrincipals(context.Context, *connect.Request[v1.ListPrincipalsRequest]) (*connect.Response[v1.ListPrincipalsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AdminService.ListPrincipals is not implemented"))
 }
 
 // ClusterServiceClient is a client for the optout.v1.ClusterService service.

@@ -46,6 +46,10 @@ const (
 	CommandType_COMMAND_TYPE_UPDATE_SETTINGS CommandType = 6
 	// payload: EraseSubjectCommand.
 	CommandType_COMMAND_TYPE_ERASE_SUBJECT CommandType = 7
+	// payload: PutPrincipalCommand.
+	CommandType_COMMAND_TYPE_PUT_PRINCIPAL CommandType = 8
+	// payload: DeletePrincipalCommand.
+	CommandType_COMMAND_TYPE_DELETE_PRINCIPAL CommandType = 9
 )
 
 // Enum value maps for CommandType.
@@ -59,16 +63,20 @@ var (
 		5: "COMMAND_TYPE_DEFINE_PURPOSE",
 		6: "COMMAND_TYPE_UPDATE_SETTINGS",
 		7: "COMMAND_TYPE_ERASE_SUBJECT",
+		8: "COMMAND_TYPE_PUT_PRINCIPAL",
+		9: "COMMAND_TYPE_DELETE_PRINCIPAL",
 	}
 	CommandType_value = map[string]int32{
-		"COMMAND_TYPE_UNSPECIFIED":     0,
-		"COMMAND_TYPE_SET":             1,
-		"COMMAND_TYPE_TERM_START":      2,
-		"COMMAND_TYPE_REGISTER_NODE":   3,
-		"COMMAND_TYPE_INIT_CLUSTER":    4,
-		"COMMAND_TYPE_DEFINE_PURPOSE":  5,
-		"COMMAND_TYPE_UPDATE_SETTINGS": 6,
-		"COMMAND_TYPE_ERASE_SUBJECT":   7,
+		"COMMAND_TYPE_UNSPECIFIED":      0,
+		"COMMAND_TYPE_SET":              1,
+		"COMMAND_TYPE_TERM_START":       2,
+		"COMMAND_TYPE_REGISTER_NODE":    3,
+		"COMMAND_TYPE_INIT_CLUSTER":     4,
+		"COMMAND_TYPE_DEFINE_PURPOSE":   5,
+		"COMMAND_TYPE_UPDATE_SETTINGS":  6,
+		"COMMAND_TYPE_ERASE_SUBJECT":    7,
+		"COMMAND_TYPE_PUT_PRINCIPAL":    8,
+		"COMMAND_TYPE_DELETE_PRINCIPAL": 9,
 	}
 )
 
@@ -197,6 +205,110 @@ func (DefaultDecision) EnumDescriptor() ([]byte, []int) {
 	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{2}
 }
 
+type Role int32
+
+const (
+	Role_ROLE_UNSPECIFIED Role = 0
+	Role_ROLE_READER      Role = 1
+	Role_ROLE_WRITER      Role = 2
+	Role_ROLE_AUDITOR     Role = 3
+	Role_ROLE_ADMIN       Role = 4
+)
+
+// Enum value maps for Role.
+var (
+	Role_name = map[int32]string{
+		0: "ROLE_UNSPECIFIED",
+		1: "ROLE_READER",
+		2: "ROLE_WRITER",
+		3: "ROLE_AUDITOR",
+		4: "ROLE_ADMIN",
+	}
+	Role_value = map[string]int32{
+		"ROLE_UNSPECIFIED": 0,
+		"ROLE_READER":      1,
+		"ROLE_WRITER":      2,
+		"ROLE_AUDITOR":     3,
+		"ROLE_ADMIN":       4,
+	}
+)
+
+func (x Role) Enum() *Role {
+	p := new(Role)
+	*p = x
+	return p
+}
+
+func (x Role) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Role) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_fsm_v1_command_proto_enumTypes[3].Descriptor()
+}
+
+func (Role) Type() protoreflect.EnumType {
+	return &file_optout_fsm_v1_command_proto_enumTypes[3]
+}
+
+func (x Role) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Role.Descriptor instead.
+func (Role) EnumDescriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{3}
+}
+
+type PrincipalKind int32
+
+const (
+	PrincipalKind_PRINCIPAL_KIND_UNSPECIFIED PrincipalKind = 0
+	PrincipalKind_PRINCIPAL_KIND_TOKEN       PrincipalKind = 1
+	PrincipalKind_PRINCIPAL_KIND_CERTIFICATE PrincipalKind = 2
+)
+
+// Enum value maps for PrincipalKind.
+var (
+	PrincipalKind_name = map[int32]string{
+		0: "PRINCIPAL_KIND_UNSPECIFIED",
+		1: "PRINCIPAL_KIND_TOKEN",
+		2: "PRINCIPAL_KIND_CERTIFICATE",
+	}
+	PrincipalKind_value = map[string]int32{
+		"PRINCIPAL_KIND_UNSPECIFIED": 0,
+		"PRINCIPAL_KIND_TOKEN":       1,
+		"PRINCIPAL_KIND_CERTIFICATE": 2,
+	}
+)
+
+func (x PrincipalKind) Enum() *PrincipalKind {
+	p := new(PrincipalKind)
+	*p = x
+	return p
+}
+
+func (x PrincipalKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PrincipalKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_fsm_v1_command_proto_enumTypes[4].Descriptor()
+}
+
+func (PrincipalKind) Type() protoreflect.EnumType {
+	return &file_optout_fsm_v1_command_proto_enumTypes[4]
+}
+
+func (x PrincipalKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PrincipalKind.Descriptor instead.
+func (PrincipalKind) EnumDescriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{4}
+}
+
 type AuditKind int32
 
 const (
@@ -230,11 +342,11 @@ func (x AuditKind) String() string {
 }
 
 func (AuditKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_optout_fsm_v1_command_proto_enumTypes[3].Descriptor()
+	return file_optout_fsm_v1_command_proto_enumTypes[5].Descriptor()
 }
 
 func (AuditKind) Type() protoreflect.EnumType {
-	return &file_optout_fsm_v1_command_proto_enumTypes[3]
+	return &file_optout_fsm_v1_command_proto_enumTypes[5]
 }
 
 func (x AuditKind) Number() protoreflect.EnumNumber {
@@ -243,7 +355,7 @@ func (x AuditKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AuditKind.Descriptor instead.
 func (AuditKind) EnumDescriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{3}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{5}
 }
 
 type ErrorCode int32
@@ -290,11 +402,11 @@ func (x ErrorCode) String() string {
 }
 
 func (ErrorCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_optout_fsm_v1_command_proto_enumTypes[4].Descriptor()
+	return file_optout_fsm_v1_command_proto_enumTypes[6].Descriptor()
 }
 
 func (ErrorCode) Type() protoreflect.EnumType {
-	return &file_optout_fsm_v1_command_proto_enumTypes[4]
+	return &file_optout_fsm_v1_command_proto_enumTypes[6]
 }
 
 func (x ErrorCode) Number() protoreflect.EnumNumber {
@@ -303,7 +415,7 @@ func (x ErrorCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorCode.Descriptor instead.
 func (ErrorCode) EnumDescriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{4}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 // Command is the envelope of every Raft log entry of type LogCommand.
@@ -995,6 +1107,238 @@ func (x *StoredRecord) GetReason() string {
 	return ""
 }
 
+// PutPrincipalCommand creates or replaces a principal. Tokens travel and
+// are stored only as SHA-256 hashes.
+type PutPrincipalCommand struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Kind        PrincipalKind          `protobuf:"varint,2,opt,name=kind,proto3,enum=optout.fsm.v1.PrincipalKind" json:"kind,omitempty"`
+	Role        Role                   `protobuf:"varint,3,opt,name=role,proto3,enum=optout.fsm.v1.Role" json:"role,omitempty"`
+	TokenSha256 []byte                 `protobuf:"bytes,4,opt,name=token_sha256,json=tokenSha256,proto3" json:"token_sha256,omitempty"`
+	// Only create: fail if the name exists (the bootstrap token uses false).
+	CreateOnly          bool   `protobuf:"varint,5,opt,name=create_only,json=createOnly,proto3" json:"create_only,omitempty"`
+	ClientSchemaVersion uint32 `protobuf:"varint,6,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
+	Caller              string `protobuf:"bytes,7,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *PutPrincipalCommand) Reset() {
+	*x = PutPrincipalCommand{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutPrincipalCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutPrincipalCommand) ProtoMessage() {}
+
+func (x *PutPrincipalCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutPrincipalCommand.ProtoReflect.Descriptor instead.
+func (*PutPrincipalCommand) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PutPrincipalCommand) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PutPrincipalCommand) GetKind() PrincipalKind {
+	if x != nil {
+		return x.Kind
+	}
+	return PrincipalKind_PRINCIPAL_KIND_UNSPECIFIED
+}
+
+func (x *PutPrincipalCommand) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *PutPrincipalCommand) GetTokenSha256() []byte {
+	if x != nil {
+		return x.TokenSha256
+	}
+	return nil
+}
+
+func (x *PutPrincipalCommand) GetCreateOnly() bool {
+	if x != nil {
+		return x.CreateOnly
+	}
+	return false
+}
+
+func (x *PutPrincipalCommand) GetClientSchemaVersion() uint32 {
+	if x != nil {
+		return x.ClientSchemaVersion
+	}
+	return 0
+}
+
+func (x *PutPrincipalCommand) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+type DeletePrincipalCommand struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Name                string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	ClientSchemaVersion uint32                 `protobuf:"varint,2,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
+	Caller              string                 `protobuf:"bytes,3,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *DeletePrincipalCommand) Reset() {
+	*x = DeletePrincipalCommand{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeletePrincipalCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeletePrincipalCommand) ProtoMessage() {}
+
+func (x *DeletePrincipalCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeletePrincipalCommand.ProtoReflect.Descriptor instead.
+func (*DeletePrincipalCommand) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeletePrincipalCommand) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeletePrincipalCommand) GetClientSchemaVersion() uint32 {
+	if x != nil {
+		return x.ClientSchemaVersion
+	}
+	return 0
+}
+
+func (x *DeletePrincipalCommand) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+// StoredPrincipal is the value kept in the principals bucket (by name).
+type StoredPrincipal struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Kind               PrincipalKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=optout.fsm.v1.PrincipalKind" json:"kind,omitempty"`
+	Role               Role                   `protobuf:"varint,2,opt,name=role,proto3,enum=optout.fsm.v1.Role" json:"role,omitempty"`
+	TokenSha256        []byte                 `protobuf:"bytes,3,opt,name=token_sha256,json=tokenSha256,proto3" json:"token_sha256,omitempty"`
+	CreatedAtUnixNanos int64                  `protobuf:"varint,4,opt,name=created_at_unix_nanos,json=createdAtUnixNanos,proto3" json:"created_at_unix_nanos,omitempty"`
+	Version            uint64                 `protobuf:"varint,5,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *StoredPrincipal) Reset() {
+	*x = StoredPrincipal{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredPrincipal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredPrincipal) ProtoMessage() {}
+
+func (x *StoredPrincipal) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredPrincipal.ProtoReflect.Descriptor instead.
+func (*StoredPrincipal) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StoredPrincipal) GetKind() PrincipalKind {
+	if x != nil {
+		return x.Kind
+	}
+	return PrincipalKind_PRINCIPAL_KIND_UNSPECIFIED
+}
+
+func (x *StoredPrincipal) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *StoredPrincipal) GetTokenSha256() []byte {
+	if x != nil {
+		return x.TokenSha256
+	}
+	return nil
+}
+
+func (x *StoredPrincipal) GetCreatedAtUnixNanos() int64 {
+	if x != nil {
+		return x.CreatedAtUnixNanos
+	}
+	return 0
+}
+
+func (x *StoredPrincipal) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 // StoredPurpose is the value kept in the purposes bucket (by name) and the
 // purpose_history bucket (by name and version).
 type StoredPurpose struct {
@@ -1011,7 +1355,7 @@ type StoredPurpose struct {
 
 func (x *StoredPurpose) Reset() {
 	*x = StoredPurpose{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[10]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1367,7 @@ func (x *StoredPurpose) String() string {
 func (*StoredPurpose) ProtoMessage() {}
 
 func (x *StoredPurpose) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[10]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1380,7 @@ func (x *StoredPurpose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredPurpose.ProtoReflect.Descriptor instead.
 func (*StoredPurpose) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{10}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StoredPurpose) GetDef() *PurposeDef {
@@ -1097,7 +1441,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[11]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1453,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[11]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1466,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{11}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AuditEntry) GetVersion() uint64 {
@@ -1256,7 +1600,7 @@ type StoredIdempotency struct {
 
 func (x *StoredIdempotency) Reset() {
 	*x = StoredIdempotency{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1612,7 @@ func (x *StoredIdempotency) String() string {
 func (*StoredIdempotency) ProtoMessage() {}
 
 func (x *StoredIdempotency) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1625,7 @@ func (x *StoredIdempotency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredIdempotency.ProtoReflect.Descriptor instead.
 func (*StoredIdempotency) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{12}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StoredIdempotency) GetRequestHash() []byte {
@@ -1318,7 +1662,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1330,7 +1674,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1343,7 +1687,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Settings) GetInitialized() bool {
@@ -1385,7 +1729,7 @@ type StoredNode struct {
 
 func (x *StoredNode) Reset() {
 	*x = StoredNode{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1741,7 @@ func (x *StoredNode) String() string {
 func (*StoredNode) ProtoMessage() {}
 
 func (x *StoredNode) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1754,7 @@ func (x *StoredNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredNode.ProtoReflect.Descriptor instead.
 func (*StoredNode) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StoredNode) GetApiAddress() string {
@@ -1458,7 +1802,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1814,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1827,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Result) GetIndex() uint64 {
@@ -1570,15 +1914,22 @@ type SnapshotHeader struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FormatVersion uint32                 `protobuf:"varint,1,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
 	// The last log index whose effects the state contains.
-	AppliedIndex  uint64 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	StateBytes    uint64 `protobuf:"varint,3,opt,name=state_bytes,json=stateBytes,proto3" json:"state_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AppliedIndex uint64 `protobuf:"varint,2,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	StateBytes   uint64 `protobuf:"varint,3,opt,name=state_bytes,json=stateBytes,proto3" json:"state_bytes,omitempty"`
+	// The term of the entry at applied_index (0 if unknown).
+	AppliedTerm uint64 `protobuf:"varint,4,opt,name=applied_term,json=appliedTerm,proto3" json:"applied_term,omitempty"`
+	// How many records the state holds (0 in Raft's internal snapshots, where
+	// counting would cost a scan; set in backups).
+	Records uint64 `protobuf:"varint,5,opt,name=records,proto3" json:"records,omitempty"`
+	// When the snapshot was taken (backups only), Unix nanoseconds.
+	CreatedAtUnixNanos int64 `protobuf:"varint,6,opt,name=created_at_unix_nanos,json=createdAtUnixNanos,proto3" json:"created_at_unix_nanos,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1941,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1954,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SnapshotHeader) GetFormatVersion() uint32 {
@@ -1623,6 +1974,27 @@ func (x *SnapshotHeader) GetAppliedIndex() uint64 {
 func (x *SnapshotHeader) GetStateBytes() uint64 {
 	if x != nil {
 		return x.StateBytes
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetAppliedTerm() uint64 {
+	if x != nil {
+		return x.AppliedTerm
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetCreatedAtUnixNanos() int64 {
+	if x != nil {
+		return x.CreatedAtUnixNanos
 	}
 	return 0
 }
@@ -1691,7 +2063,26 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x121\n" +
 	"\x15updated_at_unix_nanos\x18\x03 \x01(\x03R\x12updatedAtUnixNanos\x12\x16\n" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"\xb2\x01\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\x94\x02\n" +
+	"\x13PutPrincipalCommand\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1c.optout.fsm.v1.PrincipalKindR\x04kind\x12'\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x13.optout.fsm.v1.RoleR\x04role\x12!\n" +
+	"\ftoken_sha256\x18\x04 \x01(\fR\vtokenSha256\x12\x1f\n" +
+	"\vcreate_only\x18\x05 \x01(\bR\n" +
+	"createOnly\x122\n" +
+	"\x15client_schema_version\x18\x06 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
+	"\x06caller\x18\a \x01(\tR\x06caller\"x\n" +
+	"\x16DeletePrincipalCommand\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
+	"\x15client_schema_version\x18\x02 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
+	"\x06caller\x18\x03 \x01(\tR\x06caller\"\xdc\x01\n" +
+	"\x0fStoredPrincipal\x120\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1c.optout.fsm.v1.PrincipalKindR\x04kind\x12'\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x13.optout.fsm.v1.RoleR\x04role\x12!\n" +
+	"\ftoken_sha256\x18\x03 \x01(\fR\vtokenSha256\x121\n" +
+	"\x15created_at_unix_nanos\x18\x04 \x01(\x03R\x12createdAtUnixNanos\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\x04R\aversion\"\xb2\x01\n" +
 	"\rStoredPurpose\x12+\n" +
 	"\x03def\x18\x01 \x01(\v2\x19.optout.fsm.v1.PurposeDefR\x03def\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x121\n" +
@@ -1748,12 +2139,15 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\apurpose\x18\t \x01(\v2\x1c.optout.fsm.v1.StoredPurposeR\apurpose\x12%\n" +
 	"\x0eerased_records\x18\n" +
 	" \x01(\rR\rerasedRecords\x123\n" +
-	"\bsettings\x18\v \x01(\v2\x17.optout.fsm.v1.SettingsR\bsettings\"}\n" +
+	"\bsettings\x18\v \x01(\v2\x17.optout.fsm.v1.SettingsR\bsettings\"\xed\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x1f\n" +
 	"\vstate_bytes\x18\x03 \x01(\x04R\n" +
-	"stateBytes*\x80\x02\n" +
+	"stateBytes\x12!\n" +
+	"\fapplied_term\x18\x04 \x01(\x04R\vappliedTerm\x12\x18\n" +
+	"\arecords\x18\x05 \x01(\x04R\arecords\x121\n" +
+	"\x15created_at_unix_nanos\x18\x06 \x01(\x03R\x12createdAtUnixNanos*\xc3\x02\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10COMMAND_TYPE_SET\x10\x01\x12\x1b\n" +
@@ -1762,7 +2156,9 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x19COMMAND_TYPE_INIT_CLUSTER\x10\x04\x12\x1f\n" +
 	"\x1bCOMMAND_TYPE_DEFINE_PURPOSE\x10\x05\x12 \n" +
 	"\x1cCOMMAND_TYPE_UPDATE_SETTINGS\x10\x06\x12\x1e\n" +
-	"\x1aCOMMAND_TYPE_ERASE_SUBJECT\x10\a*G\n" +
+	"\x1aCOMMAND_TYPE_ERASE_SUBJECT\x10\a\x12\x1e\n" +
+	"\x1aCOMMAND_TYPE_PUT_PRINCIPAL\x10\b\x12!\n" +
+	"\x1dCOMMAND_TYPE_DELETE_PRINCIPAL\x10\t*G\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_OPTED_OUT\x10\x01\x12\x12\n" +
@@ -1770,7 +2166,18 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x0fDefaultDecision\x12 \n" +
 	"\x1cDEFAULT_DECISION_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DEFAULT_DECISION_ALLOW\x10\x01\x12\x19\n" +
-	"\x15DEFAULT_DECISION_DENY\x10\x02*Q\n" +
+	"\x15DEFAULT_DECISION_DENY\x10\x02*`\n" +
+	"\x04Role\x12\x14\n" +
+	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vROLE_READER\x10\x01\x12\x0f\n" +
+	"\vROLE_WRITER\x10\x02\x12\x10\n" +
+	"\fROLE_AUDITOR\x10\x03\x12\x0e\n" +
+	"\n" +
+	"ROLE_ADMIN\x10\x04*i\n" +
+	"\rPrincipalKind\x12\x1e\n" +
+	"\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14PRINCIPAL_KIND_TOKEN\x10\x01\x12\x1e\n" +
+	"\x1aPRINCIPAL_KIND_CERTIFICATE\x10\x02*Q\n" +
 	"\tAuditKind\x12\x1a\n" +
 	"\x16AUDIT_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eAUDIT_KIND_SET\x10\x01\x12\x14\n" +
@@ -1794,53 +2201,62 @@ func file_optout_fsm_v1_command_proto_rawDescGZIP() []byte {
 	return file_optout_fsm_v1_command_proto_rawDescData
 }
 
-var file_optout_fsm_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_optout_fsm_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_optout_fsm_v1_command_proto_goTypes = []any{
-	(CommandType)(0),              // 0: optout.fsm.v1.CommandType
-	(State)(0),                    // 1: optout.fsm.v1.State
-	(DefaultDecision)(0),          // 2: optout.fsm.v1.DefaultDecision
-	(AuditKind)(0),                // 3: optout.fsm.v1.AuditKind
-	(ErrorCode)(0),                // 4: optout.fsm.v1.ErrorCode
-	(*Command)(nil),               // 5: optout.fsm.v1.Command
-	(*SetCommand)(nil),            // 6: optout.fsm.v1.SetCommand
-	(*PurposeDef)(nil),            // 7: optout.fsm.v1.PurposeDef
-	(*InitClusterCommand)(nil),    // 8: optout.fsm.v1.InitClusterCommand
-	(*DefinePurposeCommand)(nil),  // 9: optout.fsm.v1.DefinePurposeCommand
-	(*UpdateSettingsCommand)(nil), // 10: optout.fsm.v1.UpdateSettingsCommand
-	(*EraseSubjectCommand)(nil),   // 11: optout.fsm.v1.EraseSubjectCommand
-	(*TermStartCommand)(nil),      // 12: optout.fsm.v1.TermStartCommand
-	(*RegisterNodeCommand)(nil),   // 13: optout.fsm.v1.RegisterNodeCommand
-	(*StoredRecord)(nil),          // 14: optout.fsm.v1.StoredRecord
-	(*StoredPurpose)(nil),         // 15: optout.fsm.v1.StoredPurpose
-	(*AuditEntry)(nil),            // 16: optout.fsm.v1.AuditEntry
-	(*StoredIdempotency)(nil),     // 17: optout.fsm.v1.StoredIdempotency
-	(*Settings)(nil),              // 18: optout.fsm.v1.Settings
-	(*StoredNode)(nil),            // 19: optout.fsm.v1.StoredNode
-	(*Result)(nil),                // 20: optout.fsm.v1.Result
-	(*SnapshotHeader)(nil),        // 21: optout.fsm.v1.SnapshotHeader
+	(CommandType)(0),               // 0: optout.fsm.v1.CommandType
+	(State)(0),                     // 1: optout.fsm.v1.State
+	(DefaultDecision)(0),           // 2: optout.fsm.v1.DefaultDecision
+	(Role)(0),                      // 3: optout.fsm.v1.Role
+	(PrincipalKind)(0),             // 4: optout.fsm.v1.PrincipalKind
+	(AuditKind)(0),                 // 5: optout.fsm.v1.AuditKind
+	(ErrorCode)(0),                 // 6: optout.fsm.v1.ErrorCode
+	(*Command)(nil),                // 7: optout.fsm.v1.Command
+	(*SetCommand)(nil),             // 8: optout.fsm.v1.SetCommand
+	(*PurposeDef)(nil),             // 9: optout.fsm.v1.PurposeDef
+	(*InitClusterCommand)(nil),     // 10: optout.fsm.v1.InitClusterCommand
+	(*DefinePurposeCommand)(nil),   // 11: optout.fsm.v1.DefinePurposeCommand
+	(*UpdateSettingsCommand)(nil),  // 12: optout.fsm.v1.UpdateSettingsCommand
+	(*EraseSubjectCommand)(nil),    // 13: optout.fsm.v1.EraseSubjectCommand
+	(*TermStartCommand)(nil),       // 14: optout.fsm.v1.TermStartCommand
+	(*RegisterNodeCommand)(nil),    // 15: optout.fsm.v1.RegisterNodeCommand
+	(*StoredRecord)(nil),           // 16: optout.fsm.v1.StoredRecord
+	(*PutPrincipalCommand)(nil),    // 17: optout.fsm.v1.PutPrincipalCommand
+	(*DeletePrincipalCommand)(nil), // 18: optout.fsm.v1.DeletePrincipalCommand
+	(*StoredPrincipal)(nil),        // 19: optout.fsm.v1.StoredPrincipal
+	(*StoredPurpose)(nil),          // 20: optout.fsm.v1.StoredPurpose
+	(*AuditEntry)(nil),             // 21: optout.fsm.v1.AuditEntry
+	(*StoredIdempotency)(nil),      // 22: optout.fsm.v1.StoredIdempotency
+	(*Settings)(nil),               // 23: optout.fsm.v1.Settings
+	(*StoredNode)(nil),             // 24: optout.fsm.v1.StoredNode
+	(*Result)(nil),                 // 25: optout.fsm.v1.Result
+	(*SnapshotHeader)(nil),         // 26: optout.fsm.v1.SnapshotHeader
 }
 var file_optout_fsm_v1_command_proto_depIdxs = []int32{
 	0,  // 0: optout.fsm.v1.Command.type:type_name -> optout.fsm.v1.CommandType
 	1,  // 1: optout.fsm.v1.SetCommand.state:type_name -> optout.fsm.v1.State
 	2,  // 2: optout.fsm.v1.PurposeDef.default_decision:type_name -> optout.fsm.v1.DefaultDecision
-	7,  // 3: optout.fsm.v1.InitClusterCommand.purposes:type_name -> optout.fsm.v1.PurposeDef
-	7,  // 4: optout.fsm.v1.DefinePurposeCommand.purpose:type_name -> optout.fsm.v1.PurposeDef
+	9,  // 3: optout.fsm.v1.InitClusterCommand.purposes:type_name -> optout.fsm.v1.PurposeDef
+	9,  // 4: optout.fsm.v1.DefinePurposeCommand.purpose:type_name -> optout.fsm.v1.PurposeDef
 	1,  // 5: optout.fsm.v1.StoredRecord.state:type_name -> optout.fsm.v1.State
-	7,  // 6: optout.fsm.v1.StoredPurpose.def:type_name -> optout.fsm.v1.PurposeDef
-	3,  // 7: optout.fsm.v1.AuditEntry.kind:type_name -> optout.fsm.v1.AuditKind
-	1,  // 8: optout.fsm.v1.AuditEntry.old_state:type_name -> optout.fsm.v1.State
-	1,  // 9: optout.fsm.v1.AuditEntry.new_state:type_name -> optout.fsm.v1.State
-	20, // 10: optout.fsm.v1.StoredIdempotency.result:type_name -> optout.fsm.v1.Result
-	14, // 11: optout.fsm.v1.Result.record:type_name -> optout.fsm.v1.StoredRecord
-	4,  // 12: optout.fsm.v1.Result.error_code:type_name -> optout.fsm.v1.ErrorCode
-	15, // 13: optout.fsm.v1.Result.purpose:type_name -> optout.fsm.v1.StoredPurpose
-	18, // 14: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	4,  // 6: optout.fsm.v1.PutPrincipalCommand.kind:type_name -> optout.fsm.v1.PrincipalKind
+	3,  // 7: optout.fsm.v1.PutPrincipalCommand.role:type_name -> optout.fsm.v1.Role
+	4,  // 8: optout.fsm.v1.StoredPrincipal.kind:type_name -> optout.fsm.v1.PrincipalKind
+	3,  // 9: optout.fsm.v1.StoredPrincipal.role:type_name -> optout.fsm.v1.Role
+	9,  // 10: optout.fsm.v1.StoredPurpose.def:type_name -> optout.fsm.v1.PurposeDef
+	5,  // 11: optout.fsm.v1.AuditEntry.kind:type_name -> optout.fsm.v1.AuditKind
+	1,  // 12: optout.fsm.v1.AuditEntry.old_state:type_name -> optout.fsm.v1.State
+	1,  // 13: optout.fsm.v1.AuditEntry.new_state:type_name -> optout.fsm.v1.State
+	25, // 14: optout.fsm.v1.StoredIdempotency.result:type_name -> optout.fsm.v1.Result
+	16, // 15: optout.fsm.v1.Result.record:type_name -> optout.fsm.v1.StoredRecord
+	6,  // 16: optout.fsm.v1.Result.error_code:type_name -> optout.fsm.v1.ErrorCode
+	20, // 17: optout.fsm.v1.Result.purpose:type_name -> optout.fsm.v1.StoredPurpose
+	23, // 18: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_optout_fsm_v1_command_proto_init() }
@@ -1856,8 +2272,8 @@ func file_optout_fsm_v1_command_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_fsm_v1_command_proto_rawDesc), len(file_optout_fsm_v1_command_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   17,
+			NumEnums:      7,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

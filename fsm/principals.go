@@ -1,0 +1,131 @@
+package fsm
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+
+	"github.com/optoutd/optoutd"
+	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// PrincipalNameRE is what token names and certificate common names must
+// match.
+var PrincipalNameRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,128}$`)
+
+func (s *state) applyPutPrincipal(e entry, c *fsmv1.PutPrincipalCommand) (*fsmv1.Result, error) {
+	if r := s.schemaTooOld(e, c.ClientSchemaVersion); r != nil {
+		return r, nil
+	}
+	switch {
+	case !PrincipalNameRE.MatchString(c.Name):
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "name: %q must match %s", c.Name, PrincipalNameRE), nil
+	case c.Role < fsmv1.Role_ROLE_READER || c.Role > fsmv1.Role_ROLE_ADMIN:
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "role must be reader, writer, auditor or admin"), nil
+	case c.Kind == fsmv1.PrincipalKind_PRINCIPAL_KIND_TOKEN && len(c.TokenSha256) != 32:
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "a token principal needs a 32-byte SHA-256"), nil
+	case c.Kind == fsmv1.PrincipalKind_PRINCIPAL_KIND_CERTIFICATE && len(c.TokenSha256) != 0:
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "a certificate principal carries no token"), nil
+	case c.Kind != fsmv1.PrincipalKind_PRINCIPAL_KIND_TOKEN && c.Kind != fsmv1.PrincipalKind_PRINCIPAL_KIND_CERTIFICATE:
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "kind must be token or certificate"), nil
+	}
+	pb, ib := s.b(bucketPrincipals), s.b(bucketTokenIndex)
+	var old fsmv1.StoredPrincipal
+	exists, err := loadProto(pb, []byte(c.Name), &old)
+	if err != nil {
+		return nil, err
+	}
+	if exists && c.CreateOnly {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "principal %q already exists", c.Name), nil
+	}
+	if owner := ib.Get(c.TokenSha256); len(c.TokenSha256) > 0 && owner != nil && string(owner) != c.Name {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION, "that token already belongs to another principal"), nil
+	}
+	if exists && len(old.TokenSha256) > 0 {
+		if err := ib.Delete(old.TokenSha256); err != nil {
+			return nil, err
+		}
+	}
+	p := &fsmv1.StoredPrincipal{Kind: c.Kind, Role: c.Role, TokenSha256: c.TokenSha256, CreatedAtUnixNanos: e.cmd.Stamp, Version: e.index}
+	if err := put(pb, []byte(c.Name), p); err != nil {
+		return nil, err
+	}
+	if len(c.TokenSha256) > 0 {
+		if err := ib.Put(c.TokenSha256, []byte(c.Name)); err != nil {
+			return nil, err
+		}
+	}
+	return &fsmv1.Result{Index: e.index}, nil
+}
+
+func (s *state) applyDeletePrincipal(e entry, c *fsmv1.DeletePrincipalCommand) (*fsmv1.Result, error) {
+	if r := s.schemaTooOld(e, c.ClientSchemaVersion); r != nil {
+		return r, nil
+	}
+	pb := s.b(bucketPrincipals)
+	var old fsmv1.StoredPrincipal
+	ok, err := loadProto(pb, []byte(c.Name), &old)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_NOT_FOUND, "principal %q does not exist", c.Name), nil
+	}
+	if len(old.TokenSha256) > 0 {
+		if err := s.b(bucketTokenIndex).Delete(old.TokenSha256); err != nil {
+			return nil, err
+		}
+	}
+	if err := pb.Delete([]byte(c.Name)); err != nil {
+		return nil, err
+	}
+	return &fsmv1.Result{Index: e.index}, nil
+}
+
+// PrincipalByToken finds the principal whose token hashes to sum.
+func (r *Reader) PrincipalByToken(sum []byte) (optoutd.Principal, bool, error) {
+	name := r.tx.Bucket(bucketTokenIndex).Get(sum)
+	if name == nil {
+		return optoutd.Principal{}, false, nil
+	}
+	p, ok, err := r.Principal(string(name))
+	if err == nil && ok && !bytes.Equal(p.TokenSHA256, sum) {
+		return optoutd.Principal{}, false, fmt.Errorf("%w: token index and principal %q disagree", ErrMalformed, name)
+	}
+	return p, ok, err
+}
+
+// Principal returns the principal called name.
+func (r *Reader) Principal(name string) (optoutd.Principal, bool, error) {
+	var sp fsmv1.StoredPrincipal
+	ok, err := loadProto(r.tx.Bucket(bucketPrincipals), []byte(name), &sp)
+	if err != nil || !ok {
+		return optoutd.Principal{}, false, err
+	}
+	return principalFromStored(name, &sp), true, nil
+}
+
+// Principals lists every principal by name.
+func (r *Reader) Principals() ([]optoutd.Principal, error) {
+	var out []optoutd.Principal
+	err := r.tx.Bucket(bucketPrincipals).ForEach(func(k, v []byte) error {
+		var sp fsmv1.StoredPrincipal
+		if err := proto.Unmarshal(v, &sp); err != nil {
+			return fmt.Errorf("%w: principal %q: %w", ErrMalformed, k, err)
+		}
+		out = append(out, principalFromStored(string(k), &sp))
+		return nil
+	})
+	return out, err
+}
+
+func principalFromStored(name string, sp *fsmv1.StoredPrincipal) optoutd.Principal {
+	return optoutd.Principal{
+		Name:        name,
+		Kind:        optoutd.PrincipalKind(sp.Kind),
+		Role:        optoutd.Role(sp.Role),
+		TokenSHA256: sp.TokenSha256,
+		CreatedAt:   unixNanos(sp.CreatedAtUnixNanos),
+	}
+}
