@@ -140,6 +140,39 @@ func (c *cluster) definePurpose(ctx context.Context, timeout time.Duration) erro
 	return nil
 }
 
+// RemoveMember asks the nodes other than id, in turn, to remove id.
+func (c *cluster) RemoveMember(ctx context.Context, id string) error {
+	var last error
+	for _, n := range c.Nodes() {
+		if n.ID == id {
+			continue
+		}
+		cs := optoutv1connect.NewClusterServiceClient(http.DefaultClient, "http://"+n.API)
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := cs.RemoveMember(rctx, connect.NewRequest(&optoutv1.RemoveMemberRequest{Id: id}))
+		cancel()
+		if err == nil {
+			return nil
+		}
+		last = fmt.Errorf("via %s: %w", n.ID, err)
+		if connect.CodeOf(err) == connect.CodeFailedPrecondition || connect.CodeOf(err) == connect.CodeUnimplemented {
+			return last // refused: asking elsewhere will not help
+		}
+	}
+	return last
+}
+
+// Rejoin wipes id and starts it with --join naming every other node.
+func (c *cluster) Rejoin(ctx context.Context, id string) error {
+	var join []string
+	for _, n := range c.Nodes() {
+		if n.ID != id {
+			join = append(join, n.API)
+		}
+	}
+	return c.Backend.Rejoin(ctx, id, join)
+}
+
 // digests asks every node for its state digest, concurrently.
 func (c *cluster) digests(ctx context.Context) []checker.Digest {
 	out := make([]checker.Digest, len(c.ids))

@@ -62,6 +62,10 @@ type Backend interface {
 	// Pause sends SIGSTOP; Resume sends SIGCONT.
 	Pause(ctx context.Context, id string) error
 	Resume(ctx context.Context, id string) error
+	// Rejoin kills a node, wipes its data and starts it again with --join
+	// naming the API addresses in join, so it asks the cluster to add it
+	// back (after it was removed from the configuration).
+	Rejoin(ctx context.Context, id string, join []string) error
 	// SetDrops replaces the current partition with drops (nil heals).
 	SetDrops(ctx context.Context, drops []Drop) error
 	// Teardown stops every node and removes everything Setup created.
@@ -90,16 +94,21 @@ func initialCluster(nodes []Node) string {
 	return strings.Join(parts, ",")
 }
 
-// serverArgs are the flags of one node.
-func serverArgs(n Node, apiListen, dataDir string, nodes []Node, extra []string) []string {
+// serverArgs are the flags of one node. A node that was wiped and re-added
+// (join non-empty) starts with --join instead of --initial-cluster.
+func serverArgs(n Node, apiListen, dataDir string, nodes []Node, extra, join []string) []string {
 	args := []string{"server",
 		"--id", n.ID,
 		"--data-dir", dataDir,
 		"--api-addr", apiListen,
 		"--api-advertise", n.API,
 		"--raft-addr", n.Raft,
-		"--initial-cluster", initialCluster(nodes),
 		"--log-format", "text",
+	}
+	if len(join) > 0 {
+		args = append(args, "--join", strings.Join(join, ","))
+	} else {
+		args = append(args, "--initial-cluster", initialCluster(nodes))
 	}
 	return append(args, extra...)
 }

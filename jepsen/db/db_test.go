@@ -74,12 +74,16 @@ func TestNftScript(t *testing.T) {
 
 func TestServerArgs(t *testing.T) {
 	nodes := []Node{{ID: "n1", API: "10.0.0.1:7001", Raft: "10.0.0.1:7101"}, {ID: "n2", API: "10.0.0.2:7001", Raft: "10.0.0.2:7101"}}
-	args := strings.Join(serverArgs(nodes[1], "0.0.0.0:7001", "/data", nodes, []string{"--snapshot-threshold", "64"}), " ")
+	args := strings.Join(serverArgs(nodes[1], "0.0.0.0:7001", "/data", nodes, []string{"--snapshot-threshold", "64"}, nil), " ")
 	for _, want := range []string{"server", "--id n2", "--api-addr 0.0.0.0:7001", "--api-advertise 10.0.0.2:7001",
 		"--raft-addr 10.0.0.2:7101", "--initial-cluster n1=10.0.0.1:7101,n2=10.0.0.2:7101", "--snapshot-threshold 64"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %q", args, want)
 		}
+	}
+	joined := strings.Join(serverArgs(nodes[1], "0.0.0.0:7001", "/data", nodes, nil, []string{"10.0.0.1:7001"}), " ")
+	if !strings.Contains(joined, "--join 10.0.0.1:7001") || strings.Contains(joined, "--initial-cluster") {
+		t.Errorf("a re-added node must use --join and not --initial-cluster: %q", joined)
 	}
 }
 

@@ -84,18 +84,60 @@ func (d *Docker) Setup(ctx context.Context) error {
 		return fmt.Errorf("db: docker network: %w", err)
 	}
 	for _, nd := range d.nodes {
-		if _, err := d.r.run(ctx, "docker", "volume", "create", "--label", RuleComment, volumeName(nd.ID)); err != nil {
-			return fmt.Errorf("db: docker volume: %w", err)
-		}
-		args := []string{"run", "-d", "--name", containerName(nd.ID), "--hostname", nd.ID,
-			"--label", RuleComment, "--network", dockerNetwork, "--ip", nd.IP,
-			"-v", volumeName(nd.ID) + ":/data", d.opts.Image}
-		args = append(args, serverArgs(nd, "0.0.0.0:7001", "/data", d.nodes, d.opts.ServerArgs)...)
-		if _, err := d.r.run(ctx, "docker", args...); err != nil {
-			return fmt.Errorf("db: start container %s: %w", nd.ID, err)
+		if err := d.create(ctx, nd, nil); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// create makes a node's volume and container and starts it.
+func (d *Docker) create(ctx context.Context, nd Node, join []string) error {
+	if _, err := d.r.run(ctx, "docker", "volume", "create", "--label", RuleComment, volumeName(nd.ID)); err != nil {
+		return fmt.Errorf("db: docker volume: %w", err)
+	}
+	args := []string{"run", "-d", "--name", containerName(nd.ID), "--hostname", nd.ID,
+		"--label", RuleComment, "--network", dockerNetwork, "--ip", nd.IP,
+		"-v", volumeName(nd.ID) + ":/data", d.opts.Image}
+	args = append(args, serverArgs(nd, "0.0.0.0:7001", "/data", d.nodes, d.opts.ServerArgs, join)...)
+	if _, err := d.r.run(ctx, "docker", args...); err != nil {
+		return fmt.Errorf("db: start container %s: %w", nd.ID, err)
+	}
+	return nil
+}
+
+// Rejoin replaces the node's container and volume with fresh ones whose
+// server starts with --join, keeping the old log in the node's log file.
+func (d *Docker) Rejoin(ctx context.Context, id string, join []string) error {
+	var nd Node
+	for _, n := range d.nodes {
+		if n.ID == id {
+			nd = n
+		}
+	}
+	if nd.ID == "" {
+		return fmt.Errorf("db: no node %q", id)
+	}
+	d.saveLog(ctx, id, ".before-rejoin")
+	if _, err := d.r.run(ctx, "docker", "rm", "-f", "-v", containerName(id)); err != nil {
+		return fmt.Errorf("db: %w", err)
+	}
+	if _, err := d.r.run(ctx, "docker", "volume", "rm", "-f", volumeName(id)); err != nil {
+		return fmt.Errorf("db: %w", err)
+	}
+	if err := d.create(ctx, nd, join); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.applyLocked(ctx, id)
+}
+
+func (d *Docker) saveLog(ctx context.Context, id, suffix string) {
+	out, err := d.r.run(ctx, "sh", "-c", "docker logs "+containerName(id)+" 2>&1")
+	if err == nil && d.opts.LogDir != "" {
+		_ = os.WriteFile(filepath.Join(d.opts.LogDir, id+suffix+".log"), []byte(out), 0o644)
+	}
 }
 
 func (d *Docker) pid(ctx context.Context, id string) (int, error) {
@@ -193,10 +235,7 @@ func (d *Docker) applyLocked(ctx context.Context, id string) error {
 func (d *Docker) Teardown(ctx context.Context) error {
 	for _, nd := range d.nodes {
 		_ = d.Resume(ctx, nd.ID)
-		out, err := d.r.run(ctx, "sh", "-c", "docker logs "+containerName(nd.ID)+" 2>&1")
-		if err == nil && d.opts.LogDir != "" {
-			_ = os.WriteFile(filepath.Join(d.opts.LogDir, nd.ID+".log"), []byte(out), 0o644)
-		}
+		d.saveLog(ctx, nd.ID, "")
 	}
 	return CleanupDocker(ctx, d.opts.Log)
 }

@@ -39,9 +39,10 @@ type Netns struct {
 	r     runner
 	nodes []Node
 
-	mu    sync.Mutex
-	procs map[string]*proc
-	drops map[string][]string // sink -> sources currently dropped
+	mu     sync.Mutex
+	procs  map[string]*proc
+	drops  map[string][]string // sink -> sources currently dropped
+	joined map[string][]string // nodes re-added with --join
 }
 
 type proc struct {
@@ -66,7 +67,7 @@ func NewNetns(opts NetnsOptions) (*Netns, error) {
 	if opts.Nodes < 1 || opts.Nodes > 200 {
 		return nil, fmt.Errorf("db: %d nodes is outside 1..200", opts.Nodes)
 	}
-	n := &Netns{opts: opts, r: runner{log: opts.Log}, procs: map[string]*proc{}, drops: map[string][]string{}}
+	n := &Netns{opts: opts, r: runner{log: opts.Log}, procs: map[string]*proc{}, drops: map[string][]string{}, joined: map[string][]string{}}
 	for i := range opts.Nodes {
 		ip := fmt.Sprintf("%s.%d", netnsSubnet, 11+i)
 		n.nodes = append(n.nodes, Node{ID: nodeID(i), IP: ip,
@@ -149,7 +150,7 @@ func (n *Netns) Start(ctx context.Context, id string) error {
 		return fmt.Errorf("db: node log: %w", err)
 	}
 	args := append([]string{"netns", "exec", nsName(id), n.opts.Binary},
-		serverArgs(nd, nd.API, filepath.Join(n.opts.DataRoot, id), n.nodes, n.opts.ServerArgs)...)
+		serverArgs(nd, nd.API, filepath.Join(n.opts.DataRoot, id), n.nodes, n.opts.ServerArgs, n.joined[id])...)
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A clean environment: the server reads OPTOUT_* variables as flags.
@@ -171,6 +172,25 @@ func (n *Netns) Start(ctx context.Context, id string) error {
 	n.procs[id] = p
 	n.opts.Log.Debug("node started", "node", id, "pid", cmd.Process.Pid)
 	return nil
+}
+
+// Rejoin kills the node, empties its data directory and starts it with
+// --join.
+func (n *Netns) Rejoin(ctx context.Context, id string, join []string) error {
+	if err := n.Kill(ctx, id); err != nil {
+		return err
+	}
+	dir := filepath.Join(n.opts.DataRoot, id)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("db: wipe %s: %w", id, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("db: %w", err)
+	}
+	n.mu.Lock()
+	n.joined[id] = append([]string(nil), join...)
+	n.mu.Unlock()
+	return n.Start(ctx, id)
 }
 
 func (p *proc) exited() bool {

@@ -25,6 +25,11 @@ type Cluster interface {
 	SetDrops(ctx context.Context, drops []db.Drop) error
 	// Status asks one node (it must answer within ctx).
 	Status(ctx context.Context, id string) (*optoutv1.StatusResponse, error)
+	// RemoveMember removes a node from the Raft configuration.
+	RemoveMember(ctx context.Context, id string) error
+	// Rejoin wipes a removed node and starts it so that it asks to be
+	// added back.
+	Rejoin(ctx context.Context, id string) error
 }
 
 // Effect is what an active fault holds the cluster to. Several active
@@ -97,6 +102,8 @@ var kinds = map[string]Kind{
 		Summary: "kill -9 the leader or a random node, then restart it", Begin: beginKill},
 	"kill-all": {Name: "kill-all", Min: 1 * time.Second, Max: 3 * time.Second,
 		Summary: "kill -9 every node, then restart them all", Begin: beginKillAll},
+	"membership": {Name: "membership", Min: 3 * time.Second, Max: 6 * time.Second,
+		Summary: "remove the leader or a follower from the configuration, then wipe it and add it back with --join", Begin: beginMembership},
 	"pause": {Name: "pause", Min: 2 * time.Second, Max: 4 * time.Second,
 		Summary: "SIGSTOP the leader for longer than the election timeout, then SIGCONT", Begin: beginPause},
 	"lagging-follower": {Name: "lagging-follower", Min: 4 * time.Second, Max: 10 * time.Second,
@@ -105,7 +112,7 @@ var kinds = map[string]Kind{
 
 // planned kinds that have a name but no implementation yet.
 var planned = map[string]string{
-	"membership": "remove a node from the configuration and add it back; needs a membership RPC in optoutd (see README, Extending)",
+	"clock-skew": "nodes share the host's clock in both backends (see README, Extending)",
 }
 
 // Names lists every available kind, sorted.

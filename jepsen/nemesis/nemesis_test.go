@@ -91,8 +91,8 @@ func TestPlanErrors(t *testing.T) {
 	if _, err := Plan(DefaultSchedule([]string{"partition-everything"}, time.Minute, 1)); err == nil || !strings.Contains(err.Error(), "partition-leader") {
 		t.Fatalf("unknown kind should list the valid ones: %v", err)
 	}
-	if _, err := Plan(DefaultSchedule([]string{"membership"}, time.Minute, 1)); !errors.Is(err, ErrNotYet) {
-		t.Fatalf("membership: %v", err)
+	if _, err := Plan(DefaultSchedule([]string{"clock-skew"}, time.Minute, 1)); !errors.Is(err, ErrNotYet) {
+		t.Fatalf("clock-skew: %v", err)
 	}
 	if _, err := Plan(DefaultSchedule(nil, time.Minute, 1)); err == nil {
 		t.Fatal("no kinds accepted")
@@ -152,11 +152,12 @@ func TestDesiredCombinesEffects(t *testing.T) {
 
 // fakeCluster records what the executor does to it.
 type fakeCluster struct {
-	mu     sync.Mutex
-	state  map[string]nodeState
-	drops  []db.Drop
-	calls  []string
-	leader string
+	mu      sync.Mutex
+	state   map[string]nodeState
+	drops   []db.Drop
+	calls   []string
+	leader  string
+	removed map[string]bool
 }
 
 func newFake() *fakeCluster {
@@ -183,11 +184,37 @@ func (f *fakeCluster) SetDrops(_ context.Context, d []db.Drop) error {
 	return nil
 }
 func (f *fakeCluster) Status(_ context.Context, id string) (*optoutv1.StatusResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	st := "Follower"
 	if id == f.leader {
 		st = "Leader"
 	}
-	return &optoutv1.StatusResponse{NodeId: id, RaftState: st, Term: 3}, nil
+	var nodes []*optoutv1.Node
+	for _, n := range []string{"n1", "n2", "n3"} {
+		if !f.removed[n] {
+			nodes = append(nodes, &optoutv1.Node{Id: n, Voter: true})
+		}
+	}
+	return &optoutv1.StatusResponse{NodeId: id, RaftState: st, Term: 3, Nodes: nodes}, nil
+}
+func (f *fakeCluster) RemoveMember(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "remove "+id)
+	if f.removed == nil {
+		f.removed = map[string]bool{}
+	}
+	f.removed[id] = true
+	return nil
+}
+func (f *fakeCluster) Rejoin(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "rejoin "+id)
+	delete(f.removed, id)
+	f.state[id] = running
+	return nil
 }
 
 func (f *fakeCluster) stateOf(id string) nodeState {
@@ -273,5 +300,24 @@ func TestExecutorRunHealsEverything(t *testing.T) {
 	}
 	if len(f.drops) != 0 || len(x.Records()) != 2 {
 		t.Fatalf("drops %v records %+v", f.drops, x.Records())
+	}
+}
+
+func TestMembershipRemovesAndReAdds(t *testing.T) {
+	f := newFake()
+	x := newTestExecutor(f)
+	if err := x.one(context.Background(), Planned{Kind: "membership", For: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	recs := x.Records()
+	if len(recs) != 1 || len(recs[0].Targets) != 1 {
+		t.Fatalf("%+v", recs)
+	}
+	id := recs[0].Targets[0]
+	if !slices.Contains(f.calls, "remove "+id) || !slices.Contains(f.calls, "rejoin "+id) {
+		t.Fatalf("calls %v", f.calls)
+	}
+	if !strings.Contains(recs[0].Note, "a voter again") || len(f.removed) != 0 {
+		t.Fatalf("note %q, removed %v", recs[0].Note, f.removed)
 	}
 }

@@ -78,7 +78,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 }
 
 func nemesisNames() []string {
-	return append(nemesis.Names(), "membership (not yet)")
+	return nemesis.Names()
 }
 
 // ParseFlags parses args (flags may also come from OPTOUT_JEPSEN_* variables)

@@ -12,7 +12,7 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 		want string
 	}{
 		{[]string{"--nemesis", "partition-everything"}, "--nemesis"},
-		{[]string{"--nemesis", "membership"}, "not available yet"},
+		{[]string{"--nemesis", "clock-skew"}, "not available yet"},
 		{[]string{"--nemesis", "kill", "--time", "0s"}, "--time"},
 		{[]string{"--nemesis", "kill", "--time", "-5s"}, "--time"},
 		{[]string{"--nemesis", "kill", "--time", "3s"}, "--time"},
