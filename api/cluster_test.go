@@ -100,7 +100,23 @@ func TestRealClusterThroughTheAPI(t *testing.T) {
 	if vm.GetCurrentVersion() != v || wo.GetOutcome() != optoutv1.Outcome_OUTCOME_NOT_APPLIED {
 		t.Errorf("CAS conflict details %v %v, want current %d and NOT_APPLIED", vm, wo, v)
 	}
-	// ...which changed nothing, and the right version then applies.
+	// Deny wins: a blind opt-in cannot replace an opt-out.
+	_, err = apis[other.ID()].optout.Set(ctx, connect.NewRequest(&optoutv1.SetRequest{
+		SubjectId: "u1", Purpose: "email_marketing", State: optoutv1.State_STATE_OPTED_IN,
+	}))
+	ce = wireError(t, err, connect.CodeFailedPrecondition)
+	if vm, _ := details(t, ce); vm.GetCurrentVersion() != v || !strings.Contains(ce.Message(), fmt.Sprintf("current version %d", v)) {
+		t.Errorf("blind opt-in over an opt-out: %q %v", ce.Message(), vm)
+	}
+	// A purpose outside the catalog is not found, for reads and writes.
+	_, err = apis[follower.ID()].optout.Check(ctx, connect.NewRequest(&optoutv1.CheckRequest{SubjectId: "u1", Purpose: "no_such_purpose"}))
+	wireError(t, err, connect.CodeNotFound)
+	_, err = apis[follower.ID()].optout.Set(ctx, connect.NewRequest(&optoutv1.SetRequest{SubjectId: "u1", Purpose: "no_such_purpose", State: optoutv1.State_STATE_OPTED_OUT}))
+	if _, wo := details(t, wireError(t, err, connect.CodeNotFound)); wo.GetOutcome() != optoutv1.Outcome_OUTCOME_NOT_APPLIED {
+		t.Errorf("Set of an undefined purpose: WriteOutcome %v", wo)
+	}
+
+	// None of that changed anything, and the right version then applies.
 	cur := v
 	set, err = apis[other.ID()].optout.Set(ctx, connect.NewRequest(&optoutv1.SetRequest{
 		SubjectId: "u1", Purpose: "email_marketing", State: optoutv1.State_STATE_OPTED_IN, ExpectedVersion: &cur,
@@ -180,9 +196,14 @@ func checkStatus(id string, st *optoutv1.StatusResponse) error {
 	return nil
 }
 
-// TestRealClusterWithoutQuorum: a node cut off from a quorum reports
+// TestRealClusterWithoutQuorum: a node cut off from its peers reports
 // NOT_SERVING, and a write through it fails as unavailable with
-// OUTCOME_NOT_APPLIED (it never reached a log), not as an ok.
+// OUTCOME_NOT_APPLIED, which must be true: once the node is reconnected,
+// no node has the record.
+//
+// The node is isolated rather than its peers stopped: closing a leader
+// while it still has a proposal in raft's apply queue can hang (see the
+// report of the test that found it).
 func TestRealClusterWithoutQuorum(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-node cluster")
@@ -191,22 +212,27 @@ func TestRealClusterWithoutQuorum(t *testing.T) {
 	leader := c.WaitLeader(30 * time.Second)
 	survivor := c.Followers(leader)[0]
 	s := serve(t, survivor, api.Options{})
-	for _, n := range c.Nodes() {
-		if n != survivor {
-			c.Stop(n.ID())
-		}
+	check := &optoutv1.CheckRequest{SubjectId: "u1", Purpose: "email_marketing"}
+	cl := protocols()[0].clients(t, s)
+	if _, err := cl.optout.Check(ctx(t), connect.NewRequest(check)); err != nil {
+		t.Fatalf("Check before the partition: %v", err)
 	}
-	hc := grpchealth.NewClient(h2cClient(t), s.URL, connect.WithGRPC())
-	clustertest.Eventually(t, 30*time.Second, func() error {
-		res, err := hc.Check(ctx(t), &grpchealth.CheckRequest{Service: "optout.v1.OptOutService"})
-		if err != nil {
-			return err
-		}
-		if res.Status != grpchealth.StatusNotServing {
-			return fmt.Errorf("health %v with no quorum", res.Status)
-		}
-		return nil
-	})
+	c.Net.Isolate(survivor.ID())
+	health := func(want grpchealth.Status) {
+		t.Helper()
+		hc := grpchealth.NewClient(h2cClient(t), s.URL, connect.WithGRPC())
+		clustertest.Eventually(t, 30*time.Second, func() error {
+			res, err := hc.Check(ctx(t), &grpchealth.CheckRequest{Service: "optout.v1.OptOutService"})
+			if err != nil {
+				return err
+			}
+			if res.Status != want {
+				return fmt.Errorf("health %v, want %v", res.Status, want)
+			}
+			return nil
+		})
+	}
+	health(grpchealth.StatusNotServing)
 
 	// The deadline travels in the header only, so the answer is the
 	// server's, not the client's own timeout.
@@ -224,6 +250,16 @@ func TestRealClusterWithoutQuorum(t *testing.T) {
 	wo := &optoutv1.WriteOutcome{}
 	jsonDetail(t, r.body, "optout.v1.WriteOutcome", wo)
 	if wo.Outcome != optoutv1.Outcome_OUTCOME_NOT_APPLIED {
-		t.Errorf("WriteOutcome %v, want NOT_APPLIED", wo)
+		t.Fatalf("WriteOutcome %v, want NOT_APPLIED", wo)
+	}
+
+	c.Net.Heal(survivor.ID())
+	health(grpchealth.StatusServing)
+	res, err := cl.optout.Check(ctx(t), connect.NewRequest(check))
+	if err != nil {
+		t.Fatalf("Check after healing: %v", err)
+	}
+	if res.Msg.Version != 0 || res.Msg.Decision != optoutv1.Decision_DECISION_ALLOW {
+		t.Errorf("a write reported NOT_APPLIED was applied: %v", res.Msg)
 	}
 }

@@ -62,13 +62,45 @@ func curlPost(t *testing.T, hc *http.Client, base, path, body string) rawResult 
 	return rawDo(t, hc, req)
 }
 
-// wantJSON fails unless got has exactly want's keys with want's values.
+// wantJSON fails unless every field of want, at any depth, is in got with
+// want's value. got may carry fields added to the schema since: additions
+// are compatible, renames and removals are not.
 func wantJSON(t *testing.T, what string, got, want obj) {
 	t.Helper()
-	if !reflect.DeepEqual(got, want) {
+	if !contains(got, want) {
 		gb, _ := json.Marshal(got)
 		wb, _ := json.Marshal(want)
 		t.Errorf("%s:\n got %s\nwant %s", what, gb, wb)
+	}
+}
+
+func contains(got, want any) bool {
+	switch w := want.(type) {
+	case obj:
+		g, ok := got.(obj)
+		if !ok {
+			return false
+		}
+		for k, wv := range w {
+			gv, ok := g[k]
+			if !ok || !contains(gv, wv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !contains(g[i], w[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return reflect.DeepEqual(got, want)
 	}
 }
 
@@ -100,16 +132,18 @@ func TestCurlExamples(t *testing.T) {
 func curlExamples(t *testing.T, s *server, hc *http.Client, post func(path, body string) obj) {
 	const v1, next = "41", "42"
 	wantJSON(t, "Check with no record", post("/optout.v1.OptOutService/Check", `{"subjectId":"u1","purpose":"email_marketing"}`),
-		obj{"decision": "DECISION_ALLOW", "state": "STATE_UNSPECIFIED", "version": "0", "readIndex": "40"})
+		obj{"decision": "DECISION_ALLOW", "state": "STATE_UNSPECIFIED", "version": "0", "readIndex": "40",
+			"basis": "BASIS_PURPOSE_DEFAULT", "decidedByPurpose": "email_marketing", "catalogVersion": "7"})
 
 	rec := obj{"subjectId": "u1", "purpose": "email_marketing", "state": "STATE_OPTED_OUT", "version": v1,
 		"updatedAt": "2025-03-14T15:09:26Z", "source": "web-form", "reason": "unsubscribe link"}
 	wantJSON(t, "Set", post("/optout.v1.OptOutService/Set",
 		`{"subjectId":"u1","purpose":"email_marketing","state":"STATE_OPTED_OUT","source":"web-form","reason":"unsubscribe link"}`),
-		obj{"version": v1, "record": rec})
+		obj{"version": v1, "record": rec, "replayed": false, "catalogVersion": "7"})
 
 	wantJSON(t, "Check", post("/optout.v1.OptOutService/Check", `{"subjectId":"u1","purpose":"email_marketing"}`),
-		obj{"decision": "DECISION_DENY", "state": "STATE_OPTED_OUT", "version": v1, "readIndex": v1})
+		obj{"decision": "DECISION_DENY", "state": "STATE_OPTED_OUT", "version": v1, "readIndex": v1,
+			"basis": "BASIS_PURPOSE_RECORD", "decidedByPurpose": "email_marketing", "catalogVersion": "7"})
 
 	// snake_case field names are accepted too (protojson), and empty
 	// source/reason come back as "".
@@ -252,11 +286,20 @@ func TestCurlRejectsWhatItDoesNotUnderstand(t *testing.T) {
 			}
 		})
 	}
+	for _, v := range []string{"two", "0", "-1", "99999999999"} {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/optout.v1.OptOutService/Check", strings.NewReader(`{"subjectId":"u1","purpose":"email_marketing"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Optout-Schema-Version", v)
+		r := rawDo(t, hc, req)
+		if msg, _ := r.body["message"].(string); r.body["code"] != "invalid_argument" || !strings.Contains(msg, "Optout-Schema-Version") {
+			t.Errorf("schema version header %q: %d %v", v, r.status, r.body)
+		}
+	}
 	if n := store.calls(); n != 0 {
 		t.Errorf("rejected requests made %d store calls", n)
 	}
 
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/optout.v1.OptOutService/Check", strings.NewReader(`{"subjectId":"u1","purpose":"p"}`))
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/optout.v1.OptOutService/Check", strings.NewReader(`{"subjectId":"u1","purpose":"email_marketing"}`))
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	if r := rawDo(t, hc, req); r.status != http.StatusOK || r.body["decision"] != "DECISION_ALLOW" {
 		t.Errorf("charset=utf-8: %d %v", r.status, r.body)

@@ -35,7 +35,9 @@ func mappings() []mapping {
 	const unknownMsg = "the write may have been applied"
 	return []mapping{
 		{"invalid", optoutd.Errorf(optoutd.Invalid, "purpose: unknown purpose"), connect.CodeInvalidArgument, "purpose: unknown purpose", nil, optoutv1.Outcome_OUTCOME_NOT_APPLIED},
-		{"not found", optoutd.Errorf(optoutd.NotFound, "no such record"), connect.CodeNotFound, "no such record", nil, optoutv1.Outcome_OUTCOME_NOT_APPLIED},
+		{"not found", optoutd.Errorf(optoutd.NotFound, "purpose \"x\" is not defined"), connect.CodeNotFound, "is not defined", nil, optoutv1.Outcome_OUTCOME_NOT_APPLIED},
+		{"failed precondition", optoutd.Errorf(optoutd.FailedPrecondition, "idempotency key reused for another request"), connect.CodeFailedPrecondition, "idempotency key reused", nil, optoutv1.Outcome_OUTCOME_NOT_APPLIED},
+		{"out of range", optoutd.Errorf(optoutd.OutOfRange, "older than the retained history"), connect.CodeOutOfRange, "retained history", nil, optoutv1.Outcome_OUTCOME_NOT_APPLIED},
 		{"version mismatch", &optoutd.Error{Code: optoutd.VersionMismatch, Message: "expected version 3, current version 17", CurrentVersion: 17},
 			connect.CodeFailedPrecondition, "current version 17", ptr(17), optoutv1.Outcome_OUTCOME_NOT_APPLIED},
 		{"version mismatch, record absent", &optoutd.Error{Code: optoutd.VersionMismatch, Message: "expected version 3, current version 0"},
@@ -72,7 +74,9 @@ func TestWriteErrorMapping(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			for _, m := range mappings() {
 				t.Run(m.name, func(t *testing.T) {
-					store := &fakeStore{SetFn: func(context.Context, optoutd.SetRequest) (optoutd.Record, error) { return optoutd.Record{}, m.err }}
+					store := &fakeStore{SetFn: func(context.Context, optoutd.SetRequest) (optoutd.SetResult, error) {
+						return optoutd.SetResult{}, m.err
+					}}
 					s := serve(t, store, api.Options{})
 					resp, err := p.clients(t, s).optout.Set(ctx(t), connect.NewRequest(setReq(nil)))
 					if err == nil {
@@ -158,7 +162,7 @@ func TestReadErrorMapping(t *testing.T) {
 func TestReadErrorFromView(t *testing.T) {
 	halted := optoutd.Errorf(optoutd.Halted, "state machine halted at index 9")
 	store := &fakeStore{ReadFn: func(_ context.Context, fn func(optoutd.View) error) (uint64, error) {
-		return 9, fn(failingView{halted})
+		return 9, fn(failingView{err: halted})
 	}}
 	s := serve(t, store, api.Options{})
 	c := protocols()[0].clients(t, s)
@@ -174,11 +178,18 @@ func TestReadErrorFromView(t *testing.T) {
 	checkMapped(t, err, mapping{code: connect.CodeUnavailable, message: "state machine halted"})
 }
 
-type failingView struct{ err error }
+// failingView fails every record read.
+type failingView struct {
+	memView
+	err error
+}
 
-func (v failingView) AppliedIndex() uint64 { return 0 }
 func (v failingView) Get(k optoutd.Key) (optoutd.Record, bool, error) {
 	return optoutd.Record{Key: k}, false, v.err
+}
+
+func (v failingView) Check(optoutd.Key) (optoutd.CheckResult, error) {
+	return optoutd.CheckResult{}, v.err
 }
 
 func checkMapped(t *testing.T, err error, m mapping) *connect.Error {
@@ -198,9 +209,9 @@ func checkMapped(t *testing.T, err error, m mapping) *connect.Error {
 // with OUTCOME_UNKNOWN. The fake store holds the write until the deadline
 // the client sent (Connect-Timeout-Ms) has passed.
 func TestClientDeadlineWhileInFlight(t *testing.T) {
-	store := &fakeStore{SetFn: func(ctx context.Context, _ optoutd.SetRequest) (optoutd.Record, error) {
+	store := &fakeStore{SetFn: func(ctx context.Context, _ optoutd.SetRequest) (optoutd.SetResult, error) {
 		<-ctx.Done()
-		return optoutd.Record{}, optoutd.WrapError(optoutd.OutcomeUnknown, ctx.Err(), "deadline passed while the write was in flight; it may have been applied")
+		return optoutd.SetResult{}, optoutd.WrapError(optoutd.OutcomeUnknown, ctx.Err(), "deadline passed while the write was in flight; it may have been applied")
 	}}
 	s := serve(t, store, api.Options{})
 	req, err := http.NewRequest(http.MethodPost, s.URL+"/optout.v1.OptOutService/Set",

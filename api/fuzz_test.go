@@ -102,14 +102,16 @@ func verdict(t *testing.T, status int, code, msg string, calls int64, want bool)
 }
 
 func FuzzSetRequest(f *testing.F) {
-	f.Add("u1", "email_marketing", uint64(1), "web-form", "unsubscribe link", false, uint64(0), []byte(nil), false)
-	f.Add("u1", "email_marketing", uint64(2), "", "", true, uint64(0), []byte(nil), true)
-	f.Add(s256, p64, uint64(1), s256, s256, true, uint64(17), []byte(nil), false)
-	f.Add(s257, "p", uint64(1), "", "", false, uint64(0), []byte(nil), true)
-	f.Add("u1", p65, uint64(3), "", "", false, uint64(0), []byte{0x98, 0x06, 0x01}, false)
-	f.Add("u\xff", "Email", uint64(0), "\xc3(", s257, false, uint64(0), appendVarint(nil, 3, 1<<40), false)
-	f.Add("", "", uint64(1), "", "", false, uint64(0), appendString(nil, 1, "u2"), true)
-	f.Fuzz(func(t *testing.T, subject, purpose string, state uint64, source, reason string, hasExpected bool, expected uint64, extra []byte, asJSON bool) {
+	k128, k129 := strings.Repeat("k", 128), strings.Repeat("k", 129)
+	f.Add("u1", "email_marketing", uint64(1), "web-form", "unsubscribe link", false, uint64(0), "", []byte(nil), false)
+	f.Add("u1", "email_marketing", uint64(2), "", "", true, uint64(0), "req-1", []byte(nil), true)
+	f.Add(s256, p64, uint64(1), s256, s256, true, uint64(17), k128, []byte(nil), false)
+	f.Add(s257, "p", uint64(1), "", "", false, uint64(0), k129, []byte(nil), true)
+	f.Add("u1", "p", uint64(1), "", "", false, uint64(0), k129, []byte(nil), false)
+	f.Add("u1", p65, uint64(3), "", "", false, uint64(0), "", []byte{0x98, 0x06, 0x01}, false)
+	f.Add("u\xff", "Email", uint64(0), "\xc3(", s257, false, uint64(0), "\xff", appendVarint(nil, 3, 1<<40), false)
+	f.Add("", "", uint64(1), "", "", false, uint64(0), "", appendString(nil, 1, "u2"), true)
+	f.Fuzz(func(t *testing.T, subject, purpose string, state uint64, source, reason string, hasExpected bool, expected uint64, idem string, extra []byte, asJSON bool) {
 		b := appendString(nil, 1, subject)
 		b = appendString(b, 2, purpose)
 		b = appendVarint(b, 3, state)
@@ -118,6 +120,7 @@ func FuzzSetRequest(f *testing.F) {
 		if hasExpected {
 			b = appendVarint(b, 6, expected)
 		}
+		b = appendString(b, 7, idem)
 		b = append(b, extra...)
 		body, ct, isJSON := encode(t, b, &optoutv1.SetRequest{}, asJSON)
 
@@ -125,17 +128,17 @@ func FuzzSetRequest(f *testing.F) {
 		parsed := parse(body, isJSON, &m)
 		want := parsed && validKey(m.SubjectId, m.Purpose) &&
 			(m.State == optoutv1.State_STATE_OPTED_OUT || m.State == optoutv1.State_STATE_OPTED_IN) &&
-			validText(m.Source) && validText(m.Reason)
+			validText(m.Source) && validText(m.Reason) && len(m.IdempotencyKey) <= 128 && utf8.ValidString(m.IdempotencyKey)
 
 		var got optoutd.SetRequest
-		store := &fakeStore{SetFn: func(_ context.Context, r optoutd.SetRequest) (optoutd.Record, error) {
+		store := &fakeStore{SetFn: func(_ context.Context, r optoutd.SetRequest) (optoutd.SetResult, error) {
 			got = r
-			return optoutd.Record{Key: r.Key, State: r.State, Version: 7, Source: r.Source, Reason: r.Reason}, nil
+			return optoutd.SetResult{Record: optoutd.Record{Key: r.Key, State: r.State, Version: 7, Source: r.Source, Reason: r.Reason}}, nil
 		}}
 		status, code, msg, _ := connectRaw(t, api.NewHandler(store, api.Options{}), optoutv1connect.OptOutServiceSetProcedure, ct, body)
 		if !verdict(t, status, code, msg, store.calls(), want) {
 			if parsed {
-				namesField(t, msg, "subject_id:", "purpose:", "state:", "source:", "reason:")
+				namesField(t, msg, "subject_id:", "purpose:", "state:", "source:", "reason:", "idempotency_key:")
 			}
 			return
 		}
@@ -146,7 +149,7 @@ func FuzzSetRequest(f *testing.F) {
 			(got.State != optoutd.StateOptedOut && got.State != optoutd.StateOptedIn) || optoutd.ValidateSet(got) != nil {
 			t.Fatalf("store got an invalid request %+v", got)
 		}
-		if got.SubjectID != m.SubjectId || got.Purpose != m.Purpose || got.Source != m.Source || got.Reason != m.Reason {
+		if got.SubjectID != m.SubjectId || got.Purpose != m.Purpose || got.Source != m.Source || got.Reason != m.Reason || got.IdempotencyKey != m.IdempotencyKey {
 			t.Fatalf("store got %+v, client sent %v", got, &m)
 		}
 		if (got.ExpectedVersion == nil) != (m.ExpectedVersion == nil) || got.ExpectedVersion != nil && *got.ExpectedVersion != *m.ExpectedVersion {
@@ -155,18 +158,32 @@ func FuzzSetRequest(f *testing.F) {
 	})
 }
 
-// keyRecorder is a View that records which keys were read.
+// keyRecorder is a View that records which keys were checked or read. Every
+// purpose name is defined in it, so that only validation can refuse.
 type keyRecorder struct {
+	memView
 	mu   sync.Mutex
 	keys []optoutd.Key
 }
 
-func (v *keyRecorder) AppliedIndex() uint64 { return 5 }
-func (v *keyRecorder) Get(k optoutd.Key) (optoutd.Record, bool, error) {
+func (v *keyRecorder) record(k optoutd.Key) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.keys = append(v.keys, k)
+}
+
+func (v *keyRecorder) Get(k optoutd.Key) (optoutd.Record, bool, error) {
+	v.record(k)
 	return optoutd.Record{Key: k}, false, nil
+}
+
+func (v *keyRecorder) Check(k optoutd.Key) (optoutd.CheckResult, error) {
+	v.record(k)
+	return optoutd.CheckResult{Decision: optoutd.DecisionAllow, Basis: optoutd.BasisPurposeDefault, DecidedBy: k.Purpose}, nil
+}
+
+func (v *keyRecorder) Purpose(name string) (optoutd.Purpose, error) {
+	return optoutd.Purpose{Name: name, Default: optoutd.DefaultAllow}, nil
 }
 
 func readStore(v *keyRecorder) *fakeStore {

@@ -23,23 +23,27 @@ import (
 // calls; a nil func fails the call with an Internal error so that a test
 // that reaches an unexpected method notices.
 type fakeStore struct {
-	SetFn         func(context.Context, optoutd.SetRequest) (optoutd.Record, error)
-	ReadFn        func(context.Context, func(optoutd.View) error) (uint64, error)
-	StatusFn      func(context.Context) (optoutd.ClusterStatus, error)
-	StateDigestFn func(context.Context) (optoutd.StateDigest, error)
-	ReadyFn       func() error
+	SetFn            func(context.Context, optoutd.SetRequest) (optoutd.SetResult, error)
+	ReadFn           func(context.Context, func(optoutd.View) error) (uint64, error)
+	ReadLocalFn      func(func(optoutd.View) error) error
+	DefinePurposeFn  func(context.Context, optoutd.Purpose, *uint64) (optoutd.Purpose, uint64, error)
+	UpdateSettingsFn func(context.Context, *uint32, *time.Duration) (optoutd.Settings, error)
+	EraseSubjectFn   func(ctx context.Context, subject, reason string) (uint64, uint32, error)
+	StatusFn         func(context.Context) (optoutd.ClusterStatus, error)
+	StateDigestFn    func(context.Context) (optoutd.StateDigest, error)
+	ReadyFn          func() error
 
-	setCalls, readCalls, statusCalls, digestCalls atomic.Int64
+	setCalls, readCalls, statusCalls, digestCalls, otherCalls atomic.Int64
 }
 
 var _ api.Store = (*fakeStore)(nil)
 
 var errNoFake = optoutd.Errorf(optoutd.Internal, "fake: method not set")
 
-func (s *fakeStore) Set(ctx context.Context, req optoutd.SetRequest) (optoutd.Record, error) {
+func (s *fakeStore) Set(ctx context.Context, req optoutd.SetRequest) (optoutd.SetResult, error) {
 	s.setCalls.Add(1)
 	if s.SetFn == nil {
-		return optoutd.Record{}, errNoFake
+		return optoutd.SetResult{}, errNoFake
 	}
 	return s.SetFn(ctx, req)
 }
@@ -50,6 +54,44 @@ func (s *fakeStore) Read(ctx context.Context, fn func(optoutd.View) error) (uint
 		return 0, errNoFake
 	}
 	return s.ReadFn(ctx, fn)
+}
+
+func (s *fakeStore) ReadLocal(fn func(optoutd.View) error) error {
+	s.otherCalls.Add(1)
+	if s.ReadLocalFn == nil {
+		return errNoFake
+	}
+	return s.ReadLocalFn(fn)
+}
+
+func (s *fakeStore) WaitApplied(ctx context.Context, _ uint64) error {
+	s.otherCalls.Add(1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *fakeStore) DefinePurpose(ctx context.Context, p optoutd.Purpose, expected *uint64, _ uint32, _ string) (optoutd.Purpose, uint64, error) {
+	s.otherCalls.Add(1)
+	if s.DefinePurposeFn == nil {
+		return optoutd.Purpose{}, 0, errNoFake
+	}
+	return s.DefinePurposeFn(ctx, p, expected)
+}
+
+func (s *fakeStore) UpdateSettings(ctx context.Context, minSchema *uint32, retention *time.Duration, _ uint32, _ string) (optoutd.Settings, error) {
+	s.otherCalls.Add(1)
+	if s.UpdateSettingsFn == nil {
+		return optoutd.Settings{}, errNoFake
+	}
+	return s.UpdateSettingsFn(ctx, minSchema, retention)
+}
+
+func (s *fakeStore) EraseSubject(ctx context.Context, subject, reason string, _ uint32, _ string) (uint64, uint32, error) {
+	s.otherCalls.Add(1)
+	if s.EraseSubjectFn == nil {
+		return 0, 0, errNoFake
+	}
+	return s.EraseSubjectFn(ctx, subject, reason)
 }
 
 func (s *fakeStore) Status(ctx context.Context) (optoutd.ClusterStatus, error) {
@@ -77,14 +119,26 @@ func (s *fakeStore) Ready() error {
 
 // calls counts every call that could read or change state.
 func (s *fakeStore) calls() int64 {
-	return s.setCalls.Load() + s.readCalls.Load() + s.statusCalls.Load() + s.digestCalls.Load()
+	return s.setCalls.Load() + s.readCalls.Load() + s.statusCalls.Load() + s.digestCalls.Load() + s.otherCalls.Load()
 }
 
-// memView is an optoutd.View over a map.
+// catalogVersion is the catalog version of every memView.
+const catalogVersion = 7
+
+// testCatalog is memView's purpose catalog: one purpose of each model.
+var testCatalog = map[string]optoutd.Purpose{
+	"email_marketing": {Name: "email_marketing", Default: optoutd.DefaultAllow, Version: 3},
+	"sms_marketing":   {Name: "sms_marketing", Default: optoutd.DefaultDeny, Version: 4},
+}
+
+// memView is an optoutd.View over a map. It decides with the real rule,
+// optoutd.Decide; audit history is not modelled.
 type memView struct {
 	applied uint64
 	recs    map[optoutd.Key]optoutd.Record
 }
+
+var errNoHistory = optoutd.Errorf(optoutd.Internal, "fake: no audit history")
 
 func (v memView) AppliedIndex() uint64 { return v.applied }
 
@@ -96,6 +150,46 @@ func (v memView) Get(k optoutd.Key) (optoutd.Record, bool, error) {
 	return r, true, nil
 }
 
+func (v memView) Check(k optoutd.Key) (optoutd.CheckResult, error) {
+	p, err := v.Purpose(k.Purpose)
+	if err != nil {
+		return optoutd.CheckResult{}, err
+	}
+	all, _, _ := v.Get(optoutd.Key{SubjectID: k.SubjectID, Purpose: optoutd.AllPurposes})
+	rec, _, _ := v.Get(k)
+	return optoutd.Decide(p, all, false, rec), nil
+}
+
+func (v memView) Settings() (optoutd.Settings, error) {
+	return optoutd.Settings{Initialized: true, CatalogVersion: catalogVersion}, nil
+}
+
+func (v memView) Purpose(name string) (optoutd.Purpose, error) {
+	p, ok := testCatalog[name]
+	if !ok {
+		return p, optoutd.Errorf(optoutd.NotFound, "purpose %q is not defined", name)
+	}
+	return p, nil
+}
+
+func (v memView) Purposes() ([]optoutd.Purpose, error) {
+	return []optoutd.Purpose{testCatalog["email_marketing"], testCatalog["sms_marketing"]}, nil
+}
+
+func (v memView) History(string, string, uint64, int) ([]optoutd.AuditEntry, error) {
+	return nil, errNoHistory
+}
+
+func (v memView) StateAt(optoutd.Key, uint64) (optoutd.StateAtResult, error) {
+	return optoutd.StateAtResult{}, errNoHistory
+}
+
+func (v memView) Changes(uint64, int) ([]optoutd.AuditEntry, error) { return nil, errNoHistory }
+
+func (v memView) VerifyAudit() (optoutd.AuditReport, error) {
+	return optoutd.AuditReport{}, errNoHistory
+}
+
 // firstIndex is where memStore's log starts, so versions and read indexes
 // are distinctive numbers rather than 1.
 const firstIndex = 40
@@ -103,36 +197,44 @@ const firstIndex = 40
 // fixedTime is the UpdatedAt of every record memStore writes.
 var fixedTime = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
 
-// memStore returns a fakeStore backed by a map that behaves like the real
-// store: every write takes the next log index as its version, and a
-// compare-and-set conflict reports the current version.
+// memStore returns a fakeStore backed by a map that follows the real
+// store's rules: every write takes the next log index as its version; the
+// purpose must be in the catalog; a compare-and-set conflict reports the
+// current version; an opt-in replaces an opt-out only with
+// expected_version (deny wins).
 func memStore() *fakeStore {
 	var (
 		mu    sync.Mutex
 		index uint64 = firstIndex
 		recs         = map[optoutd.Key]optoutd.Record{}
 	)
+	view := func() memView { return memView{applied: index, recs: recs} }
 	s := &fakeStore{}
-	s.SetFn = func(_ context.Context, req optoutd.SetRequest) (optoutd.Record, error) {
+	s.SetFn = func(_ context.Context, req optoutd.SetRequest) (optoutd.SetResult, error) {
 		mu.Lock()
 		defer mu.Unlock()
+		if _, err := view().Purpose(req.Purpose); err != nil && req.Purpose != optoutd.AllPurposes {
+			return optoutd.SetResult{}, err
+		}
 		cur := recs[req.Key]
+		mismatch := func(msg string) (optoutd.SetResult, error) {
+			return optoutd.SetResult{}, &optoutd.Error{Code: optoutd.VersionMismatch, Message: msg, CurrentVersion: cur.Version}
+		}
 		if ev := req.ExpectedVersion; ev != nil && *ev != cur.Version {
-			return optoutd.Record{}, &optoutd.Error{
-				Code:           optoutd.VersionMismatch,
-				Message:        "expected version " + u64(*ev) + ", current version " + u64(cur.Version),
-				CurrentVersion: cur.Version,
-			}
+			return mismatch("expected version " + u64(*ev) + ", current version " + u64(cur.Version))
+		}
+		if cur.State == optoutd.StateOptedOut && req.State == optoutd.StateOptedIn && req.ExpectedVersion == nil {
+			return mismatch("re-consent needs expectedVersion: the subject opted out at current version " + u64(cur.Version))
 		}
 		index++
 		r := optoutd.Record{Key: req.Key, State: req.State, Version: index, UpdatedAt: fixedTime, Source: req.Source, Reason: req.Reason}
 		recs[req.Key] = r
-		return r, nil
+		return optoutd.SetResult{Record: r, CatalogVersion: catalogVersion}, nil
 	}
 	s.ReadFn = func(_ context.Context, fn func(optoutd.View) error) (uint64, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		return index, fn(memView{applied: index, recs: recs})
+		return index, fn(view())
 	}
 	s.StatusFn = func(context.Context) (optoutd.ClusterStatus, error) {
 		mu.Lock()

@@ -35,7 +35,8 @@ func exerciseRPCs(t *testing.T, p protocol, s *server, c clients) {
 		t.Fatalf("Check: %v", err)
 	}
 	p.checkWire(t, s)
-	want := &optoutv1.CheckResponse{Decision: optoutv1.Decision_DECISION_ALLOW, State: optoutv1.State_STATE_UNSPECIFIED, Version: 0, ReadIndex: firstIndex}
+	want := &optoutv1.CheckResponse{Decision: optoutv1.Decision_DECISION_ALLOW, State: optoutv1.State_STATE_UNSPECIFIED, Version: 0, ReadIndex: firstIndex,
+		Basis: optoutv1.Basis_BASIS_PURPOSE_DEFAULT, DecidedByPurpose: "email_marketing", CatalogVersion: catalogVersion}
 	if !proto.Equal(chk.Msg, want) {
 		t.Errorf("Check before any write = %v, want %v", chk.Msg, want)
 	}
@@ -50,8 +51,8 @@ func exerciseRPCs(t *testing.T, p protocol, s *server, c clients) {
 	}
 	p.checkWire(t, s)
 	v := set.Msg.Version
-	if v != firstIndex+1 {
-		t.Errorf("Set version = %d, want %d", v, firstIndex+1)
+	if v != firstIndex+1 || set.Msg.Replayed || set.Msg.CatalogVersion != catalogVersion {
+		t.Errorf("Set = %v, want version %d", set.Msg, firstIndex+1)
 	}
 	wantRec := &optoutv1.Record{
 		SubjectId: "u1", Purpose: "email_marketing", State: optoutv1.State_STATE_OPTED_OUT, Version: v,
@@ -66,29 +67,34 @@ func exerciseRPCs(t *testing.T, p protocol, s *server, c clients) {
 	if err != nil {
 		t.Fatalf("Check: %v", err)
 	}
-	want = &optoutv1.CheckResponse{Decision: optoutv1.Decision_DECISION_DENY, State: optoutv1.State_STATE_OPTED_OUT, Version: v, ReadIndex: v}
+	want = &optoutv1.CheckResponse{Decision: optoutv1.Decision_DECISION_DENY, State: optoutv1.State_STATE_OPTED_OUT, Version: v, ReadIndex: v,
+		Basis: optoutv1.Basis_BASIS_PURPOSE_RECORD, DecidedByPurpose: "email_marketing", CatalogVersion: catalogVersion}
 	if !proto.Equal(chk.Msg, want) {
 		t.Errorf("Check after Set = %v, want %v", chk.Msg, want)
 	}
 
-	// Opt back in on another purpose, then a batch in request order.
-	if _, err := c.optout.Set(ctx, connect.NewRequest(&optoutv1.SetRequest{SubjectId: "u1", Purpose: "sms", State: optoutv1.State_STATE_OPTED_IN})); err != nil {
+	// Opt in on another purpose, then a batch in request order.
+	if _, err := c.optout.Set(ctx, connect.NewRequest(&optoutv1.SetRequest{SubjectId: "u1", Purpose: "sms_marketing", State: optoutv1.State_STATE_OPTED_IN})); err != nil {
 		t.Fatalf("Set sms: %v", err)
 	}
 	batch, err := c.optout.CheckBatch(ctx, connect.NewRequest(&optoutv1.CheckBatchRequest{Checks: []*optoutv1.CheckRequest{
 		{SubjectId: "u2", Purpose: "email_marketing"},
-		{SubjectId: "u1", Purpose: "sms"},
+		{SubjectId: "u1", Purpose: "sms_marketing"},
 		u1,
+		{SubjectId: "u2", Purpose: "sms_marketing"},
 	}}))
 	if err != nil {
 		t.Fatalf("CheckBatch: %v", err)
 	}
 	p.checkWire(t, s)
 	idx := v + 1
-	wantBatch := &optoutv1.CheckBatchResponse{ReadIndex: idx, Results: []*optoutv1.CheckResponse{
-		{Decision: optoutv1.Decision_DECISION_ALLOW, State: optoutv1.State_STATE_UNSPECIFIED, Version: 0, ReadIndex: idx},
-		{Decision: optoutv1.Decision_DECISION_ALLOW, State: optoutv1.State_STATE_OPTED_IN, Version: idx, ReadIndex: idx},
-		{Decision: optoutv1.Decision_DECISION_DENY, State: optoutv1.State_STATE_OPTED_OUT, Version: v, ReadIndex: idx},
+	const email, sms = "email_marketing", "sms_marketing"
+	wantBatch := &optoutv1.CheckBatchResponse{ReadIndex: idx, CatalogVersion: catalogVersion, Results: []*optoutv1.CheckResponse{
+		{Decision: optoutv1.Decision_DECISION_ALLOW, State: optoutv1.State_STATE_UNSPECIFIED, Version: 0, ReadIndex: idx, Basis: optoutv1.Basis_BASIS_PURPOSE_DEFAULT, DecidedByPurpose: email, CatalogVersion: catalogVersion},
+		{Decision: optoutv1.Decision_DECISION_ALLOW, State: optoutv1.State_STATE_OPTED_IN, Version: idx, ReadIndex: idx, Basis: optoutv1.Basis_BASIS_PURPOSE_RECORD, DecidedByPurpose: sms, CatalogVersion: catalogVersion},
+		{Decision: optoutv1.Decision_DECISION_DENY, State: optoutv1.State_STATE_OPTED_OUT, Version: v, ReadIndex: idx, Basis: optoutv1.Basis_BASIS_PURPOSE_RECORD, DecidedByPurpose: email, CatalogVersion: catalogVersion},
+		// An opt-in purpose with no record: its default denies.
+		{Decision: optoutv1.Decision_DECISION_DENY, State: optoutv1.State_STATE_UNSPECIFIED, Version: 0, ReadIndex: idx, Basis: optoutv1.Basis_BASIS_PURPOSE_DEFAULT, DecidedByPurpose: sms, CatalogVersion: catalogVersion},
 	}}
 	if !proto.Equal(batch.Msg, wantBatch) {
 		t.Errorf("CheckBatch = %v, want %v", batch.Msg, wantBatch)

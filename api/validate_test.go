@@ -92,6 +92,7 @@ func TestValidation(t *testing.T) {
 		{"set: state out of range", set(func(r *optoutv1.SetRequest) { r.State = 99 }), "state", true},
 		{"set: source over 256 bytes", set(func(r *optoutv1.SetRequest) { r.Source = s257 }), "source", true},
 		{"set: reason over 256 bytes", set(func(r *optoutv1.SetRequest) { r.Reason = s257 }), "reason", true},
+		{"set: idempotency key over 128 bytes", set(func(r *optoutv1.SetRequest) { r.IdempotencyKey = strings.Repeat("k", 129) }), "idempotency_key", true},
 		{"check: empty subject", check("", "p"), "subject_id", false},
 		{"check: subject over 256 bytes", check(s257, "p"), "subject_id", false},
 		{"check: bad purpose", check("u1", "E-mail"), "purpose", false},
@@ -107,6 +108,7 @@ func TestValidation(t *testing.T) {
 			r.SubjectId, r.Purpose, r.Source, r.Reason = s256, p64, s256, s256
 		}), "", true},
 		{"set: multi-byte subject at 256 bytes", set(func(r *optoutv1.SetRequest) { r.SubjectId = strings.Repeat("😀", 64) }), "", true},
+		{"set: idempotency key of 128 bytes", set(func(r *optoutv1.SetRequest) { r.IdempotencyKey = strings.Repeat("k", 128) }), "", true},
 		{"set: every purpose character", set(func(r *optoutv1.SetRequest) { r.Purpose = "a-z.0_9" }), "", true},
 		{"set: opted in, no source or reason", set(func(r *optoutv1.SetRequest) { r.State, r.Source, r.Reason = optoutv1.State_STATE_OPTED_IN, "", "" }), "", true},
 		{"check: limits exactly", check(s256, p64), "", false},
