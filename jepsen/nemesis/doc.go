@@ -11,6 +11,6 @@
 // healed before Run returns.
 //
 // To add a fault kind, add an entry to the kinds registry in kinds.go and a
-// line to jepsen/README.md. The "membership" kind is reserved: it needs an
-// RPC that optoutd does not have yet, and Lookup says so.
+// line to jepsen/README.md. The "clock-skew" name is reserved: the nodes
+// share the host's clock, and Lookup says so.
 package nemesis
