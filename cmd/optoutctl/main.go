@@ -245,7 +245,7 @@ func describe(err error) string {
 		s += fmt.Sprintf(" (current version %d)", v)
 	}
 	var we *writeError
-	if errors.As(err, &we) {
+	if errors.As(err, &we) || hasWriteOutcome(ce) {
 		if client.Outcome(err) == optoutv1.Outcome_OUTCOME_NOT_APPLIED {
 			s += "; the write was not applied, retrying is safe"
 		} else {
@@ -253,6 +253,22 @@ func describe(err error) string {
 		}
 	}
 	return s
+}
+
+// hasWriteOutcome reports whether the server said what became of a write
+// (every write RPC's error carries it, whichever command sent it).
+func hasWriteOutcome(ce *connect.Error) bool {
+	if ce == nil {
+		return false
+	}
+	for _, d := range ce.Details() {
+		if m, err := d.Value(); err == nil {
+			if _, ok := m.(*optoutv1.WriteOutcome); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // printLine writes msg as one line of JSON (for streams).

@@ -167,28 +167,54 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// fakeStore is an api.Store of func fields.
+// fakeStore is an api.Store of func fields; what a test does not set
+// answers unavailable.
 type fakeStore struct {
 	set    func(optoutd.SetRequest) (optoutd.Record, error)
 	setCtx func(context.Context) (optoutd.Record, error) // used instead of set when not nil
+	erase  func() error
 	sets   atomic.Int64
+	erases atomic.Int64
 }
 
-func (s *fakeStore) Set(ctx context.Context, r optoutd.SetRequest) (optoutd.Record, error) {
+var errFakeDown = optoutd.Errorf(optoutd.Unavailable, "no leader")
+
+func (s *fakeStore) Set(ctx context.Context, r optoutd.SetRequest) (optoutd.SetResult, error) {
 	s.sets.Add(1)
+	var (
+		rec optoutd.Record
+		err error
+	)
 	if s.setCtx != nil {
-		return s.setCtx(ctx)
+		rec, err = s.setCtx(ctx)
+	} else {
+		rec, err = s.set(r)
 	}
-	return s.set(r)
+	return optoutd.SetResult{Record: rec}, err
 }
 func (s *fakeStore) Read(context.Context, func(optoutd.View) error) (uint64, error) {
-	return 0, optoutd.Errorf(optoutd.Unavailable, "no leader")
+	return 0, errFakeDown
 }
+func (s *fakeStore) ReadLocal(func(optoutd.View) error) error  { return errFakeDown }
+func (s *fakeStore) WaitApplied(context.Context, uint64) error { return errFakeDown }
 func (s *fakeStore) Status(context.Context) (optoutd.ClusterStatus, error) {
-	return optoutd.ClusterStatus{}, optoutd.Errorf(optoutd.Unavailable, "no leader")
+	return optoutd.ClusterStatus{}, errFakeDown
 }
 func (s *fakeStore) StateDigest(context.Context) (optoutd.StateDigest, error) {
-	return optoutd.StateDigest{}, optoutd.Errorf(optoutd.Unavailable, "no leader")
+	return optoutd.StateDigest{}, errFakeDown
+}
+func (s *fakeStore) DefinePurpose(context.Context, optoutd.Purpose, *uint64, uint32, string) (optoutd.Purpose, uint64, error) {
+	return optoutd.Purpose{}, 0, errFakeDown
+}
+func (s *fakeStore) UpdateSettings(context.Context, *uint32, *time.Duration, uint32, string) (optoutd.Settings, error) {
+	return optoutd.Settings{}, errFakeDown
+}
+func (s *fakeStore) EraseSubject(context.Context, string, string, uint32, string) (uint64, uint32, error) {
+	s.erases.Add(1)
+	if s.erase == nil {
+		return 0, 0, errFakeDown
+	}
+	return 0, 0, s.erase()
 }
 func (s *fakeStore) Ready() error { return errors.New("no leader") }
 
@@ -252,6 +278,27 @@ func TestWriteErrorsAreDescribed(t *testing.T) {
 				t.Errorf("%d attempts, want %d", n, tc.attempts)
 			}
 		})
+	}
+}
+
+// TestEveryWriteCommandSaysWhetherItApplied: the outcome of a write the
+// server reports is described whichever command sent it (here erase).
+func TestEveryWriteCommandSaysWhetherItApplied(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{optoutd.Errorf(optoutd.OutcomeUnknown, "leadership lost"), "MAY have been applied"},
+		{optoutd.Errorf(optoutd.Invalid, "subject_id: bad"), "not applied"},
+	} {
+		store := &fakeStore{erase: func() error { return tc.err }}
+		_, err := run(t, "--endpoints", serve(t, store), "erase", "u1", "--reason", "gdpr")
+		if err == nil || !strings.Contains(describe(err), tc.want) {
+			t.Errorf("erase failing with %v described as %q, want %q", tc.err, describe(err), tc.want)
+		}
+		if store.erases.Load() != 1 {
+			t.Errorf("erase reached the store %d times, want 1", store.erases.Load())
+		}
 	}
 }
 
