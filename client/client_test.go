@@ -6,12 +6,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/optoutd/optoutd"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
 	"github.com/optoutd/optoutd/client"
@@ -28,6 +30,7 @@ type node struct {
 	sets    atomic.Int64
 	reads   atomic.Int64
 	statuss atomic.Int64
+	schema  atomic.Value // the last Check's Optout-Schema-Version
 	url     string
 }
 
@@ -41,7 +44,18 @@ func (n *node) Set(_ context.Context, req *connect.Request[optoutv1.SetRequest])
 	return connect.NewResponse(&optoutv1.SetResponse{Version: 17, Record: &optoutv1.Record{SubjectId: req.Msg.SubjectId, Version: 17}}), nil
 }
 
-func (n *node) Check(context.Context, *connect.Request[optoutv1.CheckRequest]) (*connect.Response[optoutv1.CheckResponse], error) {
+func (n *node) EraseSubject(context.Context, *connect.Request[optoutv1.EraseSubjectRequest]) (*connect.Response[optoutv1.EraseSubjectResponse], error) {
+	n.sets.Add(1)
+	if n.set != nil {
+		if err := n.set(); err != nil {
+			return nil, err
+		}
+	}
+	return connect.NewResponse(&optoutv1.EraseSubjectResponse{Version: 18, ErasedRecords: 2}), nil
+}
+
+func (n *node) Check(_ context.Context, req *connect.Request[optoutv1.CheckRequest]) (*connect.Response[optoutv1.CheckResponse], error) {
+	n.schema.Store(req.Header().Get("Optout-Schema-Version"))
 	n.reads.Add(1)
 	if n.read != nil {
 		if err := n.read(); err != nil {
@@ -385,5 +399,33 @@ func TestProtocols(t *testing.T) {
 		if _, err := c.Check(ctx(t), checkReq); err != nil {
 			t.Errorf("%s: Check: %v", name, err)
 		}
+	}
+}
+
+// TestEraseIsAWrite: the other write RPCs follow the same failover rule.
+func TestEraseIsAWrite(t *testing.T) {
+	first := (&node{name: "first", set: func() error {
+		return writeErr(connect.CodeUnknown, optoutv1.Outcome_OUTCOME_UNKNOWN, "the write may have been applied")
+	}}).start(t)
+	second := (&node{name: "second"}).start(t)
+	_, err := newClient(t, []string{first.url, second.url}).EraseSubject(ctx(t), &optoutv1.EraseSubjectRequest{SubjectId: "u1"})
+	if !client.IsOutcomeUnknown(err) || second.calls() != 0 {
+		t.Errorf("erase with an unknown outcome: %v; second endpoint got %d calls", err, second.calls())
+	}
+	_, err = newClient(t, []string{refused(t), second.url}).EraseSubject(ctx(t), &optoutv1.EraseSubjectRequest{SubjectId: "u1"})
+	if err != nil || second.sets.Load() != 1 {
+		t.Errorf("erase past a refused endpoint: %v; second endpoint got %d", err, second.sets.Load())
+	}
+}
+
+// TestSchemaVersionHeader: every request says which schema the client
+// speaks, so a cluster can refuse clients that are too old.
+func TestSchemaVersionHeader(t *testing.T) {
+	n := (&node{name: "n"}).start(t)
+	if _, err := newClient(t, []string{n.url}).Check(ctx(t), checkReq); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := n.schema.Load().(string); got != strconv.FormatUint(uint64(optoutd.SchemaVersion), 10) {
+		t.Errorf("Optout-Schema-Version = %q, want %d", got, optoutd.SchemaVersion)
 	}
 }
