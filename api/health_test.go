@@ -38,7 +38,7 @@ func TestGRPCHealth(t *testing.T) {
 				}
 				return r.Status
 			}
-			for _, svc := range []string{"", optoutv1connect.OptOutServiceName} {
+			for _, svc := range []string{"", optoutv1connect.OptOutServiceName, optoutv1connect.CatalogServiceName, optoutv1connect.AuditServiceName, optoutv1connect.AdminServiceName} {
 				if got := status(svc); got != grpchealth.StatusNotServing {
 					t.Errorf("not ready: %q is %v, want NOT_SERVING", svc, got)
 				}
@@ -74,7 +74,8 @@ func TestGRPCReflection(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ListServices: %v", err)
 		}
-		for _, want := range []protoreflect.FullName{optoutv1connect.OptOutServiceName, optoutv1connect.ClusterServiceName, grpchealth.HealthV1ServiceName} {
+		for _, want := range []protoreflect.FullName{optoutv1connect.OptOutServiceName, optoutv1connect.ClusterServiceName,
+			optoutv1connect.CatalogServiceName, optoutv1connect.AuditServiceName, optoutv1connect.AdminServiceName, grpchealth.HealthV1ServiceName} {
 			if !slices.Contains(names, want) {
 				t.Errorf("ListServices = %v, missing %s", names, want)
 			}
