@@ -3,6 +3,8 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -226,16 +228,20 @@ func TestUnknownOutcomeIsNeverRetried(t *testing.T) {
 }
 
 // TestBrokenConnectionIsNotRetried: the server read the write and then the
-// connection died; the write may have applied.
+// connection (HTTP/1.1) or stream (HTTP/2) died; the write may have applied.
 func TestBrokenConnectionIsNotRetried(t *testing.T) {
 	var hits atomic.Int64
-	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	broken := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err == nil {
-			conn.Close()
-		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		panic(http.ErrAbortHandler)
 	}))
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	broken.Config.Protocols = &p
+	broken.Config.ErrorLog = log.New(io.Discard, "", 0)
+	broken.Start()
 	t.Cleanup(broken.Close)
 	second := (&node{name: "second"}).start(t)
 	c := newClient(t, []string{broken.URL, second.url})

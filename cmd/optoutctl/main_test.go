@@ -49,10 +49,16 @@ func runJSON(t *testing.T, args ...string) obj {
 	return m
 }
 
-// serve starts the real API over store and returns its host:port.
+// serve starts the real API over store, on HTTP/1.1 and h2c like optoutd,
+// and returns its host:port.
 func serve(t *testing.T, store api.Store) string {
 	t.Helper()
-	s := httptest.NewServer(api.NewHandler(store, api.Options{}))
+	s := httptest.NewUnstartedServer(api.NewHandler(store, api.Options{}))
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	s.Config.Protocols = &p
+	s.Start()
 	t.Cleanup(s.Close)
 	return strings.TrimPrefix(s.URL, "http://")
 }
