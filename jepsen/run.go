@@ -167,13 +167,14 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Results, error) {
 		teardown()
 		return nil, err
 	}
-	rec, wl, execErr, err := drive(ctx, cfg, cl, plan, res)
+	d, err := drive(ctx, cfg, cl, plan, res)
 	if err != nil {
 		teardown()
 		return nil, err
 	}
-	if execErr != nil {
-		res.HarnessErrors = append(res.HarnessErrors, "nemesis: "+execErr.Error())
+	rec, wl := d.rec, d.wl
+	if d.execErr != nil {
+		res.HarnessErrors = append(res.HarnessErrors, "nemesis: "+d.execErr.Error())
 	}
 	workloadEnd := rec.Now()
 	res.WorkloadSeconds = float64(workloadEnd) / 1e9
@@ -193,8 +194,16 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Results, error) {
 	return res, nil
 }
 
+// driven is what drive leaves: the history, the workload (for its final
+// reads) and the nemesis's error, if it could not apply a fault.
+type driven struct {
+	rec     *history.Recorder
+	wl      *workload.Workload
+	execErr error
+}
+
 // drive runs the workload and the nemesis together for cfg.Time.
-func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Planned, res *report.Results) (*history.Recorder, *workload.Workload, error, error) {
+func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Planned, res *report.Results) (driven, error) {
 	rec := history.NewRecorder()
 	mix := workload.DefaultMix()
 	if cfg.NegativeControl {
@@ -203,7 +212,7 @@ func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Plann
 	wl, err := workload.New(workload.Config{Endpoints: cl.endpoints(), Concurrency: cfg.Concurrency, Keys: cfg.Keys,
 		Seed: cfg.Seed, Mix: mix, Timeout: 5 * time.Second, Think: 5 * time.Millisecond, Log: cfg.Log}, rec)
 	if err != nil {
-		return nil, nil, nil, err
+		return driven{}, err
 	}
 	x := nemesis.NewExecutor(cl, cfg.Log, rec.Now, cfg.Seed)
 	wctx, wcancel := context.WithCancel(ctx)
@@ -253,7 +262,7 @@ func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Plann
 	pcancel()
 	<-pdone
 	res.Faults, res.FaultsByKind = report.Faults(x.Records())
-	return rec, wl, execErr, wlErr
+	return driven{rec: rec, wl: wl, execErr: execErr}, wlErr
 }
 
 // afterwards waits for convergence and reads every key on every node.
