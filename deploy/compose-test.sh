@@ -281,7 +281,7 @@ leader_seen_by() {
 			return 0
 		fi
 		[ $(($(date +%s) - start)) -lt "$limit" ] || return 1
-		sleep 0.5
+		sleep 0.2
 	done
 }
 
@@ -351,10 +351,26 @@ survivors=()
 for n in "${nodes[@]}"; do [ "$n" = "$leader" ] || survivors+=("$n"); done
 log "leader is $leader; docker kill ${victim:0:12}"
 docker kill "$victim" >/dev/null
-kill_at=$(date +%s)
-for n in "${survivors[@]}"; do expect_deny 30 "$n" u1; done
+kill_ms=$(date +%s%3N)
+# A read sent during the election may fail, but must never answer ALLOW.
+early=$(mktemp)
+{
+	api "${survivors[0]}" optout.v1.OptOutService/Check '{"subjectId":"u1","purpose":"email_marketing"}'
+	echo " ($(($(date +%s%3N) - kill_ms)) ms after the kill)"
+} >"$early" &
+early_pid=$!
 new_leader=$(leader_seen_by 30 "$leader" "${survivors[@]}") || fail "the survivors elected no new leader within 30s"
-log "new leader: $new_leader, $(($(date +%s) - kill_at))s after the kill"
+log "both survivors report the new leader $new_leader $(($(date +%s%3N) - kill_ms)) ms after the kill"
+for n in "${survivors[@]}"; do expect_deny 30 "$n" u1; done
+wait "$early_pid" || true
+early_answer=$(tr -s '[:space:]' ' ' <"$early" | cut -c1-200)
+rm -f "$early"
+case $(printf '%s' "$early_answer" | nospace) in
+*'"decision":"DECISION_DENY"'* | *'"code":"unavailable"'* | *'"code":"deadline_exceeded"'*)
+	log "${survivors[0]}: Check u1 sent during the election -> $early_answer"
+	;;
+*) fail "${survivors[0]} answered a Check sent during the election with neither DENY nor a retryable error: $early_answer" ;;
+esac
 v2=$(opt_out 30 "${survivors[0]}" u2)
 expect_deny 10 "${survivors[1]}" u2
 
