@@ -6,9 +6,10 @@
 #      (build the image, up -d, ps, Set, Check, Status, healthcheck, logs),
 #      under a project name of its own and checking each "# expect:" line;
 #   3. waits (with a deadline) until all three containers are healthy;
-#   4. docker-kills the leader's container, checks that both survivors still
-#      answer DECISION_DENY and accept a new write, starts the killed node
-#      again and checks that it catches up;
+#   4. docker-kills the leader's container, checks that a read sent during
+#      the election never answers ALLOW, that both survivors elect a leader,
+#      still answer DECISION_DENY and accept a new write, then starts the
+#      killed node again and checks that it catches up;
 #   5. runs the doc's "down" + "up -d", checks the data survived, and its
 #      "down -v", checks nothing is left.
 #
@@ -114,7 +115,11 @@ cleanup() {
 		[ "$rc" != 0 ] || rc=1
 	fi
 	# Repeat the reason last, where a CI log is read first.
-	[ -z "$failure" ] || log "FAIL: $failure"
+	if [ -n "$failure" ]; then
+		log "FAIL: $failure"
+	elif [ "$rc" != 0 ] && [ "$rc" != 130 ] && [ "$rc" != 143 ]; then
+		log "FAIL (exit status $rc): the reason is above"
+	fi
 	exit "$rc"
 }
 trap cleanup EXIT
