@@ -272,6 +272,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binaries built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 func built(t *testing.T, name string) string {
 	t.Helper()
 	if testing.Short() {
