@@ -15,7 +15,8 @@ const maxRetention = 100 * 365 * 24 * time.Hour
 
 type adminServer struct {
 	optoutv1connect.UnimplementedAdminServiceHandler
-	store Store
+	store      Store
+	principals Principals
 }
 
 func (s *adminServer) GetSettings(ctx context.Context, req *connect.Request[optoutv1.GetSettingsRequest]) (*connect.Response[optoutv1.GetSettingsResponse], error) {

@@ -20,17 +20,21 @@ const (
 	HeaderCatalogVersion = "Optout-Catalog-Version"
 )
 
-type callKey struct{}
+type (
+	schemaKey struct{}
+	callerKey struct{}
+)
 
-// call is what the interceptor learned about a request.
+// call is what the interceptors learned about a request.
 type call struct {
 	schema uint32 // 0: no header
-	caller string // authenticated identity; "" until authentication exists
+	caller string // the authenticated principal; "" when anonymous
 }
 
 func callOf(ctx context.Context) call {
-	c, _ := ctx.Value(callKey{}).(call)
-	return c
+	s, _ := ctx.Value(schemaKey{}).(uint32)
+	c, _ := ctx.Value(callerKey{}).(string)
+	return call{schema: s, caller: c}
 }
 
 func parseSchema(v string) (uint32, error) {
@@ -67,7 +71,7 @@ func (schemaInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if err != nil {
 			return nil, stampSchema(err)
 		}
-		resp, err := next(context.WithValue(ctx, callKey{}, call{schema: v}), req)
+		resp, err := next(context.WithValue(ctx, schemaKey{}, v), req)
 		if err != nil {
 			return nil, stampSchema(err)
 		}
@@ -96,7 +100,7 @@ func (schemaInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc)
 		if err != nil {
 			return err
 		}
-		return next(context.WithValue(ctx, callKey{}, call{schema: v}), conn)
+		return next(context.WithValue(ctx, schemaKey{}, v), conn)
 	}
 }
 

@@ -24,6 +24,13 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Members, if set, serves ClusterService's membership calls.
 	Members Membership
+	// Backups, if set, serves AdminService.Snapshot (online backups).
+	Backups Backuper
+	// Principals, if set, authenticates bearer tokens and client
+	// certificates and serves the principal admin calls.
+	Principals Principals
+	// RequireAuth refuses every call without valid credentials.
+	RequireAuth bool
 }
 
 // NewHandler returns the whole API: both services, gRPC health, gRPC
@@ -34,14 +41,17 @@ func NewHandler(store Store, opts Options) http.Handler {
 	}
 	hopts := append(jsonCodecs(),
 		connect.WithReadMaxBytes(MaxRequestBytes),
-		connect.WithInterceptors(newLogInterceptor(opts.Logger), schemaInterceptor{}),
+		// Most responses are a few hundred bytes, where gzip costs CPU and
+		// saves nothing; stream chunks and large pages still compress.
+		connect.WithCompressMinBytes(4096),
+		connect.WithInterceptors(newLogInterceptor(opts.Logger), authInterceptor{principals: opts.Principals, required: opts.RequireAuth}, schemaInterceptor{}),
 	)
 	mux := http.NewServeMux()
 	mux.Handle(optoutv1connect.NewOptOutServiceHandler(&optOutServer{store: store}, hopts...))
 	mux.Handle(optoutv1connect.NewClusterServiceHandler(&clusterServer{store: store, members: opts.Members}, hopts...))
 	mux.Handle(optoutv1connect.NewCatalogServiceHandler(&catalogServer{store: store}, hopts...))
 	mux.Handle(optoutv1connect.NewAuditServiceHandler(&auditServer{store: store}, hopts...))
-	mux.Handle(optoutv1connect.NewAdminServiceHandler(&adminServer{store: store}, hopts...))
+	mux.Handle(optoutv1connect.NewAdminServiceHandler(withBackups(&adminServer{store: store, principals: opts.Principals}, opts.Backups), hopts...))
 	mux.Handle(grpchealth.NewHandler(&healthChecker{store: store}))
 	reflector := grpcreflect.NewStaticReflector(
 		optoutv1connect.OptOutServiceName,
@@ -66,7 +76,7 @@ func NewHandler(store Store, opts Options) http.Handler {
 	if opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	}
-	return mux
+	return withTLSState(mux)
 }
 
 // NewServer wraps h in an http.Server that speaks HTTP/1.1 and h2c, so
@@ -74,6 +84,7 @@ func NewHandler(store Store, opts Options) http.Handler {
 func NewServer(addr string, h http.Handler) *http.Server {
 	var p http.Protocols
 	p.SetHTTP1(true)
+	p.SetHTTP2(true) // over TLS, by ALPN
 	p.SetUnencryptedHTTP2(true)
 	return &http.Server{
 		Addr:              addr,

@@ -44,3 +44,19 @@ type Membership interface {
 	RemoveMember(ctx context.Context, id string) (uint64, error)
 	TransferLeadership(ctx context.Context, id string) (string, error)
 }
+
+// Principals is what authentication and the principal admin calls need.
+// Lookups read this node's local state (a revocation reaches a node when it
+// applies it); the rest goes through Raft.
+type Principals interface {
+	LookupToken(sha256 []byte) (optoutd.Principal, bool, error)
+	LookupName(name string) (optoutd.Principal, bool, error)
+	// Sync waits until this node has applied everything committed before
+	// the call (a linearizable no-op read). Authentication calls it before
+	// refusing an unknown credential, so a token created before a request
+	// is never refused by a lagging node.
+	Sync(ctx context.Context) error
+	ListPrincipals(ctx context.Context) ([]optoutd.Principal, error)
+	PutPrincipal(ctx context.Context, p optoutd.Principal, createOnly bool, client uint32, caller string) error
+	DeletePrincipal(ctx context.Context, name string, client uint32, caller string) error
+}

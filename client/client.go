@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -38,7 +39,22 @@ type Option func(*options)
 type options struct {
 	connectOpts []connect.ClientOption
 	dialTimeout time.Duration
+	tls         *tls.Config
+	token       string
+	http1       bool
 }
+
+// WithTLS talks HTTPS (HTTP/2 by ALPN) to endpoints given without a
+// scheme, verifying the server with cfg (and presenting cfg's client
+// certificate, if any).
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
+// WithToken sends "Authorization: Bearer <token>" on every call.
+func WithToken(token string) Option { return func(o *options) { o.token = token } }
+
+// WithHTTP1 uses HTTP/1.1 instead of HTTP/2 (for proxies that only speak
+// HTTP/1.1). Without TLS the default is HTTP/2 with prior knowledge (h2c).
+func WithHTTP1() Option { return func(o *options) { o.http1 = true } }
 
 // WithConnectOptions passes options to every generated client, e.g.
 // connect.WithGRPC() or connect.WithProtoJSON().
@@ -56,8 +72,17 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 		return nil, errors.New("client: no endpoints")
 	}
 	var protos http.Protocols
-	protos.SetHTTP1(true)
-	protos.SetUnencryptedHTTP2(true)
+	switch {
+	case o.http1:
+		protos.SetHTTP1(true)
+	case o.tls != nil:
+		protos.SetHTTP2(true)
+		protos.SetHTTP1(true)
+	default:
+		// One multiplexed connection per node; Go would pick HTTP/1.1 if
+		// both were enabled over plaintext.
+		protos.SetUnencryptedHTTP2(true)
+	}
 	dialer := &net.Dialer{Timeout: o.dialTimeout}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -68,6 +93,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 			return c, nil
 		},
 		Protocols:           &protos,
+		TLSClientConfig:     o.tls,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     time.Minute,
 	}
@@ -80,9 +106,13 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 		}
 		u := e
 		if !strings.Contains(u, "://") {
-			u = "http://" + u
+			if o.tls != nil {
+				u = "https://" + u
+			} else {
+				u = "http://" + u
+			}
 		}
-		copts := append([]connect.ClientOption{connect.WithInterceptors(schemaHeader{})}, o.connectOpts...)
+		copts := append([]connect.ClientOption{connect.WithInterceptors(schemaHeader{token: o.token})}, o.connectOpts...)
 		c.eps = append(c.eps, endpoint{
 			url:     u,
 			optout:  optoutv1connect.NewOptOutServiceClient(hc, u, copts...),

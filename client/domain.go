@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -15,22 +16,30 @@ import (
 // against; the cluster may refuse clients below a minimum.
 const HeaderSchemaVersion = "Optout-Schema-Version"
 
-// schemaHeader stamps optoutd.SchemaVersion on every request.
-type schemaHeader struct{}
+// schemaHeader stamps optoutd.SchemaVersion (and the bearer token, if any)
+// on every request.
+type schemaHeader struct{ token string }
 
 var schemaValue = strconv.FormatUint(uint64(optoutd.SchemaVersion), 10)
 
-func (schemaHeader) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+func (h schemaHeader) set(hd http.Header) {
+	hd.Set(HeaderSchemaVersion, schemaValue)
+	if h.token != "" {
+		hd.Set("Authorization", "Bearer "+h.token)
+	}
+}
+
+func (h schemaHeader) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		req.Header().Set(HeaderSchemaVersion, schemaValue)
+		h.set(req.Header())
 		return next(ctx, req)
 	}
 }
 
-func (schemaHeader) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+func (h schemaHeader) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
 		conn := next(ctx, spec)
-		conn.RequestHeader().Set(HeaderSchemaVersion, schemaValue)
+		h.set(conn.RequestHeader())
 		return conn
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/security"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -60,6 +61,14 @@ type Config struct {
 	// It exists only so the chaos suite can prove its checker catches stale
 	// reads; it is never set by flags a user would meet.
 	UnsafeLocalReads bool
+
+	// PeerTLS, if set, secures Raft and the peer RPC with mutual TLS: each
+	// connection is a TLS session (the protocol byte travels inside it).
+	PeerTLS *security.Reloader
+	// BootstrapTokenSHA256, if set, is the hash of a token that this node,
+	// if it is the leader that initialises a new cluster, registers as the
+	// admin principal "bootstrap". It has no effect on a running cluster.
+	BootstrapTokenSHA256 []byte
 
 	Logger  *slog.Logger
 	Network Network

@@ -112,7 +112,7 @@ func (n *Node) establishCommands() ([][]byte, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
 		}
-		c := &fsmv1.InitClusterCommand{ErasureKey: key}
+		c := &fsmv1.InitClusterCommand{ErasureKey: key, BootstrapTokenSha256: n.cfg.BootstrapTokenSHA256}
 		if !n.cfg.NoDefaultCatalog {
 			c.Purposes = fsm.StarterCatalogProto()
 		}

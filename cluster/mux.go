@@ -2,12 +2,15 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/optoutd/optoutd/security"
 )
 
 // The Raft address carries two protocols. A dialer writes one byte first:
@@ -43,14 +46,15 @@ func (TCPNetwork) DialContext(ctx context.Context, addr string) (net.Conn, error
 // named by its first byte.
 type mux struct {
 	ln   net.Listener
+	tls  *security.Reloader // nil: plaintext
 	log  *slog.Logger
 	raft *chanListener
 	peer *chanListener
 	wg   sync.WaitGroup
 }
 
-func newMux(ln net.Listener, log *slog.Logger) *mux {
-	return &mux{ln: ln, log: log, raft: newChanListener(ln.Addr()), peer: newChanListener(ln.Addr())}
+func newMux(ln net.Listener, tlsr *security.Reloader, log *slog.Logger) *mux {
+	return &mux{ln: ln, tls: tlsr, log: log, raft: newChanListener(ln.Addr()), peer: newChanListener(ln.Addr())}
 }
 
 func (m *mux) serve() {
@@ -72,12 +76,23 @@ func (m *mux) serve() {
 
 func (m *mux) route(c net.Conn) {
 	var b [1]byte
-	_ = c.SetReadDeadline(time.Now().Add(muxHeaderTimeout))
+	_ = c.SetDeadline(time.Now().Add(muxHeaderTimeout))
+	if m.tls != nil {
+		tc := tls.Server(c, m.tls.PeerServerConfig())
+		if err := tc.Handshake(); err != nil {
+			m.log.Warn("refusing peer connection: TLS handshake failed", LogKeyAddr, c.RemoteAddr().String(), LogKeyErr, err)
+			_ = c.Close()
+			return
+		}
+		// Hide the *tls.Conn type: net/http would otherwise treat the
+		// connection as HTTPS and expect ALPN, not h2c prior knowledge.
+		c = opaqueConn{tc}
+	}
 	if _, err := c.Read(b[:]); err != nil {
 		_ = c.Close()
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	var dst *chanListener
 	switch b[0] {
 	case muxRaft:
@@ -100,20 +115,33 @@ func (m *mux) close() error {
 	return err
 }
 
-// dialMux dials addr and announces the protocol.
-func dialMux(ctx context.Context, nw Network, addr string, proto byte) (net.Conn, error) {
+// opaqueConn hides a connection's concrete type.
+type opaqueConn struct{ net.Conn }
+
+// dialMux dials addr, runs the TLS handshake when peer TLS is on, and
+// announces the protocol.
+func dialMux(ctx context.Context, nw Network, tlsr *security.Reloader, addr string, proto byte) (net.Conn, error) {
 	c, err := nw.DialContext(ctx, addr)
 	if err != nil {
 		return nil, &dialError{addr: addr, err: err}
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetWriteDeadline(dl)
+		_ = c.SetDeadline(dl)
+	}
+	if tlsr != nil {
+		host, _, _ := net.SplitHostPort(addr)
+		tc := tls.Client(c, tlsr.PeerClientConfig(host))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = c.Close()
+			return nil, &dialError{addr: addr, err: fmt.Errorf("peer TLS: %w", err)}
+		}
+		c = opaqueConn{tc}
 	}
 	if _, err := c.Write([]byte{proto}); err != nil {
 		_ = c.Close()
 		return nil, &dialError{addr: addr, err: err}
 	}
-	_ = c.SetWriteDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	return c, nil
 }
 

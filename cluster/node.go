@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/optoutd/optoutd/cluster/gen/optout/peer/v1/peerv1connect"
@@ -54,11 +55,19 @@ type Node struct {
 	removedCh    chan struct{} // closed when removed becomes true
 	fresh        bool          // no Raft state at start
 
+	readyMu     sync.Mutex
+	readyLeader raft.ServerID // the leader Ready last saw
+	caughtUp    bool          // applied reached commit since readyLeader
+
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	closeErr error
 	closed   sync.Once
 }
+
+// compressMinBytes: smaller messages are sent uncompressed (gzip costs more
+// CPU than it saves on the small messages that dominate).
+const compressMinBytes = 4096
 
 // Open starts a node: it opens the stores, bootstraps a new cluster if this
 // node has no state and InitialCluster is set, and joins the Raft group.
@@ -150,7 +159,7 @@ func (n *Node) listen() error {
 	if err != nil {
 		return fmt.Errorf("--raft-addr: listen on %s: %w", n.cfg.RaftAddr, err)
 	}
-	n.mux = newMux(ln, n.log)
+	n.mux = newMux(ln, n.cfg.PeerTLS, n.log)
 	go n.mux.serve()
 
 	var adv net.Addr
@@ -161,14 +170,14 @@ func (n *Node) listen() error {
 		}
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &streamLayer{chanListener: n.mux.raft, nw: n.cfg.Network, advertise: adv},
+		Stream:  &streamLayer{chanListener: n.mux.raft, nw: n.cfg.Network, tls: n.cfg.PeerTLS, advertise: adv},
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  newHCLog(n.log),
 	})
 
-	n.peers = newPeerClients(n.cfg.Network, n.cfg.ID, func() { n.markRemoved(0) })
-	path, h := peerv1connect.NewPeerServiceHandler(&peerServer{n: n})
+	n.peers = newPeerClients(n.cfg.Network, n.cfg.PeerTLS, n.cfg.ID, func() { n.markRemoved(0) })
+	path, h := peerv1connect.NewPeerServiceHandler(&peerServer{n: n}, connect.WithCompressMinBytes(compressMinBytes))
 	hm := http.NewServeMux()
 	hm.Handle(path, h)
 	var protos http.Protocols
@@ -240,6 +249,9 @@ func (n *Node) bootstrap() error {
 func (n *Node) HandOff(ctx context.Context) {
 	if n.raft == nil || n.raft.State() != raft.Leader || n.removed.Load() {
 		return
+	}
+	if cf := n.raft.GetConfiguration(); cf.Error() != nil || countVoters(cf.Configuration().Servers) < 2 {
+		return // nobody to hand off to
 	}
 	done := make(chan error, 1)
 	go func() { done <- n.raft.LeadershipTransfer().Error() }()
@@ -317,4 +329,14 @@ func (n *Node) changes() <-chan struct{} {
 	n.changedMu.Lock()
 	defer n.changedMu.Unlock()
 	return n.changed
+}
+
+func countVoters(servers []raft.Server) int {
+	n := 0
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter {
+			n++
+		}
+	}
+	return n
 }

@@ -15,6 +15,7 @@ import (
 	peerv1 "github.com/optoutd/optoutd/cluster/gen/optout/peer/v1"
 	"github.com/optoutd/optoutd/cluster/gen/optout/peer/v1/peerv1connect"
 	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/security"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -164,12 +165,12 @@ type peerClients struct {
 	clients   map[string]peerv1connect.PeerServiceClient
 }
 
-func newPeerClients(nw Network, self string, onRemoved func()) *peerClients {
+func newPeerClients(nw Network, tlsr *security.Reloader, self string, onRemoved func()) *peerClients {
 	var protos http.Protocols
 	protos.SetUnencryptedHTTP2(true)
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			return dialMux(ctx, nw, addr, muxPeer)
+			return dialMux(ctx, nw, tlsr, addr, muxPeer)
 		},
 		Protocols:       &protos,
 		IdleConnTimeout: time.Minute,

@@ -174,8 +174,9 @@ func (n *Node) Status(context.Context) (optoutd.ClusterStatus, error) {
 	return st, nil
 }
 
-// Ready returns nil when this node knows a leader and has applied (nearly)
-// up to the commit index it has learned; otherwise the reason it is not.
+// Ready returns nil when this node knows a leader and has applied up to the
+// commit index it has learned (after a leader change, fully; then within
+// readyLag entries); otherwise the reason it is not.
 func (n *Node) Ready() error {
 	if n.removed.Load() {
 		return errRemoved
@@ -183,10 +184,26 @@ func (n *Node) Ready() error {
 	if err := n.fsm.Halted(); err != nil {
 		return fmt.Errorf("state machine halted: %w", err)
 	}
-	if _, id := n.raft.LeaderWithID(); id == "" {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
 		return errors.New("no leader known")
 	}
-	if ci, ai := n.raft.CommitIndex(), n.fsm.AppliedIndex(); ai+readyLag < ci {
+	ci, ai := n.raft.CommitIndex(), n.fsm.AppliedIndex()
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	if id != n.readyLeader {
+		// A new leader: be ready only once fully caught up with it.
+		n.readyLeader, n.caughtUp = id, false
+	}
+	if !n.caughtUp {
+		if ai < ci {
+			return fmt.Errorf("catching up with leader %s: applied %d of %d", id, ai, ci)
+		}
+		n.caughtUp = true
+	}
+	// Once caught up, a small lag under load is normal and not a reason to
+	// be taken out of rotation.
+	if ai+readyLag < ci {
 		return fmt.Errorf("catching up: applied %d of %d", ai, ci)
 	}
 	return nil

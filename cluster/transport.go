@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/optoutd/optoutd/security"
 )
 
 // streamLayer is hashicorp/raft's StreamLayer over the mux.
 type streamLayer struct {
 	*chanListener
 	nw        Network
+	tls       *security.Reloader
 	advertise net.Addr
 }
 
@@ -20,7 +22,7 @@ var _ raft.StreamLayer = (*streamLayer)(nil)
 func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return dialMux(ctx, s.nw, string(address), muxRaft)
+	return dialMux(ctx, s.nw, s.tls, string(address), muxRaft)
 }
 
 // Addr is the address other nodes reach this one at.

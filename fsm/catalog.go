@@ -10,6 +10,10 @@ import (
 
 const allPurposes = optoutd.AllPurposes
 
+// bootstrapPrincipal names the admin token given to InitCluster. It is
+// created once, with the cluster; revoking it later sticks.
+const bootstrapPrincipal = "bootstrap"
+
 // applyInit runs once per cluster: it stores the erasure key and the
 // starter catalog. Later InitCluster entries (a new leader that raced with
 // the first) change nothing, so the first one wins everywhere.
@@ -30,6 +34,18 @@ func (s *state) applyInit(e entry, c *fsmv1.InitClusterCommand) (*fsmv1.Result, 
 		}
 		if err := s.storePurpose(e, p); err != nil {
 			return nil, err
+		}
+	}
+	if len(c.BootstrapTokenSha256) > 0 {
+		r, err := s.applyPutPrincipal(e, &fsmv1.PutPrincipalCommand{
+			Name: bootstrapPrincipal, Kind: fsmv1.PrincipalKind_PRINCIPAL_KIND_TOKEN,
+			Role: fsmv1.Role_ROLE_ADMIN, TokenSha256: c.BootstrapTokenSha256, CreateOnly: true,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if r.ErrorCode != fsmv1.ErrorCode_ERROR_CODE_UNSPECIFIED {
+			return nil, fmt.Errorf("%w: bootstrap token: %s", ErrMalformed, r.ErrorMessage)
 		}
 	}
 	s.settings.Initialized = true

@@ -48,6 +48,8 @@ type Main struct {
 	root           *ffcli.Command
 	endpoints      string
 	timeout        time.Duration
+	caCert, cert   string
+	key, token     string
 }
 
 // NewMain builds the command tree.
@@ -57,6 +59,10 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	fs.SetOutput(stderr)
 	fs.StringVar(&m.endpoints, "endpoints", "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003", "comma-separated API addresses, tried in turn")
 	fs.DurationVar(&m.timeout, "timeout", 5*time.Second, "deadline of each command")
+	fs.StringVar(&m.caCert, "cacert", "", "CA bundle that verifies the API's certificate (turns on HTTPS)")
+	fs.StringVar(&m.cert, "cert", "", "client certificate to present (needs --key)")
+	fs.StringVar(&m.key, "key", "", "key of --cert")
+	fs.StringVar(&m.token, "token", "", "bearer token (prefer OPTOUT_TOKEN, so it stays out of shell history)")
 	m.root = &ffcli.Command{
 		Name:       "optoutctl",
 		ShortUsage: "optoutctl [--endpoints H:P,...] <set|check|get|status> ...",
@@ -66,6 +72,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		Subcommands: []*ffcli.Command{
 			m.setCmd(), m.checkCmd(), m.getCmd(), m.statusCmd(),
 			m.eraseCmd(), m.purposeCmd(), m.historyCmd(), m.stateAtCmd(), m.auditCmd(), m.watchCmd(), m.adminCmd(), m.membersCmd(),
+			m.tlsCmd(), m.tokenCmd(), m.certCmd(),
 		},
 		Exec: func(_ context.Context, args []string) error {
 			if len(args) > 0 {
@@ -87,7 +94,11 @@ func (m *Main) ParseFlags(args []string) error { return m.root.Parse(args) }
 func (m *Main) Run(ctx context.Context) error { return m.root.Run(ctx) }
 
 func (m *Main) client() (*client.Client, error) {
-	return client.New(strings.Split(m.endpoints, ","))
+	opts, err := m.security()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(strings.Split(m.endpoints, ","), opts...)
 }
 
 func (m *Main) withClient(ctx context.Context, fn func(context.Context, *client.Client) (proto.Message, error)) error {

@@ -53,6 +53,7 @@ func newDevCmd(m *Main) *ffcli.Command {
 			if err != nil {
 				return err
 			}
+			log.Warn("optoutd dev runs without TLS or authentication: for development only")
 			dir := *dataDir
 			if dir == "" {
 				if dir, err = os.MkdirTemp("", "optoutd-dev-"); err != nil {
@@ -80,7 +81,7 @@ func newDevCmd(m *Main) *ffcli.Command {
 				cfg.InitialCluster = initial
 				cfg.NoDefaultCatalog = *noCatalog
 				cfg.Logger = log
-				rn, err := startNode(cfg, cfg.APIAdvertise, prometheus.NewRegistry())
+				rn, err := startNode(cfg, cfg.APIAdvertise, prometheus.NewRegistry(), nil)
 				if err != nil {
 					return fmt.Errorf("%s: %w", id, err)
 				}

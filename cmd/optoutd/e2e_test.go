@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -63,9 +64,11 @@ type proc struct {
 }
 
 type procCluster struct {
-	t     *testing.T
-	bin   string
-	procs []*proc
+	t        *testing.T
+	bin      string
+	procs    []*proc
+	readyURL func(*proc) string
+	readyTLS *tls.Config
 }
 
 func freePorts(t *testing.T, n int) []string {
@@ -87,7 +90,13 @@ func freePorts(t *testing.T, n int) []string {
 }
 
 func startProcCluster(t *testing.T) *procCluster {
-	pc := &procCluster{t: t, bin: binary(t)}
+	return startProcClusterWith(t, nil, nil, nil)
+}
+
+// startProcClusterWith starts three nodes with extra flags; readyURL and
+// readyTLS, if set, say how to poll readiness (e.g. over HTTPS).
+func startProcClusterWith(t *testing.T, extra []string, readyURL func(*proc) string, readyTLS *tls.Config) *procCluster {
+	pc := &procCluster{t: t, bin: binary(t), readyURL: readyURL, readyTLS: readyTLS}
 	addrs := freePorts(t, 6)
 	var initial []string
 	for i := 0; i < 3; i++ {
@@ -99,6 +108,7 @@ func startProcCluster(t *testing.T) *procCluster {
 		p.args = []string{"server", "--id", p.id, "--data-dir", filepath.Join(root, p.id),
 			"--api-addr", p.api, "--raft-addr", p.raft, "--initial-cluster", strings.Join(initial, ","),
 			"--log-level", "info"}
+		p.args = append(p.args, extra...)
 		pc.procs = append(pc.procs, p)
 		pc.start(p)
 	}
@@ -158,8 +168,14 @@ func (pc *procCluster) waitReady(timeout time.Duration) {
 		if p.cmd == nil {
 			continue
 		}
+		url := "http://" + p.api + "/readyz"
+		hc := http.DefaultClient
+		if pc.readyURL != nil {
+			url = pc.readyURL(p)
+			hc = &http.Client{Transport: &http.Transport{TLSClientConfig: pc.readyTLS}}
+		}
 		for {
-			resp, err := http.Get("http://" + p.api + "/readyz")
+			resp, err := hc.Get(url)
 			if err == nil {
 				_ = resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {

@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/optoutd/optoutd/api"
@@ -29,6 +32,10 @@ type nodeFlags struct {
 	unsafeStaleReads, noDefaultCatalog      bool
 	idemWindow, joinTimeout                 time.Duration
 	join                                    string
+	peerCert, peerKey, peerCA               string
+	clientCert, clientKey, clientCA         string
+	clientCertAuth, auth                    bool
+	bootstrapTokenFile                      string
 }
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
@@ -53,6 +60,15 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.requestTimeout, "request-timeout", d.RequestTimeout, "bound on a request whose client set no deadline")
 	fs.BoolVar(&f.noDefaultCatalog, "no-default-catalog", false, "initialise a new cluster with an empty purpose catalog instead of the starter catalog (matters only on the first leader of a new cluster)")
 	fs.DurationVar(&f.idemWindow, "idempotency-window", d.IdempotencyWindow, "how long an idempotency key is remembered (1s..366 days)")
+	fs.StringVar(&f.peerCert, "peer-cert-file", "", "certificate this node presents to other nodes (mutual TLS on --raft-addr; needs --peer-key-file and --peer-ca-file)")
+	fs.StringVar(&f.peerKey, "peer-key-file", "", "key of --peer-cert-file")
+	fs.StringVar(&f.peerCA, "peer-ca-file", "", "CA bundle that signs every node's peer certificate")
+	fs.StringVar(&f.clientCert, "client-cert-file", "", "certificate the client API serves (HTTPS; needs --client-key-file)")
+	fs.StringVar(&f.clientKey, "client-key-file", "", "key of --client-cert-file")
+	fs.StringVar(&f.clientCA, "client-ca-file", "", "CA bundle that verifies client certificates (optional mutual TLS)")
+	fs.BoolVar(&f.clientCertAuth, "client-cert-auth", false, "require a client certificate signed by --client-ca-file on every API connection")
+	fs.BoolVar(&f.auth, "auth", false, "require credentials (bearer token or a granted client certificate) on every call")
+	fs.StringVar(&f.bootstrapTokenFile, "bootstrap-token-file", "", "file holding the first admin token, registered as principal \"bootstrap\" when this node initialises a new cluster")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.BoolVar(&f.unsafeStaleReads, "unsafe-stale-reads-for-chaos-tests", false,
@@ -125,12 +141,26 @@ func newServerCmd(m *Main) *ffcli.Command {
 			if cfg.UnsafeLocalReads {
 				log.Warn("UNSAFE: --unsafe-stale-reads-for-chaos-tests is set; reads may be stale. Never use this outside a chaos test")
 			}
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			rn, err := startNode(cfg, f.apiAddr, reg)
+			sec, err := f.secure(log)
 			if err != nil {
 				return err
 			}
+			cfg.PeerTLS, cfg.BootstrapTokenSHA256 = sec.peer, sec.bootstrapHash
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			rn, err := startNode(cfg, f.apiAddr, reg, sec)
+			if err != nil {
+				return err
+			}
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for range hup {
+					log.Info("SIGHUP: reloading certificates")
+					sec.reload()
+				}
+			}()
 			log.Info("serving", "api", rn.apiAddr(), "raft", cfg.RaftAddr)
 			if f.join != "" {
 				if !rn.node.Fresh() {
@@ -167,7 +197,10 @@ type runningNode struct {
 
 // startNode listens on apiAddr first (so a busy port fails before Raft
 // starts), then opens the node and serves the API.
-func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry) (*runningNode, error) {
+func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry, sec *secured) (*runningNode, error) {
+	if sec == nil {
+		sec = &secured{}
+	}
 	ln, err := net.Listen("tcp", apiAddr)
 	if err != nil {
 		return nil, fmt.Errorf("--api-addr: %w", err)
@@ -178,10 +211,18 @@ func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry) (*r
 		_ = ln.Close()
 		return nil, err
 	}
-	h := api.NewHandler(node, api.Options{Logger: cfg.Logger, Gatherer: reg, Members: node})
+	h := api.NewHandler(node, api.Options{Logger: cfg.Logger, Gatherer: reg, Members: node, Backups: node,
+		Principals: node, RequireAuth: sec.requireAuth})
 	rn := &runningNode{node: node, ln: ln, srv: api.NewServer(apiAddr, h), serveErr: make(chan error, 1)}
+	rn.srv.TLSConfig = sec.apiTLS
 	go func() {
-		if err := rn.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if sec.apiTLS != nil {
+			err = rn.srv.ServeTLS(ln, "", "")
+		} else {
+			err = rn.srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			rn.serveErr <- err
 		}
 	}()

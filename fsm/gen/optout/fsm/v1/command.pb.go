@@ -679,9 +679,12 @@ type InitClusterCommand struct {
 	// leader, so every replica holds the same one.
 	ErasureKey []byte `protobuf:"bytes,1,opt,name=erasure_key,json=erasureKey,proto3" json:"erasure_key,omitempty"`
 	// The starter catalog, unless the leader ran with --no-default-catalog.
-	Purposes      []*PurposeDef `protobuf:"bytes,2,rep,name=purposes,proto3" json:"purposes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Purposes []*PurposeDef `protobuf:"bytes,2,rep,name=purposes,proto3" json:"purposes,omitempty"`
+	// Format 3. SHA-256 of the first admin token (--bootstrap-token-file),
+	// registered as the principal "bootstrap"; empty for none.
+	BootstrapTokenSha256 []byte `protobuf:"bytes,3,opt,name=bootstrap_token_sha256,json=bootstrapTokenSha256,proto3" json:"bootstrap_token_sha256,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *InitClusterCommand) Reset() {
@@ -724,6 +727,13 @@ func (x *InitClusterCommand) GetErasureKey() []byte {
 func (x *InitClusterCommand) GetPurposes() []*PurposeDef {
 	if x != nil {
 		return x.Purposes
+	}
+	return nil
+}
+
+func (x *InitClusterCommand) GetBootstrapTokenSha256() []byte {
+	if x != nil {
+		return x.BootstrapTokenSha256
 	}
 	return nil
 }
@@ -2028,11 +2038,12 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"PurposeDef\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12I\n" +
-	"\x10default_decision\x18\x03 \x01(\x0e2\x1e.optout.fsm.v1.DefaultDecisionR\x0fdefaultDecision\"l\n" +
+	"\x10default_decision\x18\x03 \x01(\x0e2\x1e.optout.fsm.v1.DefaultDecisionR\x0fdefaultDecision\"\xa2\x01\n" +
 	"\x12InitClusterCommand\x12\x1f\n" +
 	"\verasure_key\x18\x01 \x01(\fR\n" +
 	"erasureKey\x125\n" +
-	"\bpurposes\x18\x02 \x03(\v2\x19.optout.fsm.v1.PurposeDefR\bpurposes\"\xf3\x01\n" +
+	"\bpurposes\x18\x02 \x03(\v2\x19.optout.fsm.v1.PurposeDefR\bpurposes\x124\n" +
+	"\x16bootstrap_token_sha256\x18\x03 \x01(\fR\x14bootstrapTokenSha256\"\xf3\x01\n" +
 	"\x14DefinePurposeCommand\x123\n" +
 	"\apurpose\x18\x01 \x01(\v2\x19.optout.fsm.v1.PurposeDefR\apurpose\x12=\n" +
 	"\x18expected_catalog_version\x18\x02 \x01(\x04H\x00R\x16expectedCatalogVersion\x88\x01\x01\x122\n" +
