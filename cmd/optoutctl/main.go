@@ -73,6 +73,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 			m.setCmd(), m.checkCmd(), m.getCmd(), m.statusCmd(),
 			m.eraseCmd(), m.purposeCmd(), m.historyCmd(), m.stateAtCmd(), m.auditCmd(), m.watchCmd(), m.adminCmd(), m.membersCmd(),
 			m.tlsCmd(), m.tokenCmd(), m.certCmd(),
+			m.snapshotCmd(),
 		},
 		Exec: func(_ context.Context, args []string) error {
 			if len(args) > 0 {

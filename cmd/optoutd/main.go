@@ -51,7 +51,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		ShortUsage:  "optoutd <server|dev|audit-verify> [flags]",
 		ShortHelp:   "the opt-out store",
 		LongHelp:    "optoutd is a three-node Raft cluster that answers \"may I process this event for subject S and purpose P?\" with linearizable reads.",
-		Subcommands: []*ffcli.Command{srv, dev, av, newHealthcheckCmd(m)},
+		Subcommands: []*ffcli.Command{srv, dev, av, newHealthcheckCmd(m), newRestoreCmd(m), newRecoverCmd(m)},
 		FlagSet:     flag.NewFlagSet("optoutd", flag.ContinueOnError),
 		Exec: func(context.Context, []string) error {
 			return errors.New("missing command: use 'optoutd server', 'optoutd dev' or 'optoutd audit-verify' (see -h)")
