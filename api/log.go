@@ -2,15 +2,23 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"connectrpc.com/connect"
 )
 
+// HeaderRequestID carries a request id: taken from the request when it is
+// sane, generated otherwise, echoed on the response and in every log line.
+const HeaderRequestID = "Optout-Request-Id"
+
 // Log keys of this package.
 const (
+	LogKeyRequestID = "request_id"
 	LogKeyProcedure = "procedure"
 	LogKeyCode      = "code"
 	LogKeyDuration  = "duration"
@@ -24,7 +32,16 @@ func newLogInterceptor(log *slog.Logger) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			start := time.Now()
+			rid := requestID(req.Header().Get(HeaderRequestID))
 			resp, err := next(ctx, req)
+			if err == nil {
+				resp.Header().Set(HeaderRequestID, rid)
+			} else {
+				var ce *connect.Error
+				if errors.As(err, &ce) {
+					ce.Meta().Set(HeaderRequestID, rid)
+				}
+			}
 			code := "ok"
 			level := slog.LevelDebug
 			if err != nil {
@@ -35,7 +52,7 @@ func newLogInterceptor(log *slog.Logger) connect.UnaryInterceptorFunc {
 				}
 			}
 			if log.Enabled(ctx, level) {
-				attrs := []any{LogKeyProcedure, req.Spec().Procedure, LogKeyCode, code, LogKeyDuration, time.Since(start), LogKeyProtocol, req.Peer().Protocol}
+				attrs := []any{LogKeyRequestID, rid, LogKeyProcedure, req.Spec().Procedure, LogKeyCode, code, LogKeyDuration, time.Since(start), LogKeyProtocol, req.Peer().Protocol}
 				var ce *connect.Error
 				if errors.As(err, &ce) && level > slog.LevelDebug {
 					attrs = append(attrs, "message", ce.Message())
@@ -45,4 +62,16 @@ func newLogInterceptor(log *slog.Logger) connect.UnaryInterceptorFunc {
 			return resp, err
 		}
 	}
+}
+
+var ridRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+// requestID keeps a caller's id if it is short and plain, else makes one.
+func requestID(h string) string {
+	if ridRE.MatchString(h) {
+		return h
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -17,7 +17,7 @@ func (s *clusterServer) AddMember(ctx context.Context, req *connect.Request[opto
 	if s.members == nil {
 		return nil, connect.NewError(connect.CodeUnimplemented, errNoMembership)
 	}
-	idx, err := s.members.AddMember(ctx, req.Msg.Id, req.Msg.RaftAddress)
+	idx, err := s.members.AddMember(ctx, req.Msg.Id, req.Msg.RaftAddress, req.Msg.Joining)
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}

@@ -13,7 +13,8 @@ import (
 
 type optOutServer struct {
 	optoutv1connect.UnimplementedOptOutServiceHandler
-	store Store
+	store   Store
+	metrics *apiMetrics
 }
 
 func (s *optOutServer) Set(ctx context.Context, req *connect.Request[optoutv1.SetRequest]) (*connect.Response[optoutv1.SetResponse], error) {
@@ -51,6 +52,7 @@ func (s *optOutServer) Check(ctx context.Context, req *connect.Request[optoutv1.
 	if err != nil {
 		return nil, readError(err)
 	}
+	s.metrics.decided(k.Purpose, res.Decision)
 	return withCatalog(checkToProto(res, idx, cat), cat), nil
 }
 
@@ -90,6 +92,7 @@ func (s *optOutServer) CheckBatch(ctx context.Context, req *connect.Request[opto
 	out := &optoutv1.CheckBatchResponse{ReadIndex: idx, CatalogVersion: cat, Results: make([]*optoutv1.CheckResponse, n)}
 	for i, r := range results {
 		out.Results[i] = checkToProto(r, idx, cat)
+		s.metrics.decided(keys[i].Purpose, r.Decision)
 	}
 	return withCatalog(out, cat), nil
 }

@@ -22,6 +22,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Gatherer, if set, is served on /metrics.
 	Gatherer prometheus.Gatherer
+	// Registerer, if set, receives the request and decision metrics.
+	Registerer prometheus.Registerer
 	// Members, if set, serves ClusterService's membership calls.
 	Members Membership
 	// Backups, if set, serves AdminService.Snapshot (online backups).
@@ -39,15 +41,16 @@ func NewHandler(store Store, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	am := newAPIMetrics(opts.Registerer)
 	hopts := append(jsonCodecs(),
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		// Most responses are a few hundred bytes, where gzip costs CPU and
 		// saves nothing; stream chunks and large pages still compress.
 		connect.WithCompressMinBytes(4096),
-		connect.WithInterceptors(newLogInterceptor(opts.Logger), authInterceptor{principals: opts.Principals, required: opts.RequireAuth}, schemaInterceptor{}),
+		connect.WithInterceptors(metricsInterceptor{am}, newLogInterceptor(opts.Logger), authInterceptor{principals: opts.Principals, required: opts.RequireAuth}, schemaInterceptor{}),
 	)
 	mux := http.NewServeMux()
-	mux.Handle(optoutv1connect.NewOptOutServiceHandler(&optOutServer{store: store}, hopts...))
+	mux.Handle(optoutv1connect.NewOptOutServiceHandler(&optOutServer{store: store, metrics: am}, hopts...))
 	mux.Handle(optoutv1connect.NewClusterServiceHandler(&clusterServer{store: store, members: opts.Members}, hopts...))
 	mux.Handle(optoutv1connect.NewCatalogServiceHandler(&catalogServer{store: store}, hopts...))
 	mux.Handle(optoutv1connect.NewAuditServiceHandler(&auditServer{store: store}, hopts...))

@@ -39,7 +39,7 @@ type Store interface {
 // from Store so a read-only deployment (or a test) can leave it out; the
 // calls then answer UNIMPLEMENTED.
 type Membership interface {
-	AddMember(ctx context.Context, id, raftAddr string) (uint64, error)
+	AddMember(ctx context.Context, id, raftAddr string, joining bool) (uint64, error)
 	PromoteMember(ctx context.Context, id string) (uint64, error)
 	RemoveMember(ctx context.Context, id string) (uint64, error)
 	TransferLeadership(ctx context.Context, id string) (string, error)

@@ -133,9 +133,10 @@ func (c *Client) SetAuditRetention(ctx context.Context, d time.Duration) (*optou
 	return r.GetSettings(), err
 }
 
-// AddMember asks the cluster to add a node as a learner.
-func (c *Client) AddMember(ctx context.Context, id, raftAddr string) (*optoutv1.AddMemberResponse, error) {
-	return unary(ctx, c, retryWrite, &optoutv1.AddMemberRequest{Id: id, RaftAddress: raftAddr}, func(e endpoint) func(context.Context, *connect.Request[optoutv1.AddMemberRequest]) (*connect.Response[optoutv1.AddMemberResponse], error) {
+// AddMember asks the cluster to add a node as a learner. joining says the
+// node has no data (see AddMemberRequest.joining).
+func (c *Client) AddMember(ctx context.Context, id, raftAddr string, joining bool) (*optoutv1.AddMemberResponse, error) {
+	return unary(ctx, c, retryWrite, &optoutv1.AddMemberRequest{Id: id, RaftAddress: raftAddr, Joining: joining}, func(e endpoint) func(context.Context, *connect.Request[optoutv1.AddMemberRequest]) (*connect.Response[optoutv1.AddMemberResponse], error) {
 		return e.cluster.AddMember
 	})
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -41,6 +42,14 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...interface{}) {
 	ctx := context.Background()
 	if !a.l.Enabled(ctx, lv) {
 		return
+	}
+	for i, v := range args {
+		// hclog.Fmt("%+v", x) values are printf calls hclog would expand.
+		if f, ok := v.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				args[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
 	}
 	a.l.Log(ctx, lv, msg, args...)
 }

@@ -73,7 +73,10 @@ func (n *Node) establish(ctx context.Context) {
 		for _, d := range data {
 			f = n.raft.Apply(d, n.cfg.RequestTimeout)
 		}
-		if err := f.Error(); err != nil {
+		if err := waitFuture(ctx, f); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			n.log.Warn("term start entry failed; retrying while still leader", LogKeyErr, err)
 			select {
 			case <-time.After(backoff):
@@ -90,6 +93,20 @@ func (n *Node) establish(ctx context.Context) {
 		n.log.Info("leader ready to serve reads", LogKeyTerm, res.Term, LogKeyIndex, res.Index)
 		n.broadcastChange()
 		return
+	}
+}
+
+// waitFuture waits for f, or for ctx. hashicorp/raft (with BatchApplyCh)
+// never answers a future still queued when it shuts down, so waiting on
+// f.Error alone could block Close forever.
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -91,30 +91,38 @@ func (n *Node) acceptRemoval(index uint64) {
 }
 
 // AddMember adds id at raftAddr as a non-voter. It is a no-op if id is
-// already a member at that address.
-func (n *Node) AddMember(ctx context.Context, id, raftAddr string) (uint64, error) {
+// already a member at that address, unless joining is set: a node joining
+// with no state whose id is still a member lost its data, and is refused.
+func (n *Node) AddMember(ctx context.Context, id, raftAddr string, joining bool) (uint64, error) {
 	if !idRE.MatchString(id) {
 		return 0, optoutd.Errorf(optoutd.Invalid, "id: %q must match %s", id, idRE)
 	}
 	if err := checkHostPort("raft_address", raftAddr); err != nil {
 		return 0, optoutd.Errorf(optoutd.Invalid, "%v", err)
 	}
-	return n.membership(ctx, peerv1.MembershipOp_MEMBERSHIP_OP_ADD_NONVOTER, id, raftAddr)
+	return n.membership(ctx, memberChange{op: peerv1.MembershipOp_MEMBERSHIP_OP_ADD_NONVOTER, id: id, addr: raftAddr, joining: joining})
+}
+
+// memberChange is one membership operation.
+type memberChange struct {
+	op       peerv1.MembershipOp
+	id, addr string
+	joining  bool
 }
 
 // PromoteMember makes a non-voter a voter.
 func (n *Node) PromoteMember(ctx context.Context, id string) (uint64, error) {
-	return n.membership(ctx, peerv1.MembershipOp_MEMBERSHIP_OP_PROMOTE, id, "")
+	return n.membership(ctx, memberChange{op: peerv1.MembershipOp_MEMBERSHIP_OP_PROMOTE, id: id})
 }
 
 // RemoveMember removes id, transferring leadership first if id leads.
 func (n *Node) RemoveMember(ctx context.Context, id string) (uint64, error) {
-	return n.membership(ctx, peerv1.MembershipOp_MEMBERSHIP_OP_REMOVE, id, "")
+	return n.membership(ctx, memberChange{op: peerv1.MembershipOp_MEMBERSHIP_OP_REMOVE, id: id})
 }
 
 // TransferLeadership moves leadership to id (any caught-up voter if "").
 func (n *Node) TransferLeadership(ctx context.Context, id string) (string, error) {
-	if _, err := n.membership(ctx, peerv1.MembershipOp_MEMBERSHIP_OP_TRANSFER_LEADERSHIP, id, ""); err != nil {
+	if _, err := n.membership(ctx, memberChange{op: peerv1.MembershipOp_MEMBERSHIP_OP_TRANSFER_LEADERSHIP, id: id}); err != nil {
 		return "", err
 	}
 	// Report the leader once one is known again.
@@ -132,7 +140,7 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) (string, error
 
 // membership runs a configuration change on the leader, forwarding from a
 // follower and retrying while the failure is certainly "not applied".
-func (n *Node) membership(ctx context.Context, op peerv1.MembershipOp, id, addr string) (uint64, error) {
+func (n *Node) membership(ctx context.Context, mc memberChange) (uint64, error) {
 	if n.removed.Load() {
 		return 0, n.removedError()
 	}
@@ -146,9 +154,9 @@ func (n *Node) membership(ctx context.Context, op peerv1.MembershipOp, id, addr 
 			err error
 		)
 		if n.raft.State() == raft.Leader {
-			idx, err = n.changeLocal(ctx, op, id, addr)
+			idx, err = n.changeLocal(ctx, mc)
 		} else if laddr, lid := n.raft.LeaderWithID(); laddr != "" && string(lid) != n.cfg.ID {
-			idx, err = n.peers.changeMembership(ctx, string(laddr), op, id, addr)
+			idx, err = n.peers.changeMembership(ctx, string(laddr), mc)
 		} else {
 			err = &notAppliedError{errNoLeader}
 		}
@@ -170,7 +178,8 @@ func (n *Node) membership(ctx context.Context, op peerv1.MembershipOp, id, addr 
 }
 
 // changeLocal applies a membership change on this node, the leader.
-func (n *Node) changeLocal(ctx context.Context, op peerv1.MembershipOp, id, addr string) (uint64, error) {
+func (n *Node) changeLocal(ctx context.Context, mc memberChange) (uint64, error) {
+	op, id, addr := mc.op, mc.id, mc.addr
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		return 0, classifyRaftErr(err)
@@ -181,6 +190,10 @@ func (n *Node) changeLocal(ctx context.Context, op peerv1.MembershipOp, id, addr
 	var f raft.IndexFuture
 	switch op {
 	case peerv1.MembershipOp_MEMBERSHIP_OP_ADD_NONVOTER:
+		if found && mc.joining {
+			return 0, optoutd.Errorf(optoutd.FailedPrecondition,
+				"%s is already a member, but it is joining with no data: it lost its state. Remove it first (optoutctl members remove %s), then join again", id, id)
+		}
 		if found && string(cur.Address) == addr {
 			return 0, nil
 		}
@@ -209,7 +222,7 @@ func (n *Node) changeLocal(ctx context.Context, op peerv1.MembershipOp, id, addr
 			if err := n.checkQuorumAfterRemoval(ctx, servers, id); err != nil {
 				return 0, err
 			}
-			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			if err := waitFuture(ctx, n.raft.LeadershipTransfer()); err != nil {
 				return 0, &notAppliedError{fmt.Errorf("transfer leadership before removing %s: %w", id, err)}
 			}
 			return 0, &notAppliedError{errTransferring}
@@ -229,11 +242,11 @@ func (n *Node) changeLocal(ctx context.Context, op peerv1.MembershipOp, id, addr
 		} else {
 			tf = n.raft.LeadershipTransferToServer(cur.ID, cur.Address)
 		}
-		return 0, classifyRaftErr(tf.Error())
+		return 0, classifyRaftErr(waitFuture(ctx, tf))
 	default:
 		return 0, optoutd.Errorf(optoutd.Invalid, "unknown membership operation %v", op)
 	}
-	if err := f.Error(); err != nil {
+	if err := waitFuture(ctx, f); err != nil {
 		return 0, classifyRaftErr(err)
 	}
 	n.log.Info("membership changed", "op", op.String(), LogKeyNode, id, LogKeyIndex, f.Index())
@@ -319,7 +332,7 @@ func (n *Node) autoPromote(ctx context.Context) {
 				continue
 			}
 			f := n.raft.AddVoter(s.ID, s.Address, 0, n.cfg.RequestTimeout)
-			if err := f.Error(); err != nil {
+			if err := waitFuture(ctx, f); err != nil {
 				n.log.Warn("promoting caught-up learner failed", LogKeyNode, string(s.ID), LogKeyErr, err)
 				continue
 			}

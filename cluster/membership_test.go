@@ -120,7 +120,7 @@ func TestScaleThreeToFiveToThreeUnderLoad(t *testing.T) {
 
 	for _, id := range []string{"n4", "n5"} {
 		_, addr := c.Add(id)
-		if _, err := leader.AddMember(ctx, id, addr); err != nil {
+		if _, err := leader.AddMember(ctx, id, addr, false); err != nil {
 			t.Fatalf("add %s: %v", id, err)
 		}
 	}
@@ -131,12 +131,17 @@ func TestScaleThreeToFiveToThreeUnderLoad(t *testing.T) {
 		}
 		return nil
 	})
-	// Adding again is a no-op; adding at another address is refused.
-	if idx, err := leader.AddMember(ctx, "n4", c.RaftAddr("n4")); err != nil || idx != 0 {
+	// Adding again is a no-op; adding at another address is refused, and so
+	// is a node joining with no data under the id of a member (it lost its
+	// state; an empty voter could vote twice in one term).
+	if idx, err := leader.AddMember(ctx, "n4", c.RaftAddr("n4"), false); err != nil || idx != 0 {
 		t.Fatalf("re-adding n4: %d %v", idx, err)
 	}
-	if _, err := leader.AddMember(ctx, "n4", "127.0.0.1:1"); optoutd.ErrorCode(err) != optoutd.FailedPrecondition {
+	if _, err := leader.AddMember(ctx, "n4", "127.0.0.1:1", false); optoutd.ErrorCode(err) != optoutd.FailedPrecondition {
 		t.Fatalf("adding n4 at another address: %v", err)
+	}
+	if _, err := leader.AddMember(ctx, "n4", c.RaftAddr("n4"), true); optoutd.ErrorCode(err) != optoutd.FailedPrecondition || !strings.Contains(err.Error(), "lost its state") {
+		t.Fatalf("n4 joining again with no data: %v", err)
 	}
 	for _, id := range []string{"n4", "n5"} {
 		if _, err := c.Node("n1").RemoveMember(ctx, id); err != nil {
@@ -174,7 +179,7 @@ func TestReplaceDeadNode(t *testing.T) {
 		}
 	}
 	n4, addr := c.Add("n4")
-	if _, err := leader.AddMember(ctx, "n4", addr); err != nil {
+	if _, err := leader.AddMember(ctx, "n4", addr, false); err != nil {
 		t.Fatal(err)
 	}
 	clustertest.Eventually(t, 60*time.Second, func() error {
@@ -246,7 +251,7 @@ func TestRemovedNodeStopsServingUntilWiped(t *testing.T) {
 	c.Wipe(victim)
 	c.Configure(victim, func(cfg *cluster.Config) { cfg.InitialCluster = nil })
 	n = c.Start(victim)
-	if _, err := leader.AddMember(ctx, victim, c.RaftAddr(victim)); err != nil {
+	if _, err := leader.AddMember(ctx, victim, c.RaftAddr(victim), false); err != nil {
 		t.Fatal(err)
 	}
 	clustertest.Eventually(t, 30*time.Second, func() error {

@@ -9,6 +9,11 @@ type metrics struct {
 	readBatch  prometheus.Histogram
 	proposals  *prometheus.CounterVec
 	forwarded  prometheus.Counter
+
+	applySeconds   prometheus.Histogram
+	applyEntries   prometheus.Counter
+	persistSeconds prometheus.Histogram
+	restoreSeconds prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -31,8 +36,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Writes this node forwarded to the leader.",
 		}),
 	}
+	m.applySeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "optoutd_fsm_apply_batch_seconds",
+		Help:    "Time to apply one batch of committed entries (one bbolt transaction, fsynced).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+	m.applyEntries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "optoutd_fsm_applied_entries_total",
+		Help: "Log entries handed to the state machine.",
+	})
+	m.persistSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "optoutd_snapshot_persist_seconds",
+		Help:    "Time to stream a Raft snapshot of the state to disk.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
+	})
+	m.restoreSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "optoutd_snapshot_restore_seconds",
+		Help:    "Time to restore the state from a snapshot (InstallSnapshot from the leader).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
+	})
 	if reg != nil {
-		reg.MustRegister(m.readRounds, m.readBatch, m.proposals, m.forwarded)
+		reg.MustRegister(m.readRounds, m.readBatch, m.proposals, m.forwarded,
+			m.applySeconds, m.applyEntries, m.persistSeconds, m.restoreSeconds)
 	}
 	return m
 }

@@ -162,12 +162,12 @@ func (n *Node) listen() error {
 	n.mux = newMux(ln, n.cfg.PeerTLS, n.log)
 	go n.mux.serve()
 
+	// The advertised address is passed on as written: a DNS name that does
+	// not resolve yet (a Kubernetes pod before its record exists) must not
+	// stop the node from starting.
 	var adv net.Addr
 	if n.cfg.RaftAdvertise != "" {
-		adv, err = net.ResolveTCPAddr("tcp", n.cfg.RaftAdvertise)
-		if err != nil {
-			return fmt.Errorf("--raft-advertise: %w", err)
-		}
+		adv = advertisedAddr(n.cfg.RaftAdvertise)
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  &streamLayer{chanListener: n.mux.raft, nw: n.cfg.Network, tls: n.cfg.PeerTLS, advertise: adv},
@@ -205,11 +205,16 @@ func (n *Node) startRaft() error {
 	rc.NotifyCh = notify
 	n.leaderNotify = notify
 
-	r, err := raft.NewRaft(rc, n.fsm, n.logStore, n.logStore, n.snapStore, n.trans)
+	r, err := raft.NewRaft(rc, instrumentedFSM{FSM: n.fsm, m: n.metrics}, n.logStore, n.logStore, n.snapStore, n.trans)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft = r
+	if n.cfg.Metrics != nil {
+		if err := n.cfg.Metrics.Register(newNodeCollector(n)); err != nil {
+			return fmt.Errorf("cluster: register metrics: %w", err)
+		}
+	}
 	return n.bootstrap()
 }
 
@@ -340,3 +345,9 @@ func countVoters(servers []raft.Server) int {
 	}
 	return n
 }
+
+// advertisedAddr is a net.Addr for an address as configured, unresolved.
+type advertisedAddr string
+
+func (a advertisedAddr) Network() string { return "tcp" }
+func (a advertisedAddr) String() string  { return string(a) }

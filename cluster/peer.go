@@ -122,7 +122,7 @@ func (s *peerServer) ChangeMembership(ctx context.Context, req *connect.Request[
 	if s.n.raft.State() != raft.Leader {
 		return nil, outcomeErr(connect.CodeUnavailable, outcomeNotApplied, raft.ErrNotLeader)
 	}
-	idx, err := s.n.changeLocal(ctx, req.Msg.Op, req.Msg.Id, req.Msg.Address)
+	idx, err := s.n.changeLocal(ctx, memberChange{op: req.Msg.Op, id: req.Msg.Id, addr: req.Msg.Address, joining: req.Msg.Joining})
 	var (
 		na *notAppliedError
 		de *optoutd.Error
@@ -242,8 +242,8 @@ func (p *peerClients) removed(ctx context.Context, addr string, index uint64) er
 }
 
 // changeMembership forwards a membership change to the leader at addr.
-func (p *peerClients) changeMembership(ctx context.Context, addr string, op peerv1.MembershipOp, id, target string) (uint64, error) {
-	resp, err := p.client(addr).ChangeMembership(ctx, connect.NewRequest(&peerv1.ChangeMembershipRequest{Op: op, Id: id, Address: target}))
+func (p *peerClients) changeMembership(ctx context.Context, addr string, mc memberChange) (uint64, error) {
+	resp, err := p.client(addr).ChangeMembership(ctx, connect.NewRequest(&peerv1.ChangeMembershipRequest{Op: mc.op, Id: mc.id, Address: mc.addr, Joining: mc.joining}))
 	if err == nil {
 		return resp.Msg.Index, nil
 	}

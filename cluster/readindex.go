@@ -132,35 +132,50 @@ func (n *Node) obtainReadIndex() (uint64, error) {
 		return 0, errShutdown
 	default:
 	}
-	if n.raft.State() == raft.Leader {
-		return n.leaderReadIndex()
-	}
-	addr, id := n.raft.LeaderWithID()
-	if addr == "" || string(id) == n.cfg.ID {
-		return 0, errNoLeader
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+	// One round must never hold up the reads queued behind it for long: a
+	// leader that vanished (its packets dropped, not refused) would
+	// otherwise stall every read on this node for the whole request
+	// timeout. So a round is bounded by the election timeout (the soonest a
+	// replacement can exist) and ends early when the leader changes; the
+	// waiting reads then retry with the new leader.
+	changed := n.changes()
+	ctx, cancel := context.WithTimeout(context.Background(), n.roundTimeout())
 	defer cancel()
 	go func() {
 		select {
 		case <-n.stop:
 			cancel()
+		case <-changed:
+			cancel()
 		case <-ctx.Done():
 		}
 	}()
+	if n.raft.State() == raft.Leader {
+		return n.leaderReadIndex(ctx)
+	}
+	addr, id := n.raft.LeaderWithID()
+	if addr == "" || string(id) == n.cfg.ID {
+		return 0, errNoLeader
+	}
 	return n.peers.readIndex(ctx, string(addr))
+}
+
+// roundTimeout bounds one read-index round: twice the election timeout,
+// at least a second.
+func (n *Node) roundTimeout() time.Duration {
+	return max(2*n.cfg.ElectionTimeout, time.Second)
 }
 
 // leaderReadIndex is the read-index recipe of the Raft thesis, section 6.4:
 // the commit index is captured before leadership is confirmed, and only in
 // a term in which this leader has already committed an entry.
-func (n *Node) leaderReadIndex() (uint64, error) {
+func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
 	term := n.raft.CurrentTerm()
 	if n.readyTerm.Load() != term {
 		return 0, errNotReady
 	}
 	idx := n.raft.CommitIndex()
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
 		return 0, fmt.Errorf("cluster: verify leader: %w", err)
 	}
 	if n.raft.CurrentTerm() != term {

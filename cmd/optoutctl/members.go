@@ -30,7 +30,7 @@ func (m *Main) membersCmd() *ffcli.Command {
 		func(ctx context.Context, c *client.Client, _ []string) (proto.Message, error) { return c.Status(ctx) })
 	add := sub("add", "optoutctl members add ID RAFT_ADDR", "add a node as a learner (promoted automatically once caught up)", 2,
 		func(ctx context.Context, c *client.Client, a []string) (proto.Message, error) {
-			return c.AddMember(ctx, a[0], a[1])
+			return c.AddMember(ctx, a[0], a[1], false)
 		})
 	promote := sub("promote", "optoutctl members promote ID", "make a learner a voter now", 1,
 		func(ctx context.Context, c *client.Client, a []string) (proto.Message, error) {

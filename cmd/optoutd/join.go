@@ -26,7 +26,7 @@ func join(ctx context.Context, log *slog.Logger, endpoints, id, raftAddr string,
 	backoff := 100 * time.Millisecond
 	for {
 		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
-		r, err := c.AddMember(actx, id, raftAddr)
+		r, err := c.AddMember(actx, id, raftAddr, true)
 		acancel()
 		if err == nil {
 			log.Info("joined the cluster as a learner; the leader promotes it once caught up", "index", r.Index, "via", endpoints)

@@ -147,7 +147,11 @@ func newServerCmd(m *Main) *ffcli.Command {
 			}
 			cfg.PeerTLS, cfg.BootstrapTokenSHA256 = sec.peer, sec.bootstrapHash
 			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+				collectors.NewBuildInfoCollector())
+			if err := bridgeRaftMetrics(reg); err != nil {
+				return fmt.Errorf("metrics: %w", err)
+			}
 			rn, err := startNode(cfg, f.apiAddr, reg, sec)
 			if err != nil {
 				return err
@@ -211,7 +215,7 @@ func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry, sec
 		_ = ln.Close()
 		return nil, err
 	}
-	h := api.NewHandler(node, api.Options{Logger: cfg.Logger, Gatherer: reg, Members: node, Backups: node,
+	h := api.NewHandler(node, api.Options{Logger: cfg.Logger, Gatherer: reg, Registerer: reg, Members: node, Backups: node,
 		Principals: node, RequireAuth: sec.requireAuth})
 	rn := &runningNode{node: node, ln: ln, srv: api.NewServer(apiAddr, h), serveErr: make(chan error, 1)}
 	rn.srv.TLSConfig = sec.apiTLS

@@ -1240,7 +1240,12 @@ type AddMemberRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The Raft address the cluster dials.
-	RaftAddress   string `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	RaftAddress string `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
+	// Set by a node joining with an empty data directory (optoutd server
+	// --join): if the id is already a member, the node lost its data, and
+	// re-adding it as is would let an empty voter vote again in terms it
+	// already voted in. Such a request is refused; remove the member first.
+	Joining       bool `protobuf:"varint,3,opt,name=joining,proto3" json:"joining,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1287,6 +1292,13 @@ func (x *AddMemberRequest) GetRaftAddress() string {
 		return x.RaftAddress
 	}
 	return ""
+}
+
+func (x *AddMemberRequest) GetJoining() bool {
+	if x != nil {
+		return x.Joining
+	}
+	return false
 }
 
 type AddMemberResponse struct {
@@ -4029,10 +4041,11 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\x0elast_log_index\x18\b \x01(\x04R\flastLogIndex\x12&\n" +
 	"\x0ffirst_log_index\x18\t \x01(\x04R\rfirstLogIndex\x12.\n" +
 	"\x13last_snapshot_index\x18\n" +
-	" \x01(\x04R\x11lastSnapshotIndex\"E\n" +
+	" \x01(\x04R\x11lastSnapshotIndex\"_\n" +
 	"\x10AddMemberRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
-	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\")\n" +
+	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12\x18\n" +
+	"\ajoining\x18\x03 \x01(\bR\ajoining\")\n" +
 	"\x11AddMemberResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\"&\n" +
 	"\x14PromoteMemberRequest\x12\x0e\n" +

@@ -185,10 +185,12 @@ func (x *InfoResponse) GetTerm() uint64 {
 }
 
 type ChangeMembershipRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Op            MembershipOp           `protobuf:"varint,1,opt,name=op,proto3,enum=optout.peer.v1.MembershipOp" json:"op,omitempty"`
-	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
-	Address       string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Op      MembershipOp           `protobuf:"varint,1,opt,name=op,proto3,enum=optout.peer.v1.MembershipOp" json:"op,omitempty"`
+	Id      string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Address string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	// ADD_NONVOTER from a node with no state: refuse an existing member.
+	Joining       bool `protobuf:"varint,4,opt,name=joining,proto3" json:"joining,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -242,6 +244,13 @@ func (x *ChangeMembershipRequest) GetAddress() string {
 		return x.Address
 	}
 	return ""
+}
+
+func (x *ChangeMembershipRequest) GetJoining() bool {
+	if x != nil {
+		return x.Joining
+	}
+	return false
 }
 
 type ChangeMembershipResponse struct {
@@ -565,11 +574,12 @@ const file_optout_peer_v1_peer_proto_rawDesc = "" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12$\n" +
 	"\x0elast_log_index\x18\x03 \x01(\x04R\flastLogIndex\x12\x12\n" +
-	"\x04term\x18\x04 \x01(\x04R\x04term\"q\n" +
+	"\x04term\x18\x04 \x01(\x04R\x04term\"\x8b\x01\n" +
 	"\x17ChangeMembershipRequest\x12,\n" +
 	"\x02op\x18\x01 \x01(\x0e2\x1c.optout.peer.v1.MembershipOpR\x02op\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\"M\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x18\n" +
+	"\ajoining\x18\x04 \x01(\bR\ajoining\"M\n" +
 	"\x18ChangeMembershipResponse\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\"&\n" +
