@@ -152,8 +152,9 @@ func (m *Main) saveSnapshot(ctx context.Context, path string) (err error) {
 	stopWatch := watchProgress(pw, m.timeout, cancel)
 	info, err := c.Snapshot(ctx, pw)
 	stopWatch()
-	if cause := context.Cause(ctx); err != nil && errors.Is(cause, errStalled) {
-		err = fmt.Errorf("%w: %w", cause, err)
+	if err != nil && errors.Is(context.Cause(ctx), errStalled) {
+		// Not wrapped: the connect error would only say "canceled".
+		err = fmt.Errorf("%w (%s after %d bytes; raise --timeout for a node that is slow to start streaming)", errStalled, m.timeout, pw.n.Load())
 	}
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
