@@ -30,7 +30,11 @@ func newToken() (string, []byte, error) {
 }
 
 func principalToProto(p optoutd.Principal) *optoutv1.Principal {
-	return &optoutv1.Principal{Name: p.Name, Kind: optoutv1.PrincipalKind(p.Kind), Role: optoutv1.Role(p.Role), CreatedAt: timestamppb.New(p.CreatedAt)}
+	out := &optoutv1.Principal{Name: p.Name, Kind: optoutv1.PrincipalKind(p.Kind), Role: optoutv1.Role(p.Role)}
+	if !p.CreatedAt.IsZero() { // the leader stamps it; a create answer has none yet
+		out.CreatedAt = timestamppb.New(p.CreatedAt)
+	}
+	return out
 }
 
 func principalArgs(name string, role optoutv1.Role) (optoutd.Role, error) {
