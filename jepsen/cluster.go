@@ -201,9 +201,13 @@ func (c *cluster) converge(ctx context.Context, timeout time.Duration) checker.C
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var res checker.ConvergenceResult
+	res := checker.ConvergenceResult{Reason: "never polled"}
 	poll(ctx, 250*time.Millisecond, func() bool {
-		res = checker.CheckConvergence(c.digests(ctx))
+		r := checker.CheckConvergence(c.digests(ctx))
+		if ctx.Err() != nil {
+			return true // cut short by the deadline: keep the last full poll
+		}
+		res = r
 		return res.Valid || diverged(res.Digests)
 	})
 	res.WaitedSeconds = time.Since(start).Seconds()

@@ -268,10 +268,14 @@ func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Plann
 // afterwards waits for convergence and reads every key on every node.
 func afterwards(ctx context.Context, cl *cluster, rec *history.Recorder, wl *workload.Workload, res *report.Results) {
 	res.Convergence = cl.converge(ctx, convergeLimit)
-	fctx, cancel := context.WithTimeout(ctx, finalLimit)
-	defer cancel()
-	res.FinalReadFailures = wl.Register().FinalReads(fctx, rec, cl.endpoints(), 1000)
-	res.Set = checker.CheckSet(rec.Ops(), wl.Set().FinalReads(fctx, cl.endpoints()), workload.Probes())
+	// Each kind of final read gets its own deadline, so a node that never
+	// answers one does not starve the other.
+	rctx, rcancel := context.WithTimeout(ctx, finalLimit)
+	defer rcancel()
+	res.FinalReadFailures = wl.Register().FinalReads(rctx, rec, cl.endpoints(), 1000)
+	sctx, scancel := context.WithTimeout(ctx, finalLimit)
+	defer scancel()
+	res.Set = checker.CheckSet(rec.Ops(), wl.Set().FinalReads(sctx, cl.endpoints()), workload.Probes())
 }
 
 // check runs the linearizability and monotonicity checkers and fills res.

@@ -175,15 +175,21 @@ func CheckKey(key string, ops []history.Op, opts Options) KeyResult {
 		r, h = run(false)
 	}
 	res.Ops, res.history, res.Elapsed = len(h), h, time.Since(start)
+	res.Verdict = verdictOf(r)
+	return res
+}
+
+// verdictOf maps porcupine's answer; Unknown (it ran out of time) is a
+// failure of its own, never a pass.
+func verdictOf(r porcupine.CheckResult) Verdict {
 	switch r {
 	case porcupine.Ok:
-		res.Verdict = Linearizable
+		return Linearizable
 	case porcupine.Illegal:
-		res.Verdict = NotLinearizable
+		return NotLinearizable
 	default:
-		res.Verdict = TimedOut
+		return TimedOut
 	}
-	return res
 }
 
 // CheckLinearizable decides every register key of a history.
@@ -217,7 +223,15 @@ func CheckLinearizable(ctx context.Context, ops []history.Op, opts Options) Line
 		}()
 	}
 	wg.Wait()
-	out := LinearResult{Valid: true, Keys: len(keys), PerKey: results}
+	out := summarize(results)
+	out.Elapsed = time.Since(start)
+	return out
+}
+
+// summarize combines per-key verdicts: valid only if every key is
+// linearizable (a timed-out key is a failure).
+func summarize(results []KeyResult) LinearResult {
+	out := LinearResult{Valid: true, Keys: len(results), PerKey: results}
 	for _, r := range results {
 		out.OpsChecked += r.Ops
 		if r.Passes == 2 {
@@ -228,7 +242,6 @@ func CheckLinearizable(ctx context.Context, ops []history.Op, opts Options) Line
 			out.Failed = append(out.Failed, r)
 		}
 	}
-	out.Elapsed = time.Since(start)
 	return out
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anishathalye/porcupine"
 	"github.com/optoutd/optoutd/jepsen/history"
 )
 
@@ -140,16 +141,23 @@ func TestCheckLinearizablePartitionsByKey(t *testing.T) {
 }
 
 func TestTimeoutIsFailure(t *testing.T) {
-	// Many concurrent unknown writes and reads: with a 1ns budget the
-	// check cannot finish, and that must not pass.
+	if verdictOf(porcupine.Unknown) != TimedOut || verdictOf(porcupine.Ok) != Linearizable || verdictOf(porcupine.Illegal) != NotLinearizable {
+		t.Fatal("porcupine answers mapped wrongly")
+	}
+	res := summarize([]KeyResult{{Key: "a", Verdict: Linearizable}, {Key: "b", Verdict: TimedOut}})
+	if res.Valid || len(res.Failed) != 1 || res.Failed[0].Key != "b" {
+		t.Fatalf("a timed-out key passed: %+v", res)
+	}
+	// A history porcupine cannot finish in a nanosecond (or finds
+	// illegal) must never come back linearizable.
 	b := new(hb)
 	for i := 0; i < 30; i++ {
 		b.write(int64(i), int64(1000+i), fmt.Sprintf("w%d", i), history.Unknown, 0)
 		b.check(int64(i), int64(1000+i), "opted_out", uint64(100+i))
 	}
-	res := CheckKey("k", b.ops, Options{Timeout: time.Nanosecond})
-	if res.Verdict == Linearizable {
-		t.Fatalf("a timed-out check passed: %+v", res)
+	b.get(2000, 2001, "", 0) // after the writes, a read of no record: illegal
+	if r := CheckKey("k", b.ops, Options{Timeout: time.Nanosecond}); r.Verdict == Linearizable {
+		t.Fatalf("verdict %s", r.Verdict)
 	}
 }
 

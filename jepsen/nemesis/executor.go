@@ -51,12 +51,14 @@ type Executor struct {
 	drops   []db.Drop
 	records []Record
 	nextID  int
+	// exclusive marks exclusive kinds with a fault in progress.
+	exclusive map[string]bool
 }
 
 // NewExecutor returns an executor; clock is the run clock in ns.
 func NewExecutor(c Cluster, log *slog.Logger, clock func() int64, seed uint64) *Executor {
 	x := &Executor{c: c, log: log, clock: clock, rng: rand.New(rand.NewPCG(seed, 0x6e656d)),
-		active: map[int]Effect{}, names: map[int]string{}, actual: map[string]nodeState{}}
+		active: map[int]Effect{}, names: map[int]string{}, actual: map[string]nodeState{}, exclusive: map[string]bool{}}
 	for _, id := range c.NodeIDs() {
 		x.actual[id] = running
 	}
@@ -122,6 +124,13 @@ func (x *Executor) one(ctx context.Context, p Planned) error {
 		x.log.Info("nemesis: skipping fault, no node is up", "kind", p.Kind)
 		return nil
 	}
+	if k.Exclusive && !x.claim(p.Kind) {
+		x.log.Info("nemesis: skipping fault, one of its kind is active", "kind", p.Kind)
+		return nil
+	}
+	if k.Exclusive {
+		defer x.unclaim(p.Kind)
+	}
 	eff, err := k.Begin(ctx, env)
 	if err != nil {
 		return fmt.Errorf("nemesis %s: %w", p.Kind, err)
@@ -130,6 +139,9 @@ func (x *Executor) one(ctx context.Context, p Planned) error {
 	x.log.Info("nemesis: fault begins", "kind", p.Kind, "targets", eff.Targets, "note", eff.Note)
 	if applyErr == nil {
 		rec.Note = x.wait(ctx, p, eff, rec.Note)
+		if eff.Undo != nil {
+			rec.Note = strings.TrimSpace(rec.Note + " " + eff.Undo(context.WithoutCancel(ctx)))
+		}
 	}
 	releaseErr := x.release(context.WithoutCancel(ctx), id)
 	x.log.Info("nemesis: fault healed", "kind", p.Kind, "targets", eff.Targets)
@@ -186,11 +198,28 @@ func (x *Executor) upNodes() []string {
 
 func (x *Executor) heldLocked(id string) bool {
 	for _, e := range x.active {
-		if contains(e.Down, id) || contains(e.Paused, id) {
+		if contains(e.Down, id) || contains(e.Paused, id) || contains(e.Holds, id) {
 			return true
 		}
 	}
 	return false
+}
+
+// claim marks an exclusive kind active; false if it already is.
+func (x *Executor) claim(kind string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.exclusive[kind] {
+		return false
+	}
+	x.exclusive[kind] = true
+	return true
+}
+
+func (x *Executor) unclaim(kind string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.exclusive, kind)
 }
 
 func (x *Executor) hold(ctx context.Context, kind string, eff Effect) (int, Record, error) {

@@ -44,6 +44,12 @@ type Effect struct {
 	// Until, if set, ends the fault early: it is polled while the fault is
 	// active and the fault heals once it returns true.
 	Until func(ctx context.Context) (bool, string)
+	// Holds lists nodes this fault owns although they keep running: no
+	// other fault picks them as a target while it is active.
+	Holds []string
+	// Undo, if set, runs when the fault's time is up, while it still holds
+	// its nodes, and may add to the note (membership re-adds its node).
+	Undo func(ctx context.Context) string
 	// After, if set, runs once the fault is healed and may add to the note.
 	After func(ctx context.Context) string
 }
@@ -79,7 +85,10 @@ type Kind struct {
 	Summary string
 	// Min and Max bound how long one fault of this kind is held.
 	Min, Max time.Duration
-	Begin    func(ctx context.Context, env *Env) (Effect, error)
+	// Exclusive kinds run one fault at a time; an overlapping one is
+	// skipped.
+	Exclusive bool
+	Begin     func(ctx context.Context, env *Env) (Effect, error)
 }
 
 // ErrNotYet marks a fault kind that is planned but not implemented.
@@ -102,7 +111,7 @@ var kinds = map[string]Kind{
 		Summary: "kill -9 the leader or a random node, then restart it", Begin: beginKill},
 	"kill-all": {Name: "kill-all", Min: 1 * time.Second, Max: 3 * time.Second,
 		Summary: "kill -9 every node, then restart them all", Begin: beginKillAll},
-	"membership": {Name: "membership", Min: 3 * time.Second, Max: 6 * time.Second,
+	"membership": {Name: "membership", Min: 3 * time.Second, Max: 6 * time.Second, Exclusive: true,
 		Summary: "remove the leader or a follower from the configuration, then wipe it and add it back with --join", Begin: beginMembership},
 	"pause": {Name: "pause", Min: 2 * time.Second, Max: 4 * time.Second,
 		Summary: "SIGSTOP the leader for longer than the election timeout, then SIGCONT", Begin: beginPause},

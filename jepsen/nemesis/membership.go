@@ -10,7 +10,7 @@ import (
 // beginMembership removes a node (the leader half the time, which makes
 // the product transfer leadership first) from the Raft configuration. The
 // removed node refuses every request until its data directory is wiped.
-// When the fault heals, After wipes it, restarts it with --join and waits
+// When the fault's time is up, Undo wipes it, restarts it with --join and waits
 // until the leader lists it as a voter again (the product adds it as a
 // learner and promotes it once it has caught up).
 func beginMembership(ctx context.Context, env *Env) (Effect, error) {
@@ -29,13 +29,13 @@ func beginMembership(ctx context.Context, env *Env) (Effect, error) {
 		// fault): nothing changed, so there is nothing to undo.
 		return Effect{Targets: []string{target}, Note: fmt.Sprintf("removal refused: %v", err)}, nil
 	}
-	after := func(ctx context.Context) string {
+	undo := func(ctx context.Context) string {
 		if err := env.Cluster.Rejoin(ctx, target); err != nil {
 			return fmt.Sprintf("re-adding %s failed: %v", target, err)
 		}
 		return waitVoter(ctx, env.Cluster, target)
 	}
-	return Effect{Targets: []string{target}, Note: "removed " + target + ". " + note, After: after}, nil
+	return Effect{Targets: []string{target}, Holds: []string{target}, Note: "removed " + target + ". " + note, Undo: undo}, nil
 }
 
 // waitVoter polls every node until one leader lists id as a voter.

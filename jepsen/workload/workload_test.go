@@ -136,7 +136,13 @@ func runAgainst(t *testing.T, store *memStore) ([]history.Op, []checker.SetFinal
 	mux := http.NewServeMux()
 	path, h := optoutv1connect.NewOptOutServiceHandler(store)
 	mux.Handle(path, h)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	// The client may speak HTTP/1.1 or h2c with prior knowledge: serve both.
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = &protos
+	srv.Start()
 	defer srv.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	eps := []Endpoint{{Node: "n1", Addr: addr}, {Node: "n2", Addr: addr}}
