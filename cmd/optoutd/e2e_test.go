@@ -338,7 +338,7 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	pc := startProcCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := pc.all().Set(ctx, &optoutv1.SetRequest{SubjectId: "t", Purpose: "p", State: optoutv1.State_STATE_OPTED_OUT}); err != nil {
+	if _, err := pc.all().Set(ctx, &optoutv1.SetRequest{SubjectId: "t", Purpose: "analytics", State: optoutv1.State_STATE_OPTED_OUT}); err != nil {
 		t.Fatal(err)
 	}
 	p := pc.procs[1]
@@ -360,7 +360,7 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	p.cmd = nil
 	pc.start(p)
 	pc.waitReady(30 * time.Second)
-	g, err := pc.clientOf(p).Get(ctx, &optoutv1.GetRequest{SubjectId: "t", Purpose: "p"})
+	g, err := pc.clientOf(p).Get(ctx, &optoutv1.GetRequest{SubjectId: "t", Purpose: "analytics"})
 	if err != nil || g.Record.State != optoutv1.State_STATE_OPTED_OUT {
 		t.Fatalf("after restart: %v %v", g, err)
 	}
