@@ -12,13 +12,15 @@ import (
 )
 
 var sysColor = map[string]color.Color{
-	sysOptoutd: color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	sysEtcd:    color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+	sysOptoutd:     color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	sysEtcd:        color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+	sysOptoutdBase: color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 }
 
 var sysGlyph = map[string]draw.GlyphDrawer{
-	sysOptoutd: draw.CircleGlyph{},
-	sysEtcd:    draw.TriangleGlyph{},
+	sysOptoutd:     draw.CircleGlyph{},
+	sysEtcd:        draw.TriangleGlyph{},
+	sysOptoutdBase: draw.SquareGlyph{},
 }
 
 const chartW, chartH = 6 * vg.Inch, 3.6 * vg.Inch
@@ -29,7 +31,7 @@ func writeCharts(dir string, res *Results) ([]string, error) {
 	save := func(p *plot.Plot, name string) error {
 		w := chartW
 		if name == "bench-ratios.png" {
-			w = 8 * vg.Inch
+			w = ratioChartWidth(res)
 		}
 		if err := p.Save(w, chartH, filepath.Join(dir, name)); err != nil {
 			return fmt.Errorf("chart %s: %w", name, err)
@@ -180,12 +182,24 @@ func cdfChart(res *Results, wl string) (*plot.Plot, error) {
 	return p, nil
 }
 
-// ratioChart: optoutd/etcd ops/s per round for each workload, and the
-// per-round failover write ratio, with a line at 1.
+// ratioChartWidth gives each column of the ratio chart 0.8 in, 8 in at
+// least.
+func ratioChartWidth(res *Results) vg.Length {
+	n := 3 * len(res.Summary)
+	if res.Failover != nil {
+		n++
+	}
+	return max(8*vg.Inch, vg.Length(n)*0.8*vg.Inch)
+}
+
+// ratioChart: optoutd / the other system's ops/s, p50 latency and CPU per
+// request per round for each workload, and the per-round failover write ratio, with a
+// line at 1.
 func ratioChart(res *Results) (*plot.Plot, error) {
+	a, b := res.sides()
 	p := plot.New()
-	p.Title.Text = "optoutd / etcd per round (dots) and median (black square)"
-	p.Y.Label.Text = "ratio optoutd / etcd"
+	p.Title.Text = fmt.Sprintf("%s / %s per round (dots) and median (black square)", a, b)
+	p.Y.Label.Text = fmt.Sprintf("ratio %s / %s", a, b)
 	var labels []string
 	var pts, med plotter.XYs
 	add := func(label string, vals []*float64) {
@@ -202,22 +216,22 @@ func ratioChart(res *Results) (*plot.Plot, error) {
 			med = append(med, plotter.XY{X: x, Y: s.Median})
 		}
 	}
-	for _, cpu := range []bool{false, true} {
+	metrics := []struct {
+		label string
+		f     func(RoundRatio) *float64
+	}{
+		{"ops/s", func(r RoundRatio) *float64 { return r.OpsPerSec }},
+		{"p50", func(r RoundRatio) *float64 { return r.P50 }},
+		{"CPU/op", func(r RoundRatio) *float64 { return r.CPUPerOp }},
+	}
+	for _, m := range metrics {
 		for _, wl := range []string{wlReads, wlWrites, wlCAS} {
 			if ws := res.Summary[wl]; ws != nil {
 				var v []*float64
 				for _, pr := range ws.PerRound {
-					if cpu {
-						v = append(v, pr.CPUPerOp)
-					} else {
-						v = append(v, pr.OpsPerSec)
-					}
+					v = append(v, m.f(pr))
 				}
-				if cpu {
-					add(wl+"\nCPU/op", v)
-				} else {
-					add(wl+"\nops/s", v)
-				}
+				add(wl+"\n"+m.label, v)
 			}
 		}
 	}
@@ -251,6 +265,9 @@ func ratioChart(res *Results) (*plot.Plot, error) {
 	p.NominalX(labels...)
 	p.X.Min, p.X.Max = -0.5, float64(len(labels))-0.5
 	p.Y.Min = 0
+	for _, pt := range pts {
+		p.Y.Max = max(p.Y.Max, 1.08*pt.Y) // room for the top dot
+	}
 	p.Add(plotter.NewGrid())
 	return p, nil
 }

@@ -54,7 +54,10 @@ type Config struct {
 	Repo            string        `json:"-"`
 	OptoutdBin      string        `json:"-"`
 	OptoutdRev      string        `json:"optoutd_rev"`
-	NoCharts        bool          `json:"-"`
+	// BaseRev is the revision the second optoutd system, optoutd-base,
+	// is built from; set only when --systems names it.
+	BaseRev  string `json:"base_rev,omitempty"`
+	NoCharts bool   `json:"-"`
 }
 
 // DefaultConfig is a full run: 5 rounds of 10 s per workload.
@@ -102,7 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	workloads := fs.String("workloads", strings.Join(allWorkloads, ","), "comma-separated workloads: "+strings.Join(allWorkloads, ", "))
-	systems := fs.String("systems", strings.Join(c.Systems, ","), "comma-separated systems to run: optoutd, etcd (ratios need both)")
+	systems := fs.String("systems", strings.Join(c.Systems, ","), "comma-separated systems to run: optoutd and etcd, or optoutd and optoutd-base (ratios are optoutd / the other)")
 	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "rounds; each round runs every system once, alternating which goes first")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "measured time of each throughput workload per system per round")
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "unmeasured load before each throughput workload")
@@ -117,6 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.Repo, "repo", c.Repo, "optoutd repository root to build cmd/optoutd from")
 	fs.StringVar(&c.OptoutdRev, "optoutd-rev", c.OptoutdRev, "git revision of --repo to build optoutd from, or \"worktree\" for the working tree as it is")
 	fs.StringVar(&c.OptoutdBin, "optoutd-bin", "", "use this optoutd binary instead of building one")
+	fs.StringVar(&c.BaseRev, "base-rev", "", "git revision of --repo to build the optoutd-base system from (required with --systems optoutd,optoutd-base)")
 	fs.BoolVar(&c.NoCharts, "no-charts", false, "skip the PNG charts")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -149,7 +153,10 @@ func (c *Config) Validate() error {
 	if err := checkNames("--workloads", c.Workloads, allWorkloads); err != nil {
 		return err
 	}
-	if err := checkNames("--systems", c.Systems, []string{sysOptoutd, sysEtcd}); err != nil {
+	if err := checkNames("--systems", c.Systems, allSystems); err != nil {
+		return err
+	}
+	if err := c.validatePair(); err != nil {
 		return err
 	}
 	switch {
@@ -186,10 +193,47 @@ func (c *Config) Validate() error {
 		if st, err := os.Stat(c.OptoutdBin); err != nil || st.IsDir() {
 			return fmt.Errorf("--optoutd-bin: %q is not a file", c.OptoutdBin)
 		}
-	} else if st, err := os.Stat(c.Repo + "/cmd/optoutd"); err != nil || !st.IsDir() {
-		return fmt.Errorf("--repo: %q has no cmd/optoutd (run from bench/ or pass --repo or --optoutd-bin)", c.Repo)
+	}
+	if c.OptoutdBin == "" || contains(c.Systems, sysOptoutdBase) {
+		if st, err := os.Stat(c.Repo + "/cmd/optoutd"); err != nil || !st.IsDir() {
+			return fmt.Errorf("--repo: %q has no cmd/optoutd (run from bench/ or pass --repo or --optoutd-bin)", c.Repo)
+		}
 	}
 	return nil
+}
+
+// validatePair checks the systems against each other and --base-rev:
+// ratios are always optoutd / the other system, so two systems must
+// include optoutd, and optoutd-base exists only to be built from
+// --base-rev.
+func (c *Config) validatePair() error {
+	base := contains(c.Systems, sysOptoutdBase)
+	switch {
+	case len(c.Systems) > 2:
+		return fmt.Errorf("--systems: %q: at most two systems, optoutd and the one it is compared with", strings.Join(c.Systems, ","))
+	case len(c.Systems) == 2 && !contains(c.Systems, sysOptoutd):
+		return fmt.Errorf("--systems: %q: a pair must include optoutd (ratios are optoutd / the other)", strings.Join(c.Systems, ","))
+	case base && c.BaseRev == "":
+		return fmt.Errorf("--base-rev: required with --systems %s (the revision to build it from, e.g. bench-pre-domain)", strings.Join(c.Systems, ","))
+	case !base && c.BaseRev != "":
+		return fmt.Errorf("--base-rev: set, but --systems %s does not include %s", strings.Join(c.Systems, ","), sysOptoutdBase)
+	case base && strings.HasPrefix(c.BaseRev, "-"):
+		return fmt.Errorf("--base-rev: %q is not a revision", c.BaseRev)
+	}
+	return nil
+}
+
+// pair is the two systems a ratio is formed from, optoutd first; ok is
+// false unless two systems run.
+func (c *Config) pair() (a, b string, ok bool) {
+	if len(c.Systems) != 2 {
+		return "", "", false
+	}
+	b = c.Systems[0]
+	if b == sysOptoutd {
+		b = c.Systems[1]
+	}
+	return sysOptoutd, b, true
 }
 
 func checkNames(flagName string, got, known []string) error {

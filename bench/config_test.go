@@ -45,6 +45,15 @@ func TestParseFlagsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--optoutd-rev", ""}, "--optoutd-rev"},
 		{[]string{"--optoutd-bin", filepath.Join(repo, "nope")}, "--optoutd-bin"},
 		{[]string{"--optoutd-bin", repo}, "--optoutd-bin"},
+		{[]string{"--systems", "optoutd,optoutd-base"}, "--base-rev: required"},
+		{[]string{"--systems", "optoutd-base"}, "--base-rev: required"},
+		{[]string{"--base-rev", "bench-pre-domain"}, "--base-rev: set, but --systems optoutd,etcd does not include optoutd-base"},
+		{[]string{"--systems", "optoutd", "--base-rev", "HEAD~1"}, "--base-rev: set"},
+		{[]string{"--systems", "optoutd,optoutd-base", "--base-rev", "-x"}, "--base-rev: \"-x\" is not a revision"},
+		{[]string{"--systems", "etcd,optoutd-base", "--base-rev", "v1"}, "--systems: \"etcd,optoutd-base\": a pair must include optoutd"},
+		{[]string{"--systems", "optoutd,etcd,optoutd-base", "--base-rev", "v1"}, "--systems: \"optoutd,etcd,optoutd-base\": at most two"},
+		{[]string{"--systems", "optoutd,optoutd-base,optoutd", "--base-rev", "v1"}, `--systems: "optoutd" named twice`},
+		{[]string{"--systems", "optoutd,optoutd_base", "--base-rev", "v1"}, `--systems: unknown "optoutd_base"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -92,6 +101,54 @@ func TestParseFlagsValues(t *testing.T) {
 	}
 	if d.Rounds != 5 || d.Duration != 10*time.Second || d.Concurrency != 32 || d.Keys != 10000 || len(d.Workloads) != 4 || len(d.Systems) != 2 {
 		t.Errorf("defaults = %+v", d)
+	}
+}
+
+func TestParseFlagsBaseRev(t *testing.T) {
+	repo := fakeRepo(t)
+	for _, systems := range []string{"optoutd,optoutd-base", "optoutd-base,optoutd"} {
+		c, err := parseFlags([]string{"--repo", repo, "--systems", systems, "--base-rev", "bench-pre-domain"}, io.Discard)
+		if err != nil {
+			t.Fatalf("--systems %s: %v", systems, err)
+		}
+		if c.BaseRev != "bench-pre-domain" || c.OptoutdRev != "HEAD" {
+			t.Errorf("--systems %s: BaseRev %q, OptoutdRev %q", systems, c.BaseRev, c.OptoutdRev)
+		}
+		if a, b, ok := c.pair(); a != sysOptoutd || b != sysOptoutdBase || !ok {
+			t.Errorf("--systems %s: pair() = %q, %q, %v; want optoutd, optoutd-base, true", systems, a, b, ok)
+		}
+	}
+	// optoutd-base is built from --repo even when optoutd comes from
+	// --optoutd-bin.
+	bin := filepath.Join(repo, "optoutd")
+	if err := os.WriteFile(bin, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseFlags([]string{"--repo", t.TempDir(), "--optoutd-bin", bin}, io.Discard); err != nil {
+		t.Errorf("--optoutd-bin without a repo: %v", err)
+	}
+	_, err := parseFlags([]string{"--repo", t.TempDir(), "--optoutd-bin", bin, "--systems", "optoutd,optoutd-base", "--base-rev", "v1"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--repo") {
+		t.Errorf("optoutd-base without a repo: err = %v, want one naming --repo", err)
+	}
+}
+
+func TestPair(t *testing.T) {
+	for _, tt := range []struct {
+		systems []string
+		a, b    string
+		ok      bool
+	}{
+		{[]string{sysOptoutd, sysEtcd}, sysOptoutd, sysEtcd, true},
+		{[]string{sysEtcd, sysOptoutd}, sysOptoutd, sysEtcd, true},
+		{[]string{sysOptoutdBase, sysOptoutd}, sysOptoutd, sysOptoutdBase, true},
+		{[]string{sysOptoutd}, "", "", false},
+		{[]string{sysOptoutdBase}, "", "", false},
+	} {
+		c := Config{Systems: tt.systems}
+		if a, b, ok := c.pair(); a != tt.a || b != tt.b || ok != tt.ok {
+			t.Errorf("pair(%v) = %q, %q, %v; want %q, %q, %v", tt.systems, a, b, ok, tt.a, tt.b, tt.ok)
+		}
 	}
 }
 

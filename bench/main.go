@@ -55,31 +55,29 @@ func run(ctx context.Context, cfg Config, stdout io.Writer, stderr *os.File) err
 	if err != nil {
 		return err
 	}
-	bin := cfg.OptoutdBin
-	if bin == "" {
-		prog.step("[setup]", "building cmd/optoutd at "+cfg.OptoutdRev, 0, nil)
-		b, cleanup, err := buildOptoutd(ctx, cfg.Repo, cfg.OptoutdRev)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		bin = b
-		res.OptoutdCommit = gitDescribe(cfg.Repo, cfg.OptoutdRev)
-	} else {
-		res.OptoutdCommit = "binary " + bin
+	builds, cleanup, err := buildAll(ctx, cfg, prog)
+	defer cleanup()
+	if err != nil {
+		return err
 	}
+	res.OptoutdCommit = builds[sysOptoutd].Commit
+	res.BaseCommit = builds[sysOptoutdBase].Commit
 	outDir := filepath.Join(cfg.OutDir, res.Started.Format("20060102-150405"))
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return fmt.Errorf("--out: %w", err)
 	}
-	prog.logf("[setup] optoutd %s, etcd %s; results in %s", res.OptoutdCommit, res.EtcdVersion, outDir)
+	if res.BaseCommit != "" {
+		prog.logf("[setup] optoutd %s, optoutd-base %s (%s); results in %s", res.OptoutdCommit, res.BaseCommit, cfg.BaseRev, outDir)
+	} else {
+		prog.logf("[setup] optoutd %s, etcd %s; results in %s", res.OptoutdCommit, res.EtcdVersion, outDir)
+	}
 	for _, s := range cfg.Systems {
-		if sys, err := newSystem(s, cfg, bin, self); err == nil {
+		if sys, err := newSystem(s, cfg, builds, self); err == nil {
 			res.Settings[s] = sys.Settings()
 		}
 	}
 
-	r := &runner{cfg: cfg, prog: prog, optoutdBin: bin, self: self, keys: subjects(cfg.Keys)}
+	r := &runner{cfg: cfg, prog: prog, builds: builds, self: self, keys: subjects(cfg.Keys)}
 	runErr := r.runAll(ctx, res)
 	res.Finished = time.Now()
 	res.WallSeconds = res.Finished.Sub(res.Started).Seconds()
@@ -105,6 +103,42 @@ func run(ctx context.Context, cfg Config, stdout io.Writer, stderr *os.File) err
 	prog.close()
 	fmt.Fprintln(stdout, oneLine(res, outDir))
 	return runErr
+}
+
+// buildAll builds (or takes from --optoutd-bin) the optoutd binary of
+// each optoutd system that runs. The returned cleanup removes them; it is
+// never nil.
+func buildAll(ctx context.Context, cfg Config, prog *progress) (map[string]optoutdBuild, func(), error) {
+	builds := map[string]optoutdBuild{}
+	var cleanups []func()
+	cleanup := func() {
+		for _, c := range cleanups {
+			c()
+		}
+	}
+	switch {
+	case !contains(cfg.Systems, sysOptoutd):
+	case cfg.OptoutdBin != "":
+		builds[sysOptoutd] = optoutdBuild{Bin: cfg.OptoutdBin, Commit: "binary " + cfg.OptoutdBin}
+	default:
+		prog.step("[setup]", "building cmd/optoutd at "+cfg.OptoutdRev, 0, nil)
+		b, c, err := buildOptoutd(ctx, cfg.Repo, cfg.OptoutdRev, "--optoutd-rev")
+		if err != nil {
+			return nil, cleanup, err
+		}
+		cleanups = append(cleanups, c)
+		builds[sysOptoutd] = optoutdBuild{Bin: b, Commit: gitDescribe(cfg.Repo, cfg.OptoutdRev)}
+	}
+	if contains(cfg.Systems, sysOptoutdBase) {
+		prog.step("[setup]", "building cmd/optoutd at "+cfg.BaseRev+" (optoutd-base)", 0, nil)
+		b, c, err := buildOptoutd(ctx, cfg.Repo, cfg.BaseRev, "--base-rev")
+		if err != nil {
+			return nil, cleanup, err
+		}
+		cleanups = append(cleanups, c)
+		builds[sysOptoutdBase] = optoutdBuild{Bin: b, Commit: gitDescribe(cfg.Repo, cfg.BaseRev)}
+	}
+	return builds, cleanup, nil
 }
 
 // reportMain is `bench report DIR`: redraw the charts and rewrite

@@ -84,37 +84,52 @@ func fmtPtr(p *float64, suffix string) string {
 	return fmt.Sprintf("%.2f%s", *p, suffix)
 }
 
+// sides are the two systems of the tables, ratio = a / b: optoutd and the
+// system it is compared with, or optoutd and etcd when only one ran.
+func (res *Results) sides() (a, b string) {
+	if a, b, ok := res.Config.pair(); ok {
+		return a, b
+	}
+	return sysOptoutd, sysEtcd
+}
+
 func writeMarkdown(w io.Writer, res *Results, charts []string) {
 	c := res.Config
-	fmt.Fprintf(w, "# optoutd vs etcd, %s\n\n", res.Started.Format(time.RFC3339))
+	a, b := res.sides()
+	fmt.Fprintf(w, "# %s vs %s, %s\n\n", a, b, res.Started.Format(time.RFC3339))
 	if !res.Complete {
 		fmt.Fprintf(w, "**Incomplete run**: %s\n\n", res.Error)
 	}
 	fmt.Fprintf(w, "- Machine: %d CPUs (%s), %s, Linux %s; load average at start `%s`, at end `%s`.\n",
 		res.Host.CPUs, res.Host.CPUModel, res.Host.GoVersion, res.Host.Kernel, res.Host.LoadAvgFrom, res.Host.LoadAvgTo)
-	fmt.Fprintf(w, "- optoutd %s; etcd %s. Each: 3 OS processes on loopback, fsync on, fresh data dir per round.\n", res.OptoutdCommit, res.EtcdVersion)
+	if b == sysOptoutdBase {
+		fmt.Fprintf(w, "- optoutd: %s (`--optoutd-rev %s`); optoutd-base: %s (`--base-rev %s`); both driven by the bench's client. Each: 3 OS processes on loopback, fsync on, fresh data dir per round.\n",
+			res.OptoutdCommit, c.OptoutdRev, res.BaseCommit, c.BaseRev)
+	} else {
+		fmt.Fprintf(w, "- optoutd %s; etcd %s. Each: 3 OS processes on loopback, fsync on, fresh data dir per round.\n", res.OptoutdCommit, res.EtcdVersion)
+	}
 	fmt.Fprintf(w, "- %d round(s), the first system alternating (ABBA…); %v measured per workload after %v warm-up; %d closed-loop clients; target `%s`; %d pre-loaded keys; %d failover sample(s) per system per round.\n",
 		c.Rounds, c.Duration, c.Warmup, c.Concurrency, c.Target, c.Keys, c.FailoverSamples)
 	fmt.Fprintf(w, "- Wall time %.0f s. Spread is `median [min–max]` across rounds (failover: across samples).\n\n", res.WallSeconds)
 
-	fmt.Fprintf(w, "## Headline (ratio = optoutd / etcd, formed per round)\n\n")
-	fmt.Fprintf(w, "| metric | optoutd | etcd | ratio |\n|---|---|---|---|\n")
+	fmt.Fprintf(w, "## Headline (ratio = %s / %s, formed per round)\n\n", a, b)
+	fmt.Fprintf(w, "| metric | %s | %s | ratio |\n|---|---|---|---|\n", a, b)
 	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
 		ws := res.Summary[wl]
 		if ws == nil {
 			continue
 		}
-		fmt.Fprintf(w, "| %s ops/s | %s | %s | %s |\n", wl, fmtSpread(ws.OpsPerSec[sysOptoutd]), fmtSpread(ws.OpsPerSec[sysEtcd]), fmtRatio(ws.Ratio.OpsPerSec))
-		fmt.Fprintf(w, "| %s p50 ms | %s | %s | %s |\n", wl, fmtSpread(ws.P50Ms[sysOptoutd]), fmtSpread(ws.P50Ms[sysEtcd]), fmtRatio(ws.Ratio.P50))
-		fmt.Fprintf(w, "| %s p99 ms | %s | %s | %s |\n", wl, fmtSpread(ws.P99Ms[sysOptoutd]), fmtSpread(ws.P99Ms[sysEtcd]), fmtRatio(ws.Ratio.P99))
-		fmt.Fprintf(w, "| %s node CPU µs/op | %s | %s | %s |\n", wl, fmtSpread(ws.CPUPerOpUs[sysOptoutd]), fmtSpread(ws.CPUPerOpUs[sysEtcd]), fmtRatio(ws.Ratio.CPUPerOp))
+		fmt.Fprintf(w, "| %s ops/s | %s | %s | %s |\n", wl, fmtSpread(ws.OpsPerSec[a]), fmtSpread(ws.OpsPerSec[b]), fmtRatio(ws.Ratio.OpsPerSec))
+		fmt.Fprintf(w, "| %s p50 ms | %s | %s | %s |\n", wl, fmtSpread(ws.P50Ms[a]), fmtSpread(ws.P50Ms[b]), fmtRatio(ws.Ratio.P50))
+		fmt.Fprintf(w, "| %s p99 ms | %s | %s | %s |\n", wl, fmtSpread(ws.P99Ms[a]), fmtSpread(ws.P99Ms[b]), fmtRatio(ws.Ratio.P99))
+		fmt.Fprintf(w, "| %s node CPU µs/op | %s | %s | %s |\n", wl, fmtSpread(ws.CPUPerOpUs[a]), fmtSpread(ws.CPUPerOpUs[b]), fmtRatio(ws.Ratio.CPUPerOp))
 	}
 	if f := res.Failover; f != nil {
-		fmt.Fprintf(w, "| failover: write unavailable ms | %s | %s | %s |\n", fmtSpread(f.WriteMs[sysOptoutd]), fmtSpread(f.WriteMs[sysEtcd]), fmtRatio(f.RatioWrite))
-		fmt.Fprintf(w, "| failover: read unavailable ms | %s | %s | %s |\n", fmtSpread(f.ReadMs[sysOptoutd]), fmtSpread(f.ReadMs[sysEtcd]), fmtRatio(f.RatioRead))
-		fmt.Fprintf(w, "| failover: new leader seen ms | %s | %s | |\n", fmtSpread(f.ElectedMs[sysOptoutd]), fmtSpread(f.ElectedMs[sysEtcd]))
+		fmt.Fprintf(w, "| failover: write unavailable ms | %s | %s | %s |\n", fmtSpread(f.WriteMs[a]), fmtSpread(f.WriteMs[b]), fmtRatio(f.RatioWrite))
+		fmt.Fprintf(w, "| failover: read unavailable ms | %s | %s | %s |\n", fmtSpread(f.ReadMs[a]), fmtSpread(f.ReadMs[b]), fmtRatio(f.RatioRead))
+		fmt.Fprintf(w, "| failover: new leader seen ms | %s | %s | |\n", fmtSpread(f.ElectedMs[a]), fmtSpread(f.ElectedMs[b]))
 	}
-	fmt.Fprintln(w, "\nFor ops/s a ratio above 1 means optoutd is faster; for latencies, CPU per request and failover times, above 1 means optoutd is slower or costlier.")
+	fmt.Fprintf(w, "\nFor ops/s a ratio above 1 means %s is faster; for latencies, CPU per request and failover times, above 1 means %s is slower or costlier.\n", a, a)
 	fmt.Fprintln(w, "Node CPU µs/op: CPU time of the 3 node processes per successful request (warm-up included); it depends less on the machine's noise than ops/s does.")
 
 	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
@@ -148,20 +163,33 @@ func writeMarkdown(w io.Writer, res *Results, charts []string) {
 
 func writeWorkloadTable(w io.Writer, res *Results, wl string) {
 	ws := res.Summary[wl]
+	a, b := res.sides()
+	ab := abbrev(a, b)
 	fmt.Fprintf(w, "\n## %s\n\n", wl)
-	fmt.Fprintf(w, "| round | first | optoutd ops/s | etcd ops/s | ratio ops/s | optoutd p50 / p99 ms | etcd p50 / p99 ms | ratio p99 | node CPU µs/op (o/e) | other load, cores (o/e) | errors (o/e) |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| round | first | %s ops/s | %s ops/s | ratio ops/s | %s p50 / p99 ms | %s p50 / p99 ms | ratio p50 | ratio p99 | node CPU µs/op (%s) | ratio CPU/op | other load, cores (%s) | errors (%s) |\n",
+		a, b, a, b, ab, ab, ab)
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, rr := range res.Rounds {
-		o, e := runOf(rr, sysOptoutd, wl), runOf(rr, sysEtcd, wl)
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rr.Round, rr.Order[0],
-			opsCell(o), opsCell(e), fmtPtr(ws.PerRound[i].OpsPerSec, "×"), latCell(o), latCell(e),
-			fmtPtr(ws.PerRound[i].P99, "×"), cpuCell(o, false)+" / "+cpuCell(e, false),
+		o, e := runOf(rr, a, wl), runOf(rr, b, wl)
+		pr := ws.PerRound[i]
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rr.Round, rr.Order[0],
+			opsCell(o), opsCell(e), fmtPtr(pr.OpsPerSec, "×"), latCell(o), latCell(e),
+			fmtPtr(pr.P50, "×"), fmtPtr(pr.P99, "×"), cpuCell(o, false)+" / "+cpuCell(e, false), fmtPtr(pr.CPUPerOp, "×"),
 			cpuCell(o, true)+" / "+cpuCell(e, true), errCell(o)+"/"+errCell(e))
 	}
-	fmt.Fprintf(w, "| **median [min–max]** | | %s | %s | **%s** | %s / %s | %s / %s | %s | ratio %s | | |\n",
-		fmtSpread(ws.OpsPerSec[sysOptoutd]), fmtSpread(ws.OpsPerSec[sysEtcd]), fmtRatio(ws.Ratio.OpsPerSec),
-		fmtSpread(ws.P50Ms[sysOptoutd]), fmtSpread(ws.P99Ms[sysOptoutd]),
-		fmtSpread(ws.P50Ms[sysEtcd]), fmtSpread(ws.P99Ms[sysEtcd]), fmtRatio(ws.Ratio.P99), fmtRatio(ws.Ratio.CPUPerOp))
+	fmt.Fprintf(w, "| **median [min–max]** | | %s | %s | **%s** | %s / %s | %s / %s | %s | %s | %s / %s | %s | | |\n",
+		fmtSpread(ws.OpsPerSec[a]), fmtSpread(ws.OpsPerSec[b]), fmtRatio(ws.Ratio.OpsPerSec),
+		fmtSpread(ws.P50Ms[a]), fmtSpread(ws.P99Ms[a]),
+		fmtSpread(ws.P50Ms[b]), fmtSpread(ws.P99Ms[b]), fmtRatio(ws.Ratio.P50), fmtRatio(ws.Ratio.P99),
+		fmtSpread(ws.CPUPerOpUs[a]), fmtSpread(ws.CPUPerOpUs[b]), fmtRatio(ws.Ratio.CPUPerOp))
+}
+
+// abbrev is "o/e" for optoutd/etcd and "o/b" for optoutd/optoutd-base.
+func abbrev(a, b string) string {
+	if b == sysOptoutdBase {
+		return "o/b"
+	}
+	return a[:1] + "/" + b[:1]
 }
 
 func runOf(rr *RoundResult, sys, wl string) *WorkloadRun {
@@ -227,7 +255,8 @@ func writeFailoverTable(w io.Writer, res *Results) {
 		}
 	}
 	f := res.Failover
-	fmt.Fprintf(w, "\nPer-round ratio of medians (optoutd/etcd): write %s, read %s.\n", fmtRatio(f.RatioWrite), fmtRatio(f.RatioRead))
+	a, b := res.sides()
+	fmt.Fprintf(w, "\nPer-round ratio of medians (%s/%s): write %s, read %s.\n", a, b, fmtRatio(f.RatioWrite), fmtRatio(f.RatioRead))
 }
 
 // writeBenchfmt writes Go benchmark lines, one per round and system, so
@@ -261,9 +290,9 @@ func writeBenchfmt(w io.Writer, res *Results) {
 // both ran, the ratios.
 func oneLine(res *Results, dir string) string {
 	sys := res.Config.Systems[0]
-	both := len(res.Config.Systems) == 2
+	a, b, both := res.Config.pair()
 	if both {
-		sys = sysOptoutd
+		sys = a
 	}
 	var parts []string
 	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
@@ -288,7 +317,7 @@ func oneLine(res *Results, dir string) string {
 	}
 	head := fmt.Sprintf("%s%s (median over %d round(s))", sys, status, len(res.Rounds))
 	if both {
-		head = fmt.Sprintf("optoutd vs etcd%s (optoutd median; ratio optoutd/etcd median [min–max] over %d round(s))", status, len(res.Rounds))
+		head = fmt.Sprintf("%s vs %s%s (%s median; ratio %s/%s median [min–max] over %d round(s))", a, b, status, a, a, b, len(res.Rounds))
 	}
 	return fmt.Sprintf("%s: %s; results in %s", head, strings.Join(parts, "; "), dir)
 }

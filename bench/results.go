@@ -11,19 +11,22 @@ import (
 
 // Results is everything a run measured; results.json is this, encoded.
 type Results struct {
-	Tool          string                       `json:"tool"`
-	Started       time.Time                    `json:"started"`
-	Finished      time.Time                    `json:"finished"`
-	WallSeconds   float64                      `json:"wall_seconds"`
-	Complete      bool                         `json:"complete"`
-	Error         string                       `json:"error,omitempty"`
-	Host          HostInfo                     `json:"host"`
-	OptoutdCommit string                       `json:"optoutd_commit"`
-	EtcdVersion   string                       `json:"etcd_version"`
-	Config        Config                       `json:"config"`
-	Settings      map[string]map[string]string `json:"settings"`
-	Rounds        []*RoundResult               `json:"rounds"`
-	Summary       map[string]*WorkloadSummary  `json:"summary"`
+	Tool          string    `json:"tool"`
+	Started       time.Time `json:"started"`
+	Finished      time.Time `json:"finished"`
+	WallSeconds   float64   `json:"wall_seconds"`
+	Complete      bool      `json:"complete"`
+	Error         string    `json:"error,omitempty"`
+	Host          HostInfo  `json:"host"`
+	OptoutdCommit string    `json:"optoutd_commit"`
+	BaseCommit    string    `json:"base_commit,omitempty"`
+	// RatioOf says which ratio the summaries hold, e.g. "optoutd/etcd".
+	RatioOf     string                       `json:"ratio_of,omitempty"`
+	EtcdVersion string                       `json:"etcd_version"`
+	Config      Config                       `json:"config"`
+	Settings    map[string]map[string]string `json:"settings"`
+	Rounds      []*RoundResult               `json:"rounds"`
+	Summary     map[string]*WorkloadSummary  `json:"summary"`
 	// LatencyCDF: workload -> system -> (ms, fraction) points of every
 	// round's samples merged.
 	LatencyCDF map[string]map[string][][2]float64 `json:"latency_cdf_all_rounds"`
@@ -69,13 +72,15 @@ type WorkloadSummary struct {
 	CPUPerOpUs map[string]Spread `json:"node_cpu_per_op_us"`
 	// OtherCores: CPU used by other people's processes during the run.
 	OtherCores map[string]Spread `json:"other_cores"`
-	// Ratio is optoutd/etcd, formed per round, then summarised.
-	Ratio    RatioSummary `json:"ratio_optoutd_over_etcd"`
+	// Ratio is optoutd / the other system (Results.RatioOf), formed per
+	// round, then summarised.
+	Ratio    RatioSummary `json:"ratio"`
 	PerRound []RoundRatio `json:"per_round"`
 }
 
-// RatioSummary summarises per-round ratios optoutd/etcd. For ops/s above 1
-// means optoutd is faster; for latencies above 1 means optoutd is slower.
+// RatioSummary summarises per-round ratios optoutd / the other system. For
+// ops/s above 1 means optoutd is faster; for latencies above 1 means
+// optoutd is slower.
 type RatioSummary struct {
 	OpsPerSec Spread `json:"ops_per_sec"`
 	P50       Spread `json:"p50"`
@@ -99,7 +104,7 @@ type FailoverSummary struct {
 	ReadMs  map[string]Spread `json:"read_unavailable_ms"`
 	// ElectedMs: until a survivor first reported itself leader.
 	ElectedMs map[string]Spread `json:"leader_elected_ms"`
-	// Per round: median(optoutd samples) / median(etcd samples).
+	// Per round: median(optoutd samples) / median(the other's samples).
 	RatioWrite Spread          `json:"ratio_write"`
 	RatioRead  Spread          `json:"ratio_read"`
 	PerRound   []FailoverRatio `json:"per_round"`
@@ -163,6 +168,14 @@ func (res *Results) mergeCDFs() {
 
 func (res *Results) summarize() {
 	res.Summary = map[string]*WorkloadSummary{}
+	// Ratios are optoutd / the other; with one system they are all NaN
+	// (N == 0), as before.
+	a, b, ok := res.Config.pair()
+	if ok {
+		res.RatioOf = a + "/" + b
+	} else {
+		a, b = sysOptoutd, sysEtcd
+	}
 	opsf := func(r *WorkloadRun) float64 { return r.OpsPerSec }
 	p50f := func(r *WorkloadRun) float64 { return r.Latency.P50Ms }
 	p99f := func(r *WorkloadRun) float64 { return r.Latency.P99Ms }
@@ -181,10 +194,10 @@ func (res *Results) summarize() {
 			ws.CPUPerOpUs[s] = summarize(perRound(res.Rounds, s, wl, cpuf))
 			ws.OtherCores[s] = summarize(perRound(res.Rounds, s, wl, otherf))
 		}
-		rc := ratios(perRound(res.Rounds, sysOptoutd, wl, cpuf), perRound(res.Rounds, sysEtcd, wl, cpuf))
-		ro := ratios(perRound(res.Rounds, sysOptoutd, wl, opsf), perRound(res.Rounds, sysEtcd, wl, opsf))
-		r50 := ratios(perRound(res.Rounds, sysOptoutd, wl, p50f), perRound(res.Rounds, sysEtcd, wl, p50f))
-		r99 := ratios(perRound(res.Rounds, sysOptoutd, wl, p99f), perRound(res.Rounds, sysEtcd, wl, p99f))
+		rc := ratios(perRound(res.Rounds, a, wl, cpuf), perRound(res.Rounds, b, wl, cpuf))
+		ro := ratios(perRound(res.Rounds, a, wl, opsf), perRound(res.Rounds, b, wl, opsf))
+		r50 := ratios(perRound(res.Rounds, a, wl, p50f), perRound(res.Rounds, b, wl, p50f))
+		r99 := ratios(perRound(res.Rounds, a, wl, p99f), perRound(res.Rounds, b, wl, p99f))
 		ws.Ratio = RatioSummary{OpsPerSec: summarize(ro), P50: summarize(r50), P99: summarize(r99), CPUPerOp: summarize(rc)}
 		for i, rr := range res.Rounds {
 			ws.PerRound = append(ws.PerRound, RoundRatio{Round: rr.Round, OpsPerSec: finite(ro[i]), P50: finite(r50[i]), P99: finite(r99[i]), CPUPerOp: finite(rc[i])})
@@ -192,7 +205,7 @@ func (res *Results) summarize() {
 		res.Summary[wl] = ws
 	}
 	if res.Config.has(wlFailover) {
-		res.Failover = summarizeFailover(res.Rounds, res.Config.Systems)
+		res.Failover = summarizeFailover(res.Rounds, res.Config.Systems, a, b)
 	}
 }
 
@@ -209,7 +222,8 @@ func failoverValues(rounds []*RoundResult, sys string, f func(FailoverSample) fl
 	return out
 }
 
-func summarizeFailover(rounds []*RoundResult, systems []string) *FailoverSummary {
+// summarizeFailover: ratios are a / b.
+func summarizeFailover(rounds []*RoundResult, systems []string, a, b string) *FailoverSummary {
 	fs := &FailoverSummary{WriteMs: map[string]Spread{}, ReadMs: map[string]Spread{}, ElectedMs: map[string]Spread{}, TimedOut: map[string]int{}}
 	wf := func(s FailoverSample) float64 { return s.WriteUnavailableMs }
 	rf := func(s FailoverSample) float64 { return s.ReadUnavailableMs }
@@ -229,10 +243,10 @@ func summarizeFailover(rounds []*RoundResult, systems []string) *FailoverSummary
 	var rw, rr []float64
 	for _, round := range rounds {
 		one := []*RoundResult{round}
-		ow := summarize(failoverValues(one, sysOptoutd, wf))
-		ew := summarize(failoverValues(one, sysEtcd, wf))
-		or := summarize(failoverValues(one, sysOptoutd, rf))
-		er := summarize(failoverValues(one, sysEtcd, rf))
+		ow := summarize(failoverValues(one, a, wf))
+		ew := summarize(failoverValues(one, b, wf))
+		or := summarize(failoverValues(one, a, rf))
+		er := summarize(failoverValues(one, b, rf))
 		w, r := ratioOfMedians(ow, ew), ratioOfMedians(or, er)
 		rw, rr = append(rw, w), append(rr, r)
 		fs.PerRound = append(fs.PerRound, FailoverRatio{Round: round.Round, Write: finite(w), Read: finite(r)})

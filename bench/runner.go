@@ -28,15 +28,19 @@ type SystemRound struct {
 	Workloads      map[string]*WorkloadRun `json:"workloads"`
 	Failover       []FailoverSample        `json:"failover,omitempty"`
 	Error          string                  `json:"error,omitempty"`
+	Note           string                  `json:"note,omitempty"`
 }
 
 type runner struct {
-	cfg        Config
-	prog       *progress
-	optoutdBin string
-	self       string
-	keys       []string
+	cfg    Config
+	prog   *progress
+	builds map[string]optoutdBuild
+	self   string
+	keys   []string
 }
+
+// starter is a System that has something to say about how it started.
+type starter interface{ StartNote() string }
 
 // roundOrder alternates which system goes first (ABBA...), so drift and
 // warm caches favour neither.
@@ -54,7 +58,7 @@ func (r *runner) runAll(ctx context.Context, res *Results) error {
 		rr := &RoundResult{Round: round, Order: roundOrder(r.cfg.Systems, round), Systems: map[string]*SystemRound{}}
 		res.Rounds = append(res.Rounds, rr)
 		for _, name := range rr.Order {
-			prefix := fmt.Sprintf("[round %d/%d %-7s]", round, r.cfg.Rounds, name)
+			prefix := fmt.Sprintf("[round %d/%d %-*s]", round, r.cfg.Rounds, nameWidth(r.cfg.Systems), name)
 			sr, err := r.runSystem(ctx, name, prefix)
 			rr.Systems[name] = sr
 			if ctx.Err() != nil {
@@ -70,6 +74,15 @@ func (r *runner) runAll(ctx context.Context, res *Results) error {
 	return errors.Join(errs...)
 }
 
+// nameWidth pads system names in progress lines: 7 ("optoutd") at least.
+func nameWidth(systems []string) int {
+	w := 7
+	for _, s := range systems {
+		w = max(w, len(s))
+	}
+	return w
+}
+
 // runSystem runs one cluster's lifetime in a fresh temp dir and removes
 // it, killing every node, whatever happens.
 func (r *runner) runSystem(ctx context.Context, name, prefix string) (sr *SystemRound, err error) {
@@ -79,7 +92,7 @@ func (r *runner) runSystem(ctx context.Context, name, prefix string) (sr *System
 		return sr, err
 	}
 	defer os.RemoveAll(dir)
-	sys, err := newSystem(name, r.cfg, r.optoutdBin, r.self)
+	sys, err := newSystem(name, r.cfg, r.builds, r.self)
 	if err != nil {
 		return sr, err
 	}
@@ -91,6 +104,10 @@ func (r *runner) runSystem(ctx context.Context, name, prefix string) (sr *System
 		return sr, err
 	}
 	sr.StartupSeconds = time.Since(t).Seconds()
+	if st, ok := sys.(starter); ok && st.StartNote() != "" {
+		sr.Note = st.StartNote()
+		r.prog.logf("%s %s", prefix, sr.Note)
+	}
 
 	allOps, err := sys.Clients(ctx, targetAll)
 	if err != nil {
@@ -180,7 +197,8 @@ func firstErrNote(run *WorkloadRun) string {
 // dir that the returned func removes. rev "worktree" builds the working
 // tree as it is; any other rev is exported with git archive first, so
 // concurrent edits in the working tree do not leak into the measurement.
-func buildOptoutd(ctx context.Context, repo, rev string) (string, func(), error) {
+// flagName names the flag that chose rev, for errors.
+func buildOptoutd(ctx context.Context, repo, rev, flagName string) (string, func(), error) {
 	dir, err := os.MkdirTemp("", "optoutd-bench-bin-")
 	if err != nil {
 		return "", nil, err
@@ -196,7 +214,7 @@ func buildOptoutd(ctx context.Context, repo, rev string) (string, func(), error)
 		sh := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive --format=tar "$2" | tar -x -C "$3"`, "sh", repo, rev, src)
 		if out, err := sh.CombinedOutput(); err != nil {
 			cleanup()
-			return "", nil, fmt.Errorf("--optoutd-rev: git archive %s: %w\n%s", rev, err, out)
+			return "", nil, fmt.Errorf("%s: git archive %s: %w\n%s", flagName, rev, err, out)
 		}
 	}
 	bin := filepath.Join(dir, "optoutd")
@@ -204,7 +222,7 @@ func buildOptoutd(ctx context.Context, repo, rev string) (string, func(), error)
 	cmd.Dir = src
 	if out, err := cmd.CombinedOutput(); err != nil {
 		cleanup()
-		return "", nil, fmt.Errorf("go build ./cmd/optoutd at %s: %w\n%s", rev, err, out)
+		return "", nil, fmt.Errorf("%s: go build ./cmd/optoutd at %s: %w\n%s", flagName, rev, err, out)
 	}
 	return bin, cleanup, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -184,6 +185,51 @@ func TestResultsRatiosPerRound(t *testing.T) {
 	// Reads: optoutd halves, etcd equal: ratios 1 and 0.75.
 	if f.RatioRead.Median != 0.875 {
 		t.Errorf("failover read ratio median = %v, want 0.875", f.RatioRead.Median)
+	}
+}
+
+// With optoutd-base instead of etcd, ratios are optoutd / optoutd-base
+// and the report names both.
+func TestResultsRatiosAgainstBase(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Workloads = []string{wlReads, wlWrites}
+	cfg.Systems = []string{sysOptoutd, sysOptoutdBase}
+	cfg.BaseRev = "bench-pre-domain"
+	res := &Results{Config: cfg, Complete: true, OptoutdCommit: "aaaa", BaseCommit: "bbbb"}
+	head := []float64{900, 1000, 1100}
+	base := []float64{1000, 1000, 1000}
+	for i := range head {
+		res.Rounds = append(res.Rounds, &RoundResult{Round: i + 1, Order: roundOrder(cfg.Systems, i+1), Systems: map[string]*SystemRound{
+			sysOptoutd:     {Workloads: map[string]*WorkloadRun{wlReads: fakeRun(head[i], 2, 8), wlWrites: fakeRun(head[i]/2, 4, 16)}},
+			sysOptoutdBase: {Workloads: map[string]*WorkloadRun{wlReads: fakeRun(base[i], 1, 4), wlWrites: fakeRun(base[i]/4, 4, 4)}},
+		}})
+	}
+	res.summarize()
+	if res.RatioOf != "optoutd/optoutd-base" {
+		t.Errorf("RatioOf = %q", res.RatioOf)
+	}
+	if want := (Spread{N: 3, Median: 1, Min: 0.9, Max: 1.1, Q1: 0.95, Q3: 1.05}); !spreadEq(res.Summary[wlReads].Ratio.OpsPerSec, want) {
+		t.Errorf("reads ops/s ratio = %+v, want %+v", res.Summary[wlReads].Ratio.OpsPerSec, want)
+	}
+	if got := res.Summary[wlReads].Ratio.P50; got.Median != 2 || got.N != 3 {
+		t.Errorf("reads p50 ratio = %+v, want 2 in each of 3 rounds", got)
+	}
+	if got := res.Summary[wlWrites].Ratio.P99; got.Median != 4 {
+		t.Errorf("writes p99 ratio = %+v, want 4", got)
+	}
+	var md strings.Builder
+	writeMarkdown(&md, res, nil)
+	for _, want := range []string{"# optoutd vs optoutd-base", "optoutd: aaaa (`--optoutd-rev HEAD`); optoutd-base: bbbb (`--base-rev bench-pre-domain`)",
+		"| metric | optoutd | optoutd-base | ratio |", "| reads ops/s | 1,000 [900–1,100] | 1,000 [1,000–1,000] | 1.00× [0.90–1.10] |", "| 1 | optoutd | 900 | 1,000 | 0.90× |"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("summary.md lacks %q:\n%s", want, md.String())
+		}
+	}
+	if strings.Contains(md.String(), "etcd") {
+		t.Errorf("summary.md mentions etcd:\n%s", md.String())
+	}
+	if line := oneLine(res, "dir"); !strings.HasPrefix(line, "optoutd vs optoutd-base (optoutd median; ratio optoutd/optoutd-base") {
+		t.Errorf("oneLine = %q", line)
 	}
 }
 

@@ -10,7 +10,12 @@ import (
 const (
 	sysOptoutd = "optoutd"
 	sysEtcd    = "etcd"
+	// sysOptoutdBase is a second optoutd, built from --base-rev, to
+	// compare two revisions of the product in one run.
+	sysOptoutdBase = "optoutd-base"
 )
+
+var allSystems = []string{sysOptoutd, sysEtcd, sysOptoutdBase}
 
 // errConflict is a compare-and-set that found another version.
 var errConflict = errors.New("bench: compare-and-set conflict")
@@ -64,10 +69,22 @@ type Ops interface {
 	Version(ctx context.Context, subject string) (uint64, error)
 }
 
-func newSystem(name string, cfg Config, optoutdBin, self string) (System, error) {
+// optoutdBuild is an optoutd binary and the commit it was built from.
+type optoutdBuild struct {
+	Bin    string
+	Commit string
+}
+
+// newSystem makes system name; builds holds the optoutd binaries by
+// system name.
+func newSystem(name string, cfg Config, builds map[string]optoutdBuild, self string) (System, error) {
 	switch name {
-	case sysOptoutd:
-		return &optoutdSystem{bin: optoutdBin}, nil
+	case sysOptoutd, sysOptoutdBase:
+		b, ok := builds[name]
+		if !ok {
+			return nil, fmt.Errorf("bench: no binary for %s", name)
+		}
+		return &optoutdSystem{name: name, bin: b.Bin, commit: b.Commit}, nil
 	case sysEtcd:
 		return &etcdSystem{self: self, timing: cfg.EtcdTiming}, nil
 	}
