@@ -109,7 +109,7 @@ func (a authInterceptor) identify(ctx context.Context, h http.Header) (optoutd.P
 	if v := h.Get("Authorization"); v != "" {
 		tok, ok := strings.CutPrefix(v, "Bearer ")
 		if !ok || tok == "" || len(tok) > 512 {
-			return optoutd.Principal{}, false, connect.NewError(connect.CodeUnauthenticated, errors.New(`Authorization header: expected "Bearer <token>"`))
+			return optoutd.Principal{}, false, connect.NewError(connect.CodeUnauthenticated, errors.New(`header "Authorization": expected "Bearer <token>"`))
 		}
 		if a.principals == nil {
 			return optoutd.Principal{}, false, connect.NewError(connect.CodeUnauthenticated, errors.New("this server does not accept tokens"))

@@ -110,7 +110,7 @@ func TestRealClusterThroughTheAPI(t *testing.T) {
 	}
 	// A purpose outside the catalog is not found, for reads and writes.
 	_, err = apis[follower.ID()].optout.Check(ctx, connect.NewRequest(&optoutv1.CheckRequest{SubjectId: "u1", Purpose: "no_such_purpose"}))
-	wireError(t, err, connect.CodeNotFound)
+	_ = wireError(t, err, connect.CodeNotFound)
 	_, err = apis[follower.ID()].optout.Set(ctx, connect.NewRequest(&optoutv1.SetRequest{SubjectId: "u1", Purpose: "no_such_purpose", State: optoutv1.State_STATE_OPTED_OUT}))
 	if _, wo := details(t, wireError(t, err, connect.CodeNotFound)); wo.GetOutcome() != optoutv1.Outcome_OUTCOME_NOT_APPLIED {
 		t.Errorf("Set of an undefined purpose: WriteOutcome %v", wo)
@@ -131,7 +131,7 @@ func TestRealClusterThroughTheAPI(t *testing.T) {
 
 	// Invalid input is refused by the API before the cluster sees it.
 	_, err = apis[follower.ID()].optout.Set(ctx, connect.NewRequest(&optoutv1.SetRequest{SubjectId: "u1", Purpose: "Bad Purpose", State: optoutv1.State_STATE_OPTED_OUT}))
-	wireError(t, err, connect.CodeInvalidArgument)
+	_ = wireError(t, err, connect.CodeInvalidArgument)
 
 	// Status: every node lists the three members and agrees on the leader.
 	clustertest.Eventually(t, 20*time.Second, func() error {

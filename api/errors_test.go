@@ -170,12 +170,12 @@ func TestReadErrorFromView(t *testing.T) {
 	if err == nil {
 		t.Fatalf("Check with a failing view answered %v", r.Msg)
 	}
-	checkMapped(t, err, mapping{code: connect.CodeUnavailable, message: "state machine halted"})
+	_ = checkMapped(t, err, mapping{code: connect.CodeUnavailable, message: "state machine halted"})
 	rb, err := c.optout.CheckBatch(ctx(t), connect.NewRequest(&optoutv1.CheckBatchRequest{Checks: checks(3)}))
 	if err == nil {
 		t.Fatalf("CheckBatch with a failing view answered %v", rb.Msg)
 	}
-	checkMapped(t, err, mapping{code: connect.CodeUnavailable, message: "state machine halted"})
+	_ = checkMapped(t, err, mapping{code: connect.CodeUnavailable, message: "state machine halted"})
 }
 
 // failingView fails every record read.

@@ -84,7 +84,7 @@ func (s *optOutServer) Watch(ctx context.Context, req *connect.Request[optoutv1.
 		cancel()
 		switch {
 		case ctx.Err() != nil:
-			return nil
+			return ctx.Err() // the watcher went away
 		case err != nil && !errors.Is(err, context.DeadlineExceeded):
 			return readError(err)
 		}

@@ -287,7 +287,10 @@ func TestNotAppliedIsRetried(t *testing.T) {
 // TestDefinitiveAnswersAreNotRetried: a refusal that is the same on every
 // node (bad input, a CAS conflict) is returned at once.
 func TestDefinitiveAnswersAreNotRetried(t *testing.T) {
-	mismatch := writeErr(connect.CodeFailedPrecondition, optoutv1.Outcome_OUTCOME_NOT_APPLIED, "expected version 3, current version 17").(*connect.Error)
+	var mismatch *connect.Error
+	if !errors.As(writeErr(connect.CodeFailedPrecondition, optoutv1.Outcome_OUTCOME_NOT_APPLIED, "expected version 3, current version 17"), &mismatch) {
+		t.Fatal("writeErr did not build a *connect.Error")
+	}
 	d, _ := connect.NewErrorDetail(&optoutv1.VersionMismatch{CurrentVersion: 17})
 	mismatch.AddDetail(d)
 	first := (&node{name: "first", set: func() error { return mismatch }, read: func() error {

@@ -238,7 +238,7 @@ func TestRemovedNodeStopsServingUntilWiped(t *testing.T) {
 	clustertest.Eventually(t, 10*time.Second, func() error {
 		_, _, _, err := get(ctx, c.Node(victim), "x")
 		if optoutd.ErrorCode(err) != optoutd.FailedPrecondition || !strings.Contains(err.Error(), "removed") {
-			return fmt.Errorf("removed node answers %v", err)
+			return fmt.Errorf("removed node answers %w", err)
 		}
 		return nil
 	})

@@ -247,7 +247,7 @@ func (m *Main) adminCmd() *ffcli.Command {
 			}
 			v, err := strconv.ParseUint(a[0], 10, 32)
 			if err != nil {
-				return fmt.Errorf("N: %q is not a non-negative integer", a[0])
+				return fmt.Errorf("min-schema: %q is not a non-negative integer", a[0])
 			}
 			return m.withClient(ctx, func(ctx context.Context, c *client.Client) (proto.Message, error) {
 				return c.SetMinSchemaVersion(ctx, uint32(v))

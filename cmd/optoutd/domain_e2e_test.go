@@ -320,7 +320,9 @@ func TestWatchAcrossLeaderKill(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	wcancel()
-	<-watchDone
+	if err := <-watchDone; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("watcher: %v", err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) != len(want) {
