@@ -656,7 +656,16 @@ func TestMeasureBackupRestore(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
-				_, err := c.Set(ctx, &optoutv1.SetRequest{SubjectId: fmt.Sprintf("m-%07d", i), Purpose: "email_marketing", State: optoutv1.State_STATE_OPTED_OUT, Source: "measure"})
+				// A retry after a leader change (outcome unknown) may apply
+				// twice: one more audit entry, the same record.
+				req := &optoutv1.SetRequest{SubjectId: fmt.Sprintf("m-%07d", i), Purpose: "email_marketing", State: optoutv1.State_STATE_OPTED_OUT, Source: "measure"}
+				var err error
+				for try := 0; try < 20; try++ {
+					if _, err = c.Set(ctx, req); err == nil {
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
 				if err != nil {
 					errs <- err
 					return
