@@ -167,7 +167,7 @@ func TestREADMEExamples(t *testing.T) {
 				}
 			}
 		}
-		if n < 19 {
+		if n < 21 {
 			t.Fatalf("found only %d commands in the README sections it runs", n)
 		}
 	})
