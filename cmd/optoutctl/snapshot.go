@@ -10,9 +10,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
+	"github.com/optoutd/optoutd/client"
 	"github.com/optoutd/optoutd/fsm"
 	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -20,7 +23,8 @@ import (
 
 func (m *Main) snapshotCmd() *ffcli.Command {
 	saveFS := flag.NewFlagSet("optoutctl snapshot save", flag.ContinueOnError)
-	const saveUsage = "optoutctl snapshot save FILE"
+	gzip := saveFS.Bool("gzip", false, "ask the node to gzip the stream: less traffic on a slow link, more CPU on the node")
+	const saveUsage = "optoutctl snapshot save FILE [--gzip]"
 	save := &ffcli.Command{
 		Name: "save", ShortUsage: saveUsage, FlagSet: saveFS,
 		ShortHelp: "download a consistent backup of the whole cluster state to FILE",
@@ -32,7 +36,7 @@ func (m *Main) snapshotCmd() *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			return m.saveSnapshot(ctx, a[0])
+			return m.saveSnapshot(ctx, a[0], *gzip)
 		},
 	}
 	inspectFS := flag.NewFlagSet("optoutctl snapshot inspect", flag.ContinueOnError)
@@ -126,8 +130,17 @@ func inspectSnapshot(path string) (snapshotInfo, error) {
 
 // saveSnapshot downloads into path+".tmp", verifies, fsyncs and renames.
 // On any failure the temporary file is removed and path is untouched.
-func (m *Main) saveSnapshot(ctx context.Context, path string) (err error) {
-	c, err := m.client()
+func (m *Main) saveSnapshot(ctx context.Context, path string, gzip bool) (err error) {
+	opts, err := m.security()
+	if err != nil {
+		return err
+	}
+	if !gzip {
+		// Connect clients accept gzip by default, and the node compresses
+		// every chunk then: CPU a node on a LAN needs more than bandwidth.
+		opts = append(opts, client.WithConnectOptions(connect.WithAcceptCompression("gzip", nil, nil)))
+	}
+	c, err := client.New(strings.Split(m.endpoints, ","), opts...)
 	if err != nil {
 		return fmt.Errorf("--endpoints: %w", err)
 	}

@@ -93,6 +93,13 @@ func TestSnapshotSaveAndInspect(t *testing.T) {
 	if got := files(t, dir); got != "b.snap" {
 		t.Fatalf("dir holds %s", got)
 	}
+	// --gzip changes the wire, not the file.
+	if _, err := run(t, "--endpoints", ep, "snapshot", "save", "--gzip", file); err != nil {
+		t.Fatal(describe(err))
+	}
+	if got, _ := os.ReadFile(file); !bytes.Equal(got, good) {
+		t.Fatal("FILE saved with --gzip differs from the stream")
+	}
 	out, err = run(t, "snapshot", "inspect", file)
 	if err != nil {
 		t.Fatal(describe(err))
