@@ -139,22 +139,46 @@ func loadProcCluster(t *testing.T, ctx context.Context, c *client.Client, n, wor
 }
 
 func loadOne(ctx context.Context, c *client.Client, s string, i int) error {
-	r, err := c.Set(ctx, &optoutv1.SetRequest{SubjectId: s, Purpose: "email_marketing", State: optoutv1.State_STATE_OPTED_OUT, Source: "backup-test"})
+	r, err := setRetry(ctx, c, &optoutv1.SetRequest{SubjectId: s, Purpose: "email_marketing", State: optoutv1.State_STATE_OPTED_OUT, Source: "backup-test", IdempotencyKey: s + "-out"})
 	if err != nil {
 		return err
 	}
 	if i%5 == 0 {
 		v := r.Version
-		if _, err := c.Set(ctx, &optoutv1.SetRequest{SubjectId: s, Purpose: "email_marketing", State: optoutv1.State_STATE_OPTED_IN, Source: "backup-test", Reason: "re-consent", ExpectedVersion: &v}); err != nil {
+		if _, err := setRetry(ctx, c, &optoutv1.SetRequest{SubjectId: s, Purpose: "email_marketing", State: optoutv1.State_STATE_OPTED_IN, Source: "backup-test", Reason: "re-consent", ExpectedVersion: &v, IdempotencyKey: s + "-in"}); err != nil {
 			return err
 		}
 	}
 	if i%7 == 0 {
-		if _, err := c.EraseSubject(ctx, &optoutv1.EraseSubjectRequest{SubjectId: s, Reason: "art. 17"}); err != nil {
-			return err
+		for try := 0; ; try++ {
+			_, err := c.EraseSubject(ctx, &optoutv1.EraseSubjectRequest{SubjectId: s, Reason: "art. 17"})
+			if err == nil || try == 20 || !retriable(err) {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	return nil
+}
+
+// setRetry retries a write with an idempotency key through leader changes
+// (a loaded machine has them): the key makes it apply once.
+func setRetry(ctx context.Context, c *client.Client, req *optoutv1.SetRequest) (*optoutv1.SetResponse, error) {
+	for try := 0; ; try++ {
+		r, err := c.Set(ctx, req)
+		if err == nil || try == 20 || !retriable(err) {
+			return r, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func retriable(err error) bool {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeDeadlineExceeded:
+		return true
+	}
+	return false
 }
 
 // subjectView is what the API shows of one subject: its record (or the
