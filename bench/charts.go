@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -142,6 +143,29 @@ func (intTicks) Ticks(lo, hi float64) []plot.Tick {
 	return t
 }
 
+// ratioTicks labels every 0.5 (every 1 above 4), so 1 always has a label.
+type ratioTicks struct{}
+
+func (ratioTicks) Ticks(lo, hi float64) []plot.Tick {
+	step := 0.5
+	if hi > 4 {
+		step = 1
+	}
+	minor := step / 5
+	var t []plot.Tick
+	for i := 0; float64(i)*minor <= hi; i++ {
+		v := float64(i) * minor
+		switch {
+		case v < lo:
+		case i%5 == 0:
+			t = append(t, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', 1, 64)})
+		default:
+			t = append(t, plot.Tick{Value: v})
+		}
+	}
+	return t
+}
+
 type roundTicks int
 
 func (n roundTicks) Ticks(_, _ float64) []plot.Tick {
@@ -268,6 +292,7 @@ func ratioChart(res *Results) (*plot.Plot, error) {
 	for _, pt := range pts {
 		p.Y.Max = max(p.Y.Max, 1.08*pt.Y) // room for the top dot
 	}
+	p.Y.Tick.Marker = ratioTicks{}
 	p.Add(plotter.NewGrid())
 	return p, nil
 }

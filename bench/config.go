@@ -56,8 +56,11 @@ type Config struct {
 	OptoutdRev      string        `json:"optoutd_rev"`
 	// BaseRev is the revision the second optoutd system, optoutd-base,
 	// is built from; set only when --systems names it.
-	BaseRev  string `json:"base_rev,omitempty"`
-	NoCharts bool   `json:"-"`
+	BaseRev string `json:"base_rev,omitempty"`
+	// ClientHTTP1: optoutd systems whose clients speak HTTP/1.1 instead
+	// of the client's default, h2c.
+	ClientHTTP1 []string `json:"client_http1,omitempty"`
+	NoCharts    bool     `json:"-"`
 }
 
 // DefaultConfig is a full run: 5 rounds of 10 s per workload.
@@ -121,6 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.OptoutdRev, "optoutd-rev", c.OptoutdRev, "git revision of --repo to build optoutd from, or \"worktree\" for the working tree as it is")
 	fs.StringVar(&c.OptoutdBin, "optoutd-bin", "", "use this optoutd binary instead of building one")
 	fs.StringVar(&c.BaseRev, "base-rev", "", "git revision of --repo to build the optoutd-base system from (required with --systems optoutd,optoutd-base)")
+	clientHTTP1 := fs.String("client-http1", "", "comma-separated optoutd systems (optoutd, optoutd-base) whose clients use HTTP/1.1 instead of h2c")
 	fs.BoolVar(&c.NoCharts, "no-charts", false, "skip the PNG charts")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -135,6 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	}
 	c.Workloads = splitList(*workloads)
 	c.Systems = splitList(*systems)
+	c.ClientHTTP1 = splitList(*clientHTTP1)
 	return c, c.Validate()
 }
 
@@ -158,6 +163,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validatePair(); err != nil {
 		return err
+	}
+	for _, s := range c.ClientHTTP1 {
+		if !contains(c.Systems, s) || s == sysEtcd {
+			return fmt.Errorf("--client-http1: %q is not an optoutd system in --systems %s", s, strings.Join(c.Systems, ","))
+		}
 	}
 	switch {
 	case c.Rounds < 1 || c.Rounds > 100:

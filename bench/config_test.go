@@ -54,6 +54,8 @@ func TestParseFlagsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--systems", "optoutd,etcd,optoutd-base", "--base-rev", "v1"}, "--systems: \"optoutd,etcd,optoutd-base\": at most two"},
 		{[]string{"--systems", "optoutd,optoutd-base,optoutd", "--base-rev", "v1"}, `--systems: "optoutd" named twice`},
 		{[]string{"--systems", "optoutd,optoutd_base", "--base-rev", "v1"}, `--systems: unknown "optoutd_base"`},
+		{[]string{"--client-http1", "etcd"}, `--client-http1: "etcd" is not an optoutd system`},
+		{[]string{"--client-http1", "optoutd-base"}, `--client-http1: "optoutd-base" is not an optoutd system in --systems optoutd,etcd`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -118,6 +120,24 @@ func TestParseFlagsBaseRev(t *testing.T) {
 			t.Errorf("--systems %s: pair() = %q, %q, %v; want optoutd, optoutd-base, true", systems, a, b, ok)
 		}
 	}
+	c, err := parseFlags([]string{"--repo", repo, "--systems", "optoutd,optoutd-base", "--base-rev", "HEAD", "--client-http1", "optoutd-base"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := newSystem(sysOptoutdBase, c, map[string]optoutdBuild{sysOptoutdBase: {Bin: "x"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := sys.(*optoutdSystem); !o.http1 || !strings.Contains(o.Settings()["client"], "HTTP/1.1") {
+		t.Errorf("--client-http1 optoutd-base: http1 = %v, client %q", o.http1, o.Settings()["client"])
+	}
+	sys, err = newSystem(sysOptoutd, c, map[string]optoutdBuild{sysOptoutd: {Bin: "x"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := sys.(*optoutdSystem); o.http1 {
+		t.Error("optoutd uses HTTP/1.1 but only optoutd-base was named")
+	}
 	// optoutd-base is built from --repo even when optoutd comes from
 	// --optoutd-bin.
 	bin := filepath.Join(repo, "optoutd")
@@ -127,7 +147,7 @@ func TestParseFlagsBaseRev(t *testing.T) {
 	if _, err := parseFlags([]string{"--repo", t.TempDir(), "--optoutd-bin", bin}, io.Discard); err != nil {
 		t.Errorf("--optoutd-bin without a repo: %v", err)
 	}
-	_, err := parseFlags([]string{"--repo", t.TempDir(), "--optoutd-bin", bin, "--systems", "optoutd,optoutd-base", "--base-rev", "v1"}, io.Discard)
+	_, err = parseFlags([]string{"--repo", t.TempDir(), "--optoutd-bin", bin, "--systems", "optoutd,optoutd-base", "--base-rev", "v1"}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--repo") {
 		t.Errorf("optoutd-base without a repo: err = %v, want one naming --repo", err)
 	}

@@ -15,6 +15,10 @@ type cpuSample struct {
 	at    time.Time
 	busy  uint64         // ticks, all CPUs, not idle or iowait
 	procs map[int]uint64 // pid -> utime+stime ticks
+	// ioSome: µs in which some task waited for I/O (PSI); ok false
+	// without /proc/pressure/io.
+	ioSome   uint64
+	ioSomeOK bool
 }
 
 // CPUUsage is where the CPU went during one workload run.
@@ -28,6 +32,11 @@ type CPUUsage struct {
 	OtherCores float64 `json:"other_cores"`
 	// NodeCPUPerOpUs: node CPU time per successful request, in µs.
 	NodeCPUPerOpUs float64 `json:"node_cpu_per_op_us"`
+	// IOPressurePct: share of the time in which some task on the machine
+	// (anyone's) was stalled waiting for I/O, from /proc/pressure/io;
+	// fsync-heavy nodes suffer when others load the disk. nil if the
+	// kernel has no PSI.
+	IOPressurePct *float64 `json:"io_pressure_some_pct,omitempty"`
 }
 
 func readCPU(pids []int) cpuSample {
@@ -43,12 +52,33 @@ func readCPU(pids []int) cpuSample {
 			s.busy += v
 		}
 	}
+	if b, err := os.ReadFile("/proc/pressure/io"); err == nil {
+		s.ioSome, s.ioSomeOK = parsePSISome(string(b))
+	}
 	for _, pid := range pids {
 		if t, ok := procTicks(pid); ok {
 			s.procs[pid] = t
 		}
 	}
 	return s
+}
+
+// parsePSISome returns total= of the "some" line of a /proc/pressure file
+// (µs).
+func parsePSISome(s string) (uint64, bool) {
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "some" {
+			continue
+		}
+		for _, kv := range f[1:] {
+			if v, ok := strings.CutPrefix(kv, "total="); ok {
+				n, err := strconv.ParseUint(v, 10, 64)
+				return n, err == nil
+			}
+		}
+	}
+	return 0, false
 }
 
 // procTicks is utime+stime of a process, all threads.
@@ -95,6 +125,10 @@ func cpuUsage(a, b cpuSample, nodes []int, self int, ops int64) CPUUsage {
 	u := CPUUsage{NodeCores: node / secs, BenchCores: bench / secs, OtherCores: max(0, busy-node-bench) / secs}
 	if ops > 0 {
 		u.NodeCPUPerOpUs = node / float64(ops) * 1e6
+	}
+	if a.ioSomeOK && b.ioSomeOK && b.ioSome >= a.ioSome {
+		pct := float64(b.ioSome-a.ioSome) / 1e6 / secs * 100
+		u.IOPressurePct = &pct
 	}
 	return u
 }

@@ -36,3 +36,25 @@ func TestReadCPUSeesThisProcess(t *testing.T) {
 		t.Error("machine busy time is 0")
 	}
 }
+
+func TestParsePSISome(t *testing.T) {
+	in := "some avg10=40.59 avg60=50.13 avg300=52.09 total=1872991591\nfull avg10=0.52 avg60=2.79 avg300=5.95 total=307056755\n"
+	if v, ok := parsePSISome(in); !ok || v != 1872991591 {
+		t.Errorf("parsePSISome = %d, %v; want 1872991591, true", v, ok)
+	}
+	for _, bad := range []string{"", "full avg10=0 total=5\n", "some avg10=1 total=x\n"} {
+		if v, ok := parsePSISome(bad); ok {
+			t.Errorf("parsePSISome(%q) = %d, true; want false", bad, v)
+		}
+	}
+	a := cpuSample{at: time.Unix(0, 0), ioSome: 1_000_000, ioSomeOK: true}
+	b := cpuSample{at: time.Unix(4, 0), ioSome: 3_000_000, ioSomeOK: true}
+	u := cpuUsage(a, b, nil, 0, 0)
+	if u.IOPressurePct == nil || *u.IOPressurePct != 50 {
+		t.Errorf("IOPressurePct = %v, want 50 (2 s stalled in 4 s)", u.IOPressurePct)
+	}
+	b.ioSomeOK = false
+	if u := cpuUsage(a, b, nil, 0, 0); u.IOPressurePct != nil {
+		t.Errorf("IOPressurePct without PSI = %v, want nil", *u.IOPressurePct)
+	}
+}

@@ -22,6 +22,7 @@ type optoutdSystem struct {
 	name   string // sysOptoutd or sysOptoutdBase
 	bin    string
 	commit string // what bin was built from, for the report
+	http1  bool   // clients speak HTTP/1.1, not h2c (--client-http1)
 	// noCatalog: the server answered UNIMPLEMENTED to DefinePurpose (a
 	// build before the purpose catalog, which accepts any purpose).
 	noCatalog bool
@@ -46,7 +47,7 @@ func (s *optoutdSystem) Settings() map[string]string {
 		"snapshot-threshold": "8192 entries (default), checked every 30s",
 		"trailing-logs":      "10240 (default)",
 		"storage":            "raft.db (raft-boltdb, fsync per append) + fsm.db (bbolt, fsync per applied batch)",
-		"client":             "github.com/optoutd/optoutd/client from the bench's work tree (Connect protocol, protobuf, h2c: one HTTP/2 connection per node)",
+		"client":             s.clientDesc(),
 		"purpose":            "\"bench\" defined in the catalog at start (default allow) where the server has a catalog; a server without one (CatalogService UNIMPLEMENTED) accepts any purpose",
 		"log-level":          "warn",
 	}
@@ -71,7 +72,7 @@ func (s *optoutdSystem) Start(ctx context.Context, dir string) error {
 		if err := p.start(); err != nil {
 			return err
 		}
-		c, err := client.New([]string{addrs[i]})
+		c, err := s.newClient([]string{addrs[i]})
 		if err != nil {
 			return err
 		}
@@ -89,7 +90,7 @@ func (s *optoutdSystem) Start(ctx context.Context, dir string) error {
 // accept only defined purposes. A server from before the purpose catalog
 // answers UNIMPLEMENTED and accepts every purpose; that is not an error.
 func (s *optoutdSystem) definePurpose(ctx context.Context) error {
-	c, err := client.New(s.api)
+	c, err := s.newClient(s.api)
 	if err != nil {
 		return err
 	}
@@ -110,6 +111,22 @@ func (s *optoutdSystem) definePurpose(ctx context.Context) error {
 		return fmt.Errorf("define purpose %q: %w", benchPurpose, err)
 	}
 	return nil
+}
+
+func (s *optoutdSystem) clientDesc() string {
+	const c = "github.com/optoutd/optoutd/client from the bench's work tree (Connect protocol, protobuf, "
+	if s.http1 {
+		return c + "HTTP/1.1 by --client-http1: a connection per request in flight)"
+	}
+	return c + "h2c: one HTTP/2 connection per node and client)"
+}
+
+// newClient is a product client for endpoints, over HTTP/1.1 if asked.
+func (s *optoutdSystem) newClient(endpoints []string) (*client.Client, error) {
+	if s.http1 {
+		return client.New(endpoints, client.WithHTTP1())
+	}
+	return client.New(endpoints)
 }
 
 // StartNote says what Start found out about the server.
@@ -201,7 +218,7 @@ func (s *optoutdSystem) Clients(ctx context.Context, target string) (func(int) O
 	}
 	var ops []Ops
 	for _, k := range starts {
-		c, err := client.New(rotate(s.api, k))
+		c, err := s.newClient(rotate(s.api, k))
 		if err != nil {
 			return nil, err
 		}

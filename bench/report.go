@@ -166,18 +166,18 @@ func writeWorkloadTable(w io.Writer, res *Results, wl string) {
 	a, b := res.sides()
 	ab := abbrev(a, b)
 	fmt.Fprintf(w, "\n## %s\n\n", wl)
-	fmt.Fprintf(w, "| round | first | %s ops/s | %s ops/s | ratio ops/s | %s p50 / p99 ms | %s p50 / p99 ms | ratio p50 | ratio p99 | node CPU µs/op (%s) | ratio CPU/op | other load, cores (%s) | errors (%s) |\n",
-		a, b, a, b, ab, ab, ab)
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| round | first | %s ops/s | %s ops/s | ratio ops/s | %s p50 / p99 ms | %s p50 / p99 ms | ratio p50 | ratio p99 | node CPU µs/op (%s) | ratio CPU/op | other load, cores (%s) | IO pressure %% (%s) | errors (%s) |\n",
+		a, b, a, b, ab, ab, ab, ab)
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, rr := range res.Rounds {
 		o, e := runOf(rr, a, wl), runOf(rr, b, wl)
 		pr := ws.PerRound[i]
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rr.Round, rr.Order[0],
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rr.Round, rr.Order[0],
 			opsCell(o), opsCell(e), fmtPtr(pr.OpsPerSec, "×"), latCell(o), latCell(e),
 			fmtPtr(pr.P50, "×"), fmtPtr(pr.P99, "×"), cpuCell(o, false)+" / "+cpuCell(e, false), fmtPtr(pr.CPUPerOp, "×"),
-			cpuCell(o, true)+" / "+cpuCell(e, true), errCell(o)+"/"+errCell(e))
+			cpuCell(o, true)+" / "+cpuCell(e, true), ioCell(o)+" / "+ioCell(e), errCell(o)+"/"+errCell(e))
 	}
-	fmt.Fprintf(w, "| **median [min–max]** | | %s | %s | **%s** | %s / %s | %s / %s | %s | %s | %s / %s | %s | | |\n",
+	fmt.Fprintf(w, "| **median [min–max]** | | %s | %s | **%s** | %s / %s | %s / %s | %s | %s | %s / %s | %s | | | |\n",
 		fmtSpread(ws.OpsPerSec[a]), fmtSpread(ws.OpsPerSec[b]), fmtRatio(ws.Ratio.OpsPerSec),
 		fmtSpread(ws.P50Ms[a]), fmtSpread(ws.P99Ms[a]),
 		fmtSpread(ws.P50Ms[b]), fmtSpread(ws.P99Ms[b]), fmtRatio(ws.Ratio.P50), fmtRatio(ws.Ratio.P99),
@@ -221,6 +221,13 @@ func cpuCell(r *WorkloadRun, other bool) string {
 		return fmt.Sprintf("%.2f", r.CPU.OtherCores)
 	}
 	return fmt.Sprintf("%.0f", r.CPU.NodeCPUPerOpUs)
+}
+
+func ioCell(r *WorkloadRun) string {
+	if r == nil || r.CPU.IOPressurePct == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f", *r.CPU.IOPressurePct)
 }
 
 func errCell(r *WorkloadRun) string {

@@ -156,8 +156,8 @@ func (r *runner) runSystem(ctx context.Context, name, prefix string) (sr *System
 		if err := sys.Check(); err != nil {
 			return sr, err
 		}
-		r.prog.logf("%s %-8s %9.0f ops/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  node CPU %.0f µs/op  other load %.1f cores%s", prefix, wl,
-			run.OpsPerSec, run.Latency.P50Ms, run.Latency.P99Ms, run.Errors, run.CPU.NodeCPUPerOpUs, run.CPU.OtherCores, firstErrNote(run))
+		r.prog.logf("%s %-8s %9.0f ops/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  node CPU %.0f µs/op  other load %.1f cores  IO pressure %s%s", prefix, wl,
+			run.OpsPerSec, run.Latency.P50Ms, run.Latency.P99Ms, run.Errors, run.CPU.NodeCPUPerOpUs, run.CPU.OtherCores, ioCell(run), firstErrNote(run))
 	}
 
 	if r.cfg.has(wlFailover) {
