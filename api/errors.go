@@ -10,6 +10,10 @@ import (
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 )
 
+// HeaderNodeRemoved marks an error from a node that was removed from the
+// cluster: the request was not applied, and another node should serve it.
+const HeaderNodeRemoved = "Optout-Node-Removed"
+
 // codes is the one table from domain codes to wire codes.
 var codes = map[optoutd.Code]connect.Code{
 	optoutd.Invalid:            connect.CodeInvalidArgument,
@@ -79,6 +83,10 @@ func toConnect(err error, write, deadlinePassed bool) error {
 		code = connect.CodeDeadlineExceeded
 	}
 	ce := connect.NewError(code, errors.New(msg))
+	if errors.Is(err, optoutd.ErrNodeRemoved) {
+		// Not this cluster's answer, only this node's: clients try another.
+		ce.Meta().Set(HeaderNodeRemoved, "true")
+	}
 	if de.Code == optoutd.VersionMismatch {
 		if d, err := connect.NewErrorDetail(&optoutv1.VersionMismatch{CurrentVersion: de.CurrentVersion}); err == nil {
 			ce.AddDetail(d)

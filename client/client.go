@@ -172,9 +172,23 @@ func do[T any](ctx context.Context, c *Client, retry func(error) bool, fn func(e
 	return zero, fmt.Errorf("client: every endpoint failed: %w", errors.Join(errs...))
 }
 
+// FromRemovedNode reports whether err came from a node that was removed
+// from the cluster (another node may serve the request).
+func FromRemovedNode(err error) bool { return fromRemovedNode(err) }
+
+// fromRemovedNode: the answering node was removed from the cluster; its
+// refusal says nothing about the request, which it did not apply.
+func fromRemovedNode(err error) bool {
+	var ce *connect.Error
+	return errors.As(err, &ce) && ce.Meta().Get("Optout-Node-Removed") == "true"
+}
+
 // retryRead: reads have no side effects, so any unreachable or unavailable
 // node may be skipped.
 func retryRead(err error) bool {
+	if fromRemovedNode(err) {
+		return true
+	}
 	switch connect.CodeOf(err) {
 	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeInternal:
 		return true
@@ -185,7 +199,7 @@ func retryRead(err error) bool {
 // retryWrite: only when the write certainly did not apply.
 func retryWrite(err error) bool {
 	var de *dialError
-	if errors.As(err, &de) {
+	if errors.As(err, &de) || fromRemovedNode(err) {
 		return true
 	}
 	return Outcome(err) == optoutv1.Outcome_OUTCOME_NOT_APPLIED && connect.CodeOf(err) == connect.CodeUnavailable

@@ -30,7 +30,7 @@ const (
 
 var (
 	errTransferring = errors.New("cluster: transferring leadership away before removing this node")
-	errRemoved      = errors.New("cluster: this node was removed from the cluster")
+	errRemoved      = fmt.Errorf("cluster: %w", optoutd.ErrNodeRemoved)
 )
 
 // removedError is what every request to a removed node gets.

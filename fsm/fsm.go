@@ -51,6 +51,9 @@ type FSM struct {
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced whenever applied advances
 
+	// closing counts replaced databases still being closed (see Restore).
+	closing sync.WaitGroup
+
 	haltErr  atomic.Pointer[error]
 	haltOnce sync.Once
 	stop     chan struct{}
@@ -125,6 +128,7 @@ func (f *FSM) Close() error {
 	f.stopOnce.Do(func() { close(f.stop) })
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.closing.Wait()
 	if f.db == nil {
 		return nil
 	}

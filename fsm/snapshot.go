@@ -90,12 +90,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.db != nil {
-		if err := f.db.Close(); err != nil {
-			return fmt.Errorf("fsm: restore: close live file: %w", err)
-		}
-		f.db = nil
-	}
+	// Rename over the live file while it is still open: the old inode lives
+	// on for whoever still reads it. Closing the old database must not be
+	// waited for here. A Raft snapshot in progress holds a read transaction
+	// on it, and hashicorp/raft's snapshot goroutine may be waiting on the
+	// main Raft goroutine, which waits for this Restore (InstallSnapshot):
+	// waiting would deadlock all three.
 	if err := os.Rename(tmp, f.cfg.Path); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
@@ -105,6 +105,15 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	db, idx, err = openDB(f.cfg.Path, f.cfg.InitialMmapSize)
 	if err != nil {
 		return fmt.Errorf("fsm: restore: reopen: %w", err)
+	}
+	if old := f.db; old != nil {
+		f.closing.Add(1)
+		go func() {
+			defer f.closing.Done()
+			if err := old.Close(); err != nil {
+				f.log.Warn("closing the replaced state file", "err", err)
+			}
+		}()
 	}
 	f.db = db
 	f.log.Info("state machine restored from snapshot", "applied_index", idx)

@@ -249,3 +249,52 @@ func TestBackupHeaderDescribesTheState(t *testing.T) {
 		t.Fatalf("trailing garbage: %v", err)
 	}
 }
+
+// TestRestoreDoesNotWaitForAnOpenSnapshot is the regression test of a
+// deadlock the chaos suite found: hashicorp/raft's snapshot goroutine can
+// hold an FSM snapshot (a read transaction) while it waits for the main Raft
+// goroutine, which waits for Restore (InstallSnapshot). Restore must finish
+// while that snapshot is still open, and the snapshot must still persist
+// the old state afterwards.
+func TestRestoreDoesNotWaitForAnOpenSnapshot(t *testing.T) {
+	f := openTemp(t)
+	initFSM(t, f)
+	f.ApplyBatch([]*raft.Log{setLog(t, 2, "old", "analytics", true, 1)})
+	open, err := f.Snapshot() // held, like the snapshot goroutine holds it
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	src := openTemp(t)
+	initFSM(t, src)
+	src.ApplyBatch([]*raft.Log{setLog(t, 2, "new", "analytics", true, 1), setLog(t, 3, "new2", "analytics", true, 1)})
+	var stream bytes.Buffer
+	if _, err := src.WriteSnapshot(&stream); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Restore(io.NopCloser(&stream)) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Restore waited for a snapshot that was still open: the InstallSnapshot deadlock")
+	}
+	if recs := dump(t, f); len(recs) != 2 || f.AppliedIndex() != 3 {
+		t.Fatalf("after restore: %+v at %d", recs, f.AppliedIndex())
+	}
+	var sink memSink
+	if err := open.Persist(&sink); err != nil {
+		t.Fatalf("the snapshot opened before the restore could not persist: %v", err)
+	}
+	open.Release()
+	old := openTemp(t)
+	if err := old.Restore(io.NopCloser(&sink)); err != nil {
+		t.Fatal(err)
+	}
+	if recs := dump(t, old); len(recs) != 1 || recs[0].SubjectID != "old" {
+		t.Fatalf("the open snapshot should hold the old state, holds %+v", recs)
+	}
+}

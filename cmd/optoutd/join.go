@@ -33,7 +33,14 @@ func join(ctx context.Context, log *slog.Logger, endpoints, id, raftAddr string,
 			return nil
 		}
 		switch connect.CodeOf(err) {
-		case connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodeUnimplemented,
+		case connect.CodeFailedPrecondition:
+			// A listed member that was itself removed answers this way; the
+			// client already tried the others. Keep trying until the
+			// deadline, unless the refusal is the cluster's own.
+			if !client.FromRemovedNode(err) {
+				return fmt.Errorf("--join: %s refused to add %s at %s: %w", endpoints, id, raftAddr, err)
+			}
+		case connect.CodeInvalidArgument, connect.CodeUnimplemented,
 			connect.CodeNotFound, connect.CodePermissionDenied, connect.CodeUnauthenticated:
 			return fmt.Errorf("--join: %s refused to add %s at %s: %w", endpoints, id, raftAddr, err)
 		}

@@ -214,3 +214,61 @@ func waitVoters(t *testing.T, ctx context.Context, c *client.Client, n int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestJoinSkipsARemovedMember: a removed node still answers, with
+// failed_precondition; a new node listing it first in --join must go on to
+// the other members (found by the chaos suite's membership nemesis).
+func TestJoinSkipsARemovedMember(t *testing.T) {
+	pc := startProcCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	leader := pc.leader(ctx)
+	var gone *proc
+	for _, p := range pc.procs {
+		if p != leader {
+			gone = p
+			break
+		}
+	}
+	c := pc.all()
+	if _, err := c.RemoveMember(ctx, gone.id); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the removed node says so.
+	for {
+		_, err := pc.clientOf(gone).Check(ctx, &optoutv1.CheckRequest{SubjectId: "x", Purpose: "analytics"})
+		if client.FromRemovedNode(err) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("removed node never said so: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	addrs := freePorts(t, 2)
+	p := &proc{id: "n4", api: addrs[0], raft: addrs[1]}
+	p.args = []string{"server", "--id", "n4", "--data-dir", filepath.Join(t.TempDir(), "n4"), "--api-addr", p.api,
+		"--raft-addr", p.raft, "--join", gone.api + "," + leader.api, "--join-timeout", "30s", "--log-level", "info"}
+	pc.procs = append(pc.procs, p)
+	pc.start(p)
+	lc := pc.clientOf(leader)
+	for {
+		st, err := lc.Status(ctx)
+		found := false
+		if err == nil {
+			for _, n := range st.Nodes {
+				found = found || n.Id == "n4"
+			}
+		}
+		if found {
+			break
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("n4 exited instead of joining: %v\n%s", p.exitErr, tail(p.log.String(), 2000))
+		case <-ctx.Done():
+			t.Fatal("n4 never joined")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
