@@ -28,8 +28,11 @@ type Config struct {
 	OnHalt func(error)
 }
 
-// DefaultInitialMmapSize is 1 GiB of address space.
-const DefaultInitialMmapSize = 1 << 30
+// DefaultInitialMmapSize is 4 GiB of address space (not memory): room for
+// about 5 million records before bbolt must grow the mapping, which makes
+// writes wait for open read transactions (a backup or snapshot being
+// streamed).
+const DefaultInitialMmapSize = 4 << 30
 
 // ErrHalted is returned by reads and waits once the FSM has halted.
 var ErrHalted = errors.New("fsm: halted")
