@@ -33,9 +33,9 @@ type CPUUsage struct {
 	// NodeCPUPerOpUs: node CPU time per successful request, in µs.
 	NodeCPUPerOpUs float64 `json:"node_cpu_per_op_us"`
 	// IOPressurePct: share of the time in which some task on the machine
-	// (anyone's) was stalled waiting for I/O, from /proc/pressure/io;
-	// fsync-heavy nodes suffer when others load the disk. nil if the
-	// kernel has no PSI.
+	// was stalled waiting for I/O, from /proc/pressure/io: the nodes' own
+	// fsyncs and anyone else's disk load, which slows fsync-heavy nodes
+	// without showing as CPU. nil if the kernel has no PSI.
 	IOPressurePct *float64 `json:"io_pressure_some_pct,omitempty"`
 }
 

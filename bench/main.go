@@ -116,27 +116,42 @@ func buildAll(ctx context.Context, cfg Config, prog *progress) (map[string]optou
 			c()
 		}
 	}
-	switch {
-	case !contains(cfg.Systems, sysOptoutd):
-	case cfg.OptoutdBin != "":
-		builds[sysOptoutd] = optoutdBuild{Bin: cfg.OptoutdBin, Commit: "binary " + cfg.OptoutdBin}
-	default:
-		prog.step("[setup]", "building cmd/optoutd at "+cfg.OptoutdRev, 0, nil)
-		b, c, err := buildOptoutd(ctx, cfg.Repo, cfg.OptoutdRev, "--optoutd-rev")
+	// Pin both revisions before building anything.
+	revs := map[string]string{}
+	if contains(cfg.Systems, sysOptoutd) && cfg.OptoutdBin == "" {
+		r, err := pinRev(ctx, cfg.Repo, cfg.OptoutdRev, "--optoutd-rev")
 		if err != nil {
 			return nil, cleanup, err
 		}
-		cleanups = append(cleanups, c)
-		builds[sysOptoutd] = optoutdBuild{Bin: b, Commit: gitDescribe(cfg.Repo, cfg.OptoutdRev)}
+		revs[sysOptoutd] = r
 	}
 	if contains(cfg.Systems, sysOptoutdBase) {
-		prog.step("[setup]", "building cmd/optoutd at "+cfg.BaseRev+" (optoutd-base)", 0, nil)
-		b, c, err := buildOptoutd(ctx, cfg.Repo, cfg.BaseRev, "--base-rev")
+		r, err := pinRev(ctx, cfg.Repo, cfg.BaseRev, "--base-rev")
+		if err != nil {
+			return nil, cleanup, err
+		}
+		revs[sysOptoutdBase] = r
+	}
+	if contains(cfg.Systems, sysOptoutd) && cfg.OptoutdBin != "" {
+		builds[sysOptoutd] = optoutdBuild{Bin: cfg.OptoutdBin, Commit: "binary " + cfg.OptoutdBin}
+	}
+	for _, sys := range []string{sysOptoutd, sysOptoutdBase} {
+		rev, ok := revs[sys]
+		if !ok {
+			continue
+		}
+		flagName, asked := "--optoutd-rev", cfg.OptoutdRev
+		if sys == sysOptoutdBase {
+			flagName, asked = "--base-rev", cfg.BaseRev
+		}
+		commit := gitDescribe(cfg.Repo, rev)
+		prog.step("[setup]", fmt.Sprintf("building cmd/optoutd at %s = %s (%s)", asked, commit, sys), 0, nil)
+		b, c, err := buildOptoutd(ctx, cfg.Repo, rev, flagName)
 		if err != nil {
 			return nil, cleanup, err
 		}
 		cleanups = append(cleanups, c)
-		builds[sysOptoutdBase] = optoutdBuild{Bin: b, Commit: gitDescribe(cfg.Repo, cfg.BaseRev)}
+		builds[sys] = optoutdBuild{Bin: b, Commit: commit}
 	}
 	return builds, cleanup, nil
 }

@@ -227,6 +227,21 @@ func buildOptoutd(ctx context.Context, repo, rev, flagName string) (string, func
 	return bin, cleanup, nil
 }
 
+// pinRev resolves rev to the full hash of its commit, once, so that the
+// build and the report name the same commit even when the branch moves
+// meanwhile (others commit to this repository during runs). "worktree"
+// stays as it is.
+func pinRev(ctx context.Context, repo, rev, flagName string) (string, error) {
+	if rev == revWorktree {
+		return rev, nil
+	}
+	out, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--verify", "--quiet", rev+"^{commit}").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s: %q is not a commit of %s: %w", flagName, rev, repo, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 // gitDescribe names the optoutd commit measured; for the working tree it
 // adds +dirty when product files differ from HEAD.
 func gitDescribe(repo, rev string) string {
