@@ -19,6 +19,7 @@ import (
 	"github.com/optoutd/optoutd/fsm"
 	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Offline tools for a stopped node's data directory: seeding a node of a
@@ -163,7 +164,7 @@ func openLogStore(path string) (*raftboltdb.BoltStore, error) {
 			FreelistType:   bbolt.FreelistMapType,
 		},
 	})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%s is locked: is the node still running? %w", path, err)
 	}
 	return s, err
@@ -445,8 +446,11 @@ func RecoverCluster(cfg RecoverConfig) (*raft.SnapshotMeta, error) {
 		return nil, fmt.Errorf("cluster: recover: %w", err)
 	}
 	list, err := snaps.List()
-	if err != nil || len(list) == 0 {
-		return nil, fmt.Errorf("cluster: recover: no snapshot after recovery: %v", err)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: recover: listing snapshots after recovery: %w", err)
+	}
+	if len(list) == 0 {
+		return nil, errors.New("cluster: recover: no snapshot after recovery")
 	}
 	return list[0], nil
 }

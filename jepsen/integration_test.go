@@ -54,7 +54,8 @@ func TestCleanupRemovesLeftovers(t *testing.T) {
 		t.Fatalf("cleanup: %v", err)
 	}
 	select {
-	case <-waited:
+	case err := <-waited:
+		t.Logf("the leftover process ended: %v", err) // killed by cleanup, as it should be
 	case <-time.After(30 * time.Second):
 		t.Fatal("the process in the leftover namespace survived cleanup")
 	}

@@ -214,7 +214,8 @@ func (d *Docker) SetDrops(ctx context.Context, drops []Drop) error {
 func (d *Docker) applyLocked(ctx context.Context, id string) error {
 	pid, err := d.pid(ctx, id)
 	if err != nil {
-		return nil // a stopped container has no namespace; Start re-applies
+		// A stopped container has no namespace; Start re-applies the rules.
+		return nil //nolint:nilerr // not an error here, see above
 	}
 	var ips []string
 	for _, src := range dropsBySink(d.drops)[id] {

@@ -216,7 +216,7 @@ func (n *Netns) running(id string) (*proc, error) {
 func (n *Netns) Kill(ctx context.Context, id string) error {
 	p, err := n.running(id)
 	if err != nil {
-		return nil // already dead
+		return nil //nolint:nilerr // already dead: nothing to kill
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("db: kill %s: %w", id, err)
