@@ -401,7 +401,11 @@ func TestProtocols(t *testing.T) {
 	for name, o := range map[string][]connect.ClientOption{
 		"connect": nil, "json": {connect.WithProtoJSON()}, "grpc": {connect.WithGRPC()}, "grpc-web": {connect.WithGRPCWeb()},
 	} {
-		c := newClient(t, []string{n.url}, client.WithConnectOptions(o...))
+		opts := []client.Option{client.WithConnectOptions(o...)}
+		if name == "grpc" {
+			opts = append(opts, client.WithH2C()) // gRPC needs HTTP/2
+		}
+		c := newClient(t, []string{n.url}, opts...)
 		if _, err := c.Set(ctx(t), setReq); err != nil {
 			t.Errorf("%s: Set: %v", name, err)
 		}
