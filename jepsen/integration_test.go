@@ -38,6 +38,11 @@ func TestCleanupRemovesLeftovers(t *testing.T) {
 			t.Fatalf("%v: %v %s", args, err, out)
 		}
 	}
+	// A real leftover of a crashed earlier run on this machine (we hold the
+	// lock, so no run is live) would make the staging below collide with it.
+	if err := db.CleanupNetns(ctx, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("cleanup before staging: %v", err)
+	}
 	run("ip", "link", "add", "ojp-br0", "type", "bridge")
 	run("ip", "netns", "add", "ojp-n9")
 	run("ip", "link", "add", "ojp-n9-h", "type", "veth", "peer", "name", "ojp-n9-c")
