@@ -65,7 +65,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	fs.StringVar(&m.token, "token", "", "bearer token (prefer OPTOUT_TOKEN, so it stays out of shell history)")
 	m.root = &ffcli.Command{
 		Name:       "optoutctl",
-		ShortUsage: "optoutctl [--endpoints H:P,...] <set|check|get|status> ...",
+		ShortUsage: "optoutctl [--endpoints H:P,...] <command> [flags] [args]",
 		LongHelp:   "Every flag can also be set through OPTOUT_<FLAG>, e.g. OPTOUT_ENDPOINTS.",
 		FlagSet:    fs,
 		Options:    []ff.Option{ff.WithEnvVarPrefix("OPTOUT")},
@@ -77,7 +77,11 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		},
 		Exec: func(_ context.Context, args []string) error {
 			if len(args) > 0 {
-				return fmt.Errorf("unknown command %q: want set, check, get or status", args[0])
+				names := make([]string, 0, len(m.root.Subcommands))
+				for _, c := range m.root.Subcommands {
+					names = append(names, c.Name)
+				}
+				return fmt.Errorf("unknown command %q: want one of %s", args[0], strings.Join(names, ", "))
 			}
 			return flag.ErrHelp
 		},

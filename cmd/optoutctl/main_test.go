@@ -152,7 +152,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"set", "u1", "email_marketing", "out", "--expected-version", "x"}, `--expected-version: "x"`},
 		{[]string{"set", "--bogus", "u1", "email_marketing", "out"}, "flag provided but not defined: -bogus"},
 		{[]string{"--timeout", "soon", "status"}, "invalid value"},
-		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate": want one of set, check, get, status, erase, purpose, history, state-at, audit, watch, admin, members, tls, token, cert, snapshot`},
 	} {
 		_, err := run(t, append([]string{"--endpoints", ep}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
