@@ -107,6 +107,9 @@ func TestShortRuns(t *testing.T) {
 	if res.Verdict != "PASS" || res.Ops.Checked == 0 || len(res.Faults) == 0 {
 		t.Fatalf("%s", res.SummaryLine())
 	}
+	if !res.Watch.Valid || res.Watch.Streams != 3 || res.Watch.Delivered == 0 || res.Watch.FinalIndex == 0 {
+		t.Fatalf("the watch streams were not checked: %+v", res.Watch)
+	}
 	neg := cfg
 	neg.Name, neg.Nemeses, neg.NegativeControl, neg.Keys = "negative", []string{"partition-leader"}, true, 3
 	res, err = Run(context.Background(), neg)

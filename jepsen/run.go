@@ -52,6 +52,7 @@ const (
 	readyTimeout  = 60 * time.Second
 	convergeLimit = 60 * time.Second
 	finalLimit    = 60 * time.Second
+	watchCatchUp  = 30 * time.Second
 )
 
 // ServerArgs are the flags every node gets: small snapshot settings so the
@@ -180,9 +181,11 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Results, error) {
 	res.WorkloadSeconds = float64(workloadEnd) / 1e9
 	if ctx.Err() == nil {
 		afterwards(ctx, cl, rec, wl, res)
+		watchAfterwards(ctx, rec, d.watchers, res)
 	} else {
 		// Interrupted: no convergence wait or final reads; the history so
 		// far is still checked for linearizability.
+		d.watchers.Stop()
 		res.Interrupted = true
 	}
 	teardown()
@@ -197,9 +200,10 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Results, error) {
 // driven is what drive leaves: the history, the workload (for its final
 // reads) and the nemesis's error, if it could not apply a fault.
 type driven struct {
-	rec     *history.Recorder
-	wl      *workload.Workload
-	execErr error
+	rec      *history.Recorder
+	wl       *workload.Workload
+	watchers *workload.Watchers
+	execErr  error
 }
 
 // drive runs the workload and the nemesis together for cfg.Time.
@@ -214,6 +218,9 @@ func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Plann
 	if err != nil {
 		return driven{}, err
 	}
+	// The watchers start before the first write, so they see every change,
+	// and outlive the workload until they have caught up after healing.
+	watchers := workload.StartWatchers(cl.endpoints(), cfg.Log)
 	x := nemesis.NewExecutor(cl, cfg.Log, rec.Now, cfg.Seed)
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
@@ -262,7 +269,10 @@ func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Plann
 	pcancel()
 	<-pdone
 	res.Faults, res.FaultsByKind = report.Faults(x.Records())
-	return driven{rec: rec, wl: wl, execErr: execErr}, wlErr
+	if wlErr != nil {
+		watchers.Stop()
+	}
+	return driven{rec: rec, wl: wl, watchers: watchers, execErr: execErr}, wlErr
 }
 
 // afterwards waits for convergence and reads every key on every node.
@@ -276,6 +286,19 @@ func afterwards(ctx context.Context, cl *cluster, rec *history.Recorder, wl *wor
 	sctx, scancel := context.WithTimeout(ctx, finalLimit)
 	defer scancel()
 	res.Set = checker.CheckSet(rec.Ops(), wl.Set().FinalReads(sctx, cl.endpoints()), workload.Probes())
+}
+
+// watchAfterwards lets every watcher reach the index all nodes converged
+// on, stops them and checks what they received.
+func watchAfterwards(ctx context.Context, rec *history.Recorder, ws *workload.Watchers, res *report.Results) {
+	var final uint64
+	if res.Convergence.Valid && len(res.Convergence.Digests) > 0 {
+		final = res.Convergence.Digests[0].AppliedIndex
+		cctx, cancel := context.WithTimeout(ctx, watchCatchUp)
+		ws.CatchUp(cctx, final)
+		cancel()
+	}
+	res.Watch = checker.CheckWatch(rec.Ops(), ws.Stop(), final)
 }
 
 // check runs the linearizability and monotonicity checkers and fills res.

@@ -10,6 +10,10 @@
 //   - Set (CheckSet): every acknowledged opt-out is on every node at the
 //     end, and nothing that was certainly not applied, or never attempted,
 //     is.
+//   - Watch (CheckWatch): every acknowledged write arrives on every watch
+//     stream exactly once, at its version, in order; nothing arrives that
+//     no write could have made; streams agree on what they both covered;
+//     and every stream reaches the converged index after healing.
 //   - Monotonic (CheckMonotonic): no client sees a key's version go back.
 //   - Convergence (CheckConvergence): after healing, every node reports the
 //     same applied index and the same state digest.

@@ -84,6 +84,7 @@ workload {{f1 .R.WorkloadSeconds}} s, wall {{f1 .R.WallSeconds}} s, started {{.R
 <ul>
 <li>linearizability: {{if .R.Linearizability.Valid}}valid{{else}}INVALID{{end}}</li>
 <li>set: {{if .R.Set.Valid}}valid{{else}}INVALID{{end}} — {{.R.Set.Attempted}} adds, {{.R.Set.Acked}} acknowledged, {{.R.Set.Unknown}} unknown ({{.R.Set.UnknownPresent}} present), {{.R.Set.NotApplied}} not applied</li>
+<li>watch: {{if .R.Watch.Valid}}valid{{else}}INVALID{{end}} — {{.R.Watch.Streams}} streams, {{.R.Watch.Delivered}} changes delivered, {{.R.Watch.Restarts}} restarts, final index {{.R.Watch.FinalIndex}}</li>
 <li>version monotonicity: {{if .R.Monotonic.Valid}}valid{{else}}INVALID{{end}}</li>
 <li>convergence: {{if .R.Convergence.Valid}}valid{{else}}INVALID: {{.R.Convergence.Reason}}{{end}} (waited {{f1 .R.Convergence.WaitedSeconds}} s)</li>
 </ul>

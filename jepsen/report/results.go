@@ -37,6 +37,7 @@ type Results struct {
 
 	Linearizability   checker.LinearResult      `json:"linearizability"`
 	Set               checker.SetResult         `json:"set"`
+	Watch             checker.WatchResult       `json:"watch"`
 	Monotonic         checker.MonotonicResult   `json:"monotonic"`
 	Convergence       checker.ConvergenceResult `json:"convergence"`
 	FinalReadFailures []string                  `json:"final_read_failures,omitempty"`
@@ -129,6 +130,12 @@ func (r *Results) CollectAnomalies() {
 	add("set-phantom", r.Set.Phantom)
 	add("set-divergent", r.Set.Divergent)
 	add("set-unreadable", r.Set.Unreadable)
+	add("watch-missed", r.Watch.Missed)
+	add("watch-phantom", r.Watch.Phantom)
+	add("watch-duplicate", r.Watch.Duplicate)
+	add("watch-out-of-order", r.Watch.OutOfOrder)
+	add("watch-divergent", r.Watch.Divergent)
+	add("watch-stalled", r.Watch.Stalled)
 	add("version-went-back", r.Monotonic.Violations)
 	if extra := r.Monotonic.Count - len(r.Monotonic.Violations); extra > 0 {
 		add("version-went-back", []string{fmt.Sprintf("... and %d more (see results.json monotonic.count)", extra)})

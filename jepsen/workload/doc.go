@@ -16,6 +16,11 @@
 // take effect at any time.
 //
 // After the run, FinalReads read every key on every node through
-// single-endpoint clients. A watch workload (lands later) is another
-// Generator.
+// single-endpoint clients.
+//
+// Watchers (StartWatchers) are not workers: one per node follows the
+// harness purpose's change stream with the product client's Watch from
+// version 0, through every fault, until it has caught up with the index the
+// healed cluster converged on. What they received goes to
+// checker.CheckWatch.
 package workload
