@@ -118,15 +118,25 @@ func (nn *NodeNet) DialContext(ctx context.Context, addr string) (net.Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	return nn.track(c), nil
+	return nn.track(c, nn.net.idOf(addr))
 }
 
-func (nn *NodeNet) track(c net.Conn) net.Conn {
+// track registers c so that Isolate closes it, then checks the partition
+// again: an Isolate that ran between the caller's first check and the
+// registration would otherwise miss c, and a connection would survive the
+// partition (a deposed leader's heartbeats keep a follower from voting).
+// Registering before the second check closes that window, since Isolate
+// sets its flag before it closes what is registered.
+func (nn *NodeNet) track(c net.Conn, peer string) (net.Conn, error) {
 	tc := &trackedConn{Conn: c, nn: nn}
 	nn.mu.Lock()
 	nn.conns[tc] = struct{}{}
 	nn.mu.Unlock()
-	return tc
+	if nn.net.cut(nn.id, peer) {
+		_ = tc.Close()
+		return nil, fmt.Errorf("clustertest: %s -> %s is partitioned", nn.id, peer)
+	}
+	return tc, nil
 }
 
 func (nn *NodeNet) closeAll() {
@@ -150,11 +160,9 @@ func (l *faultListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.nn.net.cut(l.nn.id, "") {
-			_ = c.Close()
-			continue
+		if tc, err := l.nn.track(c, ""); err == nil {
+			return tc, nil
 		}
-		return l.nn.track(c), nil
 	}
 }
 
