@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -165,7 +166,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	for _, s := range c.ClientHTTP1 {
-		if !contains(c.Systems, s) || s == sysEtcd {
+		if !slices.Contains(c.Systems, s) || s == sysEtcd {
 			return fmt.Errorf("--client-http1: %q is not an optoutd system in --systems %s", s, strings.Join(c.Systems, ","))
 		}
 	}
@@ -204,7 +205,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--optoutd-bin: %q is not a file", c.OptoutdBin)
 		}
 	}
-	if c.OptoutdBin == "" || contains(c.Systems, sysOptoutdBase) {
+	if c.OptoutdBin == "" || slices.Contains(c.Systems, sysOptoutdBase) {
 		if st, err := os.Stat(c.Repo + "/cmd/optoutd"); err != nil || !st.IsDir() {
 			return fmt.Errorf("--repo: %q has no cmd/optoutd (run from bench/ or pass --repo or --optoutd-bin)", c.Repo)
 		}
@@ -217,11 +218,11 @@ func (c *Config) Validate() error {
 // include optoutd, and optoutd-base exists only to be built from
 // --base-rev.
 func (c *Config) validatePair() error {
-	base := contains(c.Systems, sysOptoutdBase)
+	base := slices.Contains(c.Systems, sysOptoutdBase)
 	switch {
 	case len(c.Systems) > 2:
 		return fmt.Errorf("--systems: %q: at most two systems, optoutd and the one it is compared with", strings.Join(c.Systems, ","))
-	case len(c.Systems) == 2 && !contains(c.Systems, sysOptoutd):
+	case len(c.Systems) == 2 && !slices.Contains(c.Systems, sysOptoutd):
 		return fmt.Errorf("--systems: %q: a pair must include optoutd (ratios are optoutd / the other)", strings.Join(c.Systems, ","))
 	case base && c.BaseRev == "":
 		return fmt.Errorf("--base-rev: required with --systems %s (the revision to build it from, e.g. bench-pre-domain)", strings.Join(c.Systems, ","))
@@ -252,7 +253,7 @@ func checkNames(flagName string, got, known []string) error {
 	}
 	seen := map[string]bool{}
 	for _, g := range got {
-		if !contains(known, g) {
+		if !slices.Contains(known, g) {
 			return fmt.Errorf("%s: unknown %q (known: %s)", flagName, g, strings.Join(known, ", "))
 		}
 		if seen[g] {
@@ -263,14 +264,5 @@ func checkNames(flagName string, got, known []string) error {
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // has reports whether workload w was asked for.
-func (c *Config) has(w string) bool { return contains(c.Workloads, w) }
+func (c *Config) has(w string) bool { return slices.Contains(c.Workloads, w) }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -118,21 +119,21 @@ func buildAll(ctx context.Context, cfg Config, prog *progress) (map[string]optou
 	}
 	// Pin both revisions before building anything.
 	revs := map[string]string{}
-	if contains(cfg.Systems, sysOptoutd) && cfg.OptoutdBin == "" {
+	if slices.Contains(cfg.Systems, sysOptoutd) && cfg.OptoutdBin == "" {
 		r, err := pinRev(ctx, cfg.Repo, cfg.OptoutdRev, "--optoutd-rev")
 		if err != nil {
 			return nil, cleanup, err
 		}
 		revs[sysOptoutd] = r
 	}
-	if contains(cfg.Systems, sysOptoutdBase) {
+	if slices.Contains(cfg.Systems, sysOptoutdBase) {
 		r, err := pinRev(ctx, cfg.Repo, cfg.BaseRev, "--base-rev")
 		if err != nil {
 			return nil, cleanup, err
 		}
 		revs[sysOptoutdBase] = r
 	}
-	if contains(cfg.Systems, sysOptoutd) && cfg.OptoutdBin != "" {
+	if slices.Contains(cfg.Systems, sysOptoutd) && cfg.OptoutdBin != "" {
 		builds[sysOptoutd] = optoutdBuild{Bin: cfg.OptoutdBin, Commit: "binary " + cfg.OptoutdBin}
 	}
 	for _, sys := range []string{sysOptoutd, sysOptoutdBase} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // System names.
@@ -84,7 +85,7 @@ func newSystem(name string, cfg Config, builds map[string]optoutdBuild, self str
 		if !ok {
 			return nil, fmt.Errorf("bench: no binary for %s", name)
 		}
-		return &optoutdSystem{name: name, bin: b.Bin, commit: b.Commit, http1: contains(cfg.ClientHTTP1, name)}, nil
+		return &optoutdSystem{name: name, bin: b.Bin, commit: b.Commit, http1: slices.Contains(cfg.ClientHTTP1, name)}, nil
 	case sysEtcd:
 		return &etcdSystem{self: self, timing: cfg.EtcdTiming}, nil
 	}

@@ -18,6 +18,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/optoutd/optoutd/fsm"
 	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/internal/durable"
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -116,7 +117,7 @@ func seedInto(dir string, cfg Config, r io.Reader) (*fsmv1.SnapshotHeader, error
 	if err := writeTerm(filepath.Join(dir, "raft.db"), term); err != nil {
 		return nil, err
 	}
-	return hdr, syncDir(dir)
+	return hdr, durable.SyncDir(dir)
 }
 
 // peekHeader reads the magic and header without consuming them, so they
@@ -261,7 +262,7 @@ func (st *stage) commit() error {
 			return fmt.Errorf("--data-dir: %w", err)
 		}
 		st.dir = ""
-		return syncDir(filepath.Dir(st.target))
+		return durable.SyncDir(filepath.Dir(st.target))
 	}
 	for _, name := range []string{"raft.db", "fsm.db", "snapshots"} {
 		to := filepath.Join(st.target, name)
@@ -274,7 +275,7 @@ func (st *stage) commit() error {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
 	st.dir = ""
-	return syncDir(st.target)
+	return durable.SyncDir(st.target)
 }
 
 func (st *stage) abort() {
@@ -287,15 +288,6 @@ func (st *stage) abort() {
 	for _, p := range st.created { // deepest first
 		_ = os.Remove(p)
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // offlineTransport is the Transport that FileSnapshotStore.Create and

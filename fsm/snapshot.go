@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/optoutd/optoutd/internal/durable"
 	"go.etcd.io/bbolt"
 )
 
@@ -99,7 +100,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := os.Rename(tmp, f.cfg.Path); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
-	if err := syncDir(filepath.Dir(f.cfg.Path)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(f.cfg.Path)); err != nil {
 		return fmt.Errorf("fsm: restore: %w", err)
 	}
 	db, idx, err = openDB(f.cfg.Path, f.cfg.InitialMmapSize)
@@ -119,13 +120,4 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.log.Info("state machine restored from snapshot", "applied_index", idx)
 	f.advance(idx)
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -102,7 +103,7 @@ func (tc TierConfig) Runs() ([]RunConfig, error) {
 		for i, k := range kinds {
 			// The nemesis under test twice as often as a partner kind,
 			// faults overlapping.
-			partner := all[(indexOf(all, k)+1)%len(all)]
+			partner := all[(slices.Index(all, k)+1)%len(all)]
 			add(k+"-overlap", []string{k, k, partner}, true, t, tc.Base.Seed+uint64(i))
 		}
 	}
@@ -125,15 +126,6 @@ func (tc TierConfig) Runs() ([]RunConfig, error) {
 		}
 	}
 	return runs, nil
-}
-
-func indexOf(xs []string, x string) int {
-	for i, y := range xs {
-		if y == x {
-			return i
-		}
-	}
-	return 0
 }
 
 func orDuration(v, d time.Duration) time.Duration {

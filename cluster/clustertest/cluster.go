@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -215,7 +216,7 @@ func (c *Cluster) WaitLeader(timeout time.Duration, exclude ...string) *cluster.
 	Eventually(c.t, timeout, func() error {
 		leader = nil
 		for _, n := range c.Nodes() {
-			if contains(exclude, n.ID()) {
+			if slices.Contains(exclude, n.ID()) {
 				continue
 			}
 			if n.Raft().State() == raft.Leader {
@@ -263,13 +264,4 @@ func Ctx(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-func contains(xs []string, x string) bool {
-	for _, s := range xs {
-		if s == x {
-			return true
-		}
-	}
-	return false
 }

@@ -133,26 +133,10 @@ func roleArg(s string) (optoutv1.Role, error) {
 }
 
 func (m *Main) tokenCmd() *ffcli.Command {
-	cfs := flag.NewFlagSet("optoutctl token create", flag.ContinueOnError)
-	cfs.SetOutput(m.Stderr)
-	role := cfs.String("role", "", "reader, writer, auditor or admin (required)")
-	const cusage = "optoutctl token create NAME --role ROLE"
-	create := &ffcli.Command{
-		Name: "create", ShortUsage: cusage, FlagSet: cfs, ShortHelp: "create a bearer token (printed once)",
-		Exec: func(ctx context.Context, a []string) error {
-			a, err := positional(cfs, 1, cusage, a)
-			if err != nil {
-				return err
-			}
-			r, err := roleArg(*role)
-			if err != nil {
-				return err
-			}
-			return m.withClient(ctx, func(ctx context.Context, c *client.Client) (proto.Message, error) {
-				return c.CreateToken(ctx, a[0], r)
-			})
-		},
-	}
+	create := m.nameRoleCmd("token create", "NAME", "create a bearer token (printed once)",
+		func(ctx context.Context, c *client.Client, name string, r optoutv1.Role) (proto.Message, error) {
+			return c.CreateToken(ctx, name, r)
+		})
 	lfs := flag.NewFlagSet("optoutctl token list", flag.ContinueOnError)
 	lfs.SetOutput(m.Stderr)
 	list := &ffcli.Command{
@@ -188,12 +172,23 @@ func (m *Main) revokeCmd(parent string) *ffcli.Command {
 }
 
 func (m *Main) certCmd() *ffcli.Command {
-	fs := flag.NewFlagSet("optoutctl cert grant", flag.ContinueOnError)
+	grant := m.nameRoleCmd("cert grant", "COMMON_NAME", "give client certificates with this common name a role",
+		func(ctx context.Context, c *client.Client, name string, r optoutv1.Role) (proto.Message, error) {
+			return c.GrantCertificate(ctx, name, r)
+		})
+	return group("cert", "optoutctl cert <grant|revoke>", "map client certificates to roles", grant, m.revokeCmd("cert"))
+}
+
+// nameRoleCmd is a command "optoutctl PATH ARG --role ROLE" that sends one
+// name and one role to the cluster with call.
+func (m *Main) nameRoleCmd(path, arg, help string,
+	call func(context.Context, *client.Client, string, optoutv1.Role) (proto.Message, error)) *ffcli.Command {
+	fs := flag.NewFlagSet("optoutctl "+path, flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	role := fs.String("role", "", "reader, writer, auditor or admin (required)")
-	const usage = "optoutctl cert grant COMMON_NAME --role ROLE"
-	grant := &ffcli.Command{
-		Name: "grant", ShortUsage: usage, FlagSet: fs, ShortHelp: "give client certificates with this common name a role",
+	usage := "optoutctl " + path + " " + arg + " --role ROLE"
+	return &ffcli.Command{
+		Name: path[strings.LastIndex(path, " ")+1:], ShortUsage: usage, FlagSet: fs, ShortHelp: help,
 		Exec: func(ctx context.Context, a []string) error {
 			a, err := positional(fs, 1, usage, a)
 			if err != nil {
@@ -204,9 +199,8 @@ func (m *Main) certCmd() *ffcli.Command {
 				return err
 			}
 			return m.withClient(ctx, func(ctx context.Context, c *client.Client) (proto.Message, error) {
-				return c.GrantCertificate(ctx, a[0], r)
+				return call(ctx, c, a[0], r)
 			})
 		},
 	}
-	return group("cert", "optoutctl cert <grant|revoke>", "map client certificates to roles", grant, m.revokeCmd("cert"))
 }

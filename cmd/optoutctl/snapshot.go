@@ -18,6 +18,7 @@ import (
 	"github.com/optoutd/optoutd/client"
 	"github.com/optoutd/optoutd/fsm"
 	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/internal/durable"
 	"github.com/peterbourgon/ff/v3/ffcli"
 )
 
@@ -190,7 +191,7 @@ func (m *Main) saveSnapshot(ctx context.Context, path string, gzip bool) (err er
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 		return err
 	}
 	out := newSnapshotInfo(path, size, h)
@@ -239,13 +240,4 @@ func watchProgress(p *progressWriter, idle time.Duration, cancel context.CancelC
 		}
 	}()
 	return func() { close(done) }
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

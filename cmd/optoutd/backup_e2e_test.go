@@ -338,13 +338,7 @@ func TestBackupRestoreIntoFreshProcessCluster(t *testing.T) {
 	want := src.settledDigest(ctx, 0)
 
 	leader := src.leader(ctx)
-	var follower *proc
-	for _, p := range src.procs {
-		if p != leader {
-			follower = p
-			break
-		}
-	}
+	follower := src.followers(leader)[0]
 	dir := t.TempDir()
 	file := filepath.Join(dir, "backup.snap")
 	saved := parseHeader(t, mustRun(t, ctl, "--endpoints", follower.api, "snapshot", "save", file))

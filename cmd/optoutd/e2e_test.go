@@ -235,6 +235,17 @@ func (pc *procCluster) leader(ctx context.Context) *proc {
 	}
 }
 
+// followers returns the nodes other than leader, in start order.
+func (pc *procCluster) followers(leader *proc) []*proc {
+	var out []*proc
+	for _, p := range pc.procs {
+		if p != leader {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // TestProcessClusterSurvivesKill9OfLeader is the "done means" as a
 // test: three processes, a write through a follower, kill -9 of the leader
 // during a stream of writes, a restart, and every acknowledged write on
@@ -244,13 +255,7 @@ func TestProcessClusterSurvivesKill9OfLeader(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	leader := pc.leader(ctx)
-	var follower *proc
-	for _, p := range pc.procs {
-		if p != leader {
-			follower = p
-			break
-		}
-	}
+	follower := pc.followers(leader)[0]
 	res, err := pc.clientOf(follower).Set(ctx, &optoutv1.SetRequest{SubjectId: "via-follower", Purpose: "email_marketing", State: optoutv1.State_STATE_OPTED_OUT, Source: "e2e"})
 	if err != nil {
 		t.Fatalf("write through follower %s: %v", follower.id, err)

@@ -160,13 +160,7 @@ func TestScaleAndRollingRestartThroughProcesses(t *testing.T) {
 	// leader last (the order docs/operations.md gives).
 	done = begin("rolling restart")
 	leader := pc.leader(ctx)
-	order := []*proc{}
-	for _, p := range pc.procs {
-		if p != leader {
-			order = append(order, p)
-		}
-	}
-	for _, p := range append(order, leader) {
+	for _, p := range append(pc.followers(leader), leader) {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		<-p.done
 		p.cmd = nil
@@ -223,13 +217,7 @@ func TestJoinSkipsARemovedMember(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	leader := pc.leader(ctx)
-	var gone *proc
-	for _, p := range pc.procs {
-		if p != leader {
-			gone = p
-			break
-		}
-	}
+	gone := pc.followers(leader)[0]
 	c := pc.all()
 	if _, err := c.RemoveMember(ctx, gone.id); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -259,7 +260,7 @@ func (n *Netns) SetDrops(ctx context.Context, drops []Drop) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, nd := range n.nodes {
-		if equalStrings(n.drops[nd.ID], want[nd.ID]) {
+		if slices.Equal(n.drops[nd.ID], want[nd.ID]) {
 			continue
 		}
 		if _, err := n.r.runIn(ctx, nftScript(want[nd.ID]), "ip", "netns", "exec", nsName(nd.ID), "nft", "-f", "-"); err != nil {
@@ -279,18 +280,6 @@ func (n *Netns) Teardown(ctx context.Context) error {
 		cancel()
 	}
 	return CleanupNetns(ctx, n.opts.Log)
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func commandExists(name string) bool {

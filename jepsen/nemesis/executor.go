@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -198,7 +199,7 @@ func (x *Executor) upNodes() []string {
 
 func (x *Executor) heldLocked(id string) bool {
 	for _, e := range x.active {
-		if contains(e.Down, id) || contains(e.Paused, id) || contains(e.Holds, id) {
+		if slices.Contains(e.Down, id) || slices.Contains(e.Paused, id) || slices.Contains(e.Holds, id) {
 			return true
 		}
 	}
@@ -298,7 +299,7 @@ func (x *Executor) reconcileLocked(ctx context.Context) error {
 	}
 	want, drops := Desired(x.c.NodeIDs(), effects)
 	var errs []error
-	if !sameDrops(drops, x.drops) {
+	if !slices.Equal(drops, x.drops) {
 		if err := x.c.SetDrops(ctx, drops); err != nil {
 			errs = append(errs, err)
 		} else {
@@ -336,25 +337,4 @@ func (x *Executor) moveLocked(ctx context.Context, id string, from, to nodeState
 	}
 	x.actual[id] = to
 	return nil
-}
-
-func sameDrops(a, b []db.Drop) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func contains(ids []string, x string) bool {
-	for _, id := range ids {
-		if id == x {
-			return true
-		}
-	}
-	return false
 }
