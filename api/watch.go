@@ -47,10 +47,16 @@ func (s *optOutServer) Watch(ctx context.Context, req *connect.Request[optoutv1.
 			if err := gate(st, client); err != nil {
 				return err
 			}
-			if first && cursor < st.AuditCompactedThrough {
+			// Checked on every page, not only the first: retention may
+			// remove entries a slow watch has not read yet, and skipping them
+			// silently would break the stream's promise.
+			if cursor < st.AuditCompactedThrough {
+				msg := "from_version is older than the retained history"
+				if !first {
+					msg = "retention removed changes after version " + uitoa(cursor) + " before this watch read them"
+				}
 				return &optoutd.Error{Code: optoutd.OutOfRange, CurrentVersion: st.AuditCompactedThrough,
-					Message: "from_version is older than the retained history; the oldest version a watch can start from is " +
-						uitoa(st.AuditCompactedThrough)}
+					Message: msg + "; the oldest version a watch can start from is " + uitoa(st.AuditCompactedThrough)}
 			}
 			applied = v.AppliedIndex()
 			changes, err = v.Changes(cursor, watchPage)

@@ -1,0 +1,105 @@
+package api_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/api"
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
+)
+
+// auditView is a memView with an audit log: entries above the compaction
+// floor, and the floor itself, as retention leaves them.
+type auditView struct {
+	memView
+	floor   uint64
+	entries []optoutd.AuditEntry
+}
+
+func (v auditView) Settings() (optoutd.Settings, error) {
+	return optoutd.Settings{Initialized: true, CatalogVersion: catalogVersion, AuditCompactedThrough: v.floor}, nil
+}
+
+func (v auditView) Changes(after uint64, limit int) ([]optoutd.AuditEntry, error) {
+	var out []optoutd.AuditEntry
+	for _, e := range v.entries {
+		if e.Version > after && e.Version > v.floor && len(out) < limit {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func entries(versions ...uint64) []optoutd.AuditEntry {
+	out := make([]optoutd.AuditEntry, len(versions))
+	for i, v := range versions {
+		out[i] = optoutd.AuditEntry{Version: v, SubjectID: "u1", Purpose: "email_marketing", NewState: optoutd.StateOptedOut}
+	}
+	return out
+}
+
+// watchStore serves views from a function the test can change between
+// the watch's reads.
+func watchStore(view func() auditView) *fakeStore {
+	s := &fakeStore{}
+	s.ReadLocalFn = func(fn func(optoutd.View) error) error { return fn(view()) }
+	return s
+}
+
+func TestWatchBelowRetainedHistoryIsOutOfRange(t *testing.T) {
+	s := serve(t, watchStore(func() auditView {
+		return auditView{memView: memView{applied: 12}, floor: 5, entries: entries(6, 9, 12)}
+	}), api.Options{})
+	c := optoutv1connect.NewOptOutServiceClient(http1Client(t), s.URL)
+	stream, err := c.Watch(ctx(t), connect.NewRequest(&optoutv1.WatchRequest{FromVersion: 2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	for stream.Receive() {
+		t.Fatalf("a watch from below the retained history sent %v", stream.Msg())
+	}
+	if connect.CodeOf(stream.Err()) != connect.CodeOutOfRange || !strings.Contains(stream.Err().Error(), "oldest version a watch can start from is 5") {
+		t.Fatalf("want out_of_range naming version 5, got %v", stream.Err())
+	}
+}
+
+// TestWatchOvertakenByRetentionIsOutOfRange: retention that removes
+// entries a running watch has not read yet must end the watch with
+// out_of_range, never let it skip them silently.
+func TestWatchOvertakenByRetentionIsOutOfRange(t *testing.T) {
+	var mu sync.Mutex
+	v := auditView{memView: memView{applied: 3}, entries: entries(1, 2, 3)}
+	s := serve(t, watchStore(func() auditView { mu.Lock(); defer mu.Unlock(); return v }), api.Options{})
+	c := optoutv1connect.NewOptOutServiceClient(http1Client(t), s.URL)
+	stream, err := c.Watch(ctx(t), connect.NewRequest(&optoutv1.WatchRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	var got []uint64
+	for stream.Receive() {
+		switch m := stream.Msg().Event.(type) {
+		case *optoutv1.WatchResponse_Change:
+			got = append(got, m.Change.Version)
+		case *optoutv1.WatchResponse_Progress:
+			if m.Progress.AppliedIndex == 3 {
+				// Versions 4..8 are written and compacted away, with 9 kept,
+				// before the watch reads again.
+				mu.Lock()
+				v = auditView{memView: memView{applied: 9}, floor: 8, entries: entries(9)}
+				mu.Unlock()
+			}
+		}
+	}
+	if len(got) != 3 || got[2] != 3 {
+		t.Fatalf("the first page should deliver 1, 2, 3; got %v", got)
+	}
+	if connect.CodeOf(stream.Err()) != connect.CodeOutOfRange || !strings.Contains(stream.Err().Error(), "retention removed changes after version 3") {
+		t.Fatalf("want out_of_range after the watch was overtaken by retention, got %v after %v", stream.Err(), got)
+	}
+}
