@@ -18,9 +18,10 @@ import (
 
 // The Raft log outlives binaries: entries written by every earlier command
 // format must still decode and apply. testdata/commands/v<N>.txt holds
-// commands encoded by the binary that introduced format N, one per line
-// ("name hex"), checked in and never regenerated. -write-fixtures writes the
-// file for the current FormatVersion only if it does not exist yet.
+// commands encoded by binaries of format N, one per line ("name hex"),
+// checked in; a line once written is never changed or regenerated.
+// -write-fixtures adds to the current FormatVersion's file the fixtures it
+// lacks (the file of an earlier format is never touched).
 var writeFixtures = flag.Bool("write-fixtures", false, "write testdata/commands/v<FormatVersion>.txt if missing")
 
 // currentFixtures are the commands of the current format, one of each kind.
@@ -39,6 +40,9 @@ func currentFixtures() map[string]proto.Message {
 		"f_erase_subject":   &fsmv1.EraseSubjectCommand{SubjectId: "u1", Reason: "gdpr", ClientSchemaVersion: 2, Caller: "admin"},
 		"g_term_start":      &fsmv1.TermStartCommand{LeaderId: "n1"},
 		"h_register_node":   &fsmv1.RegisterNodeCommand{NodeId: "n2", ApiAddress: "127.0.0.1:7002"},
+		"i_put_principal": &fsmv1.PutPrincipalCommand{Name: "svc-web", Kind: fsmv1.PrincipalKind_PRINCIPAL_KIND_TOKEN, Role: fsmv1.Role_ROLE_WRITER,
+			TokenSha256: []byte("0123456789abcdef0123456789abcdef"), CreateOnly: true, ClientSchemaVersion: 2, Caller: "admin"},
+		"j_delete_principal": &fsmv1.DeletePrincipalCommand{Name: "svc-web", ClientSchemaVersion: 2, Caller: "admin"},
 	}
 }
 
@@ -68,14 +72,18 @@ func fixtureType(m proto.Message) fsmv1.CommandType {
 
 func TestWriteFixtures(t *testing.T) {
 	if !*writeFixtures {
-		t.Skip("run with -write-fixtures to add the current format's fixtures")
+		t.Skip("run with -write-fixtures to add the current format's missing fixtures")
 	}
-	path := filepath.Join("testdata", "commands", fmt.Sprintf("v%d.txt", FormatVersion))
-	if _, err := os.Stat(path); err == nil {
-		t.Fatalf("%s exists; fixtures of a released format are never rewritten", path)
+	path := currentFixturesFile()
+	have, err := fixtureNames(path)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
 	}
 	var lines []string
 	for name, m := range currentFixtures() {
+		if have[name] {
+			continue
+		}
 		b, err := Encode(fixtureType(m), m, time.Unix(1700000000, 0))
 		if err != nil {
 			t.Fatal(err)
@@ -83,9 +91,63 @@ func TestWriteFixtures(t *testing.T) {
 		lines = append(lines, name+" "+hex.EncodeToString(b))
 	}
 	sort.Strings(lines)
-	header := fmt.Sprintf("# Commands encoded by format version %d. Never edit or regenerate.\n", FormatVersion)
-	if err := os.WriteFile(path, []byte(header+strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+	out := strings.Join(lines, "\n") + "\n"
+	if len(have) == 0 {
+		out = fmt.Sprintf("# Commands encoded by format version %d. Never edit or regenerate.\n", FormatVersion) + out
+	}
+	if len(lines) == 0 {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func currentFixturesFile() string {
+	return filepath.Join("testdata", "commands", fmt.Sprintf("v%d.txt", FormatVersion))
+}
+
+// fixtureNames returns the names of the fixtures in a fixtures file.
+func fixtureNames(path string) (map[string]bool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if name, _, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(line, "#") {
+			names[name] = true
+		}
+	}
+	return names, nil
+}
+
+// TestFixturesCoverEveryCommand: every command type has a fixture of the
+// current format, and the checked-in file holds all of them, so a new
+// command kind cannot ship without its compatibility fixture.
+func TestFixturesCoverEveryCommand(t *testing.T) {
+	covered := map[fsmv1.CommandType]bool{}
+	for _, m := range currentFixtures() {
+		covered[fixtureType(m)] = true
+	}
+	for v, name := range fsmv1.CommandType_name {
+		if ct := fsmv1.CommandType(v); ct != fsmv1.CommandType_COMMAND_TYPE_UNSPECIFIED && !covered[ct] {
+			t.Errorf("%s has no fixture in currentFixtures", name)
+		}
+	}
+	have, err := fixtureNames(currentFixturesFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range currentFixtures() {
+		if !have[name] {
+			t.Errorf("%s lacks fixture %s; run go test ./fsm -run TestWriteFixtures -write-fixtures", currentFixturesFile(), name)
+		}
 	}
 }
 
