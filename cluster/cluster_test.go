@@ -254,9 +254,15 @@ func TestLaggingFollowerGetsSnapshot(t *testing.T) {
 		}
 		return nil
 	})
-	if s := f.Raft().Stats()["last_snapshot_index"]; s == "0" {
-		t.Fatalf("follower caught up without installing a snapshot (stats %v)", f.Raft().Stats())
-	}
+	// hashicorp/raft records the installed snapshot just after the FSM's
+	// Restore returns, so the FSM can be caught up a moment before the
+	// stats say how; a follower that replayed the log never records one.
+	clustertest.Eventually(t, 10*time.Second, func() error {
+		if s := f.Raft().Stats()["last_snapshot_index"]; s == "0" {
+			return fmt.Errorf("follower caught up without installing a snapshot (stats %v)", f.Raft().Stats())
+		}
+		return nil
+	})
 	for _, subject := range []string{"lag0", "lag199"} {
 		if rec, ok, _, err := get(ctx, f, subject); err != nil || !ok {
 			t.Fatalf("follower after snapshot: %s: %+v ok=%v err=%v", subject, rec, ok, err)
