@@ -97,6 +97,11 @@ func DefaultConfig() Config {
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 
 // Validate reports the first bad field, naming its flag.
+// maxLogCount bounds --snapshot-threshold and --trailing-logs: a billion
+// entries is far past any useful setting (the log would hold hundreds of GB)
+// and catches a mistyped or overflowed value.
+const maxLogCount = 1e9
+
 func (c *Config) Validate() error {
 	if !idRE.MatchString(c.ID) {
 		return fmt.Errorf("--id: %q must match %s", c.ID, idRE)
@@ -113,7 +118,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.APIAdvertise != "" {
-		if err := checkHostPort("--api-addr", c.APIAdvertise); err != nil {
+		if err := checkHostPort("--api-advertise", c.APIAdvertise); err != nil {
 			return err
 		}
 	}
@@ -185,8 +190,11 @@ func (c *Config) validateTimings() error {
 	if c.IdempotencyWindow < time.Second || c.IdempotencyWindow > 366*24*time.Hour {
 		return fmt.Errorf("--idempotency-window: %v is outside 1s..366 days", c.IdempotencyWindow)
 	}
-	if c.SnapshotThreshold < 1 {
-		return errors.New("--snapshot-threshold: must be at least 1")
+	if c.SnapshotThreshold < 1 || c.SnapshotThreshold > maxLogCount {
+		return fmt.Errorf("--snapshot-threshold: %d is outside 1..%d", c.SnapshotThreshold, uint64(maxLogCount))
+	}
+	if c.TrailingLogs > maxLogCount {
+		return fmt.Errorf("--trailing-logs: %d is over %d", c.TrailingLogs, uint64(maxLogCount))
 	}
 	if c.SnapshotsRetained < 1 || c.SnapshotsRetained > 100 {
 		return fmt.Errorf("--snapshots-retained: %d is outside 1..100", c.SnapshotsRetained)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,14 @@ import (
 func TestBadFlagsNameTheFlag(t *testing.T) {
 	dir := t.TempDir()
 	base := []string{"server", "--id", "n1", "--data-dir", dir, "--api-addr", "127.0.0.1:7998", "--raft-addr", "127.0.0.1:7999"}
+	files := t.TempDir()
+	notPEM, shortTok := filepath.Join(files, "ca.pem"), filepath.Join(files, "token")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(shortTok, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -34,6 +44,14 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{"zero request timeout", append(base, "--request-timeout", "0s"), "--request-timeout"},
 		{"bad duration", append(base, "--heartbeat-timeout", "soon"), "heartbeat-timeout"},
 		{"snapshot threshold 0", append(base, "--snapshot-threshold", "0"), "--snapshot-threshold"},
+		{"snapshot threshold overflow", append(base, "--snapshot-threshold", "18446744073709551615"), "--snapshot-threshold: 18446744073709551615 is outside"},
+		{"trailing logs huge", append(base, "--trailing-logs", "5000000000"), "--trailing-logs"},
+		{"api advertise garbage", append(base, "--api-advertise", "nonsense"), "--api-advertise"},
+		{"join timeout huge", append(base, "--join", "127.0.0.1:7001", "--join-timeout", "876000h"), "--join-timeout"},
+		{"join ca without join", append(base, "--join-ca-file", "/etc/hostname"), "only meaningful with --join"},
+		{"join ca missing", append(base, "--join", "127.0.0.1:7001", "--join-ca-file", dir+"/no-such.pem"), "--join-ca-file"},
+		{"join ca not pem", append(base, "--join", "127.0.0.1:7001", "--join-ca-file", notPEM), "--join-ca-file: no PEM certificates"},
+		{"join token too short", append(base, "--join", "127.0.0.1:7001", "--join-token-file", shortTok), "--join-token-file: the token must be"},
 		{"log level", append(base, "--log-level", "loud"), "--log-level"},
 		{"log format", append(base, "--log-format", "xml"), "--log-format"},
 		{"stray argument", append(base, "extra"), "unexpected arguments"},

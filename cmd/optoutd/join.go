@@ -14,9 +14,9 @@ import (
 // join asks the cluster, through any of endpoints, to add this node as a
 // learner, retrying while no endpoint can take the request, until timeout.
 // The cluster promotes the learner to voter once it has caught up.
-func join(ctx context.Context, log *slog.Logger, endpoints, id, raftAddr string, timeout time.Duration) error {
+func join(ctx context.Context, log *slog.Logger, endpoints, id, raftAddr string, timeout time.Duration, opts ...client.Option) error {
 	eps := strings.Split(endpoints, ",")
-	c, err := client.New(eps)
+	c, err := client.New(eps, opts...)
 	if err != nil {
 		return fmt.Errorf("--join: %w", err)
 	}
@@ -40,15 +40,16 @@ func join(ctx context.Context, log *slog.Logger, endpoints, id, raftAddr string,
 			if !client.FromRemovedNode(err) {
 				return fmt.Errorf("--join: %s refused to add %s at %s: %w", endpoints, id, raftAddr, err)
 			}
-		case connect.CodeInvalidArgument, connect.CodeUnimplemented,
-			connect.CodeNotFound, connect.CodePermissionDenied, connect.CodeUnauthenticated:
+		case connect.CodeUnauthenticated, connect.CodePermissionDenied:
+			return fmt.Errorf("--join: %s refused to add %s at %s (members with --auth need an admin token: --join-token-file): %w", endpoints, id, raftAddr, err)
+		case connect.CodeInvalidArgument, connect.CodeUnimplemented, connect.CodeNotFound:
 			return fmt.Errorf("--join: %s refused to add %s at %s: %w", endpoints, id, raftAddr, err)
 		}
 		log.Warn("join attempt failed; retrying", "via", endpoints, "err", err)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return fmt.Errorf("--join: could not join through %s within %v (is that the API address of a running member?): %w", endpoints, timeout, err)
+			return fmt.Errorf("--join: could not join through %s within %v (is that the API address of a running member? members serving HTTPS need --join-ca-file): %w", endpoints, timeout, err)
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}

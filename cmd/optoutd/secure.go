@@ -3,12 +3,15 @@ package main
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/optoutd/optoutd/client"
 	"github.com/optoutd/optoutd/security"
 )
 
@@ -18,6 +21,8 @@ type secured struct {
 	apiTLS        *tls.Config
 	requireAuth   bool
 	bootstrapHash []byte
+	// join are the client options --join uses to reach the members.
+	join []client.Option
 }
 
 // reload re-reads every certificate (SIGHUP).
@@ -30,9 +35,48 @@ func (s *secured) reload() {
 }
 
 const (
-	minTokenLen = 16
-	maxTokenLen = 512
+	minTokenLen    = 16
+	maxTokenLen    = 512
+	maxJoinTimeout = 24 * time.Hour
 )
+
+// readTokenFile reads a bearer token from path, named by flag in errors.
+func readTokenFile(flag, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < minTokenLen || len(tok) > maxTokenLen || strings.ContainsAny(tok, " \t\r\n") {
+		return "", fmt.Errorf("%s: the token must be %d..%d characters without spaces", flag, minTokenLen, maxTokenLen)
+	}
+	return tok, nil
+}
+
+// joinOptions turns --join-ca-file and --join-token-file into client
+// options for the join request.
+func (f *nodeFlags) joinOptions() ([]client.Option, error) {
+	var opts []client.Option
+	if f.joinCA != "" {
+		pem, err := os.ReadFile(f.joinCA)
+		if err != nil {
+			return nil, fmt.Errorf("--join-ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--join-ca-file: no PEM certificates in %s", f.joinCA)
+		}
+		opts = append(opts, client.WithTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	}
+	if f.joinTokenFile != "" {
+		tok, err := readTokenFile("--join-token-file", f.joinTokenFile)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, client.WithToken(tok))
+	}
+	return opts, nil
+}
 
 func (f *nodeFlags) secure(log *slog.Logger) (*secured, error) {
 	s := &secured{requireAuth: f.auth}
@@ -72,17 +116,18 @@ func (f *nodeFlags) secure(log *slog.Logger) (*secured, error) {
 		s.api, s.apiTLS = r, r.ServerConfig(mode)
 	}
 	if f.bootstrapTokenFile != "" {
-		b, err := os.ReadFile(f.bootstrapTokenFile)
+		tok, err := readTokenFile("--bootstrap-token-file", f.bootstrapTokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("--bootstrap-token-file: %w", err)
-		}
-		tok := strings.TrimSpace(string(b))
-		if len(tok) < minTokenLen || len(tok) > maxTokenLen || strings.ContainsAny(tok, " \t\r\n") {
-			return nil, fmt.Errorf("--bootstrap-token-file: the token must be %d..%d characters without spaces", minTokenLen, maxTokenLen)
+			return nil, err
 		}
 		sum := sha256.Sum256([]byte(tok))
 		s.bootstrapHash = sum[:]
 	}
+	join, err := f.joinOptions()
+	if err != nil {
+		return nil, err
+	}
+	s.join = join
 	switch {
 	case s.api == nil && s.peer == nil && !s.requireAuth:
 		log.Warn("INSECURE: no TLS and no authentication; anyone who can reach the API or Raft port can read and change opt-out state. Configure --client-cert-file, --peer-cert-file and --auth for production")

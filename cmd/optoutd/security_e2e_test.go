@@ -181,6 +181,51 @@ func TestSecuredCluster(t *testing.T) {
 	if _, err := writer.Set(ctx, &optoutv1.SetRequest{SubjectId: "sec-3", Purpose: "analytics", State: optoutv1.State_STATE_OPTED_OUT}); err != nil {
 		t.Fatal(err)
 	}
+
+	// A new node joins the secured cluster over HTTPS with an admin token;
+	// without the token it stops, naming the flag, and adds nothing.
+	joinVia := pc.procs[0].api + "," + pc.procs[1].api
+	startJoiner := func(extra ...string) *proc {
+		addrs := freePorts(t, 2)
+		j := &proc{id: "n4", api: addrs[0], raft: addrs[1]}
+		j.args = append([]string{"server", "--id", "n4", "--data-dir", filepath.Join(t.TempDir(), "n4"), "--api-addr", j.api,
+			"--raft-addr", j.raft, "--join", joinVia, "--join-timeout", "30s", "--log-level", "info",
+			"--join-ca-file", filepath.Join(p.dir, "ca.pem")}, secure...)
+		j.args = append(j.args, extra...)
+		pc.procs = append(pc.procs, j)
+		pc.start(j)
+		return j
+	}
+	members := func() []string {
+		st, err := admin.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, n := range st.Nodes {
+			ids = append(ids, n.Id)
+		}
+		return ids
+	}
+	noToken := startJoiner()
+	select {
+	case <-noToken.done:
+	case <-ctx.Done():
+		t.Fatal("a join without a token neither failed nor finished")
+	}
+	if !strings.Contains(noToken.log.String(), "--join-token-file") || strings.Contains(strings.Join(members(), ","), "n4") {
+		t.Fatalf("a join without a token: members %v, log:\n%s", members(), tail(noToken.log.String(), 2000))
+	}
+	joiner := startJoiner("--join-token-file", tokFile)
+	for !strings.Contains(strings.Join(members(), ","), "n4") {
+		select {
+		case <-joiner.done:
+			t.Fatalf("n4 exited instead of joining: %v\n%s", joiner.exitErr, tail(joiner.log.String(), 2000))
+		case <-ctx.Done():
+			t.Fatal("n4 never joined the secured cluster")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func servedSerial(t *testing.T, addr string, p *testPKI) string {

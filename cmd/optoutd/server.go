@@ -31,7 +31,7 @@ type nodeFlags struct {
 	logLevel, logFormat                     string
 	unsafeStaleReads, noDefaultCatalog      bool
 	idemWindow, joinTimeout                 time.Duration
-	join                                    string
+	join, joinCA, joinTokenFile             string
 	peerCert, peerKey, peerCA               string
 	clientCert, clientKey, clientCA         string
 	clientCertAuth, auth                    bool
@@ -49,6 +49,8 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.initialCluster, "initial-cluster", "", "id=raftaddr,... of every node, used only on the first start")
 	fs.StringVar(&f.join, "join", "", "API addresses (host:port,...) of running members: on its first start this node asks to be added as a learner")
 	fs.DurationVar(&f.joinTimeout, "join-timeout", time.Minute, "how long to keep trying --join before giving up")
+	fs.StringVar(&f.joinCA, "join-ca-file", "", "CA bundle that verifies the members' API certificates for --join (turns on HTTPS)")
+	fs.StringVar(&f.joinTokenFile, "join-token-file", "", "file holding an admin token for --join, when the members run with --auth")
 	fs.DurationVar(&f.heartbeat, "heartbeat-timeout", d.HeartbeatTimeout, "Raft heartbeat timeout")
 	fs.DurationVar(&f.election, "election-timeout", d.ElectionTimeout, "Raft election timeout")
 	fs.DurationVar(&f.lease, "leader-lease-timeout", d.LeaderLeaseTimeout, "a leader that hears from no quorum for this long steps down")
@@ -103,8 +105,11 @@ func (f *nodeFlags) config(log *slog.Logger) (cluster.Config, error) {
 	if f.join != "" && f.initialCluster != "" {
 		return cfg, fmt.Errorf("--join: cannot be combined with --initial-cluster (bootstrap a new cluster, or join a running one)")
 	}
-	if f.joinTimeout < time.Second {
-		return cfg, fmt.Errorf("--join-timeout: %v is under 1s", f.joinTimeout)
+	if f.joinTimeout < time.Second || f.joinTimeout > maxJoinTimeout {
+		return cfg, fmt.Errorf("--join-timeout: %v is outside 1s..%v", f.joinTimeout, maxJoinTimeout)
+	}
+	if f.join == "" && (f.joinCA != "" || f.joinTokenFile != "") {
+		return cfg, errors.New("--join-ca-file and --join-token-file: only meaningful with --join")
 	}
 	return cfg, cfg.Validate()
 }
@@ -169,7 +174,7 @@ func newServerCmd(m *Main) *ffcli.Command {
 			if f.join != "" {
 				if !rn.node.Fresh() {
 					log.Info("existing state found; not joining again", "join", f.join)
-				} else if err := join(ctx, log, f.join, cfg.ID, cfg.RaftAdvertiseOrAddr(), f.joinTimeout); err != nil {
+				} else if err := join(ctx, log, f.join, cfg.ID, cfg.RaftAdvertiseOrAddr(), f.joinTimeout, sec.join...); err != nil {
 					_ = rn.close()
 					return err
 				}
