@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,6 +100,11 @@ func TestInvalidWriteChangesNothing(t *testing.T) {
 		{Key: optoutd.Key{SubjectID: "u", Purpose: "Bad Purpose"}, State: optoutd.StateOptedOut},
 		{Key: optoutd.Key{SubjectID: "u", Purpose: "p"}},
 		{Key: optoutd.Key{SubjectID: "\xff", Purpose: "p"}, State: optoutd.StateOptedOut},
+		{Key: optoutd.Key{SubjectID: strings.Repeat("s", optoutd.MaxSubjectIDBytes+1), Purpose: "email_marketing"}, State: optoutd.StateOptedOut},
+		{Key: optoutd.Key{SubjectID: "u", Purpose: "email_marketing"}, State: optoutd.StateOptedOut, Source: strings.Repeat("s", optoutd.MaxSourceBytes+1)},
+		{Key: optoutd.Key{SubjectID: "u", Purpose: "email_marketing"}, State: optoutd.StateOptedOut, Reason: strings.Repeat("r", optoutd.MaxReasonBytes+1)},
+		{Key: optoutd.Key{SubjectID: "u", Purpose: "email_marketing"}, State: optoutd.StateOptedOut, Reason: "bad \xff utf-8"},
+		{Key: optoutd.Key{SubjectID: "u", Purpose: "email_marketing"}, State: optoutd.StateOptedOut, IdempotencyKey: strings.Repeat("k", optoutd.MaxIdempotencyKeyBytes+1)},
 	} {
 		if _, err := leader.Set(ctx, req); optoutd.ErrorCode(err) != optoutd.Invalid {
 			t.Fatalf("Set(%+v) = %v, want invalid", req, err)

@@ -94,13 +94,26 @@ func (n *Node) acceptRemoval(index uint64) {
 // already a member at that address, unless joining is set: a node joining
 // with no state whose id is still a member lost its data, and is refused.
 func (n *Node) AddMember(ctx context.Context, id, raftAddr string, joining bool) (uint64, error) {
-	if !idRE.MatchString(id) {
-		return 0, optoutd.Errorf(optoutd.Invalid, "id: %q must match %s", id, idRE)
+	if err := checkMemberID(id); err != nil {
+		return 0, err
 	}
 	if err := checkHostPort("raft_address", raftAddr); err != nil {
 		return 0, optoutd.Errorf(optoutd.Invalid, "%v", err)
 	}
 	return n.membership(ctx, memberChange{op: peerv1.MembershipOp_MEMBERSHIP_OP_ADD_NONVOTER, id: id, addr: raftAddr, joining: joining})
+}
+
+// checkMemberID refuses an id that cannot be a node's, quoting at most 64
+// bytes of it.
+func checkMemberID(id string) error {
+	if idRE.MatchString(id) {
+		return nil
+	}
+	shown := id
+	if len(shown) > 64 {
+		shown = shown[:64] + "..."
+	}
+	return optoutd.Errorf(optoutd.Invalid, "id: %q (%d bytes) must match %s", shown, len(id), idRE)
 }
 
 // memberChange is one membership operation.
@@ -112,16 +125,27 @@ type memberChange struct {
 
 // PromoteMember makes a non-voter a voter.
 func (n *Node) PromoteMember(ctx context.Context, id string) (uint64, error) {
+	if err := checkMemberID(id); err != nil {
+		return 0, err
+	}
 	return n.membership(ctx, memberChange{op: peerv1.MembershipOp_MEMBERSHIP_OP_PROMOTE, id: id})
 }
 
 // RemoveMember removes id, transferring leadership first if id leads.
 func (n *Node) RemoveMember(ctx context.Context, id string) (uint64, error) {
+	if err := checkMemberID(id); err != nil {
+		return 0, err
+	}
 	return n.membership(ctx, memberChange{op: peerv1.MembershipOp_MEMBERSHIP_OP_REMOVE, id: id})
 }
 
 // TransferLeadership moves leadership to id (any caught-up voter if "").
 func (n *Node) TransferLeadership(ctx context.Context, id string) (string, error) {
+	if id != "" {
+		if err := checkMemberID(id); err != nil {
+			return "", err
+		}
+	}
 	if _, err := n.membership(ctx, memberChange{op: peerv1.MembershipOp_MEMBERSHIP_OP_TRANSFER_LEADERSHIP, id: id}); err != nil {
 		return "", err
 	}

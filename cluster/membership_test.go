@@ -280,3 +280,33 @@ func TestRemovingTheLeaderTransfersLeadershipFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMembershipRefusesBadIDs: every membership call checks the id before
+// anything is proposed, and quotes at most a bounded part of it.
+func TestMembershipRefusesBadIDs(t *testing.T) {
+	c := clustertest.New(t, 3)
+	leader := c.WaitLeader(10 * time.Second)
+	ctx := clustertest.Ctx(t, 30*time.Second)
+	before := voters(t, leader)
+	huge := strings.Repeat("x", 100_000)
+	calls := map[string]func(id string) error{
+		"add": func(id string) error {
+			_, err := leader.AddMember(ctx, id, "127.0.0.1:7999", false)
+			return err
+		},
+		"promote":  func(id string) error { _, err := leader.PromoteMember(ctx, id); return err },
+		"remove":   func(id string) error { _, err := leader.RemoveMember(ctx, id); return err },
+		"transfer": func(id string) error { _, err := leader.TransferLeadership(ctx, id); return err },
+	}
+	for name, call := range calls {
+		for _, id := range []string{"bad id", "-n1", huge} {
+			err := call(id)
+			if optoutd.ErrorCode(err) != optoutd.Invalid || !strings.Contains(err.Error(), "id: ") || len(err.Error()) > 300 {
+				t.Fatalf("%s(%.20q): %.400v, want a short invalid-argument error naming id", name, id, err)
+			}
+		}
+	}
+	if after := voters(t, leader); len(after) != len(before) {
+		t.Fatalf("refused membership calls changed the configuration: %v -> %v", before, after)
+	}
+}
