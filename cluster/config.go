@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/optoutd/optoutd"
 	"github.com/optoutd/optoutd/security"
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,11 @@ type Config struct {
 	// It exists only so the chaos suite can prove its checker catches stale
 	// reads; it is never set by flags a user would meet.
 	UnsafeLocalReads bool
+
+	// TestingLogStore, if set, wraps the Raft log store that hashicorp/raft
+	// writes through, so fault-injection tests can delay or fail one node's
+	// log appends (see clustertest.LogGate). Never set outside tests.
+	TestingLogStore func(raft.LogStore) raft.LogStore
 
 	// PeerTLS, if set, secures Raft and the peer RPC with mutual TLS: each
 	// connection is a TLS session (the protocol byte travels inside it).

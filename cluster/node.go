@@ -205,7 +205,11 @@ func (n *Node) startRaft() error {
 	rc.NotifyCh = notify
 	n.leaderNotify = notify
 
-	r, err := raft.NewRaft(rc, instrumentedFSM{FSM: n.fsm, m: n.metrics}, n.logStore, n.logStore, n.snapStore, n.trans)
+	var logs raft.LogStore = n.logStore
+	if n.cfg.TestingLogStore != nil {
+		logs = n.cfg.TestingLogStore(logs)
+	}
+	r, err := raft.NewRaft(rc, instrumentedFSM{FSM: n.fsm, m: n.metrics}, logs, n.logStore, n.snapStore, n.trans)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
