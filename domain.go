@@ -2,6 +2,7 @@ package optoutd
 
 import (
 	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -251,3 +252,7 @@ type Principal struct {
 	TokenSHA256 []byte
 	CreatedAt   time.Time
 }
+
+// PrincipalNameRE is what token names and certificate common names must
+// match.
+var PrincipalNameRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,128}$`)

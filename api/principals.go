@@ -10,7 +10,6 @@ import (
 	"connectrpc.com/connect"
 	"github.com/optoutd/optoutd"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
-	"github.com/optoutd/optoutd/fsm"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -38,8 +37,8 @@ func principalToProto(p optoutd.Principal) *optoutv1.Principal {
 }
 
 func principalArgs(name string, role optoutv1.Role) (optoutd.Role, error) {
-	if !fsm.PrincipalNameRE.MatchString(name) {
-		return 0, invalidf("name: %q must match %s", truncateHeader(name), fsm.PrincipalNameRE)
+	if !optoutd.PrincipalNameRE.MatchString(name) {
+		return 0, invalidf("name: %q must match %s", truncateHeader(name), optoutd.PrincipalNameRE)
 	}
 	if role < optoutv1.Role_ROLE_READER || role > optoutv1.Role_ROLE_ADMIN {
 		return 0, invalidf("role: must be ROLE_READER, ROLE_WRITER, ROLE_AUDITOR or ROLE_ADMIN")
@@ -96,8 +95,8 @@ func (s *adminServer) RevokePrincipal(ctx context.Context, req *connect.Request[
 	if s.principals == nil {
 		return nil, connect.NewError(connect.CodeUnimplemented, errNoPrincipals)
 	}
-	if !fsm.PrincipalNameRE.MatchString(req.Msg.Name) {
-		return nil, rejectedWrite(invalidf("name: %q must match %s", truncateHeader(req.Msg.Name), fsm.PrincipalNameRE))
+	if !optoutd.PrincipalNameRE.MatchString(req.Msg.Name) {
+		return nil, rejectedWrite(invalidf("name: %q must match %s", truncateHeader(req.Msg.Name), optoutd.PrincipalNameRE))
 	}
 	c := callOf(ctx)
 	if err := s.principals.DeletePrincipal(ctx, req.Msg.Name, c.schema, c.caller); err != nil {

@@ -94,20 +94,20 @@ func (s *state) schemaTooOld(e entry, client uint32) *fsmv1.Result {
 }
 
 func (s *state) applySet(e entry, c *fsmv1.SetCommand) (*fsmv1.Result, error) {
-	if r := s.schemaTooOld(e, c.ClientSchemaVersion); r != nil {
-		return r, nil
+	if msg := setProblem(c); msg != "" {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "%s", msg), nil
 	}
-	if c.State != fsmv1.State_STATE_OPTED_OUT && c.State != fsmv1.State_STATE_OPTED_IN {
-		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "state must be opted_out or opted_in, got %s", c.State), nil
-	}
-	if c.SubjectId == "" || c.Purpose == "" {
-		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "subject_id and purpose must be set"), nil
-	}
+	// A replay answers with the first result even if the schema gate was
+	// raised since: that write was applied, and saying otherwise would be a
+	// false "not applied".
 	if c.IdempotencyKey != "" {
 		prior, err := s.idempotentResult(e, c)
 		if err != nil || prior != nil {
 			return prior, err
 		}
+	}
+	if r := s.schemaTooOld(e, c.ClientSchemaVersion); r != nil {
+		return r, nil
 	}
 	if c.Purpose != allPurposes {
 		if _, ok, err := s.purpose(c.Purpose); err != nil || !ok {
@@ -176,8 +176,8 @@ func (s *state) applySet(e entry, c *fsmv1.SetCommand) (*fsmv1.Result, error) {
 }
 
 func (s *state) applyRegisterNode(e entry, c *fsmv1.RegisterNodeCommand) (*fsmv1.Result, error) {
-	if c.NodeId == "" {
-		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "node_id must be set"), nil
+	if msg := keyProblem("node_id", []byte(c.NodeId)); msg != "" {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "%s", msg), nil
 	}
 	n := &fsmv1.StoredNode{ApiAddress: c.ApiAddress, Version: e.index}
 	if err := put(s.b(bucketNodes), []byte(c.NodeId), n); err != nil {

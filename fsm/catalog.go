@@ -21,31 +21,38 @@ func (s *state) applyInit(e entry, c *fsmv1.InitClusterCommand) (*fsmv1.Result, 
 	if s.settings.Initialized {
 		return &fsmv1.Result{Index: e.index, Settings: s.settings}, nil
 	}
+	// Everything is checked before anything is written: a refused init
+	// changes nothing, and the next leader initialises the cluster.
 	if len(c.ErasureKey) < 32 {
 		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "erasure key must be at least 32 bytes, got %d", len(c.ErasureKey)), nil
+	}
+	for i, p := range c.Purposes {
+		if msg := purposeProblem(p); msg != "" {
+			return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "starter catalog entry %d: %s", i, msg), nil
+		}
+	}
+	boot := &fsmv1.PutPrincipalCommand{
+		Name: bootstrapPrincipal, Kind: fsmv1.PrincipalKind_PRINCIPAL_KIND_TOKEN,
+		Role: fsmv1.Role_ROLE_ADMIN, TokenSha256: c.BootstrapTokenSha256, CreateOnly: true,
+	}
+	if len(c.BootstrapTokenSha256) > 0 {
+		if msg := principalProblem(boot); msg != "" {
+			return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "bootstrap token: %s", msg), nil
+		}
 	}
 	if err := s.b(bucketMeta).Put(keyErasureKey, c.ErasureKey); err != nil {
 		return nil, err
 	}
 	s.key = append([]byte(nil), c.ErasureKey...)
 	for _, p := range c.Purposes {
-		if msg := purposeDefProblem(p); msg != "" {
-			return nil, fmt.Errorf("%w: starter catalog: %s", ErrMalformed, msg)
-		}
 		if err := s.storePurpose(e, p); err != nil {
 			return nil, err
 		}
 	}
 	if len(c.BootstrapTokenSha256) > 0 {
-		r, err := s.applyPutPrincipal(e, &fsmv1.PutPrincipalCommand{
-			Name: bootstrapPrincipal, Kind: fsmv1.PrincipalKind_PRINCIPAL_KIND_TOKEN,
-			Role: fsmv1.Role_ROLE_ADMIN, TokenSha256: c.BootstrapTokenSha256, CreateOnly: true,
-		})
-		if err != nil {
+		// A fresh cluster has no principals, so this cannot be refused.
+		if _, err := s.putPrincipal(e, boot); err != nil {
 			return nil, err
-		}
-		if r.ErrorCode != fsmv1.ErrorCode_ERROR_CODE_UNSPECIFIED {
-			return nil, fmt.Errorf("%w: bootstrap token: %s", ErrMalformed, r.ErrorMessage)
 		}
 	}
 	s.settings.Initialized = true
@@ -59,7 +66,7 @@ func (s *state) applyDefinePurpose(e entry, c *fsmv1.DefinePurposeCommand) (*fsm
 	if r := s.schemaTooOld(e, c.ClientSchemaVersion); r != nil {
 		return r, nil
 	}
-	if msg := purposeDefProblem(c.Purpose); msg != "" {
+	if msg := purposeProblem(c.Purpose); msg != "" {
 		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "%s", msg), nil
 	}
 	if c.ExpectedCatalogVersion != nil && *c.ExpectedCatalogVersion != s.settings.CatalogVersion {
@@ -99,19 +106,6 @@ func (s *state) storePurpose(e entry, def *fsmv1.PurposeDef) error {
 func purposeHistoryKey(name string, version uint64) []byte {
 	k := append([]byte(name), 0)
 	return binary.BigEndian.AppendUint64(k, version)
-}
-
-// purposeDefProblem re-checks a definition inside the state machine, which
-// must not trust the API layer's validation.
-func purposeDefProblem(p *fsmv1.PurposeDef) string {
-	if p == nil {
-		return "purpose must be set"
-	}
-	err := optoutd.ValidatePurposeDef(optoutd.Purpose{Name: p.Name, Description: p.Description, Default: defaultFromProto(p.DefaultDecision)})
-	if err != nil {
-		return optoutd.ErrorMessage(err)
-	}
-	return ""
 }
 
 func (s *state) purpose(name string) (*fsmv1.StoredPurpose, bool, error) {

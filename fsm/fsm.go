@@ -126,9 +126,14 @@ func openDB(path string, mmap int) (*bbolt.DB, uint64, error) {
 	return db, idx, nil
 }
 
+// Stop lets a halted Apply return (without applying anything) so that
+// hashicorp/raft can shut down: its shutdown waits for the apply goroutine.
+// Call it before raft.Shutdown; Close calls it too.
+func (f *FSM) Stop() { f.stopOnce.Do(func() { close(f.stop) }) }
+
 // Close stops the FSM and closes the file. A halted Apply returns.
 func (f *FSM) Close() error {
-	f.stopOnce.Do(func() { close(f.stop) })
+	f.Stop()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closing.Wait()
@@ -186,9 +191,12 @@ func (f *FSM) wake() {
 	f.notifyMu.Unlock()
 }
 
-// halt records err, reports it loudly and blocks until Close: the entry that
+// halt records err, reports it loudly and blocks until Stop: the entry that
 // caused it is never skipped, so this node applies nothing more until an
-// operator fixes the cause (usually by upgrading the binary).
+// operator fixes the cause (usually by upgrading the binary). Once Stop has
+// been called it returns at once; nothing is applied after a halt, and
+// Snapshot refuses, so hashicorp/raft (which then believes the batch was
+// applied) can never compact the unapplied entry away.
 func (f *FSM) halt(index uint64, err error) {
 	f.haltOnce.Do(func() {
 		err = fmt.Errorf("log index %d: %w", index, err)

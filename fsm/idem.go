@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
 
 	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
@@ -43,10 +42,8 @@ func (s *state) idempotentResult(e entry, c *fsmv1.SetCommand) (*fsmv1.Result, e
 // rememberIdempotent stores a successful result under its key until the
 // leader-stamped time plus the window the leader stamped.
 func (s *state) rememberIdempotent(e entry, c *fsmv1.SetCommand, res *fsmv1.Result) error {
+	// setProblem refused a non-positive window before anything was written.
 	ttl := c.IdempotencyTtlNanos
-	if ttl <= 0 {
-		return fmt.Errorf("%w: idempotency key without a window", ErrMalformed)
-	}
 	key := []byte(c.IdempotencyKey)
 	var old fsmv1.StoredIdempotency
 	if ok, err := loadProto(s.b(bucketIdem), key, &old); err != nil {

@@ -3,33 +3,24 @@ package fsm
 import (
 	"bytes"
 	"fmt"
-	"regexp"
 
 	"github.com/optoutd/optoutd"
 	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 
-// PrincipalNameRE is what token names and certificate common names must
-// match.
-var PrincipalNameRE = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,128}$`)
-
 func (s *state) applyPutPrincipal(e entry, c *fsmv1.PutPrincipalCommand) (*fsmv1.Result, error) {
 	if r := s.schemaTooOld(e, c.ClientSchemaVersion); r != nil {
 		return r, nil
 	}
-	switch {
-	case !PrincipalNameRE.MatchString(c.Name):
-		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "name: %q must match %s", c.Name, PrincipalNameRE), nil
-	case c.Role < fsmv1.Role_ROLE_READER || c.Role > fsmv1.Role_ROLE_ADMIN:
-		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "role must be reader, writer, auditor or admin"), nil
-	case c.Kind == fsmv1.PrincipalKind_PRINCIPAL_KIND_TOKEN && len(c.TokenSha256) != 32:
-		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "a token principal needs a 32-byte SHA-256"), nil
-	case c.Kind == fsmv1.PrincipalKind_PRINCIPAL_KIND_CERTIFICATE && len(c.TokenSha256) != 0:
-		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "a certificate principal carries no token"), nil
-	case c.Kind != fsmv1.PrincipalKind_PRINCIPAL_KIND_TOKEN && c.Kind != fsmv1.PrincipalKind_PRINCIPAL_KIND_CERTIFICATE:
-		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "kind must be token or certificate"), nil
+	if msg := principalProblem(c); msg != "" {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "%s", msg), nil
 	}
+	return s.putPrincipal(e, c)
+}
+
+// putPrincipal stores a principal that passed principalProblem.
+func (s *state) putPrincipal(e entry, c *fsmv1.PutPrincipalCommand) (*fsmv1.Result, error) {
 	pb, ib := s.b(bucketPrincipals), s.b(bucketTokenIndex)
 	var old fsmv1.StoredPrincipal
 	exists, err := loadProto(pb, []byte(c.Name), &old)

@@ -14,14 +14,11 @@ import (
 )
 
 // Snapshot implements raft.FSM. It only opens a read transaction; the copy
-// happens in Persist, while Apply goes on in other transactions.
+// happens in Persist, while Apply goes on in other transactions. A halted
+// FSM refuses: its state lacks the entry it halted on, which hashicorp/raft
+// counts as applied.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.db == nil {
-		return nil, errors.New("fsm: closed")
-	}
-	tx, err := f.db.Begin(false)
+	tx, err := f.beginRead()
 	if err != nil {
 		return nil, fmt.Errorf("fsm: snapshot: %w", err)
 	}
@@ -46,22 +43,47 @@ func (s *snapshot) Release() { _ = s.tx.Rollback() }
 
 // WriteSnapshot streams the current state to w in the snapshot format.
 func (f *FSM) WriteSnapshot(w io.Writer) (appliedIndex uint64, err error) {
-	err = f.View(func(r *Reader) error {
-		appliedIndex = r.AppliedIndex()
-		return writeSnapshot(w, r.tx, nil)
-	})
-	return appliedIndex, err
+	return f.stream(w, nil)
 }
 
 // WriteBackup is WriteSnapshot for a backup file: the header also carries
 // the record count and createdAt. It reads one consistent transaction, so
 // writes continue while it streams.
 func (f *FSM) WriteBackup(w io.Writer, createdAt time.Time) (appliedIndex uint64, err error) {
-	err = f.View(func(r *Reader) error {
-		appliedIndex = r.AppliedIndex()
-		return writeSnapshot(w, r.tx, &backupInfo{createdAt: createdAt.UnixNano()})
-	})
-	return appliedIndex, err
+	return f.stream(w, &backupInfo{createdAt: createdAt.UnixNano()})
+}
+
+// stream writes one read transaction to w. The lock is held only to begin
+// the transaction, as in Snapshot: a slow reader of w (a backup download)
+// must not keep Restore (InstallSnapshot) from swapping the file, nor make
+// every new View queue behind that Restore. The transaction keeps the file
+// it began on readable; Restore closes a replaced file only once its last
+// transaction ends.
+func (f *FSM) stream(w io.Writer, backup *backupInfo) (uint64, error) {
+	tx, err := f.beginRead()
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	r, err := newReader(tx)
+	if err != nil {
+		return 0, err
+	}
+	return r.AppliedIndex(), writeSnapshot(w, tx, backup)
+}
+
+// beginRead starts a read transaction under the lock and returns it; the
+// caller rolls it back.
+func (f *FSM) beginRead() (*bbolt.Tx, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if err := f.Halted(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHalted, err)
+	}
+	if f.db == nil {
+		return nil, errors.New("fsm: closed")
+	}
+	return f.db.Begin(false)
 }
 
 // Restore implements raft.FSM: it replaces the whole state with the
