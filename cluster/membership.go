@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -59,35 +60,59 @@ func (n *Node) markRemoved(index uint64) {
 	n.log.Error("this node was removed from the cluster; it stops serving", LogKeyIndex, index)
 	_ = os.WriteFile(n.markerPath(), []byte("removed at configuration index "+strconv.FormatUint(index, 10)+"\n"), 0o600)
 	n.broadcastChange()
-	go func() { _ = n.raft.Shutdown().Error() }()
+	go func() { _ = n.shutdownRaft().Error() }()
 }
 
-// memberStatus says whether id is in the leader's configuration: yes, no
-// (and that configuration is committed, so the node really was removed), or
-// unsure (a change is in flight).
+// memberStatus says whether id is in the leader's latest configuration:
+// yes; no, and that configuration is committed, so the node really was
+// removed (sure); or no, but the configuration that leaves it out is not
+// committed yet and may still be lost with this leader (not sure).
 func (n *Node) memberStatus(id string) (member, sure bool) {
-	cf := n.raft.GetConfiguration()
-	if cf.Error() != nil {
+	servers, idx, err := n.latestConfiguration()
+	if err != nil {
 		return true, false
 	}
-	if _, ok := findServer(cf.Configuration().Servers, id); ok {
+	if _, ok := findServer(servers, id); ok {
 		return true, true
 	}
-	return false, cf.Index() <= n.raft.CommitIndex()
+	return false, idx <= n.raft.CommitIndex()
 }
 
-// acceptRemoval handles a Removed notice: it is ignored when this node's
-// own latest configuration lists it at a newer index (a stale notice after
-// it was re-added).
-func (n *Node) acceptRemoval(index uint64) {
-	cf := n.raft.GetConfiguration()
-	if cf.Error() == nil && cf.Index() > index {
-		if _, ok := findServer(cf.Configuration().Servers, n.cfg.ID); ok {
-			n.log.Warn("ignoring a stale removal notice", LogKeyIndex, index, "config_index", cf.Index())
-			return
+// acceptRemoval handles a Removed notice. The notice itself proves
+// nothing (anyone who reaches the Raft port can send one), so the node asks
+// the leader, as a read-index round does; only the leader's own "not a
+// member" answer, which it gives once the removal is committed, makes this
+// node record that it was removed (peerClients.checkRemoved). The sender is
+// asked when this node knows no leader.
+func (n *Node) acceptRemoval(from string, index uint64) {
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" {
+		if servers, _, err := n.latestConfiguration(); err == nil {
+			if s, ok := findServer(servers, from); ok {
+				addr = s.Address
+			}
 		}
 	}
-	n.markRemoved(index)
+	if addr == "" {
+		n.log.Warn("a removal notice arrived, but no leader is known to confirm it; ignoring it", "from", from, LogKeyIndex, index)
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*probeTimeout)
+		defer cancel()
+		go func() {
+			select {
+			case <-n.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if _, err := n.peers.readIndex(ctx, string(addr)); err == nil {
+			n.log.Warn("a removal notice arrived, but the leader still counts this node as a member; ignoring it", "from", from, LogKeyIndex, index)
+		}
+	}()
 }
 
 // AddMember adds id at raftAddr as a non-voter. It is a no-op if id is
@@ -202,24 +227,33 @@ func (n *Node) membership(ctx context.Context, mc memberChange) (uint64, error) 
 }
 
 // changeLocal applies a membership change on this node, the leader.
+// Changes are judged and made one at a time (memberMu): each one is
+// checked against the configuration that the previous one left, and is
+// proposed with that configuration's index as prevIndex, so hashicorp/raft
+// refuses it if the configuration changed in between anyway (a change made
+// by another leader in a term this node missed).
 func (n *Node) changeLocal(ctx context.Context, mc memberChange) (uint64, error) {
+	n.memberMu.Lock()
+	defer n.memberMu.Unlock()
 	op, id, addr := mc.op, mc.id, mc.addr
-	cf := n.raft.GetConfiguration()
-	if err := cf.Error(); err != nil {
+	servers, prev, err := n.latestConfiguration()
+	if err != nil {
 		return 0, classifyRaftErr(err)
 	}
-	servers := cf.Configuration().Servers
 	cur, found := findServer(servers, id)
 	timeout := time.Until(deadlineOf(ctx, n.cfg.RequestTimeout))
 	var f raft.IndexFuture
 	switch op {
 	case peerv1.MembershipOp_MEMBERSHIP_OP_ADD_NONVOTER:
+		if found && string(cur.Address) == addr && (!mc.joining || cur.Suffrage == raft.Nonvoter) {
+			// Already there. For a join this is the retry of an attempt
+			// whose answer was lost: a learner holds no vote, so one that
+			// really lost its data is harmless and is fed a snapshot.
+			return 0, nil
+		}
 		if found && mc.joining {
 			return 0, optoutd.Errorf(optoutd.FailedPrecondition,
-				"%s is already a member, but it is joining with no data: it lost its state. Remove it first (optoutctl members remove %s), then join again", id, id)
-		}
-		if found && string(cur.Address) == addr {
-			return 0, nil
+				"%s is already a voter, but it is joining with no data: it lost its state. Remove it first (optoutctl members remove %s), then join again", id, id)
 		}
 		if found {
 			return 0, optoutd.Errorf(optoutd.FailedPrecondition, "%s is already a member at %s; remove it before adding it at %s", id, cur.Address, addr)
@@ -229,7 +263,7 @@ func (n *Node) changeLocal(ctx context.Context, mc memberChange) (uint64, error)
 				return 0, optoutd.Errorf(optoutd.FailedPrecondition, "raft address %s already belongs to member %s", addr, s.ID)
 			}
 		}
-		f = n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout)
+		f = n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), prev, timeout)
 	case peerv1.MembershipOp_MEMBERSHIP_OP_PROMOTE:
 		if !found {
 			return 0, optoutd.Errorf(optoutd.NotFound, "%s is not a member", id)
@@ -237,24 +271,21 @@ func (n *Node) changeLocal(ctx context.Context, mc memberChange) (uint64, error)
 		if cur.Suffrage == raft.Voter {
 			return 0, nil
 		}
-		f = n.raft.AddVoter(cur.ID, cur.Address, 0, timeout)
+		f = n.raft.AddVoter(cur.ID, cur.Address, prev, timeout)
 	case peerv1.MembershipOp_MEMBERSHIP_OP_REMOVE:
 		if !found {
 			return 0, optoutd.Errorf(optoutd.NotFound, "%s is not a member", id)
 		}
+		if err := n.checkQuorumAfterRemoval(ctx, servers, id); err != nil {
+			return 0, err
+		}
 		if id == n.cfg.ID {
-			if err := n.checkQuorumAfterRemoval(ctx, servers, id); err != nil {
-				return 0, err
-			}
 			if err := waitFuture(ctx, n.raft.LeadershipTransfer()); err != nil {
 				return 0, &notAppliedError{fmt.Errorf("transfer leadership before removing %s: %w", id, err)}
 			}
 			return 0, &notAppliedError{errTransferring}
 		}
-		if err := n.checkQuorumAfterRemoval(ctx, servers, id); err != nil {
-			return 0, err
-		}
-		f = n.raft.RemoveServer(cur.ID, 0, timeout)
+		f = n.raft.RemoveServer(cur.ID, prev, timeout)
 	case peerv1.MembershipOp_MEMBERSHIP_OP_TRANSFER_LEADERSHIP:
 		var tf raft.Future
 		if id == "" {
@@ -275,17 +306,23 @@ func (n *Node) changeLocal(ctx context.Context, mc memberChange) (uint64, error)
 	}
 	n.log.Info("membership changed", "op", op.String(), LogKeyNode, id, LogKeyIndex, f.Index())
 	if op == peerv1.MembershipOp_MEMBERSHIP_OP_REMOVE {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*probeTimeout)
-			defer cancel()
-			if err := n.peers.removed(ctx, string(cur.Address), f.Index()); err != nil {
-				n.log.Warn("could not tell the removed node; it stops serving when it next restarts or hears of it", LogKeyNode, id, LogKeyErr, err)
-			}
-		}()
+		n.notifyRemoved(cur, f.Index())
 	}
 	return f.Index(), nil
+}
+
+// notifyRemoved tells a removed node, which then asks this leader to
+// confirm (see acceptRemoval).
+func (n *Node) notifyRemoved(s raft.Server, index uint64) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*probeTimeout)
+		defer cancel()
+		if err := n.peers.removed(ctx, string(s.Address), index); err != nil {
+			n.log.Warn("could not tell the removed node; it stops serving when it next restarts or hears of it", LogKeyNode, string(s.ID), LogKeyErr, err)
+		}
+	}()
 }
 
 // checkQuorumAfterRemoval refuses a removal that would leave the cluster
@@ -336,11 +373,11 @@ func (n *Node) autoPromote(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		cf := n.raft.GetConfiguration()
-		if cf.Error() != nil {
+		servers, prev, err := n.latestConfiguration()
+		if err != nil {
 			continue
 		}
-		for _, s := range cf.Configuration().Servers {
+		for _, s := range servers {
 			if s.Suffrage != raft.Nonvoter {
 				delete(streak, s.ID)
 				continue
@@ -355,15 +392,33 @@ func (n *Node) autoPromote(ctx context.Context) {
 			if streak[s.ID]++; streak[s.ID] < 2 {
 				continue
 			}
-			f := n.raft.AddVoter(s.ID, s.Address, 0, n.cfg.RequestTimeout)
-			if err := waitFuture(ctx, f); err != nil {
-				n.log.Warn("promoting caught-up learner failed", LogKeyNode, string(s.ID), LogKeyErr, err)
-				continue
+			if n.promote(ctx, s, prev) {
+				delete(streak, s.ID)
 			}
-			n.log.Info("promoted caught-up learner to voter", LogKeyNode, string(s.ID), LogKeyIndex, f.Index())
-			delete(streak, s.ID)
 		}
 	}
+}
+
+// promote makes learner s a voter, unless the configuration changed since
+// index prev, the one s was probed under: an operator may have removed it
+// while the probe was out, and promoting it then would bring it back.
+func (n *Node) promote(ctx context.Context, s raft.Server, prev uint64) bool {
+	n.memberMu.Lock()
+	defer n.memberMu.Unlock()
+	servers, now, err := n.latestConfiguration()
+	if err != nil || now != prev {
+		return false
+	}
+	if cur, ok := findServer(servers, string(s.ID)); !ok || cur.Suffrage != raft.Nonvoter || cur.Address != s.Address {
+		return false
+	}
+	f := n.raft.AddVoter(s.ID, s.Address, prev, n.cfg.RequestTimeout)
+	if err := waitFuture(ctx, f); err != nil {
+		n.log.Warn("promoting caught-up learner failed", LogKeyNode, string(s.ID), LogKeyErr, err)
+		return false
+	}
+	n.log.Info("promoted caught-up learner to voter", LogKeyNode, string(s.ID), LogKeyIndex, f.Index())
+	return true
 }
 
 func findServer(servers []raft.Server, id string) (raft.Server, bool) {
@@ -389,6 +444,10 @@ func classifyRaftErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return &notAppliedError{err}
+	case strings.HasPrefix(err.Error(), "configuration changed since"):
+		// nextConfiguration refused a stale prevIndex before appending
+		// anything (hashicorp/raft has no sentinel for it).
 		return &notAppliedError{err}
 	default:
 		return &unknownOutcomeError{err}

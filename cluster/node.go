@@ -29,8 +29,10 @@ type Node struct {
 
 	fsm       *fsm.FSM
 	logStore  *raftboltdb.BoltStore
+	configLog *configLog // what raft writes its log through
 	snapStore *raft.FileSnapshotStore
 	trans     *raft.NetworkTransport
+	acks      *ackTracker // fresh acknowledgements seen by trans
 	raft      *raft.Raft
 	mux       *mux
 	peerSrv   *http.Server
@@ -51,6 +53,7 @@ type Node struct {
 	metrics      *metrics
 	leaderNotify <-chan bool
 	registering  atomic.Bool
+	memberMu     sync.Mutex    // one membership change at a time on this node
 	removed      atomic.Bool   // this node was removed from the cluster
 	removedCh    chan struct{} // closed when removed becomes true
 	fresh        bool          // no Raft state at start
@@ -58,6 +61,12 @@ type Node struct {
 	readyMu     sync.Mutex
 	readyLeader raft.ServerID // the leader Ready last saw
 	caughtUp    bool          // applied reached commit since readyLeader
+
+	// raftDown is the one shutdown of Raft (by Close, or on removal):
+	// hashicorp/raft answers a second Shutdown with a future that does not
+	// wait, so everyone waits on the first.
+	raftDownMu sync.Mutex
+	raftDown   raft.Future
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -83,6 +92,7 @@ func Open(cfg Config) (*Node, error) {
 		stop:      make(chan struct{}),
 		removedCh: make(chan struct{}),
 		metrics:   newMetrics(cfg.Metrics),
+		acks:      newAckTracker(),
 	}
 	if err := n.open(); err != nil {
 		_ = n.closeStores()
@@ -177,7 +187,8 @@ func (n *Node) listen() error {
 	})
 
 	n.peers = newPeerClients(n.cfg.Network, n.cfg.PeerTLS, n.cfg.ID, func() { n.markRemoved(0) })
-	path, h := peerv1connect.NewPeerServiceHandler(&peerServer{n: n}, connect.WithCompressMinBytes(compressMinBytes))
+	path, h := peerv1connect.NewPeerServiceHandler(&peerServer{n: n}, connect.WithCompressMinBytes(compressMinBytes),
+		connect.WithReadMaxBytes(maxPeerRequestBytes))
 	hm := http.NewServeMux()
 	hm.Handle(path, h)
 	var protos http.Protocols
@@ -209,7 +220,17 @@ func (n *Node) startRaft() error {
 	if n.cfg.TestingLogStore != nil {
 		logs = n.cfg.TestingLogStore(logs)
 	}
-	r, err := raft.NewRaft(rc, instrumentedFSM{FSM: n.fsm, m: n.metrics}, logs, n.logStore, n.snapStore, n.trans)
+	var snapIndex uint64
+	if snaps, err := n.snapStore.List(); err == nil && len(snaps) > 0 {
+		snapIndex = snaps[0].Index
+	}
+	cl, err := newConfigLog(logs, snapIndex)
+	if err != nil {
+		return err
+	}
+	n.configLog = cl
+	trans := &ackTransport{NetworkTransport: n.trans, acks: n.acks}
+	r, err := raft.NewRaft(rc, instrumentedFSM{FSM: n.fsm, m: n.metrics}, cl, n.logStore, n.snapStore, trans)
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
@@ -227,11 +248,11 @@ func (n *Node) startRaft() error {
 // state never does, so restarting with the same flags is harmless.
 func (n *Node) bootstrap() error {
 	if len(n.cfg.InitialCluster) == 0 {
-		has, err := raft.HasExistingState(n.logStore, n.logStore, n.snapStore)
+		has, err := raft.HasExistingState(n.configLog, n.logStore, n.snapStore)
 		n.fresh = err == nil && !has
 		return err
 	}
-	has, err := raft.HasExistingState(n.logStore, n.logStore, n.snapStore)
+	has, err := raft.HasExistingState(n.configLog, n.logStore, n.snapStore)
 	if err != nil {
 		return fmt.Errorf("cluster: check existing state: %w", err)
 	}
@@ -280,9 +301,14 @@ func (n *Node) HandOff(ctx context.Context) {
 func (n *Node) Close() error {
 	n.closed.Do(func() {
 		close(n.stop)
+		// A halted state machine blocks hashicorp/raft's apply goroutine,
+		// and raft.Shutdown waits for it: let it go first.
+		if n.fsm != nil {
+			n.fsm.Stop()
+		}
 		var errs []error
 		if n.raft != nil {
-			errs = append(errs, n.raft.Shutdown().Error())
+			errs = append(errs, n.shutdownRaft().Error())
 		}
 		if n.peerSrv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -304,6 +330,16 @@ func (n *Node) Close() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// shutdownRaft shuts Raft down once and returns that shutdown's future.
+func (n *Node) shutdownRaft() raft.Future {
+	n.raftDownMu.Lock()
+	defer n.raftDownMu.Unlock()
+	if n.raftDown == nil {
+		n.raftDown = n.raft.Shutdown()
+	}
+	return n.raftDown
 }
 
 func (n *Node) closeStores() error {

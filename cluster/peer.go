@@ -36,12 +36,19 @@ type peerServer struct {
 	n *Node
 }
 
-// checkCaller refuses requests from a node that the leader's committed
-// configuration no longer lists, and tells it so.
+// checkCaller answers a peer request only for a caller that names itself
+// (Optout-Node-Id) as a member of this leader's latest configuration. A
+// node the committed configuration no longer lists is told so; while the
+// change that dropped it is still in flight it is told to retry.
 func (s *peerServer) checkCaller(h http.Header) *connect.Error {
 	id := h.Get(headerNodeID)
 	if id == "" {
-		return nil
+		return outcomeErr(connect.CodePermissionDenied, outcomeNotApplied,
+			fmt.Errorf("peer requests must name the calling member in the %s header", headerNodeID))
+	}
+	if !idRE.MatchString(id) {
+		return outcomeErr(connect.CodeInvalidArgument, outcomeNotApplied,
+			fmt.Errorf("%s: %q is not a node id (%s)", headerNodeID, shorten(id), idRE))
 	}
 	member, sure := s.n.memberStatus(id)
 	switch {
@@ -63,6 +70,9 @@ func (s *peerServer) Propose(ctx context.Context, req *connect.Request[peerv1.Pr
 	if ce := s.checkCaller(req.Header()); ce != nil {
 		return nil, ce
 	}
+	if err := checkForwarded(req.Msg.Command, req.Header().Get(headerNodeID)); err != nil {
+		return nil, domainErr(err)
+	}
 	if term := s.n.raft.CurrentTerm(); s.n.readyTerm.Load() != term {
 		return nil, outcomeErr(connect.CodeUnavailable, outcomeNotApplied, errNotReady)
 	}
@@ -80,6 +90,22 @@ func (s *peerServer) Propose(ctx context.Context, req *connect.Request[peerv1.Pr
 		return nil, outcomeErr(connect.CodeUnknown, outcomeUnknown, err)
 	}
 	return connect.NewResponse(&peerv1.ProposeResponse{Result: b}), nil
+}
+
+// domainErr carries a rule's refusal (nothing was applied) back to the
+// forwarding node, which turns it into the same domain error.
+func domainErr(err error) *connect.Error {
+	var de *optoutd.Error
+	if !errors.As(err, &de) {
+		de = optoutd.WrapError(optoutd.Internal, err, "%v", err)
+	}
+	code := connect.CodeFailedPrecondition
+	if de.Code == optoutd.Invalid {
+		code = connect.CodeInvalidArgument
+	}
+	ce := outcomeErr(code, outcomeNotApplied, errors.New(de.Message))
+	ce.Meta().Set(headerDomainCode, string(de.Code))
+	return ce
 }
 
 func (s *peerServer) ReadIndex(ctx context.Context, req *connect.Request[peerv1.ReadIndexRequest]) (*connect.Response[peerv1.ReadIndexResponse], error) {
@@ -122,6 +148,9 @@ func (s *peerServer) ChangeMembership(ctx context.Context, req *connect.Request[
 	if s.n.raft.State() != raft.Leader {
 		return nil, outcomeErr(connect.CodeUnavailable, outcomeNotApplied, raft.ErrNotLeader)
 	}
+	if ce := s.checkCaller(req.Header()); ce != nil {
+		return nil, ce
+	}
 	idx, err := s.n.changeLocal(ctx, memberChange{op: req.Msg.Op, id: req.Msg.Id, addr: req.Msg.Address, joining: req.Msg.Joining})
 	var (
 		na *notAppliedError
@@ -135,16 +164,14 @@ func (s *peerServer) ChangeMembership(ctx context.Context, req *connect.Request[
 		return nil, outcomeErr(connect.CodeUnavailable, outcomeNotApplied, err)
 	case errors.As(err, &de):
 		// A rule refused the change; carry the domain code back.
-		ce := outcomeErr(connect.CodeFailedPrecondition, outcomeNotApplied, errors.New(de.Message))
-		ce.Meta().Set(headerDomainCode, string(de.Code))
-		return nil, ce
+		return nil, domainErr(de)
 	default:
 		return nil, outcomeErr(connect.CodeUnknown, outcomeUnknown, err)
 	}
 }
 
 func (s *peerServer) Removed(_ context.Context, req *connect.Request[peerv1.RemovedRequest]) (*connect.Response[peerv1.RemovedResponse], error) {
-	s.n.acceptRemoval(req.Msg.Index)
+	s.n.acceptRemoval(req.Header().Get(headerNodeID), req.Msg.Index)
 	return connect.NewResponse(&peerv1.RemovedResponse{}), nil
 }
 
@@ -199,6 +226,9 @@ func (p *peerClients) propose(ctx context.Context, addr string, data []byte) (*f
 		p.checkRemoved(err)
 		var ce *connect.Error
 		if errors.As(err, &ce) {
+			if code := ce.Meta().Get(headerDomainCode); code != "" {
+				return nil, optoutd.Errorf(optoutd.Code(code), "%s", ce.Message())
+			}
 			switch ce.Meta().Get(headerOutcome) {
 			case outcomeNotApplied:
 				return nil, &notAppliedError{fmt.Errorf("leader %s: %s", addr, ce.Message())}

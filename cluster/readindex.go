@@ -31,15 +31,8 @@ func (n *Node) Read(ctx context.Context, fn func(optoutd.View) error) (uint64, e
 	}
 	// A node removed while a read waits will never apply more: end the
 	// wait with the removal instead of the deadline.
-	ctx, cancelRemoved := context.WithCancelCause(ctx)
-	defer cancelRemoved(nil)
-	go func() {
-		select {
-		case <-n.removedCh:
-			cancelRemoved(errRemoved)
-		case <-ctx.Done():
-		}
-	}()
+	ctx, cancelRemoved := n.untilRemoved(ctx)
+	defer cancelRemoved()
 	idx, err := n.readIndex(ctx)
 	if err == nil {
 		err = n.fsm.WaitApplied(ctx, idx)
@@ -55,6 +48,20 @@ func (n *Node) Read(ctx context.Context, fn func(optoutd.View) error) (uint64, e
 	}
 	err = n.fsm.View(func(r *fsm.Reader) error { return fn(r) })
 	return idx, err
+}
+
+// untilRemoved returns a context that also ends, with cause errRemoved,
+// when this node learns it was removed.
+func (n *Node) untilRemoved(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-n.removedCh:
+			cancel(errRemoved)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { cancel(nil) }
 }
 
 // readIndex returns an index such that state applied up to it reflects
@@ -166,20 +173,69 @@ func (n *Node) roundTimeout() time.Duration {
 	return max(2*n.cfg.ElectionTimeout, time.Second)
 }
 
+// leaderRaft is what a leader's read-index round needs of hashicorp/raft.
+// *raft.Raft has it; the round's unit tests fake it.
+type leaderRaft interface {
+	CurrentTerm() uint64
+	CommitIndex() uint64
+	VerifyLeader() raft.Future
+	GetConfiguration() raft.ConfigurationFuture
+}
+
 // leaderReadIndex is the read-index recipe of the Raft thesis, section 6.4:
 // the commit index is captured before leadership is confirmed, and only in
 // a term in which this leader has already committed an entry.
 func (n *Node) leaderReadIndex(ctx context.Context) (uint64, error) {
-	term := n.raft.CurrentTerm()
-	if n.readyTerm.Load() != term {
+	return readIndexAsLeader(ctx, n.raft, n.readyTerm.Load(), n.acks, raft.ServerID(n.cfg.ID))
+}
+
+func readIndexAsLeader(ctx context.Context, r leaderRaft, readyTerm uint64, acks *ackTracker, self raft.ServerID) (uint64, error) {
+	term := r.CurrentTerm()
+	if readyTerm != term {
 		return 0, errNotReady
 	}
-	idx := n.raft.CommitIndex()
-	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
-		return 0, fmt.Errorf("cluster: verify leader: %w", err)
-	}
-	if n.raft.CurrentTerm() != term {
-		return 0, errTermChanged
+	start := time.Now()
+	idx := r.CommitIndex()
+	if err := confirmLeadership(ctx, r, acks, self, term, start); err != nil {
+		return 0, err
 	}
 	return idx, nil
+}
+
+// confirmLeadership returns once a majority of voters has recognised this
+// node as the leader of term at some moment after start: each counted
+// follower answered, in term, a request sent at or after start (see
+// acks.go). VerifyLeader makes the heartbeats go out at once and fails
+// fast if a newer leader answers; on its own it may count an answer to a
+// request sent before start.
+func confirmLeadership(ctx context.Context, r leaderRaft, acks *ackTracker, self raft.ServerID, term uint64, start time.Time) error {
+	if err := waitFuture(ctx, r.VerifyLeader()); err != nil {
+		return fmt.Errorf("cluster: verify leader: %w", err)
+	}
+	if r.CurrentTerm() != term {
+		return errTermChanged
+	}
+	cf := r.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return fmt.Errorf("cluster: verify leader: %w", err)
+	}
+	var voters []raft.ServerID
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters = append(voters, s.ID)
+		}
+	}
+	for {
+		ok, changed := acks.freshQuorum(self, voters, term, start)
+		if ok {
+			return nil
+		}
+		// VerifyLeader counted an answer to an older request; the
+		// heartbeats it triggered are on their way.
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: verify leader: no majority answered since the read began: %w", ctx.Err())
+		}
+	}
 }

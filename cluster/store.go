@@ -110,7 +110,15 @@ func (n *Node) write(ctx context.Context, typ fsmv1.CommandType, payload proto.M
 	}
 	ctx, cancel := n.withDefaultTimeout(ctx)
 	defer cancel()
+	// A removed node can forward nothing: end the retries with the removal
+	// instead of the deadline.
+	ctx, cancelRemoved := n.untilRemoved(ctx)
+	defer cancelRemoved()
 	res, err := n.proposeCommand(ctx, typ, payload)
+	var na *notAppliedError
+	if err != nil && errors.As(err, &na) && errors.Is(context.Cause(ctx), errRemoved) {
+		return nil, n.removedError()
+	}
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}

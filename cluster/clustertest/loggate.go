@@ -15,6 +15,7 @@ import (
 type LogGate struct {
 	mu       sync.Mutex
 	fromTerm uint64 // 0: not held
+	exempt   func() bool
 	release  chan struct{}
 	blocked  chan struct{} // closed when the first append blocks
 	once     sync.Once
@@ -26,10 +27,15 @@ func NewLogGate() *LogGate {
 }
 
 // Hold makes appends of entries with term >= fromTerm block.
-func (g *LogGate) Hold(fromTerm uint64) {
+func (g *LogGate) Hold(fromTerm uint64) { g.HoldUnless(fromTerm, nil) }
+
+// HoldUnless is Hold, except that appends made while exempt() is true go
+// through (for example: while the node leads, so that only a follower's
+// appends stall).
+func (g *LogGate) HoldUnless(fromTerm uint64, exempt func() bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.fromTerm = fromTerm
+	g.fromTerm, g.exempt = fromTerm, exempt
 }
 
 // Release lets every blocked and future append through. It is safe to call
@@ -53,9 +59,9 @@ func (g *LogGate) Wrap(s raft.LogStore) raft.LogStore { return &gatedLogStore{Lo
 
 func (g *LogGate) wait(logs []*raft.Log) {
 	g.mu.Lock()
-	from, release := g.fromTerm, g.release
+	from, release, exempt := g.fromTerm, g.release, g.exempt
 	g.mu.Unlock()
-	if from == 0 {
+	if from == 0 || (exempt != nil && exempt()) {
 		return
 	}
 	for _, l := range logs {

@@ -14,7 +14,13 @@ import (
 // join asks the cluster, through any of endpoints, to add this node as a
 // learner, retrying while no endpoint can take the request, until timeout.
 // The cluster promotes the learner to voter once it has caught up.
-func join(ctx context.Context, log *slog.Logger, endpoints, id, raftAddr string, timeout time.Duration, opts ...client.Option) error {
+//
+// An attempt whose answer was lost (an election during the join) may still
+// have been applied. The leader answers a retry for the same learner at the
+// same address as a success; and once this node has received any of the
+// log (received reports that), it was added, whatever the lost answer said,
+// and the retry is not sent at all: by then it may already be a voter.
+func join(ctx context.Context, log *slog.Logger, endpoints, id, raftAddr string, timeout time.Duration, received func() bool, opts ...client.Option) error {
 	eps := strings.Split(endpoints, ",")
 	c, err := client.New(eps, opts...)
 	if err != nil {
@@ -25,6 +31,10 @@ func join(ctx context.Context, log *slog.Logger, endpoints, id, raftAddr string,
 	defer cancel()
 	backoff := 100 * time.Millisecond
 	for {
+		if received != nil && received() {
+			log.Info("this node is receiving the cluster's log, so an earlier join attempt was applied", "via", endpoints)
+			return nil
+		}
 		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
 		r, err := c.AddMember(actx, id, raftAddr, true)
 		acancel()

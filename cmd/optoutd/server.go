@@ -174,7 +174,8 @@ func newServerCmd(m *Main) *ffcli.Command {
 			if f.join != "" {
 				if !rn.node.Fresh() {
 					log.Info("existing state found; not joining again", "join", f.join)
-				} else if err := join(ctx, log, f.join, cfg.ID, cfg.RaftAdvertiseOrAddr(), f.joinTimeout, sec.join...); err != nil {
+				} else if err := join(ctx, log, f.join, cfg.ID, cfg.RaftAdvertiseOrAddr(), f.joinTimeout,
+					func() bool { return rn.node.Raft().LastIndex() > 0 }, sec.join...); err != nil {
 					_ = rn.close()
 					return err
 				}

@@ -1,0 +1,94 @@
+package cluster
+
+import (
+	"fmt"
+
+	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/fsm"
+	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+)
+
+// maxCommandBytes bounds one proposed command. The largest command this
+// release builds (a Set with every field at its limit) is under 1 KiB; the
+// bound leaves room for batches without letting one entry balloon the log.
+const maxCommandBytes = 1 << 20
+
+// maxPeerRequestBytes bounds a peer RPC request body (the command plus its
+// envelope).
+const maxPeerRequestBytes = 2 * maxCommandBytes
+
+// checkForwarded re-checks, on the leader, a command that a peer forwarded,
+// against this release's request limits, before it can reach the log. The
+// peer checked it already if it runs this release; one that runs another
+// release, has a bug, or is not a peer at all may not have. The state
+// machine refuses only what no release can apply (fsm/structure.go); this
+// keeps the rest of the API's rules from being bypassed through the Raft
+// port. TermStart and InitCluster are written only by a leader for itself,
+// so no peer may forward them; a node registers only its own API address.
+func checkForwarded(data []byte, caller string) error {
+	if len(data) > maxCommandBytes {
+		return optoutd.Errorf(optoutd.Invalid, "command: %d bytes is over the limit of %d", len(data), maxCommandBytes)
+	}
+	d, err := fsm.Decode(data)
+	if err != nil {
+		return optoutd.WrapError(optoutd.Invalid, err, "command does not decode")
+	}
+	switch c := d.Payload.(type) {
+	case *fsmv1.SetCommand:
+		req := optoutd.SetRequest{
+			Key:            optoutd.Key{SubjectID: c.SubjectId, Purpose: c.Purpose},
+			State:          fsm.StateFromProto(c.State),
+			Source:         c.Source,
+			Reason:         c.Reason,
+			IdempotencyKey: c.IdempotencyKey,
+		}
+		if err := optoutd.ValidateSet(req); err != nil {
+			return err
+		}
+		if c.IdempotencyKey != "" && c.IdempotencyTtlNanos <= 0 {
+			return optoutd.Errorf(optoutd.Invalid, "idempotency_ttl_nanos: %d must be positive with an idempotency key", c.IdempotencyTtlNanos)
+		}
+	case *fsmv1.DefinePurposeCommand:
+		if c.Purpose == nil {
+			return optoutd.Errorf(optoutd.Invalid, "purpose: must be set")
+		}
+		return optoutd.ValidatePurposeDef(fsm.PurposeFromStored(&fsmv1.StoredPurpose{Def: c.Purpose}))
+	case *fsmv1.UpdateSettingsCommand:
+		if c.AuditRetentionNanos != nil && *c.AuditRetentionNanos < 0 {
+			return optoutd.Errorf(optoutd.Invalid, "audit_retention: must not be negative")
+		}
+	case *fsmv1.EraseSubjectCommand:
+		if err := optoutd.ValidateSubjectID(c.SubjectId); err != nil {
+			return err
+		}
+		return optoutd.ValidateText("reason", c.Reason, optoutd.MaxReasonBytes)
+	case *fsmv1.PutPrincipalCommand:
+		if !optoutd.PrincipalNameRE.MatchString(c.Name) {
+			return optoutd.Errorf(optoutd.Invalid, "name: %q must match %s", shorten(c.Name), optoutd.PrincipalNameRE)
+		}
+	case *fsmv1.DeletePrincipalCommand:
+		if !optoutd.PrincipalNameRE.MatchString(c.Name) {
+			return optoutd.Errorf(optoutd.Invalid, "name: %q must match %s", shorten(c.Name), optoutd.PrincipalNameRE)
+		}
+	case *fsmv1.RegisterNodeCommand:
+		if c.NodeId != caller {
+			return optoutd.Errorf(optoutd.Invalid, "node_id: %q registers another node than the caller %q", shorten(c.NodeId), shorten(caller))
+		}
+		if err := checkHostPort("api_address", c.ApiAddress); err != nil {
+			return optoutd.Errorf(optoutd.Invalid, "%v", err)
+		}
+	case *fsmv1.TermStartCommand, *fsmv1.InitClusterCommand:
+		return optoutd.Errorf(optoutd.Invalid, "%s is written only by a leader for itself and cannot be forwarded", d.Type)
+	default:
+		return optoutd.Errorf(optoutd.Invalid, "%s cannot be forwarded", d.Type)
+	}
+	return nil
+}
+
+// shorten quotes at most 64 bytes of a value in an error message.
+func shorten(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return fmt.Sprintf("%s...(%d bytes)", s[:64], len(s))
+}
