@@ -34,11 +34,24 @@ func voters(t *testing.T, n *cluster.Node) map[string]bool {
 type load struct {
 	mu           sync.Mutex
 	acked        map[string]uint64
+	ackedKeys    []string
 	readFailures atomic.Int64
+	staleReads   atomic.Int64
 	reads        atomic.Int64
 	unknown      atomic.Int64
 	stop         chan struct{}
 	wg           sync.WaitGroup
+}
+
+// pick returns an acknowledged subject and its version, or false.
+func (l *load) pick() (string, uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ackedKeys) == 0 {
+		return "", 0, false
+	}
+	s := l.ackedKeys[rand.IntN(len(l.ackedKeys))]
+	return s, l.acked[s], true
 }
 
 func startLoad(t *testing.T, c *clustertest.Cluster) *load {
@@ -63,6 +76,7 @@ func startLoad(t *testing.T, c *clustertest.Cluster) *load {
 				case err == nil:
 					l.mu.Lock()
 					l.acked[subject] = rec.Version
+					l.ackedKeys = append(l.ackedKeys, subject)
 					l.mu.Unlock()
 				case optoutd.ErrorCode(err) == optoutd.OutcomeUnknown:
 					l.unknown.Add(1)
@@ -77,16 +91,31 @@ func startLoad(t *testing.T, c *clustertest.Cluster) *load {
 					return
 				default:
 				}
+				// Read a subject whose write was acknowledged before the
+				// read began: a linearizable read must see it.
+				subject, version, ok := l.pick()
+				if !ok {
+					select {
+					case <-l.stop:
+						return
+					case <-time.After(5 * time.Millisecond): // no write acknowledged yet
+					}
+					continue
+				}
 				nodes := c.Nodes()
 				n := nodes[rand.IntN(len(nodes))]
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, _, _, err := get(ctx, n, "probe")
+				rec, found, idx, err := get(ctx, n, subject)
 				cancel()
 				l.reads.Add(1)
-				if err != nil && optoutd.ErrorCode(err) != optoutd.FailedPrecondition {
+				switch {
+				case err != nil && optoutd.ErrorCode(err) != optoutd.FailedPrecondition:
 					// A removed node answers failed_precondition by design.
 					l.readFailures.Add(1)
 					t.Logf("read on %s failed: %v", n.ID(), err)
+				case err == nil && (!found || rec.Version != version || rec.State != optoutd.StateOptedOut):
+					l.staleReads.Add(1)
+					t.Logf("stale read on %s at index %d: %s is %+v (found=%v), acknowledged at %d", n.ID(), idx, subject, rec, found, version)
 				}
 			}
 		}()
@@ -157,6 +186,12 @@ func TestScaleThreeToFiveToThreeUnderLoad(t *testing.T) {
 	}
 	if f := l.readFailures.Load(); f != 0 {
 		t.Fatalf("%d of %d linearizable reads failed during 3 -> 5 -> 3", f, l.reads.Load())
+	}
+	if s := l.staleReads.Load(); s != 0 {
+		t.Fatalf("%d of %d reads missed an acknowledged write during 3 -> 5 -> 3", s, l.reads.Load())
+	}
+	if l.reads.Load() == 0 {
+		t.Fatal("no read ran")
 	}
 	l.checkNoLoss(t, c.Nodes())
 	t.Logf("3 -> 5 -> 3: %d reads, %d acknowledged writes, %d unknown outcomes", l.reads.Load(), len(l.acked), l.unknown.Load())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,7 +15,10 @@ import (
 )
 
 // TestConcurrentReadsShareReadIndexRounds: reads that arrive together share
-// one quorum round on the leader and one RPC to the leader on a follower.
+// one quorum round on the leader and one RPC to the leader on a follower,
+// and batching never costs freshness: while a writer keeps rewriting the
+// key, every read sees at least the last write acknowledged before it
+// began (a read that joined a round captured before it would not).
 func TestConcurrentReadsShareReadIndexRounds(t *testing.T) {
 	regs := map[string]*prometheus.Registry{}
 	var mu sync.Mutex
@@ -30,6 +34,31 @@ func TestConcurrentReadsShareReadIndexRounds(t *testing.T) {
 	if _, err := set(ctx, leader, "b", optoutd.StateOptedOut, nil); err != nil {
 		t.Fatal(err)
 	}
+	// The writer: "b" opted out again and again, each write a new version.
+	var acked atomic.Uint64
+	stopWriter := make(chan struct{})
+	writerDone := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stopWriter:
+				writerDone <- nil
+				return
+			default:
+			}
+			rec, err := set(ctx, c.Nodes()[i%3], "b", optoutd.StateOptedOut, nil)
+			if err != nil {
+				writerDone <- err
+				return
+			}
+			for {
+				cur := acked.Load()
+				if rec.Version <= cur || acked.CompareAndSwap(cur, rec.Version) {
+					break
+				}
+			}
+		}
+	}()
 	const reads = 200
 	for _, n := range []*cluster.Node{leader, c.Followers(leader)[0]} {
 		before := rounds(t, regs[n.ID()])
@@ -41,9 +70,10 @@ func TestConcurrentReadsShareReadIndexRounds(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				rec, ok, _, err := get(ctx, n, "b")
-				if err == nil && (!ok || rec.State != optoutd.StateOptedOut) {
-					err = fmt.Errorf("read %+v ok=%v", rec, ok)
+				floor := acked.Load() // acknowledged before this read began
+				rec, ok, idx, err := get(ctx, n, "b")
+				if err == nil && (!ok || rec.State != optoutd.StateOptedOut || rec.Version < floor) {
+					err = fmt.Errorf("read on %s at index %d: %+v ok=%v, but version %d was acknowledged before it began", n.ID(), idx, rec, ok, floor)
 				}
 				errs <- err
 			}()
@@ -61,6 +91,13 @@ func TestConcurrentReadsShareReadIndexRounds(t *testing.T) {
 		if used < 1 || used > reads/2 {
 			t.Fatalf("%s: %d reads used %d rounds; they are not being batched", n.ID(), reads, used)
 		}
+	}
+	close(stopWriter)
+	if err := <-writerDone; err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	if acked.Load() == 0 {
+		t.Fatal("the writer acknowledged nothing while the reads ran")
 	}
 }
 

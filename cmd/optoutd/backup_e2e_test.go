@@ -150,15 +150,30 @@ func loadOne(ctx context.Context, c *client.Client, s string, i int) error {
 		}
 	}
 	if i%7 == 0 {
-		for try := 0; ; try++ {
-			_, err := c.EraseSubject(ctx, &optoutv1.EraseSubjectRequest{SubjectId: s, Reason: "art. 17"})
-			if err == nil || try == 20 || !retriable(err) {
-				return err
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		return eraseRetry(ctx, c, s)
 	}
 	return nil
+}
+
+// eraseRetry erases s, retrying through leader changes. EraseSubject takes
+// no idempotency key, so a retry after an unknown outcome may find the
+// first attempt applied: "already erased" then means done. Only after an
+// unknown outcome: otherwise it would hide a double erasure.
+func eraseRetry(ctx context.Context, c *client.Client, s string) error {
+	unknown := false
+	for try := 0; ; try++ {
+		_, err := c.EraseSubject(ctx, &optoutv1.EraseSubjectRequest{SubjectId: s, Reason: "art. 17"})
+		if unknown && connect.CodeOf(err) == connect.CodeFailedPrecondition && strings.Contains(err.Error(), "already erased") {
+			return nil
+		}
+		if err == nil || try == 20 || !retriable(err) {
+			return err
+		}
+		if connect.CodeOf(err) != connect.CodeUnavailable {
+			unknown = true // unavailable promises "not applied"; the rest do not
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // setRetry retries a write with an idempotency key through leader changes
