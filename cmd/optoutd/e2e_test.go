@@ -27,9 +27,20 @@ import (
 
 var (
 	buildOnce sync.Once
+	binDir    string // made by the first build, removed by TestMain
 	binPath   string
 	buildErr  error
 )
+
+// TestMain removes the binaries the tests built: they are tens of MB, and
+// a test run leaves nothing behind.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 func binary(t *testing.T) string {
 	t.Helper()
@@ -42,6 +53,7 @@ func binary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		binDir = dir
 		binPath = filepath.Join(dir, "optoutd")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
