@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -70,7 +69,7 @@ type proc struct {
 	id, api, raft string
 	args          []string
 	cmd           *exec.Cmd
-	log           *bytes.Buffer
+	log           *syncBuffer
 	done          chan struct{} // closed when the process has exited
 	exitErr       error         // cmd.Wait's result, valid once done is closed
 }
@@ -148,7 +147,7 @@ func tail(s string, n int) string {
 func (pc *procCluster) start(p *proc) {
 	pc.t.Helper()
 	if p.log == nil {
-		p.log = &bytes.Buffer{}
+		p.log = &syncBuffer{}
 	}
 	p.cmd = exec.Command(pc.bin, p.args...)
 	p.cmd.Stdout = p.log

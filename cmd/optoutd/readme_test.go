@@ -238,7 +238,7 @@ func TestREADMEExamples(t *testing.T) {
 		t.Cleanup(func() {
 			if !stopped {
 				_ = cmd.Process.Kill()
-				_ = <-done
+				t.Logf("optoutd dev, killed: %v", <-done)
 			}
 		})
 		waitHTTPReady(t, ports, devNodes, 60*time.Second, out.String)
@@ -306,7 +306,7 @@ func testThreeProcesses(t *testing.T, blocks map[string][]string) {
 		if !exited {
 			// Only this shell's own process group: the nodes it started.
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = <-done
+			t.Logf("the README shell, killed: %v", <-done)
 		}
 	})
 	if _, err := io.WriteString(stdin, rewrite(recipe[0])+"\n"); err != nil {
