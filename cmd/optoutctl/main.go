@@ -397,7 +397,8 @@ func describe(err error) string {
 	} else if errors.As(err, &ce) {
 		s = fmt.Sprintf("%s: %s", ce.Code(), ce.Message())
 	}
-	if v, ok := client.CurrentVersion(err); ok {
+	if v, ok := client.CurrentVersion(err); ok && !strings.Contains(s, fmt.Sprintf("current version %d", v)) {
+		// Once: the server's own messages usually state it already.
 		s += fmt.Sprintf(" (current version %d)", v)
 	}
 	var we *writeError

@@ -254,7 +254,12 @@ func TestWriteErrorsAreDescribed(t *testing.T) {
 		{"not applied", nil, optoutd.Errorf(optoutd.Unavailable, "no leader"),
 			[]string{"unavailable: ", "not applied, retrying is safe"}, 2},
 		{"conflict", nil, &optoutd.Error{Code: optoutd.VersionMismatch, Message: "expected version 3, current version 17", CurrentVersion: 17},
-			[]string{"failed_precondition: ", "(current version 17)", "not applied"}, 1},
+			[]string{"failed_precondition: ", "current version 17", "not applied"}, 1},
+		{"deny wins", nil, &optoutd.Error{Code: optoutd.VersionMismatch, CurrentVersion: 21,
+			Message: "re-consent needs expectedVersion: the subject opted out at current version 21, and an opt-in may replace an opt-out only by naming that version"},
+			[]string{"failed_precondition: re-consent needs expectedVersion", "current version 21", "not applied"}, 1},
+		{"conflict without the version in the message", nil, &optoutd.Error{Code: optoutd.VersionMismatch, Message: "version mismatch", CurrentVersion: 5},
+			[]string{"version mismatch (current version 5)"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &fakeStore{set: func(optoutd.SetRequest) (optoutd.Record, error) { return optoutd.Record{}, tc.err }}
@@ -285,6 +290,9 @@ func TestWriteErrorsAreDescribed(t *testing.T) {
 				if !strings.Contains(d, w) {
 					t.Errorf("described as %q, missing %q", d, w)
 				}
+			}
+			if n := strings.Count(d, "current version"); n > 1 {
+				t.Errorf("described as %q: states the current version %d times", d, n)
 			}
 			if tc.attempts == 1 && strings.Contains(d, "not applied") == strings.Contains(d, "MAY") {
 				t.Errorf("described as %q: must say exactly one of applied/not applied", d)
