@@ -373,6 +373,14 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no exit 20s after SIGTERM\n%s", tail(p.log.String(), 2000))
 	}
+	// A normal shutdown logs no ERROR of its own (hashicorp/raft's
+	// "failed to decode incoming command: transport shutdown" was one).
+	logs := p.log.String()
+	if i := strings.Index(logs, `msg="shutting down"`); i < 0 {
+		t.Errorf("no shutting-down line:\n%s", tail(logs, 2000))
+	} else if after := logs[i:]; strings.Contains(after, "level=ERROR") {
+		t.Errorf("the shutdown logged an ERROR:\n%s", tail(after, 3000))
+	}
 	p.cmd = nil
 	pc.start(p)
 	pc.waitReady(30 * time.Second)
