@@ -208,3 +208,31 @@ func TestDefaultEndpointsAreDevPorts(t *testing.T) {
 		t.Errorf("default --endpoints %q are not optoutd dev's default API ports", m.endpoints)
 	}
 }
+
+// TestStreamOutput: a stream (watch) prints one compact JSON object per
+// line by default, and with -o table a header once and a row per item.
+func TestStreamOutput(t *testing.T) {
+	changes := []*optoutv1.AuditEntry{
+		{Version: 7, SubjectId: "u4", Purpose: "loyalty_emails", NewState: optoutv1.State_STATE_OPTED_IN},
+		{Version: 9, SubjectId: "u4", Purpose: "loyalty_emails", NewState: optoutv1.State_STATE_OPTED_OUT},
+	}
+	emit := func(format string) []string {
+		var b bytes.Buffer
+		s := &stream{m: &Main{Stdout: &b, output: format}}
+		for _, c := range changes {
+			if err := s.emit(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	}
+	lines := emit("")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], `{"version":"7",`) || !strings.Contains(lines[1], `"newState":"STATE_OPTED_OUT"`) {
+		t.Errorf("default stream output: %q", lines)
+	}
+	rows := emit(outTable)
+	if len(rows) != 3 || !strings.HasPrefix(rows[0], "VERSION\t") || !strings.Contains(rows[0], "NEW_STATE") ||
+		!strings.HasPrefix(rows[1], "7\t") || !strings.Contains(rows[2], "STATE_OPTED_OUT") {
+		t.Errorf("table stream output: %q", rows)
+	}
+}
