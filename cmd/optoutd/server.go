@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -229,6 +230,7 @@ type runningNode struct {
 	srv      *http.Server
 	serveErr chan error
 	stop     chan struct{} // closed by close: ends watchRemoved
+	stopOnce sync.Once
 	dataDir  string
 }
 
@@ -315,7 +317,7 @@ func (r *runningNode) apiAddr() string { return r.ln.Addr().String() }
 // (waiting up to 2s in all for those in flight), then shuts the node down
 // without leaving the cluster.
 func (r *runningNode) close() error {
-	close(r.stop)
+	r.stopOnce.Do(func() { close(r.stop) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	r.node.HandOff(ctx)
