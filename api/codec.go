@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -32,7 +34,18 @@ func (c jsonCodec) Marshal(v any) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("api: %T is not a proto message", v)
 	}
-	return marshalJSON.Marshal(m)
+	b, err := marshalJSON.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	// protojson adds a space after some commas, differently from one build
+	// to the next; curl users diff and grep this output.
+	var out bytes.Buffer
+	out.Grow(len(b))
+	if err := json.Compact(&out, b); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 func (c jsonCodec) Unmarshal(b []byte, v any) error {
@@ -43,7 +56,10 @@ func (c jsonCodec) Unmarshal(b []byte, v any) error {
 	if len(b) == 0 {
 		return errors.New("empty body: send a JSON object, e.g. {}")
 	}
-	return unmarshalJSON.Unmarshal(b, m)
+	if err := unmarshalJSON.Unmarshal(b, m); err != nil {
+		return explainEnum(m.ProtoReflect(), err)
+	}
+	return nil
 }
 
 func (c jsonCodec) IsBinary() bool { return false }

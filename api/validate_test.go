@@ -275,8 +275,11 @@ func TestOversizedRequest(t *testing.T) {
 		store := memStore()
 		s := serve(t, store, api.Options{})
 		r := curlPost(t, http1Client(t), s.URL, "/optout.v1.OptOutService/Check", `{"subjectId":"`+big+`","purpose":"p"}`)
-		if r.body["code"] != "resource_exhausted" {
-			t.Errorf("oversized curl: %d %v", r.status, r.body["code"])
+		// Not resource_exhausted (429), which invites a retry that cannot
+		// succeed: invalid_argument, naming the limit.
+		msg, _ := r.body["message"].(string)
+		if r.status != http.StatusRequestEntityTooLarge || r.body["code"] != "invalid_argument" || !strings.Contains(msg, "over the limit of 1048576 bytes") {
+			t.Errorf("oversized curl: %d %v", r.status, r.body)
 		}
 		if store.calls() != 0 {
 			t.Errorf("oversized request reached the store")

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"connectrpc.com/connect"
@@ -28,6 +29,9 @@ func (s *optOutServer) Watch(ctx context.Context, req *connect.Request[optoutv1.
 	}
 	filter, err := watchFilter(req.Msg.Purposes)
 	if err != nil {
+		return err
+	}
+	if err := s.watchPurposesDefined(ctx, req.Msg.Purposes); err != nil {
 		return err
 	}
 	client := callOf(ctx).schema
@@ -95,6 +99,34 @@ func (s *optOutServer) Watch(ctx context.Context, req *connect.Request[optoutv1.
 			return readError(err)
 		}
 	}
+}
+
+// watchPurposesDefined refuses a purpose the catalog does not define with
+// not_found, as Check does: a watch on a typo would wait forever for a
+// change that can never come. A purpose missing from this node's state is
+// confirmed with a linearizable read first (the node may not have applied
+// its definition yet), so a watch of defined purposes never waits for a
+// quorum.
+func (s *optOutServer) watchPurposesDefined(ctx context.Context, purposes []string) error {
+	if len(purposes) == 0 {
+		return nil
+	}
+	defined := func(v optoutd.View) error {
+		for i, p := range purposes {
+			if p == optoutd.AllPurposes {
+				continue // always there: a subject-wide opt-out
+			}
+			if _, err := v.Purpose(p); err != nil {
+				return prefixed(fmt.Sprintf("purposes[%d]: ", i), err)
+			}
+		}
+		return nil
+	}
+	err := s.store.ReadLocal(defined)
+	if optoutd.ErrorCode(err) == optoutd.NotFound {
+		_, _, err = read(ctx, s.store, defined)
+	}
+	return readError(err)
 }
 
 func watchFilter(purposes []string) (func(string) bool, error) {

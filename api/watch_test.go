@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -101,5 +102,75 @@ func TestWatchOvertakenByRetentionIsOutOfRange(t *testing.T) {
 	}
 	if connect.CodeOf(stream.Err()) != connect.CodeOutOfRange || !strings.Contains(stream.Err().Error(), "retention removed changes after version 3") {
 		t.Fatalf("want out_of_range after the watch was overtaken by retention, got %v after %v", stream.Err(), got)
+	}
+}
+
+// definedView is an auditView whose catalog also defines extra.
+type definedView struct {
+	auditView
+	extra string
+}
+
+func (v definedView) Purpose(name string) (optoutd.Purpose, error) {
+	if name == v.extra {
+		return optoutd.Purpose{Name: name, Default: optoutd.DefaultAllow, Version: 8}, nil
+	}
+	return v.auditView.Purpose(name)
+}
+
+// TestWatchOfUndefinedPurposeIsNotFound: a watch on a purpose the catalog
+// does not define ends at once with not_found naming it, as Check does,
+// instead of waiting forever for changes that cannot come; and it is the
+// cluster's catalog that decides (a linearizable read), not a lagging
+// node's.
+func TestWatchOfUndefinedPurposeIsNotFound(t *testing.T) {
+	local := auditView{memView: memView{applied: 3}, entries: entries(1, 2, 3)}
+	for _, tc := range []struct {
+		name     string
+		purposes []string
+		cluster  string // a purpose the linearizable read defines, which this node has not applied yet
+		want     connect.Code
+	}{
+		{"typo", []string{"email_marketing", "nonexist"}, "", connect.CodeNotFound},
+		{"defined", []string{"email_marketing", optoutd.AllPurposes}, "", 0},
+		{"defined on the leader, not applied here yet", []string{"loyalty_emails"}, "loyalty_emails", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := watchStore(func() auditView { return local })
+			reads := 0
+			store.ReadFn = func(_ context.Context, fn func(optoutd.View) error) (uint64, error) {
+				reads++
+				return 3, fn(definedView{auditView: local, extra: tc.cluster})
+			}
+			s := serve(t, store, api.Options{})
+			c := optoutv1connect.NewOptOutServiceClient(http1Client(t), s.URL)
+			wctx, cancel := context.WithCancel(ctx(t))
+			defer cancel()
+			stream, err := c.Watch(wctx, connect.NewRequest(&optoutv1.WatchRequest{Purposes: tc.purposes}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stream.Close()
+			got := stream.Receive()
+			if tc.want == 0 {
+				if !got {
+					t.Fatalf("watch of defined purposes %v ended: %v", tc.purposes, stream.Err())
+				}
+				if tc.cluster == "" && reads != 0 {
+					t.Errorf("a watch of purposes this node defines made %d linearizable reads, want 0", reads)
+				}
+				return
+			}
+			if got {
+				t.Fatalf("a watch of %v sent %v", tc.purposes, stream.Msg())
+			}
+			err = stream.Err()
+			if connect.CodeOf(err) != tc.want || !strings.Contains(err.Error(), `purposes[1]: purpose "nonexist" is not defined`) {
+				t.Fatalf("want %v naming purposes[1] \"nonexist\", got %v", tc.want, err)
+			}
+			if reads != 1 {
+				t.Errorf("the refusal made %d linearizable reads, want 1 (to rule out a lagging node)", reads)
+			}
+		})
 	}
 }

@@ -160,7 +160,7 @@ func do[T any](ctx context.Context, c *Client, retry func(error) bool, fn func(e
 	start := int(c.next.Load())
 	var (
 		zero T
-		errs []error
+		all  = &AllFailedError{}
 	)
 	for i := range c.eps {
 		idx := (start + i) % len(c.eps)
@@ -169,15 +169,51 @@ func do[T any](ctx context.Context, c *Client, retry func(error) bool, fn func(e
 			c.next.Store(int64(idx))
 			return v, nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", c.eps[idx].url, err))
+		all.Errs = append(all.Errs, EndpointError{Endpoint: c.eps[idx].url, Err: err})
 		if !retry(err) || ctx.Err() != nil {
 			return zero, err
 		}
 	}
-	if len(errs) == 1 {
-		return zero, errs[0]
+	return zero, all
+}
+
+// EndpointError is one endpoint's failure.
+type EndpointError struct {
+	Endpoint string // the URL tried
+	Err      error
+}
+
+// AllFailedError is returned when every endpoint was tried and none could
+// serve the request. It unwraps to each endpoint's error.
+type AllFailedError struct{ Errs []EndpointError }
+
+func (e *AllFailedError) Error() string {
+	parts := make([]string, len(e.Errs))
+	for i, f := range e.Errs {
+		parts[i] = f.Endpoint + ": " + f.Err.Error()
 	}
-	return zero, fmt.Errorf("client: every endpoint failed: %w", errors.Join(errs...))
+	return fmt.Sprintf("client: every endpoint failed (%d tried): %s", len(e.Errs), strings.Join(parts, "; "))
+}
+
+func (e *AllFailedError) Unwrap() []error {
+	out := make([]error, len(e.Errs))
+	for i, f := range e.Errs {
+		out[i] = f.Err
+	}
+	return out
+}
+
+// Unreachable reports whether no endpoint could even be connected to
+// (connection refused, no route, dial timeout): wrong addresses, or no
+// node running there.
+func (e *AllFailedError) Unreachable() bool {
+	for _, f := range e.Errs {
+		var de *dialError
+		if !errors.As(f.Err, &de) {
+			return false
+		}
+	}
+	return len(e.Errs) > 0
 }
 
 // FromRemovedNode reports whether err came from a node that was removed

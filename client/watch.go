@@ -22,7 +22,8 @@ type WatchEvent struct {
 // (a node dies, a leader changes) it reconnects, to the next endpoint, from
 // the last version delivered, so nothing is repeated or skipped. Errors that
 // a reconnect cannot fix (OUT_OF_RANGE, INVALID_ARGUMENT,
-// FAILED_PRECONDITION) are returned.
+// FAILED_PRECONDITION, NOT_FOUND for an undefined purpose, and the
+// authentication errors) are returned.
 func (c *Client) Watch(ctx context.Context, from uint64, purposes []string, fn func(WatchEvent) error) error {
 	cursor := from
 	backoff := 20 * time.Millisecond
@@ -38,7 +39,8 @@ func (c *Client) Watch(ctx context.Context, from uint64, purposes []string, fn f
 			return stop.err
 		}
 		switch connect.CodeOf(err) {
-		case connect.CodeOutOfRange, connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodePermissionDenied, connect.CodeUnauthenticated:
+		case connect.CodeOutOfRange, connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodePermissionDenied, connect.CodeUnauthenticated,
+			connect.CodeNotFound: // an undefined purpose: another node says the same
 			return err
 		}
 		if delivered {

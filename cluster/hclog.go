@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // hclogAdapter routes hashicorp/raft's hclog output into slog, so every line
@@ -37,8 +39,34 @@ func toSlogLevel(l hclog.Level) slog.Level {
 	}
 }
 
+// routine lists hashicorp/raft messages that are expected and need no
+// action, with the error that makes them so: logged at debug, not as the
+// library's ERROR or WARN.
+//   - a node that shuts down closes its transport under a connection that
+//     is reading the next command;
+//   - a node that joins (or lags) receives entries after a log it does not
+//     have yet, answers so, and the leader sends it earlier entries or a
+//     snapshot.
+var routine = map[string]error{
+	"failed to decode incoming command": raft.ErrTransportShutdown,
+	"failed to get previous log":        raft.ErrLogNotFound,
+}
+
+func routineLevel(lv slog.Level, msg string, args []interface{}) slog.Level {
+	want, ok := routine[msg]
+	if !ok {
+		return lv
+	}
+	for i := 0; i+1 < len(args); i += 2 {
+		if err, isErr := args[i+1].(error); isErr && args[i] == "error" && errors.Is(err, want) {
+			return min(lv, slog.LevelDebug)
+		}
+	}
+	return lv
+}
+
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...interface{}) {
-	lv := toSlogLevel(level)
+	lv := routineLevel(toSlogLevel(level), msg, args)
 	ctx := context.Background()
 	if !a.l.Enabled(ctx, lv) {
 		return

@@ -214,8 +214,15 @@ func RunTier(ctx context.Context, tc TierConfig, out io.Writer) (*TierResult, er
 
 // Lock takes the machine-wide harness lock: runs share the names of their
 // namespaces and containers, so two at once would tear each other down.
+// The file lives in /run/lock (a tmpfs, emptied at boot), not in TMPDIR:
+// two runs with different TMPDIRs must still exclude each other, and a test
+// run leaves nothing in /tmp.
 func Lock() (release func(), err error) {
-	path := filepath.Join(os.TempDir(), db.Prefix+"-jepsen.lock")
+	dir := "/run/lock"
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		dir = os.TempDir()
+	}
+	path := filepath.Join(dir, db.Prefix+"-jepsen.lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("jepsen: lock %s: %w", path, err)

@@ -98,13 +98,17 @@ func (m *Main) purposeCmd() *ffcli.Command {
 }
 
 func group(name, usage, help string, subs ...*ffcli.Command) *ffcli.Command {
-	return &ffcli.Command{
+	g := &ffcli.Command{
 		Name: name, ShortUsage: usage, ShortHelp: help, Subcommands: subs,
 		FlagSet: flag.NewFlagSet("optoutctl "+name, flag.ContinueOnError),
-		Exec: func(context.Context, []string) error {
-			return fmt.Errorf("usage: %s", usage)
-		},
 	}
+	g.Exec = func(_ context.Context, args []string) error {
+		if len(args) > 0 {
+			return &usageError{err: unknownCommand("optoutctl "+name, args[0], subs), c: g}
+		}
+		return &usageError{err: fmt.Errorf("usage: %s", usage), c: g}
+	}
+	return g
 }
 
 func (m *Main) historyCmd() *ffcli.Command {
@@ -202,11 +206,12 @@ func (m *Main) watchCmd() *ffcli.Command {
 			}
 			seen := 0
 			errDone := fmt.Errorf("done")
+			out := &stream{m: m}
 			err = c.Watch(ctx, *from, ps, func(ev client.WatchEvent) error {
 				if ev.Change == nil {
 					return nil
 				}
-				if err := m.printLine(ev.Change); err != nil {
+				if err := out.emit(ev.Change); err != nil {
 					return err
 				}
 				seen++

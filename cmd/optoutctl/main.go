@@ -14,32 +14,18 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/agnivade/levenshtein"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"github.com/optoutd/optoutd/client"
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffcli"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	m := NewMain(os.Stdout, os.Stderr)
-	if err := m.ParseFlags(os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "optoutctl:", err)
-		}
-		os.Exit(2)
-	}
-	if err := m.Run(ctx); err != nil {
-		if errors.Is(err, flag.ErrHelp) { // no command given
-			m.root.FlagSet.Usage()
-			os.Exit(2)
-		}
-		fmt.Fprintln(os.Stderr, "optoutctl:", describe(err))
-		os.Exit(1)
-	}
+	os.Exit(NewMain(os.Stdout, os.Stderr).Main(ctx, os.Args[1:]))
 }
 
 // Main is the program, split so tests run it in-process.
@@ -50,25 +36,27 @@ type Main struct {
 	timeout        time.Duration
 	caCert, cert   string
 	key, token     string
+	output         string
+	// complained is the command whose flags failed to parse (or asked for
+	// help), so that Main prints its usage once.
+	complained *ffcli.Command
 }
+
+// defaultEndpoints are `optoutd dev`'s API ports, so the README's examples
+// need no flag.
+const defaultEndpoints = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
 
 // NewMain builds the command tree.
 func NewMain(stdout, stderr io.Writer) *Main {
 	m := &Main{Stdout: stdout, Stderr: stderr}
-	fs := flag.NewFlagSet("optoutctl", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&m.endpoints, "endpoints", "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003", "comma-separated API addresses, tried in turn")
-	fs.DurationVar(&m.timeout, "timeout", 5*time.Second, "deadline of each command")
-	fs.StringVar(&m.caCert, "cacert", "", "CA bundle that verifies the API's certificate (turns on HTTPS)")
-	fs.StringVar(&m.cert, "cert", "", "client certificate to present (needs --key)")
-	fs.StringVar(&m.key, "key", "", "key of --cert")
-	fs.StringVar(&m.token, "token", "", "bearer token (prefer OPTOUT_TOKEN, so it stays out of shell history)")
 	m.root = &ffcli.Command{
 		Name:       "optoutctl",
-		ShortUsage: "optoutctl [--endpoints H:P,...] <command> [flags] [args]",
-		LongHelp:   "Every flag can also be set through OPTOUT_<FLAG>, e.g. OPTOUT_ENDPOINTS.",
-		FlagSet:    fs,
-		Options:    []ff.Option{ff.WithEnvVarPrefix("OPTOUT")},
+		ShortUsage: "optoutctl <command> [flags] [args]",
+		LongHelp: "The command-line client of an optoutd cluster. The global flags below go before or after the " +
+			"command. Every flag can also be set through OPTOUT_<FLAG>, e.g. OPTOUT_ENDPOINTS. " +
+			"'optoutctl help COMMAND' shows a command's usage and flags.",
+		FlagSet: flag.NewFlagSet("optoutctl", flag.ContinueOnError),
+		Options: []ff.Option{ff.WithEnvVarPrefix("OPTOUT")},
 		Subcommands: []*ffcli.Command{
 			m.setCmd(), m.checkCmd(), m.getCmd(), m.statusCmd(),
 			m.eraseCmd(), m.purposeCmd(), m.historyCmd(), m.stateAtCmd(), m.auditCmd(), m.watchCmd(), m.adminCmd(), m.membersCmd(),
@@ -77,23 +65,176 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		},
 		Exec: func(_ context.Context, args []string) error {
 			if len(args) > 0 {
-				names := make([]string, 0, len(m.root.Subcommands))
-				for _, c := range m.root.Subcommands {
-					names = append(names, c.Name)
-				}
-				return fmt.Errorf("unknown command %q: want one of %s", args[0], strings.Join(names, ", "))
+				return &usageError{err: unknownCommand("optoutctl", args[0], m.root.Subcommands), brief: true}
 			}
-			return flag.ErrHelp
+			return errNoCommand
 		},
 	}
-	for _, c := range m.root.Subcommands {
-		c.FlagSet.SetOutput(stderr)
-	}
+	m.root.Subcommands = append(m.root.Subcommands, m.helpCmd())
+	m.setup(m.root)
 	return m
 }
 
+// setup gives every command of the tree the global flags (so they work
+// after the command too: optoutctl check u1 p --timeout 1s) and routes the
+// flag package's own messages to Main, which prints a usage once.
+func (m *Main) setup(c *ffcli.Command) {
+	fs := c.FlagSet
+	fs.StringVar(&m.endpoints, "endpoints", defaultEndpoints, "comma-separated API addresses, tried in turn (OPTOUT_ENDPOINTS)")
+	fs.DurationVar(&m.timeout, "timeout", 5*time.Second, "deadline of each command")
+	fs.StringVar(&m.output, "output", "", "pretty (indented JSON; the default), json (one compact object per line; the default of watch) or table")
+	fs.StringVar(&m.output, "o", "", "short for --output")
+	fs.StringVar(&m.caCert, "cacert", "", "CA bundle that verifies the API's certificate (turns on HTTPS)")
+	fs.StringVar(&m.cert, "cert", "", "client certificate to present (needs --key)")
+	fs.StringVar(&m.key, "key", "", "key of --cert")
+	fs.StringVar(&m.token, "token", "", "bearer token (prefer OPTOUT_TOKEN, so it stays out of shell history)")
+	fs.SetOutput(complaint{m: m, c: c})
+	for _, sub := range c.Subcommands {
+		m.setup(sub)
+	}
+}
+
+// complaint receives what the flag package prints about a command (an
+// error and the usage, or the usage for -h) and only notes the command:
+// Main prints the error and the usage itself, once.
+type complaint struct {
+	m *Main
+	c *ffcli.Command
+}
+
+func (w complaint) Write(b []byte) (int, error) {
+	w.m.complained = w.c
+	return len(b), nil
+}
+
+var errNoCommand = errors.New("no command given")
+
+// Main parses args and runs the command, printing errors and usage, and
+// returns the exit status: 0 on success and for help (on stdout), 1 for a
+// failed command, 2 for a usage error.
+func (m *Main) Main(ctx context.Context, args []string) int {
+	err := m.ParseFlags(args)
+	if err == nil {
+		err = m.Run(ctx)
+	}
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintln(m.Stdout, usageOf(m.complained, m.root))
+		return 0
+	case errors.Is(err, errNoCommand):
+		fmt.Fprintln(m.Stderr, usageOf(m.root, m.root))
+		return 2
+	case errors.As(err, &ue) && ue.brief:
+		fmt.Fprintf(m.Stderr, "optoutctl: %v\nRun 'optoutctl help' for the list of commands.\n", err)
+		return 2
+	case ue != nil || m.complained != nil:
+		c := m.complained
+		if ue != nil && ue.c != nil {
+			c = ue.c
+		}
+		fmt.Fprintf(m.Stderr, "optoutctl: %v\n\n%s\n", err, usageOf(c, m.root))
+		return 2
+	}
+	fmt.Fprintln(m.Stderr, "optoutctl:", describe(err))
+	return 1
+}
+
+// usageError is a command-line mistake that a command found itself (the
+// wrong number of arguments, an unknown subcommand): Main prints the usage
+// after it and exits 2.
+type usageError struct {
+	err   error
+	c     *ffcli.Command // whose usage to print; nil: the one that complained
+	brief bool           // point to help instead of printing a usage
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageOf(c, fallback *ffcli.Command) string {
+	if c == nil {
+		c = fallback
+	}
+	if c.UsageFunc != nil {
+		return c.UsageFunc(c)
+	}
+	return ffcli.DefaultUsageFunc(c)
+}
+
+// unknownCommand names the commands there are, and the closest one.
+func unknownCommand(parent, name string, cmds []*ffcli.Command) error {
+	names := make([]string, 0, len(cmds))
+	for _, c := range cmds {
+		names = append(names, c.Name)
+	}
+	msg := fmt.Sprintf("unknown command %q: want one of %s", name, strings.Join(names, ", "))
+	if s := closest(name, names); s != "" {
+		msg += fmt.Sprintf(" (did you mean '%s %s'?)", parent, s)
+	}
+	return errors.New(msg)
+}
+
+// closest returns the one name within two edits of s, or that starts with
+// s (three letters at least); "" when there is none or a tie.
+func closest(s string, names []string) string {
+	best, bestD, ties := "", 3, 0
+	for _, n := range names {
+		d := levenshtein.ComputeDistance(s, n)
+		if len(s) >= 3 && strings.HasPrefix(n, s) {
+			d = min(d, 1)
+		}
+		switch {
+		case d < bestD:
+			best, bestD, ties = n, d, 0
+		case d == bestD:
+			ties++
+		}
+	}
+	if ties > 0 {
+		return ""
+	}
+	return best
+}
+
+// helpCmd is "optoutctl help [COMMAND [SUBCOMMAND]]": a usage, on stdout.
+func (m *Main) helpCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("optoutctl help", flag.ContinueOnError)
+	return &ffcli.Command{
+		Name: "help", ShortUsage: "optoutctl help [COMMAND [SUBCOMMAND]]", ShortHelp: "show the usage of optoutctl or of a command",
+		FlagSet: fs,
+		Exec: func(_ context.Context, args []string) error {
+			c, path := m.root, "optoutctl"
+			for _, a := range args {
+				var next *ffcli.Command
+				for _, sub := range c.Subcommands {
+					if sub.Name == a {
+						next = sub
+					}
+				}
+				if next == nil {
+					return &usageError{err: unknownCommand(path, a, c.Subcommands), brief: true}
+				}
+				c, path = next, path+" "+a
+			}
+			_, err := fmt.Fprintln(m.Stdout, usageOf(c, c))
+			return err
+		},
+	}
+}
+
 // ParseFlags parses args (without the program name).
-func (m *Main) ParseFlags(args []string) error { return m.root.Parse(args) }
+func (m *Main) ParseFlags(args []string) error {
+	if err := m.root.Parse(args); err != nil {
+		return err
+	}
+	if err := checkOutput(m.output); err != nil {
+		return &usageError{err: err}
+	}
+	return nil
+}
 
 // Run runs the selected command.
 func (m *Main) Run(ctx context.Context) error { return m.root.Run(ctx) }
@@ -118,16 +259,7 @@ func (m *Main) withClient(ctx context.Context, fn func(context.Context, *client.
 	if err != nil {
 		return err
 	}
-	return m.print(msg)
-}
-
-func (m *Main) print(msg proto.Message) error {
-	b, err := protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true}.Marshal(msg)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(m.Stdout, string(b))
-	return err
+	return m.emit(msg)
 }
 
 // positional collects the arguments left after flags, allowing flags after
@@ -147,7 +279,7 @@ func positional(fs *flag.FlagSet, n int, usage string, got []string) ([]string, 
 		got = got[1:]
 	}
 	if len(pos) != n {
-		return nil, fmt.Errorf("usage: %s (got %d arguments)", usage, len(pos))
+		return nil, &usageError{err: fmt.Errorf("usage: %s (got %d arguments)", usage, len(pos))}
 	}
 	return pos, nil
 }
@@ -194,11 +326,12 @@ func (m *Main) setCmd() *ffcli.Command {
 
 func (m *Main) checkCmd() *ffcli.Command {
 	const usage = "optoutctl check SUBJECT PURPOSE"
+	fs := flag.NewFlagSet("optoutctl check", flag.ContinueOnError)
 	return &ffcli.Command{
 		Name: "check", ShortUsage: usage, ShortHelp: "may I process this subject's data for this purpose?",
-		FlagSet: flag.NewFlagSet("optoutctl check", flag.ContinueOnError),
+		FlagSet: fs,
 		Exec: func(ctx context.Context, a []string) error {
-			a, err := positional(flag.NewFlagSet("optoutctl check", flag.ContinueOnError), 2, usage, a)
+			a, err := positional(fs, 2, usage, a)
 			if err != nil {
 				return err
 			}
@@ -211,11 +344,12 @@ func (m *Main) checkCmd() *ffcli.Command {
 
 func (m *Main) getCmd() *ffcli.Command {
 	const usage = "optoutctl get SUBJECT PURPOSE"
+	fs := flag.NewFlagSet("optoutctl get", flag.ContinueOnError)
 	return &ffcli.Command{
 		Name: "get", ShortUsage: usage, ShortHelp: "read the stored record",
-		FlagSet: flag.NewFlagSet("optoutctl get", flag.ContinueOnError),
+		FlagSet: fs,
 		Exec: func(ctx context.Context, a []string) error {
-			a, err := positional(flag.NewFlagSet("optoutctl get", flag.ContinueOnError), 2, usage, a)
+			a, err := positional(fs, 2, usage, a)
 			if err != nil {
 				return err
 			}
@@ -227,11 +361,12 @@ func (m *Main) getCmd() *ffcli.Command {
 }
 
 func (m *Main) statusCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("optoutctl status", flag.ContinueOnError)
 	return &ffcli.Command{
 		Name: "status", ShortUsage: "optoutctl status", ShortHelp: "show the first reachable node's view of the cluster",
-		FlagSet: flag.NewFlagSet("optoutctl status", flag.ContinueOnError),
+		FlagSet: fs,
 		Exec: func(ctx context.Context, a []string) error {
-			if _, err := positional(flag.NewFlagSet("optoutctl status", flag.ContinueOnError), 0, "optoutctl status", a); err != nil {
+			if _, err := positional(fs, 0, "optoutctl status", a); err != nil {
 				return err
 			}
 			return m.withClient(ctx, func(ctx context.Context, c *client.Client) (proto.Message, error) {
@@ -253,11 +388,17 @@ func (e *writeError) Unwrap() error { return e.err }
 // it may have been applied.
 func describe(err error) string {
 	s := err.Error()
-	var ce *connect.Error
-	if errors.As(err, &ce) {
+	var (
+		ce  *connect.Error
+		all *client.AllFailedError
+	)
+	if errors.As(err, &all) {
+		s = describeAll(all)
+	} else if errors.As(err, &ce) {
 		s = fmt.Sprintf("%s: %s", ce.Code(), ce.Message())
 	}
-	if v, ok := client.CurrentVersion(err); ok {
+	if v, ok := client.CurrentVersion(err); ok && !strings.Contains(s, fmt.Sprintf("current version %d", v)) {
+		// Once: the server's own messages usually state it already.
 		s += fmt.Sprintf(" (current version %d)", v)
 	}
 	var we *writeError
@@ -268,7 +409,29 @@ func describe(err error) string {
 			s += "; the write MAY have been applied: read before retrying"
 		}
 	}
+	if all != nil && all.Unreachable() {
+		s += "\nIs a cluster running there? Give its API addresses with --endpoints H:P,... or OPTOUT_ENDPOINTS."
+	}
 	return s
+}
+
+// describeAll names every endpoint tried and how each failed.
+func describeAll(all *client.AllFailedError) string {
+	var b strings.Builder
+	if all.Unreachable() {
+		fmt.Fprintf(&b, "cannot reach the cluster: no endpoint answered (%d tried)", len(all.Errs))
+	} else {
+		fmt.Fprintf(&b, "every endpoint failed (%d tried)", len(all.Errs))
+	}
+	for _, f := range all.Errs {
+		msg := f.Err.Error()
+		var ce *connect.Error
+		if errors.As(f.Err, &ce) {
+			msg = fmt.Sprintf("%s: %s", ce.Code(), ce.Message())
+		}
+		fmt.Fprintf(&b, "\n  %s: %s", f.Endpoint, msg)
+	}
+	return b.String()
 }
 
 // hasWriteOutcome reports whether the server said what became of a write
@@ -285,14 +448,4 @@ func hasWriteOutcome(ce *connect.Error) bool {
 		}
 	}
 	return false
-}
-
-// printLine writes msg as one line of JSON (for streams).
-func (m *Main) printLine(msg proto.Message) error {
-	b, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(msg)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(m.Stdout, string(b))
-	return err
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/optoutd/optoutd"
 	"github.com/optoutd/optoutd/api"
 	"github.com/optoutd/optoutd/cluster/clustertest"
@@ -123,6 +123,13 @@ func TestCommandsAgainstRealCluster(t *testing.T) {
 		}
 	}
 
+	// A watch of an undefined purpose ends at once with not_found, as a
+	// check of it does; it does not wait for changes that cannot come.
+	if out, err := run(t, "watch", "--purposes", "email_marketing,nonexist"); connect.CodeOf(err) != connect.CodeNotFound ||
+		!strings.Contains(describe(err), `purpose "nonexist" is not defined`) || out != "" {
+		t.Errorf("watch of an undefined purpose: %q %v", out, err)
+	}
+
 	// get of a missing record is an error, not an empty record.
 	if out, err := run(t, "get", "nobody", "email_marketing"); err == nil || !strings.Contains(describe(err), "not_found") || out != "" {
 		t.Errorf("get of a missing record: %q %v", out, err)
@@ -152,15 +159,17 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"set", "u1", "email_marketing", "out", "--expected-version", "x"}, `--expected-version: "x"`},
 		{[]string{"set", "--bogus", "u1", "email_marketing", "out"}, "flag provided but not defined: -bogus"},
 		{[]string{"--timeout", "soon", "status"}, "invalid value"},
-		{[]string{"frobnicate"}, `unknown command "frobnicate": want one of set, check, get, status, erase, purpose, history, state-at, audit, watch, admin, members, tls, token, cert, snapshot`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate": want one of set, check, get, status, erase, purpose, history, state-at, audit, watch, admin, members, tls, token, cert, snapshot, help`},
+		{[]string{"-o", "xml", "status"}, `--output: "xml" is not one of pretty, json, table`},
+		{[]string{"status", "--output", "yaml"}, `--output: "yaml"`},
 	} {
 		_, err := run(t, append([]string{"--endpoints", ep}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("optoutctl %s: %v, want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
 		}
 	}
-	if _, err := run(t, "--endpoints", ep); !errors.Is(err, flag.ErrHelp) {
-		t.Errorf("no command: %v, want flag.ErrHelp (main prints the usage)", err)
+	if _, err := run(t, "--endpoints", ep); !errors.Is(err, errNoCommand) {
+		t.Errorf("no command: %v, want errNoCommand (Main prints the usage)", err)
 	}
 	for _, eps := range []string{"", " , ", ","} {
 		_, err := run(t, "--endpoints", eps, "check", "u1", "email_marketing")
@@ -245,7 +254,12 @@ func TestWriteErrorsAreDescribed(t *testing.T) {
 		{"not applied", nil, optoutd.Errorf(optoutd.Unavailable, "no leader"),
 			[]string{"unavailable: ", "not applied, retrying is safe"}, 2},
 		{"conflict", nil, &optoutd.Error{Code: optoutd.VersionMismatch, Message: "expected version 3, current version 17", CurrentVersion: 17},
-			[]string{"failed_precondition: ", "(current version 17)", "not applied"}, 1},
+			[]string{"failed_precondition: ", "current version 17", "not applied"}, 1},
+		{"deny wins", nil, &optoutd.Error{Code: optoutd.VersionMismatch, CurrentVersion: 21,
+			Message: "re-consent needs expectedVersion: the subject opted out at current version 21, and an opt-in may replace an opt-out only by naming that version"},
+			[]string{"failed_precondition: re-consent needs expectedVersion", "current version 21", "not applied"}, 1},
+		{"conflict without the version in the message", nil, &optoutd.Error{Code: optoutd.VersionMismatch, Message: "version mismatch", CurrentVersion: 5},
+			[]string{"version mismatch (current version 5)"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &fakeStore{set: func(optoutd.SetRequest) (optoutd.Record, error) { return optoutd.Record{}, tc.err }}
@@ -276,6 +290,9 @@ func TestWriteErrorsAreDescribed(t *testing.T) {
 				if !strings.Contains(d, w) {
 					t.Errorf("described as %q, missing %q", d, w)
 				}
+			}
+			if n := strings.Count(d, "current version"); n > 1 {
+				t.Errorf("described as %q: states the current version %d times", d, n)
 			}
 			if tc.attempts == 1 && strings.Contains(d, "not applied") == strings.Contains(d, "MAY") {
 				t.Errorf("described as %q: must say exactly one of applied/not applied", d)

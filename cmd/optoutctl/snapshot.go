@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -85,14 +84,7 @@ func newSnapshotInfo(path string, size int64, h *fsmv1.SnapshotHeader) snapshotI
 	}
 }
 
-func (m *Main) printSnapshot(info snapshotInfo) error {
-	b, err := json.MarshalIndent(info, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(m.Stdout, string(b))
-	return err
-}
+func (m *Main) printSnapshot(info snapshotInfo) error { return m.emit(info) }
 
 // verifyFile checks a whole backup file and returns its header and size.
 func verifyFile(path string) (*fsmv1.SnapshotHeader, int64, error) {

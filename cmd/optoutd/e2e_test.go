@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -27,9 +26,20 @@ import (
 
 var (
 	buildOnce sync.Once
+	binDir    string // made by the first build, removed by TestMain
 	binPath   string
 	buildErr  error
 )
+
+// TestMain removes the binaries the tests built: they are tens of MB, and
+// a test run leaves nothing behind.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 func binary(t *testing.T) string {
 	t.Helper()
@@ -42,6 +52,7 @@ func binary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		binDir = dir
 		binPath = filepath.Join(dir, "optoutd")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
@@ -58,7 +69,7 @@ type proc struct {
 	id, api, raft string
 	args          []string
 	cmd           *exec.Cmd
-	log           *bytes.Buffer
+	log           *syncBuffer
 	done          chan struct{} // closed when the process has exited
 	exitErr       error         // cmd.Wait's result, valid once done is closed
 }
@@ -136,7 +147,7 @@ func tail(s string, n int) string {
 func (pc *procCluster) start(p *proc) {
 	pc.t.Helper()
 	if p.log == nil {
-		p.log = &bytes.Buffer{}
+		p.log = &syncBuffer{}
 	}
 	p.cmd = exec.Command(pc.bin, p.args...)
 	p.cmd.Stdout = p.log
@@ -361,6 +372,14 @@ func TestSIGTERMExitsCleanly(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatalf("no exit 20s after SIGTERM\n%s", tail(p.log.String(), 2000))
+	}
+	// A normal shutdown logs no ERROR of its own (hashicorp/raft's
+	// "failed to decode incoming command: transport shutdown" was one).
+	logs := p.log.String()
+	if i := strings.Index(logs, `msg="shutting down"`); i < 0 {
+		t.Errorf("no shutting-down line:\n%s", tail(logs, 2000))
+	} else if after := logs[i:]; strings.Contains(after, "level=ERROR") {
+		t.Errorf("the shutdown logged an ERROR:\n%s", tail(after, 3000))
 	}
 	p.cmd = nil
 	pc.start(p)

@@ -100,3 +100,80 @@ func TestFlagsFromEnvironment(t *testing.T) {
 		t.Fatalf("bad env value: %v", err)
 	}
 }
+
+// runMain runs the program as main does: its exit status, stdout, stderr.
+func runMain(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := NewMain(&out, &errb).Main(ctx, args)
+	return code, out.String(), errb.String()
+}
+
+// TestHelp: --help and `help` print on stdout and exit 0; the top level
+// lists every command, and each command that reads the environment says so.
+func TestHelp(t *testing.T) {
+	code, out, errOut := runMain(t, "--help")
+	if code != 0 || errOut != "" {
+		t.Fatalf("--help: exit %d, stderr %q", code, errOut)
+	}
+	for _, c := range []string{"server", "dev", "audit-verify", "healthcheck", "restore", "recover", "help"} {
+		if !strings.Contains(out, "\n  "+c+" ") {
+			t.Errorf("--help does not list %s:\n%s", c, out)
+		}
+	}
+	for _, args := range [][]string{{"server", "--help"}, {"help", "server"}, {"dev", "-h"}, {"restore", "--help"}, {"recover", "--help"}, {"audit-verify", "-h"}} {
+		code, out, errOut := runMain(t, args...)
+		if code != 0 || errOut != "" || strings.Count(out, "USAGE") != 1 || !strings.Contains(out, "OPTOUT_<FLAG>") || !strings.Contains(out, "OPTOUT_DATA_DIR") {
+			t.Errorf("%v: exit %d, stderr %q, stdout:\n%s\nwant the usage once, on stdout, saying flags read OPTOUT_*", args, code, errOut, out)
+		}
+	}
+}
+
+// TestUsageMistakes: an unknown command suggests the closest one; a bad
+// flag prints one error and the command's usage once; both exit 2 and
+// print nothing on stdout.
+func TestUsageMistakes(t *testing.T) {
+	for _, tc := range []struct {
+		args             []string
+		want, usageOf    string
+		wantUsagePrinted bool
+	}{
+		{[]string{"serve"}, `unknown command "serve": want one of server, dev,`, "did you mean 'optoutd server'?", false},
+		{[]string{"restor", "x"}, `unknown command "restor"`, "did you mean 'optoutd restore'?", false},
+		{[]string{"server", "--bogus"}, "flag provided but not defined: -bogus", "optoutd server --id n1", true},
+		{[]string{"dev", "--api-port", "x"}, `invalid value "x" for flag -api-port`, "optoutd dev [--data-dir D]", true},
+		{[]string{}, "missing command", "SUBCOMMANDS", true},
+	} {
+		code, out, errOut := runMain(t, tc.args...)
+		if code != 2 || out != "" {
+			t.Errorf("%v: exit %d, stdout %q; want 2 and nothing", tc.args, code, out)
+		}
+		if strings.Count(errOut, tc.want) != 1 || !strings.Contains(errOut, tc.usageOf) {
+			t.Errorf("%v: stderr %q, want %q once and %q", tc.args, errOut, tc.want, tc.usageOf)
+		}
+		if n := strings.Count(errOut, "USAGE"); tc.wantUsagePrinted && n != 1 || !tc.wantUsagePrinted && n != 0 {
+			t.Errorf("%v: the usage is printed %d times:\n%s", tc.args, n, errOut)
+		}
+	}
+}
+
+// TestServerWithoutPeersRefuses: with no state, and neither
+// --initial-cluster nor --join, the node cannot ever find a cluster; it
+// refuses to start, says what to pass, and creates nothing.
+func TestServerWithoutPeersRefuses(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "n1")
+	code, _, errOut := runMain(t, "server", "--id", "n1", "--data-dir", dir, "--api-addr", "127.0.0.1:7998", "--raft-addr", "127.0.0.1:7999")
+	if code != 1 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	for _, want := range []string{"--initial-cluster or --join", "--data-dir " + dir + " holds no cluster state", "--initial-cluster n1=HOST:RAFTPORT", "--join with the API addresses"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the refused start created %s: %v", dir, err)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -232,6 +234,23 @@ func TestJoinSkipsARemovedMember(t *testing.T) {
 			t.Fatalf("removed node never said so: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// Its readiness and its log say what to do, not only "not ready".
+	resp, err := http.Get("http://" + gone.api + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	advice := "this node (" + gone.id + ") was removed from the cluster and serves nothing: stop it. To use it again, delete its data directory"
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), advice) || !strings.Contains(string(body), "--join") {
+		t.Errorf("removed node's /readyz: %d %q, want 503 saying %q", resp.StatusCode, body, advice)
+	}
+	for !strings.Contains(gone.log.String(), "level=ERROR msg=\""+advice) {
+		if ctx.Err() != nil {
+			t.Fatalf("the removed node never logged what to do:\n%s", tail(gone.log.String(), 3000))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	addrs := freePorts(t, 2)
 	p := &proc{id: "n4", api: addrs[0], raft: addrs[1]}

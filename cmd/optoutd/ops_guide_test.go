@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -58,10 +57,11 @@ func splitStatements(block string) []statement {
 			continue
 		}
 		cur = append(cur, line)
-		if strings.HasPrefix(t, "for ") || strings.HasPrefix(t, "while ") && strings.HasSuffix(t, "do") {
+		loop := strings.HasPrefix(t, "for ") || strings.HasPrefix(t, "while ") || strings.HasPrefix(t, "until ")
+		if loop && !strings.HasSuffix(t, "done") { // a one-line loop opens and closes
 			depth++
 		}
-		if t == "done" || strings.HasPrefix(t, "done ") {
+		if depth > 0 && (t == "done" || strings.HasPrefix(t, "done ")) {
 			depth--
 		}
 		if depth == 0 && !strings.HasSuffix(line, "\\") {
@@ -109,29 +109,26 @@ func script(stmts []statement, dir string) (string, error) {
 	return b.String(), nil
 }
 
+// opsPortsLine is the guide's first line: the ports, as variables, so the
+// guide runs beside another cluster by changing one line. The test does
+// exactly that.
+const opsPortsLine = "API=7000 RAFT=7100"
+
 // TestOperationsGuide runs docs/operations.md's process-cluster sections as
-// a shell session from the repository root, on the documented ports.
+// one shell session from the repository root, with the guide's port line
+// set to free ports and TMPDIR (so the guide's scratch directory) in a
+// temporary directory: it passes beside a running `optoutd dev`, and
+// leaves nothing in the checkout.
 func TestOperationsGuide(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs the operations guide on fixed ports; skipped with -short")
+		t.Skip("runs the operations guide as processes; skipped with -short")
 	}
-	for _, tool := range []string{"curl", "pkill", "pgrep", "base64"} {
+	for _, tool := range []string{"curl", "base64", "mktemp"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("the operations guide needs %s", tool)
 		}
 	}
-	requireFreePorts(t, 7001, 7002, 7003, 7004, 7101, 7102, 7103, 7104)
 	root := repoRoot(t)
-	for _, d := range []string{"data", "pki", "secure"} {
-		if _, err := os.Stat(filepath.Join(root, d)); err == nil {
-			t.Fatalf("%s/%s exists; the guide would reuse it", root, d)
-		}
-	}
-	t.Cleanup(func() {
-		for _, d := range []string{"data", "pki", "secure"} {
-			_ = os.RemoveAll(filepath.Join(root, d))
-		}
-	})
 	b, err := os.ReadFile(filepath.Join(root, "docs", "operations.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -146,41 +143,63 @@ func TestOperationsGuide(t *testing.T) {
 			stmts = append(stmts, splitStatements(blk)...)
 		}
 	}
+	if len(stmts) == 0 || stmts[0].text != opsPortsLine {
+		t.Fatalf("the guide's first statement must be %q (the ports, which this test moves), got %q", opsPortsLine, stmts[0].text)
+	}
+	ports := freeDocPorts(t, 4)
+	stmts[0].text = fmt.Sprintf("API=%s0 RAFT=%s0", ports.api, ports.raft)
 	tmp := t.TempDir()
 	sh, err := script(stmts, tmp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// From a file, not bash -c: the guide's pkill -f patterns would
-	// otherwise match this shell's own command line.
 	path := filepath.Join(tmp, "guide.sh")
 	if err := os.WriteFile(path, []byte(sh), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	scratch := filepath.Join(tmp, "scratch")
+	if err := os.Mkdir(scratch, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command("bash", path)
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "TMPDIR="+scratch)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out bytes.Buffer
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 	select {
 	case err = <-done:
 	case <-time.After(5 * time.Minute):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		err = fmt.Errorf("timed out")
 	}
-	// The guide leaves nodes running in the background; stop them.
-	_ = exec.Command("pkill", "-TERM", "-f", "bin/optoutd server").Run()
+	// The guide leaves nodes running in the background, in the script's
+	// process group (a non-interactive shell has no job control): stop
+	// that group, which holds nothing this test did not start.
+	stopGroup(cmd.Process.Pid)
 	if err != nil || !strings.Contains(out.String(), "GUIDE OK") {
 		logs, _ := os.ReadFile(filepath.Join(tmp, "nodes.log"))
 		t.Fatalf("operations guide: %v\n%s\n--- node logs (tail) ---\n%s", err, tail(out.String(), 6000), tail(string(logs), 4000))
 	}
 	t.Logf("ran %d statements of docs/operations.md", len(stmts))
+}
+
+// stopGroup sends SIGTERM to process group pgid, waits up to 20s for it to
+// empty, then sends SIGKILL.
+func stopGroup(pgid int) {
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(-pgid, 0); err != nil {
+			return // no process left in the group
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // blocksOf returns the ```sh blocks of a Markdown text by "## " section.

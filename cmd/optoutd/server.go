@@ -5,14 +5,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/optoutd/optoutd"
 	"github.com/optoutd/optoutd/api"
 	"github.com/optoutd/optoutd/cluster"
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -111,7 +115,24 @@ func (f *nodeFlags) config(log *slog.Logger) (cluster.Config, error) {
 	if f.join == "" && (f.joinCA != "" || f.joinTokenFile != "") {
 		return cfg, errors.New("--join-ca-file and --join-token-file: only meaningful with --join")
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	if f.join == "" && f.initialCluster == "" {
+		if _, err := os.Stat(filepath.Join(f.dataDir, "raft.db")); errors.Is(err, fs.ErrNotExist) {
+			return cfg, errNoPeers(f.dataDir)
+		}
+	}
+	return cfg, nil
+}
+
+// errNoPeers: a node with no state and neither way to find a cluster would
+// only wait, logging "no known peers, aborting election", forever.
+func errNoPeers(dataDir string) error {
+	return fmt.Errorf("--initial-cluster or --join: one is needed, because --data-dir %s holds no cluster state "+
+		"(without either, this node would wait for peers forever). To start a new cluster, give every node the same "+
+		"--initial-cluster n1=HOST:RAFTPORT,n2=...,n3=...; to add this node to a running cluster, give --join with the "+
+		"API addresses of its members (HOST:APIPORT,...)", dataDir)
 }
 
 func checkListenAddr(flagName, addr string) error {
@@ -161,6 +182,12 @@ func newServerCmd(m *Main) *ffcli.Command {
 			if err != nil {
 				return err
 			}
+			if rn.node.Fresh() && f.join == "" && f.initialCluster == "" {
+				// raft.db exists but holds no state (a first start that
+				// failed early): still nothing to join or bootstrap.
+				_ = rn.close()
+				return errNoPeers(cfg.DataDir)
+			}
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
@@ -203,6 +230,49 @@ type runningNode struct {
 	ln       net.Listener
 	srv      *http.Server
 	serveErr chan error
+	stop     chan struct{} // closed by close: ends watchRemoved
+	stopOnce sync.Once
+	dataDir  string
+}
+
+// removedAdvice is what a removed node says, in its readiness and its log.
+func removedAdvice(id, dataDir string) string {
+	return fmt.Sprintf("this node (%s) was removed from the cluster and serves nothing: stop it. To use it again, "+
+		"delete its data directory (%s) and start it with --join and the API addresses of the members", id, dataDir)
+}
+
+// readiness is the node as the API sees it, with a removed node's
+// readiness saying what to do instead of only "removed".
+type readiness struct {
+	*cluster.Node
+	dataDir string
+}
+
+func (r readiness) Ready() error {
+	err := r.Node.Ready()
+	if errors.Is(err, optoutd.ErrNodeRemoved) {
+		return errors.New(removedAdvice(r.ID(), r.dataDir))
+	}
+	return err
+}
+
+// watchRemoved logs, once, at ERROR, what to do when this node learns it
+// was removed (it keeps running: a removed node still answers, so that
+// clients move on to the members).
+func (r *runningNode) watchRemoved(log *slog.Logger, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			if errors.Is(r.node.Ready(), optoutd.ErrNodeRemoved) {
+				log.Error(removedAdvice(r.node.ID(), r.dataDir))
+				return
+			}
+		}
+	}
 }
 
 // startNode listens on apiAddr first (so a busy port fails before Raft
@@ -221,9 +291,12 @@ func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry, sec
 		_ = ln.Close()
 		return nil, err
 	}
-	h := api.NewHandler(node, api.Options{Logger: cfg.Logger, Gatherer: reg, Registerer: reg, Members: node, Backups: node,
+	h := api.NewHandler(readiness{Node: node, dataDir: cfg.DataDir}, api.Options{Logger: cfg.Logger, Gatherer: reg, Registerer: reg, Members: node, Backups: node,
 		Principals: node, RequireAuth: sec.requireAuth})
-	rn := &runningNode{node: node, ln: ln, srv: api.NewServer(apiAddr, h), serveErr: make(chan error, 1)}
+	rn := &runningNode{node: node, ln: ln, srv: api.NewServer(apiAddr, h), serveErr: make(chan error, 1), stop: make(chan struct{}), dataDir: cfg.DataDir}
+	if cfg.Logger != nil {
+		go rn.watchRemoved(cfg.Logger, time.Second)
+	}
 	rn.srv.TLSConfig = sec.apiTLS
 	go func() {
 		var err error
@@ -245,6 +318,7 @@ func (r *runningNode) apiAddr() string { return r.ln.Addr().String() }
 // (waiting up to 2s in all for those in flight), then shuts the node down
 // without leaving the cluster.
 func (r *runningNode) close() error {
+	r.stopOnce.Do(func() { close(r.stop) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	r.node.HandOff(ctx)
