@@ -52,7 +52,17 @@ var routine = map[string]error{
 	"failed to get previous log":        raft.ErrLogNotFound,
 }
 
+// leadershipMoved lists messages a leader logs at ERROR when another node
+// takes over (a hand-off before shutdown, a transfer, an election it
+// lost): information, not a fault, so they are logged at info.
+var leadershipMoved = map[string]bool{
+	"peer has newer term, stopping replication": true,
+}
+
 func routineLevel(lv slog.Level, msg string, args []interface{}) slog.Level {
+	if leadershipMoved[msg] {
+		return min(lv, slog.LevelInfo)
+	}
 	want, ok := routine[msg]
 	if !ok {
 		return lv

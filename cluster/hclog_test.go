@@ -29,6 +29,9 @@ func TestRoutineRaftMessagesAreDebug(t *testing.T) {
 		{"a joining node lacks the previous log", func(l hclog.Logger) {
 			l.Warn("failed to get previous log", "previous-index", uint64(12), "last-index", uint64(0), "error", raft.ErrLogNotFound)
 		}, ""},
+		{"a deposed leader stops replicating", func(l hclog.Logger) {
+			l.Error("peer has newer term, stopping replication", "peer", "n1")
+		}, "level=INFO"},
 		{"a failing log store is still a warning", func(l hclog.Logger) {
 			l.Warn("failed to get previous log", "previous-index", uint64(12), "last-index", uint64(20), "error", io.ErrUnexpectedEOF)
 		}, "level=WARN"},

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
@@ -19,6 +21,24 @@ import (
 // EraseSubject, and the idempotency, schema and caller fields of Set.
 // Format 3 added PutPrincipal and DeletePrincipal.
 const FormatVersion uint32 = 3
+
+// olderRelease, set at link time, makes a test build read command formats
+// 1..N only, like the release before format N+1:
+//
+//	go build -ldflags "-X github.com/optoutd/optoutd/fsm.olderRelease=2"
+//
+// The process tests build such a node to make it meet entries it cannot
+// apply (a halt), then replace it with a normal build. It is empty in
+// every real build.
+var olderRelease string
+
+// readableFormat is the newest format Decode accepts.
+var readableFormat = sync.OnceValue(func() uint32 {
+	if n, err := strconv.ParseUint(olderRelease, 10, 32); err == nil && n >= 1 && uint32(n) < FormatVersion {
+		return uint32(n)
+	}
+	return FormatVersion
+})
 
 // Sentinel errors of command decoding. A decode failure halts the state
 // machine; it is never skipped.
@@ -76,8 +96,8 @@ func Decode(data []byte) (Decoded, error) {
 	if len(c.ProtoReflect().GetUnknown()) > 0 {
 		return Decoded{}, fmt.Errorf("%w: envelope has fields this binary does not know", ErrNewerFormat)
 	}
-	if c.FormatVersion == 0 || c.FormatVersion > FormatVersion {
-		return Decoded{}, fmt.Errorf("%w: format %d, this binary knows 1..%d", ErrNewerFormat, c.FormatVersion, FormatVersion)
+	if c.FormatVersion == 0 || c.FormatVersion > readableFormat() {
+		return Decoded{}, fmt.Errorf("%w: format %d, this binary knows 1..%d", ErrNewerFormat, c.FormatVersion, readableFormat())
 	}
 	var payload proto.Message
 	switch c.Type {
