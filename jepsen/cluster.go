@@ -41,6 +41,16 @@ func newCluster(b db.Backend) (*cluster, error) {
 
 func (c *cluster) NodeIDs() []string { return c.ids }
 
+// RaftAddr is node id's Raft address.
+func (c *cluster) RaftAddr(id string) string {
+	for _, n := range c.Nodes() {
+		if n.ID == id {
+			return n.Raft
+		}
+	}
+	return ""
+}
+
 func (c *cluster) Status(ctx context.Context, id string) (*optoutv1.StatusResponse, error) {
 	cl, ok := c.clients[id]
 	if !ok {

@@ -24,6 +24,8 @@ type Record struct {
 	End     int64    `json:"end_ns"`
 	Note    string   `json:"note,omitempty"`
 	Error   string   `json:"error,omitempty"`
+	// Findings are what the fault itself caught the cluster doing wrong.
+	Findings []string `json:"findings,omitempty"`
 }
 
 type nodeState int
@@ -142,6 +144,9 @@ func (x *Executor) one(ctx context.Context, p Planned) error {
 		rec.Note = x.wait(ctx, p, eff, rec.Note)
 		if eff.Undo != nil {
 			rec.Note = strings.TrimSpace(rec.Note + " " + eff.Undo(context.WithoutCancel(ctx)))
+		}
+		if eff.Findings != nil {
+			rec.Findings = eff.Findings()
 		}
 	}
 	releaseErr := x.release(context.WithoutCancel(ctx), id)

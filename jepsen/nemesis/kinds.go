@@ -30,6 +30,9 @@ type Cluster interface {
 	// Rejoin wipes a removed node and starts it so that it asks to be
 	// added back.
 	Rejoin(ctx context.Context, id string) error
+	// RaftAddr is the host:port of a node's Raft port, as the harness
+	// reaches it.
+	RaftAddr(id string) string
 }
 
 // Effect is what an active fault holds the cluster to. Several active
@@ -52,6 +55,10 @@ type Effect struct {
 	Undo func(ctx context.Context) string
 	// After, if set, runs once the fault is healed and may add to the note.
 	After func(ctx context.Context) string
+	// Findings, if set, is asked after Undo for what the fault itself
+	// caught the cluster doing wrong (a bad request it accepted); each one
+	// is an anomaly of the run.
+	Findings func() []string
 }
 
 // Env is what a fault kind sees when it begins.
@@ -115,6 +122,8 @@ var kinds = map[string]Kind{
 		Summary: "remove the leader or a follower from the configuration, then wipe it and add it back with --join", Begin: beginMembership},
 	"pause": {Name: "pause", Min: 2 * time.Second, Max: 4 * time.Second,
 		Summary: "SIGSTOP the leader for longer than the election timeout, then SIGCONT", Begin: beginPause},
+	"bad-peer-requests": {Name: "bad-peer-requests", Min: 3 * time.Second, Max: 6 * time.Second,
+		Summary: "send the leader's Raft port commands that decode but must not apply, undecodable and oversized bodies, callers that are no member, forged removal notices and junk bytes", Begin: beginBadPeerRequests},
 	"lagging-follower": {Name: "lagging-follower", Min: 4 * time.Second, Max: 10 * time.Second,
 		Summary: "isolate a follower until the leader has snapshotted and truncated its log past the follower's last index, then heal (forces InstallSnapshot)", Begin: beginLaggingFollower},
 }

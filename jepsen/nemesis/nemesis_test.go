@@ -158,13 +158,15 @@ type fakeCluster struct {
 	calls   []string
 	leader  string
 	removed map[string]bool
+	raft    string // every node's Raft address, for bad-peer-requests
 }
 
 func newFake() *fakeCluster {
 	return &fakeCluster{state: map[string]nodeState{"n1": running, "n2": running, "n3": running}, leader: "n2"}
 }
 
-func (f *fakeCluster) NodeIDs() []string { return []string{"n1", "n2", "n3"} }
+func (f *fakeCluster) NodeIDs() []string         { return []string{"n1", "n2", "n3"} }
+func (f *fakeCluster) RaftAddr(id string) string { return f.raft }
 func (f *fakeCluster) set(op, id string, s nodeState) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -141,6 +141,11 @@ func (r *Results) CollectAnomalies() {
 		add("version-went-back", []string{fmt.Sprintf("... and %d more (see results.json monotonic.count)", extra)})
 	}
 	add("final-read-failed", r.FinalReadFailures)
+	for _, f := range r.Faults {
+		for _, d := range f.Findings {
+			r.Anomalies = append(r.Anomalies, Anomaly{Type: "nemesis-finding", Detail: fmt.Sprintf("%s #%d: %s", f.Kind, f.ID, d)})
+		}
+	}
 	if !r.Convergence.Valid && !r.Interrupted {
 		add("not-converged", []string{r.Convergence.Reason})
 	}
