@@ -152,7 +152,7 @@ func waitHTTP200(ctx context.Context, p *proc, url string) error {
 		last = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready: %w (last: %v); log tail:\n%s", p.name, ctx.Err(), last, p.logTail(2000))
+			return fmt.Errorf("%s not ready: %w (last: %w); log tail:\n%s", p.name, ctx.Err(), last, p.logTail(2000))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
