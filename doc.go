@@ -1,6 +1,19 @@
 // Package optoutd holds the domain of the opt-out store: the types every
-// layer shares (Key, Record, State, Decision) and the one error type (Error,
-// with a Code) that the state machine, the cluster and the API all speak.
+// layer shares and the one error type (Error, with a Code) that the state
+// machine, the cluster and the API all speak.
+//
+// One file per concept:
+//
+//	record.go     Key, State, Record, and the write of one key (SetRequest)
+//	decision.go   Decision, CheckResult, Basis, and Decide: the Check rule
+//	purpose.go    the catalog: Purpose, DefaultDecision, StarterCatalog
+//	audit.go      the history: AuditEntry, AuditReport, StateAtResult
+//	principal.go  who may call: Principal, Role, PrincipalKind
+//	settings.go   replicated Settings and the API's SchemaVersion
+//	status.go     a node's view of the cluster (ClusterStatus, StateDigest)
+//	validate.go   the request limits and the Validate* rules
+//	view.go       View, the read port the state machine implements
+//	errors.go     Error and its Codes
 //
 // The packages below it each own one job:
 //

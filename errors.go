@@ -36,10 +36,6 @@ const (
 	Internal Code = "internal"
 )
 
-// ErrNodeRemoved is wrapped by every refusal from a node that was removed
-// from the cluster: another node may well serve the request.
-var ErrNodeRemoved = errors.New("this node was removed from the cluster")
-
 // Error is the domain error. Message is safe to show to a client.
 type Error struct {
 	Code    Code

@@ -83,7 +83,7 @@ func toConnect(err error, write, deadlinePassed bool) error {
 		code = connect.CodeDeadlineExceeded
 	}
 	ce := connect.NewError(code, errors.New(msg))
-	if errors.Is(err, optoutd.ErrNodeRemoved) {
+	if fromRemovedNode(err) {
 		// Not this cluster's answer, only this node's: clients try another.
 		ce.Meta().Set(HeaderNodeRemoved, "true")
 	}
@@ -97,6 +97,14 @@ func toConnect(err error, write, deadlinePassed bool) error {
 		o = optoutv1.Outcome_OUTCOME_UNKNOWN
 	}
 	return withOutcome(ce, write, o)
+}
+
+// fromRemovedNode reports whether err comes from a node that was removed
+// from the cluster. The store marks such errors with a NodeRemoved method
+// (cluster.ErrNodeRemoved); see Store.
+func fromRemovedNode(err error) bool {
+	var r interface{ NodeRemoved() bool }
+	return errors.As(err, &r) && r.NodeRemoved()
 }
 
 func withOutcome(ce *connect.Error, write bool, o optoutv1.Outcome) error {

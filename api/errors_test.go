@@ -231,3 +231,38 @@ func TestClientDeadlineWhileInFlight(t *testing.T) {
 		t.Errorf("WriteOutcome %v, want UNKNOWN", wo)
 	}
 }
+
+// removedNodeErr is what a removed node's store wraps
+// (cluster.ErrNodeRemoved): an error with a NodeRemoved method.
+type removedNodeErr struct{}
+
+func (removedNodeErr) Error() string     { return "cluster: this node was removed from the cluster" }
+func (removedNodeErr) NodeRemoved() bool { return true }
+
+// TestRemovedNodeIsMarked: an error that wraps one whose NodeRemoved says
+// true carries the Optout-Node-Removed header, so clients try another node;
+// the same code without it does not.
+func TestRemovedNodeIsMarked(t *testing.T) {
+	for name, tc := range map[string]struct {
+		err  error
+		want string
+	}{
+		"removed":       {optoutd.WrapError(optoutd.FailedPrecondition, fmt.Errorf("read: %w", removedNodeErr{}), "this node was removed"), "true"},
+		"not a removal": {optoutd.Errorf(optoutd.FailedPrecondition, "idempotency key reused"), ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := &fakeStore{SetFn: func(context.Context, optoutd.SetRequest) (optoutd.SetResult, error) {
+				return optoutd.SetResult{}, tc.err
+			}}
+			s := serve(t, store, api.Options{})
+			_, err := protocols()[0].clients(t, s).optout.Set(ctx(t), connect.NewRequest(setReq(nil)))
+			var ce *connect.Error
+			if !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition {
+				t.Fatalf("Set = %v, want failed_precondition", err)
+			}
+			if got := ce.Meta().Get(api.HeaderNodeRemoved); got != tc.want {
+				t.Errorf("%s = %q, want %q", api.HeaderNodeRemoved, got, tc.want)
+			}
+		})
+	}
+}

@@ -8,7 +8,11 @@ import (
 )
 
 // Store is what the API needs from the cluster. cluster.Node implements it.
-// Every error is an *optoutd.Error or a context error.
+// Every error is an *optoutd.Error or a context error. An error from a node
+// that was removed from the cluster also wraps an error with a method
+// NodeRemoved() bool that returns true (cluster.ErrNodeRemoved): the API
+// then tells the client, in the Optout-Node-Removed header, to ask another
+// node.
 type Store interface {
 	// Set applies one write.
 	Set(ctx context.Context, req optoutd.SetRequest) (optoutd.SetResult, error)

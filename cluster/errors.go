@@ -17,6 +17,18 @@ var (
 	errServerTimout = errors.New("cluster: request timeout")
 )
 
+// ErrNodeRemoved is wrapped by every refusal from a node that was removed
+// from the cluster: another node may well serve the request. The API, which
+// does not import this package, recognises it by its NodeRemoved method.
+var ErrNodeRemoved error = nodeRemovedError{}
+
+type nodeRemovedError struct{}
+
+func (nodeRemovedError) Error() string { return "cluster: this node was removed from the cluster" }
+
+// NodeRemoved says that the node answering was removed from the cluster.
+func (nodeRemovedError) NodeRemoved() bool { return true }
+
 // notAppliedError wraps a failure that certainly happened before the write
 // reached the log: retrying is safe.
 type notAppliedError struct{ err error }

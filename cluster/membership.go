@@ -31,7 +31,7 @@ const (
 
 var (
 	errTransferring = errors.New("cluster: transferring leadership away before removing this node")
-	errRemoved      = fmt.Errorf("cluster: %w", optoutd.ErrNodeRemoved)
+	errRemoved      = ErrNodeRemoved
 )
 
 // removedError is what every request to a removed node gets.

@@ -121,7 +121,7 @@ func TestUncommittedRemovalIsNotFinal(t *testing.T) {
 		t.Fatalf("while the removal is uncommitted the leader answered %v (removed header %q), want unavailable without it",
 			err, metaOf(ce, "Optout-Removed"))
 	}
-	if errors.Is(a.Ready(), optoutd.ErrNodeRemoved) {
+	if errors.Is(a.Ready(), cluster.ErrNodeRemoved) {
 		t.Fatalf("%s considers itself removed before its removal committed", a.ID())
 	}
 	// Let the removal commit: now the leader is sure, and says so.

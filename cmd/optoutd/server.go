@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/optoutd/optoutd"
 	"github.com/optoutd/optoutd/api"
 	"github.com/optoutd/optoutd/cluster"
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -250,7 +249,7 @@ type readiness struct {
 
 func (r readiness) Ready() error {
 	err := r.Node.Ready()
-	if errors.Is(err, optoutd.ErrNodeRemoved) {
+	if errors.Is(err, cluster.ErrNodeRemoved) {
 		return errors.New(removedAdvice(r.ID(), r.dataDir))
 	}
 	return err
@@ -267,7 +266,7 @@ func (r *runningNode) watchRemoved(log *slog.Logger, every time.Duration) {
 		case <-r.stop:
 			return
 		case <-t.C:
-			if errors.Is(r.node.Ready(), optoutd.ErrNodeRemoved) {
+			if errors.Is(r.node.Ready(), cluster.ErrNodeRemoved) {
 				log.Error(removedAdvice(r.node.ID(), r.dataDir))
 				return
 			}

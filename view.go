@@ -1,0 +1,28 @@
+package optoutd
+
+// View is one consistent version of the state, as of some applied index.
+type View interface {
+	// AppliedIndex is the log index this view reflects.
+	AppliedIndex() uint64
+	// Get returns the record for k, and false when there is none (then the
+	// returned Record has only its Key set).
+	Get(k Key) (Record, bool, error)
+	// Check decides k; NotFound if the purpose is not defined.
+	Check(k Key) (CheckResult, error)
+	// Settings returns the replicated settings.
+	Settings() (Settings, error)
+	// Purpose returns one catalog entry; NotFound if undefined.
+	Purpose(name string) (Purpose, error)
+	// Purposes returns the catalog in name order.
+	Purposes() ([]Purpose, error)
+	// History returns a subject's audit entries, newest first, with version
+	// below before (0: no bound), at most limit, only purpose if not "".
+	History(subject, purpose string, before uint64, limit int) ([]AuditEntry, error)
+	// StateAt answers for (subject, purpose) as of version asOf.
+	StateAt(k Key, asOf uint64) (StateAtResult, error)
+	// Changes returns audit entries with version > after, oldest first, at
+	// most limit.
+	Changes(after uint64, limit int) ([]AuditEntry, error)
+	// VerifyAudit walks the hash chain.
+	VerifyAudit() (AuditReport, error)
+}
