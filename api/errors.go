@@ -8,11 +8,8 @@ import (
 	"connectrpc.com/connect"
 	"github.com/optoutd/optoutd"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+	"github.com/optoutd/optoutd/api/wire"
 )
-
-// HeaderNodeRemoved marks an error from a node that was removed from the
-// cluster: the request was not applied, and another node should serve it.
-const HeaderNodeRemoved = "Optout-Node-Removed"
 
 // codes is the one table from domain codes to wire codes.
 var codes = map[optoutd.Code]connect.Code{
@@ -85,7 +82,7 @@ func toConnect(err error, write, deadlinePassed bool) error {
 	ce := connect.NewError(code, errors.New(msg))
 	if fromRemovedNode(err) {
 		// Not this cluster's answer, only this node's: clients try another.
-		ce.Meta().Set(HeaderNodeRemoved, "true")
+		ce.Meta().Set(wire.HeaderNodeRemoved, "true")
 	}
 	if de.Code == optoutd.VersionMismatch {
 		if d, err := connect.NewErrorDetail(&optoutv1.VersionMismatch{CurrentVersion: de.CurrentVersion}); err == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/optoutd/optoutd"
 	"github.com/optoutd/optoutd/api"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+	"github.com/optoutd/optoutd/api/wire"
 )
 
 const secret = "10.0.0.7:7102 connection reset" // a cause that must not reach clients
@@ -260,8 +261,8 @@ func TestRemovedNodeIsMarked(t *testing.T) {
 			if !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition {
 				t.Fatalf("Set = %v, want failed_precondition", err)
 			}
-			if got := ce.Meta().Get(api.HeaderNodeRemoved); got != tc.want {
-				t.Errorf("%s = %q, want %q", api.HeaderNodeRemoved, got, tc.want)
+			if got := ce.Meta().Get(wire.HeaderNodeRemoved); got != tc.want {
+				t.Errorf("%s = %q, want %q", wire.HeaderNodeRemoved, got, tc.want)
 			}
 		})
 	}

@@ -10,11 +10,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/optoutd/optoutd/api/wire"
 )
-
-// HeaderRequestID carries a request id: taken from the request when it is
-// sane, generated otherwise, echoed on the response and in every log line.
-const HeaderRequestID = "Optout-Request-Id"
 
 // Log keys of this package.
 const (
@@ -32,14 +29,14 @@ func newLogInterceptor(log *slog.Logger) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			start := time.Now()
-			rid := requestID(req.Header().Get(HeaderRequestID))
+			rid := requestID(req.Header().Get(wire.HeaderRequestID))
 			resp, err := next(ctx, req)
 			if err == nil {
-				resp.Header().Set(HeaderRequestID, rid)
+				resp.Header().Set(wire.HeaderRequestID, rid)
 			} else {
 				var ce *connect.Error
 				if errors.As(err, &ce) {
-					ce.Meta().Set(HeaderRequestID, rid)
+					ce.Meta().Set(wire.HeaderRequestID, rid)
 				}
 			}
 			code := "ok"

@@ -6,6 +6,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/api/wire"
 )
 
 // read runs fn in a linearizable read, after the schema-version gate, and
@@ -29,6 +30,6 @@ func read(ctx context.Context, st Store, fn func(optoutd.View) error) (idx, cata
 // withCatalog stamps the catalog version header on a response.
 func withCatalog[T any](m *T, catalog uint64) *connect.Response[T] {
 	r := connect.NewResponse(m)
-	r.Header().Set(HeaderCatalogVersion, strconv.FormatUint(catalog, 10))
+	r.Header().Set(wire.HeaderCatalogVersion, strconv.FormatUint(catalog, 10))
 	return r
 }

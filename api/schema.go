@@ -8,16 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/optoutd/optoutd"
-)
-
-// Headers of the schema-version gate.
-const (
-	// HeaderSchemaVersion: on a request, the schema version the client was
-	// built against; on a response, the one the server speaks.
-	HeaderSchemaVersion = "Optout-Schema-Version"
-	// HeaderCatalogVersion: on a response, the catalog version the answer
-	// was computed with.
-	HeaderCatalogVersion = "Optout-Catalog-Version"
+	"github.com/optoutd/optoutd/api/wire"
 )
 
 type (
@@ -44,7 +35,7 @@ func parseSchema(v string) (uint32, error) {
 	n, err := strconv.ParseUint(v, 10, 32)
 	if err != nil || n == 0 {
 		return 0, connect.NewError(connect.CodeInvalidArgument,
-			fmt.Errorf("%s header: %q is not a schema version (a positive integer; this server speaks %d)", HeaderSchemaVersion, truncateHeader(v), optoutd.SchemaVersion))
+			fmt.Errorf("%s header: %q is not a schema version (a positive integer; this server speaks %d)", wire.HeaderSchemaVersion, truncateHeader(v), optoutd.SchemaVersion))
 	}
 	return uint32(n), nil
 }
@@ -67,7 +58,7 @@ func (schemaInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		v, err := parseSchema(req.Header().Get(HeaderSchemaVersion))
+		v, err := parseSchema(req.Header().Get(wire.HeaderSchemaVersion))
 		if err != nil {
 			return nil, stampSchema(err)
 		}
@@ -75,7 +66,7 @@ func (schemaInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if err != nil {
 			return nil, stampSchema(err)
 		}
-		resp.Header().Set(HeaderSchemaVersion, serverSchema)
+		resp.Header().Set(wire.HeaderSchemaVersion, serverSchema)
 		return resp, nil
 	}
 }
@@ -83,7 +74,7 @@ func (schemaInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 func stampSchema(err error) error {
 	var ce *connect.Error
 	if errors.As(err, &ce) {
-		ce.Meta().Set(HeaderSchemaVersion, serverSchema)
+		ce.Meta().Set(wire.HeaderSchemaVersion, serverSchema)
 		return ce
 	}
 	return err
@@ -95,8 +86,8 @@ func (schemaInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) c
 
 func (schemaInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		conn.ResponseHeader().Set(HeaderSchemaVersion, serverSchema)
-		v, err := parseSchema(conn.RequestHeader().Get(HeaderSchemaVersion))
+		conn.ResponseHeader().Set(wire.HeaderSchemaVersion, serverSchema)
+		v, err := parseSchema(conn.RequestHeader().Get(wire.HeaderSchemaVersion))
 		if err != nil {
 			return err
 		}
@@ -115,7 +106,7 @@ func gate(s optoutd.Settings, client uint32) error {
 		return nil
 	case client == 0:
 		return optoutd.Errorf(optoutd.FailedPrecondition,
-			"the request carries no %s header, and the cluster requires schema version %d or newer (this server speaks %d)", HeaderSchemaVersion, min, optoutd.SchemaVersion)
+			"the request carries no %s header, and the cluster requires schema version %d or newer (this server speaks %d)", wire.HeaderSchemaVersion, min, optoutd.SchemaVersion)
 	default:
 		return optoutd.Errorf(optoutd.FailedPrecondition,
 			"client schema version %d is below the cluster's minimum %d; upgrade the client", client, min)

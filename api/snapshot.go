@@ -9,6 +9,7 @@ import (
 	"connectrpc.com/connect"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
+	"github.com/optoutd/optoutd/api/wire"
 )
 
 // Backuper is what AdminService.Snapshot needs. cluster.Node implements it.
@@ -24,10 +25,6 @@ type Backuper interface {
 // SnapshotChunkBytes is the size of each SnapshotResponse message but the
 // last.
 const SnapshotChunkBytes = 256 << 10
-
-// HeaderBackupIndex is the response trailer that carries the applied index
-// of a completed backup.
-const HeaderBackupIndex = "Optout-Backup-Index"
 
 var errNoBackups = errors.New("backups are not enabled on this server")
 
@@ -67,7 +64,7 @@ func (s *adminWithBackups) Snapshot(ctx context.Context, req *connect.Request[op
 		}
 		return readError(err)
 	}
-	stream.ResponseTrailer().Set(HeaderBackupIndex, strconv.FormatUint(idx, 10))
+	stream.ResponseTrailer().Set(wire.HeaderBackupIndex, strconv.FormatUint(idx, 10))
 	return nil
 }
 

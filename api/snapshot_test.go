@@ -12,6 +12,7 @@ import (
 	"github.com/optoutd/optoutd/api"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
+	"github.com/optoutd/optoutd/api/wire"
 )
 
 // fakeBackuper writes data in writes of the given sizes, then returns err.
@@ -76,8 +77,8 @@ func TestSnapshotStreamsChunks(t *testing.T) {
 			if !bytes.Equal(bytes.Join(chunks, nil), data) {
 				t.Fatal("the chunks do not concatenate to the backup")
 			}
-			if got := stream.ResponseTrailer().Get(api.HeaderBackupIndex); got != "4242" {
-				t.Errorf("trailer %s = %q", api.HeaderBackupIndex, got)
+			if got := stream.ResponseTrailer().Get(wire.HeaderBackupIndex); got != "4242" {
+				t.Errorf("trailer %s = %q", wire.HeaderBackupIndex, got)
 			}
 		})
 	}

@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-
 	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
+	"github.com/optoutd/optoutd/api/wire"
 )
 
 // Client talks to an optoutd cluster through any of its nodes.
@@ -224,7 +224,7 @@ func FromRemovedNode(err error) bool { return fromRemovedNode(err) }
 // refusal says nothing about the request, which it did not apply.
 func fromRemovedNode(err error) bool {
 	var ce *connect.Error
-	return errors.As(err, &ce) && ce.Meta().Get("Optout-Node-Removed") == "true"
+	return errors.As(err, &ce) && ce.Meta().Get(wire.HeaderNodeRemoved) == "true"
 }
 
 // retryRead: reads have no side effects, so any unreachable or unavailable

@@ -9,12 +9,9 @@ import (
 	"connectrpc.com/connect"
 	"github.com/optoutd/optoutd"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+	"github.com/optoutd/optoutd/api/wire"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
-
-// HeaderSchemaVersion carries the schema version this client was built
-// against; the cluster may refuse clients below a minimum.
-const HeaderSchemaVersion = "Optout-Schema-Version"
 
 // schemaHeader stamps optoutd.SchemaVersion (and the bearer token, if any)
 // on every request.
@@ -23,7 +20,7 @@ type schemaHeader struct{ token string }
 var schemaValue = strconv.FormatUint(uint64(optoutd.SchemaVersion), 10)
 
 func (h schemaHeader) set(hd http.Header) {
-	hd.Set(HeaderSchemaVersion, schemaValue)
+	hd.Set(wire.HeaderSchemaVersion, schemaValue)
 	if h.token != "" {
 		hd.Set("Authorization", "Bearer "+h.token)
 	}

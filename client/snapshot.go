@@ -8,11 +8,8 @@ import (
 
 	"connectrpc.com/connect"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+	"github.com/optoutd/optoutd/api/wire"
 )
-
-// HeaderBackupIndex is the trailer in which a node reports the applied
-// index of a completed backup (api.HeaderBackupIndex).
-const HeaderBackupIndex = "Optout-Backup-Index"
 
 // SnapshotInfo describes a completed backup download.
 type SnapshotInfo struct {
@@ -53,7 +50,7 @@ func (c *Client) Snapshot(ctx context.Context, w io.Writer) (SnapshotInfo, error
 		if err := stream.Err(); err != nil {
 			return info, err
 		}
-		if v := stream.ResponseTrailer().Get(HeaderBackupIndex); v != "" {
+		if v := stream.ResponseTrailer().Get(wire.HeaderBackupIndex); v != "" {
 			info.Index, _ = strconv.ParseUint(v, 10, 64)
 		}
 		return info, nil
