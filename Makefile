@@ -1,6 +1,6 @@
 # Developer entry points. CI runs .ci/run, which calls these same targets.
 TOOL := go tool -modfile=tools/go.mod
-GEN := api/gen fsm/gen cluster/gen
+GEN := api/gen command/gen cluster/gen
 # Every module but the root one, from the tracked go.mod files: bench/ (its
 # own module so that etcd stays out of the product's build list) and tools/
 # (build tools only; it holds no packages and is skipped).

@@ -88,7 +88,7 @@ func (s *auditServer) StateAt(ctx context.Context, req *connect.Request[optoutv1
 	}
 	c := res.Check
 	return withCatalog(&optoutv1.StateAtResponse{
-		AsOf: res.AsOf, Decision: decisionToProto(c.Decision), State: stateToProto(c.State), Version: c.Version,
+		AsOf: res.AsOf, Decision: optoutv1.Decision(c.Decision), State: optoutv1.State(c.State), Version: c.Version,
 		Basis: optoutv1.Basis(c.Basis), DecidedByPurpose: c.DecidedBy, ReadIndex: idx,
 	}, cat), nil
 }

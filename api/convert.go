@@ -26,44 +26,15 @@ func key(prefix, subject, purpose string) (optoutd.Key, error) {
 	return k, nil
 }
 
-func stateFromProto(s optoutv1.State) optoutd.State {
-	switch s {
-	case optoutv1.State_STATE_OPTED_OUT:
-		return optoutd.StateOptedOut
-	case optoutv1.State_STATE_OPTED_IN:
-		return optoutd.StateOptedIn
-	default:
-		return optoutd.StateUnspecified
-	}
-}
-
-func stateToProto(s optoutd.State) optoutv1.State {
-	switch s {
-	case optoutd.StateOptedOut:
-		return optoutv1.State_STATE_OPTED_OUT
-	case optoutd.StateOptedIn:
-		return optoutv1.State_STATE_OPTED_IN
-	default:
-		return optoutv1.State_STATE_UNSPECIFIED
-	}
-}
-
-func decisionToProto(d optoutd.Decision) optoutv1.Decision {
-	switch d {
-	case optoutd.DecisionAllow:
-		return optoutv1.Decision_DECISION_ALLOW
-	case optoutd.DecisionDeny:
-		return optoutv1.Decision_DECISION_DENY
-	default:
-		return optoutv1.Decision_DECISION_UNSPECIFIED
-	}
-}
+// The domain's enums (State, Decision, Basis, DefaultDecision, AuditKind,
+// Role, PrincipalKind) are numbered as the API's are, so each converts with
+// a plain Go conversion, both ways; TestEnumNumbering pins the numbers.
 
 func recordToProto(r optoutd.Record) *optoutv1.Record {
 	return &optoutv1.Record{
 		SubjectId: r.SubjectID,
 		Purpose:   r.Purpose,
-		State:     stateToProto(r.State),
+		State:     optoutv1.State(r.State),
 		Version:   r.Version,
 		UpdatedAt: timestamppb.New(r.UpdatedAt),
 		Source:    r.Source,
@@ -73,8 +44,8 @@ func recordToProto(r optoutd.Record) *optoutv1.Record {
 
 func checkToProto(c optoutd.CheckResult, readIndex, catalog uint64) *optoutv1.CheckResponse {
 	return &optoutv1.CheckResponse{
-		Decision:         decisionToProto(c.Decision),
-		State:            stateToProto(c.State),
+		Decision:         optoutv1.Decision(c.Decision),
+		State:            optoutv1.State(c.State),
 		Version:          c.Version,
 		ReadIndex:        readIndex,
 		Basis:            optoutv1.Basis(c.Basis),
@@ -91,8 +62,8 @@ func auditToProto(a optoutd.AuditEntry) *optoutv1.AuditEntry {
 		SubjectId:  a.SubjectID,
 		Erased:     a.Erased,
 		Purpose:    a.Purpose,
-		OldState:   stateToProto(a.OldState),
-		NewState:   stateToProto(a.NewState),
+		OldState:   optoutv1.State(a.OldState),
+		NewState:   optoutv1.State(a.NewState),
 		OldVersion: a.OldVersion,
 		Source:     a.Source,
 		Reason:     a.Reason,
@@ -136,7 +107,7 @@ func setRequest(m *optoutv1.SetRequest) (optoutd.SetRequest, error) {
 	}
 	req := optoutd.SetRequest{
 		Key:             k,
-		State:           stateFromProto(m.State),
+		State:           optoutd.State(m.State),
 		Source:          m.Source,
 		Reason:          m.Reason,
 		ExpectedVersion: m.ExpectedVersion,

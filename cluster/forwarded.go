@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/optoutd/optoutd"
-	"github.com/optoutd/optoutd/fsm"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 )
 
 // maxCommandBytes bounds one proposed command. The largest command this
@@ -29,7 +29,7 @@ func checkForwarded(data []byte, caller string) error {
 	if len(data) > maxCommandBytes {
 		return optoutd.Errorf(optoutd.Invalid, "command: %d bytes is over the limit of %d", len(data), maxCommandBytes)
 	}
-	d, err := fsm.Decode(data)
+	d, err := command.Decode(data)
 	if err != nil {
 		return optoutd.WrapError(optoutd.Invalid, err, "command does not decode")
 	}
@@ -37,7 +37,7 @@ func checkForwarded(data []byte, caller string) error {
 	case *fsmv1.SetCommand:
 		req := optoutd.SetRequest{
 			Key:            optoutd.Key{SubjectID: c.SubjectId, Purpose: c.Purpose},
-			State:          fsm.StateFromProto(c.State),
+			State:          optoutd.State(c.State),
 			Source:         c.Source,
 			Reason:         c.Reason,
 			IdempotencyKey: c.IdempotencyKey,
@@ -52,7 +52,7 @@ func checkForwarded(data []byte, caller string) error {
 		if c.Purpose == nil {
 			return optoutd.Errorf(optoutd.Invalid, "purpose: must be set")
 		}
-		return optoutd.ValidatePurposeDef(fsm.PurposeFromStored(&fsmv1.StoredPurpose{Def: c.Purpose}))
+		return optoutd.ValidatePurposeDef(command.PurposeFromStored(&fsmv1.StoredPurpose{Def: c.Purpose}))
 	case *fsmv1.UpdateSettingsCommand:
 		if c.AuditRetentionNanos != nil && *c.AuditRetentionNanos < 0 {
 			return optoutd.Errorf(optoutd.Invalid, "audit_retention: must not be negative")

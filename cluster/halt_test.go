@@ -6,7 +6,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/optoutd/optoutd/cluster/clustertest"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 

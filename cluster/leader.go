@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"github.com/optoutd/optoutd/fsm"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 )
 
 // registerEvery is how often a node checks that the cluster knows its API
@@ -129,17 +131,17 @@ func (n *Node) establishCommands() ([][]byte, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
 		}
-		c := &fsmv1.InitClusterCommand{ErasureKey: key, BootstrapTokenSha256: n.cfg.BootstrapTokenSHA256}
-		if !n.cfg.NoDefaultCatalog {
-			c.Purposes = fsm.StarterCatalogProto()
+		catalog := optoutd.StarterCatalog
+		if n.cfg.NoDefaultCatalog {
+			catalog = nil
 		}
-		d, err := fsm.Encode(fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER, c, time.Now())
+		d, err := command.Encode(command.InitCluster(key, n.cfg.BootstrapTokenSHA256, catalog), time.Now())
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, d)
 	}
-	d, err := fsm.Encode(fsmv1.CommandType_COMMAND_TYPE_TERM_START, &fsmv1.TermStartCommand{LeaderId: n.cfg.ID}, time.Now())
+	d, err := command.Encode(command.TermStart(n.cfg.ID), time.Now())
 	return append(out, d), err
 }
 
@@ -168,8 +170,7 @@ func (n *Node) maybeRegister() {
 			case <-ctx.Done():
 			}
 		}()
-		_, err := n.proposeCommand(ctx, fsmv1.CommandType_COMMAND_TYPE_REGISTER_NODE,
-			&fsmv1.RegisterNodeCommand{NodeId: n.cfg.ID, ApiAddress: n.cfg.APIAdvertise})
+		_, err := n.proposeCommand(ctx, command.RegisterNode(n.cfg.ID, n.cfg.APIAdvertise))
 		if err != nil {
 			n.log.Debug("registering API address failed; will retry", LogKeyErr, err)
 			return

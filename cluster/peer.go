@@ -14,7 +14,7 @@ import (
 	"github.com/optoutd/optoutd"
 	peerv1 "github.com/optoutd/optoutd/cluster/gen/optout/peer/v1"
 	"github.com/optoutd/optoutd/cluster/gen/optout/peer/v1/peerv1connect"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"github.com/optoutd/optoutd/security"
 	"google.golang.org/protobuf/proto"
 )

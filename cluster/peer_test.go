@@ -15,8 +15,8 @@ import (
 	"github.com/optoutd/optoutd/cluster/clustertest"
 	peerv1 "github.com/optoutd/optoutd/cluster/gen/optout/peer/v1"
 	"github.com/optoutd/optoutd/cluster/gen/optout/peer/v1/peerv1connect"
-	"github.com/optoutd/optoutd/fsm"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -54,7 +54,10 @@ func rawPeer(addr string, header map[string]string) peerv1connect.PeerServiceCli
 
 func encode(t *testing.T, typ fsmv1.CommandType, m proto.Message) []byte {
 	t.Helper()
-	b, err := fsm.Encode(typ, m, time.Time{})
+	if got, _ := command.TypeOf(m); got != typ {
+		t.Fatalf("%T is a %v payload, not %v", m, got, typ)
+	}
+	b, err := command.Encode(m, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 
 	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/command"
 	"github.com/optoutd/optoutd/fsm"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 )
 
 // LookupToken finds the principal of a token hash in this node's state.
@@ -43,18 +43,13 @@ func (n *Node) ListPrincipals(ctx context.Context) ([]optoutd.Principal, error) 
 
 // PutPrincipal creates (or, unless createOnly, replaces) a principal.
 func (n *Node) PutPrincipal(ctx context.Context, p optoutd.Principal, createOnly bool, client uint32, caller string) error {
-	_, err := n.write(ctx, fsmv1.CommandType_COMMAND_TYPE_PUT_PRINCIPAL, &fsmv1.PutPrincipalCommand{
-		Name: p.Name, Kind: fsmv1.PrincipalKind(p.Kind), Role: fsmv1.Role(p.Role), TokenSha256: p.TokenSHA256,
-		CreateOnly: createOnly, ClientSchemaVersion: client, Caller: caller,
-	})
+	_, err := n.write(ctx, command.PutPrincipal(p, createOnly, client, caller))
 	return err
 }
 
 // DeletePrincipal removes a principal.
 func (n *Node) DeletePrincipal(ctx context.Context, name string, client uint32, caller string) error {
-	_, err := n.write(ctx, fsmv1.CommandType_COMMAND_TYPE_DELETE_PRINCIPAL, &fsmv1.DeletePrincipalCommand{
-		Name: name, ClientSchemaVersion: client, Caller: caller,
-	})
+	_, err := n.write(ctx, command.DeletePrincipal(name, client, caller))
 	return err
 }
 

@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/optoutd/optoutd/fsm"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 
 // proposeCommand encodes a command and proposes it (see propose).
-func (n *Node) proposeCommand(ctx context.Context, typ fsmv1.CommandType, payload proto.Message) (*fsmv1.Result, error) {
+func (n *Node) proposeCommand(ctx context.Context, payload proto.Message) (*fsmv1.Result, error) {
 	// The time is stamped again by the leader; this one never reaches the log.
-	data, err := fsm.Encode(typ, payload, time.Time{})
+	data, err := command.Encode(payload, time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -86,9 +86,9 @@ func (n *Node) proposeOnce(ctx context.Context, data []byte) (*fsmv1.Result, err
 // decodes (a command no node can apply must never enter the log), and
 // applies it.
 func (n *Node) applyLocal(ctx context.Context, data []byte) (*fsmv1.Result, error) {
-	data, err := fsm.Restamp(data, time.Now())
+	data, err := command.Restamp(data, time.Now())
 	if err == nil {
-		_, err = fsm.Decode(data)
+		_, err = command.Decode(data)
 	}
 	if err != nil {
 		return nil, &notAppliedError{fmt.Errorf("cluster: refusing to propose: %w", err)}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"github.com/optoutd/optoutd/fsm"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 	"github.com/optoutd/optoutd/internal/durable"
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"

@@ -8,8 +8,9 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"github.com/optoutd/optoutd/fsm"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -25,28 +26,11 @@ func (n *Node) Set(ctx context.Context, req optoutd.SetRequest) (optoutd.SetResu
 	if err := optoutd.ValidateSet(req); err != nil {
 		return optoutd.SetResult{}, err
 	}
-	c := &fsmv1.SetCommand{
-		SubjectId:           req.SubjectID,
-		Purpose:             req.Purpose,
-		State:               fsm.StateToProto(req.State),
-		Source:              req.Source,
-		Reason:              req.Reason,
-		ExpectedVersion:     req.ExpectedVersion,
-		IdempotencyKey:      req.IdempotencyKey,
-		ClientSchemaVersion: req.ClientSchemaVersion,
-		Caller:              req.Caller,
-	}
-	if req.IdempotencyKey != "" {
-		c.IdempotencyTtlNanos = int64(n.cfg.IdempotencyWindow)
-	}
-	res, err := n.write(ctx, fsmv1.CommandType_COMMAND_TYPE_SET, c)
+	res, err := n.write(ctx, command.Set(req, n.cfg.IdempotencyWindow))
 	if err != nil {
 		return optoutd.SetResult{}, err
 	}
-	if res.Record == nil {
-		return optoutd.SetResult{}, optoutd.Errorf(optoutd.Internal, "set at index %d returned no record", res.Index)
-	}
-	return optoutd.SetResult{Record: fsm.RecordFromStored(req.Key, res.Record), Replayed: res.Replayed, CatalogVersion: res.CatalogVersion}, nil
+	return command.SetResultOf(req.Key, res)
 }
 
 // DefinePurpose creates or redefines a catalog entry. expectedCatalog, if
@@ -55,36 +39,20 @@ func (n *Node) DefinePurpose(ctx context.Context, p optoutd.Purpose, expectedCat
 	if err := optoutd.ValidatePurposeDef(p); err != nil {
 		return optoutd.Purpose{}, 0, err
 	}
-	res, err := n.write(ctx, fsmv1.CommandType_COMMAND_TYPE_DEFINE_PURPOSE, &fsmv1.DefinePurposeCommand{
-		Purpose:                &fsmv1.PurposeDef{Name: p.Name, Description: p.Description, DefaultDecision: fsm.DefaultToProto(p.Default)},
-		ExpectedCatalogVersion: expectedCatalog,
-		ClientSchemaVersion:    client,
-		Caller:                 caller,
-	})
+	res, err := n.write(ctx, command.DefinePurpose(p, expectedCatalog, client, caller))
 	if err != nil {
 		return optoutd.Purpose{}, 0, err
 	}
-	return fsm.PurposeFromStored(res.Purpose), res.CatalogVersion, nil
+	return command.PurposeFromStored(res.Purpose), res.CatalogVersion, nil
 }
 
 // UpdateSettings changes the replicated settings; nil fields stay.
 func (n *Node) UpdateSettings(ctx context.Context, minSchema *uint32, retention *time.Duration, client uint32, caller string) (optoutd.Settings, error) {
-	c := &fsmv1.UpdateSettingsCommand{MinSchemaVersion: minSchema, ClientSchemaVersion: client, Caller: caller}
-	if retention != nil {
-		r := int64(*retention)
-		c.AuditRetentionNanos = &r
-	}
-	res, err := n.write(ctx, fsmv1.CommandType_COMMAND_TYPE_UPDATE_SETTINGS, c)
+	res, err := n.write(ctx, command.UpdateSettings(minSchema, retention, client, caller))
 	if err != nil {
 		return optoutd.Settings{}, err
 	}
-	s := res.GetSettings()
-	return optoutd.Settings{
-		Initialized:      s.GetInitialized(),
-		MinSchemaVersion: s.GetMinSchemaVersion(),
-		AuditRetention:   time.Duration(s.GetAuditRetentionNanos()),
-		CatalogVersion:   s.GetCatalogVersion(),
-	}, nil
+	return command.SettingsOf(res), nil
 }
 
 // EraseSubject removes a subject's identifier and keeps its suppression.
@@ -93,9 +61,7 @@ func (n *Node) EraseSubject(ctx context.Context, subject, reason string, client 
 	if err := optoutd.ValidateSubjectID(subject); err != nil {
 		return 0, 0, err
 	}
-	res, err := n.write(ctx, fsmv1.CommandType_COMMAND_TYPE_ERASE_SUBJECT, &fsmv1.EraseSubjectCommand{
-		SubjectId: subject, Reason: reason, ClientSchemaVersion: client, Caller: caller,
-	})
+	res, err := n.write(ctx, command.EraseSubject(subject, reason, client, caller))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -104,7 +70,7 @@ func (n *Node) EraseSubject(ctx context.Context, subject, reason string, client 
 
 // write proposes a command with the request's deadline and turns both
 // transport failures and rule violations into domain errors.
-func (n *Node) write(ctx context.Context, typ fsmv1.CommandType, payload proto.Message) (*fsmv1.Result, error) {
+func (n *Node) write(ctx context.Context, payload proto.Message) (*fsmv1.Result, error) {
 	if n.removed.Load() {
 		return nil, n.removedError()
 	}
@@ -114,7 +80,7 @@ func (n *Node) write(ctx context.Context, typ fsmv1.CommandType, payload proto.M
 	// instead of the deadline.
 	ctx, cancelRemoved := n.untilRemoved(ctx)
 	defer cancelRemoved()
-	res, err := n.proposeCommand(ctx, typ, payload)
+	res, err := n.proposeCommand(ctx, payload)
 	var na *notAppliedError
 	if err != nil && errors.As(err, &na) && errors.Is(context.Cause(ctx), errRemoved) {
 		return nil, n.removedError()
@@ -122,27 +88,10 @@ func (n *Node) write(ctx context.Context, typ fsmv1.CommandType, payload proto.M
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
-	if err := resultError(res); err != nil {
+	if err := command.ResultError(res); err != nil {
 		return nil, err
 	}
 	return res, nil
-}
-
-// resultError turns a rule violation reported by the state machine into a
-// domain error. The command was applied as a no-op; nothing changed.
-func resultError(res *fsmv1.Result) error {
-	switch res.ErrorCode {
-	case fsmv1.ErrorCode_ERROR_CODE_UNSPECIFIED:
-		return nil
-	case fsmv1.ErrorCode_ERROR_CODE_VERSION_MISMATCH:
-		return &optoutd.Error{Code: optoutd.VersionMismatch, Message: res.ErrorMessage, CurrentVersion: res.CurrentVersion}
-	case fsmv1.ErrorCode_ERROR_CODE_NOT_FOUND:
-		return optoutd.Errorf(optoutd.NotFound, "%s", res.ErrorMessage)
-	case fsmv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION:
-		return optoutd.Errorf(optoutd.FailedPrecondition, "%s", res.ErrorMessage)
-	default:
-		return optoutd.Errorf(optoutd.Invalid, "%s", res.ErrorMessage)
-	}
 }
 
 // Status reports this node's view; it is not linearizable.

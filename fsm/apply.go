@@ -3,7 +3,8 @@ package fsm
 import (
 	"fmt"
 
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
@@ -13,7 +14,7 @@ import (
 type entry struct {
 	index uint64
 	term  uint64
-	cmd   Decoded
+	cmd   command.Decoded
 }
 
 // housekeepingBudget bounds how many expired idempotency keys and audit
@@ -58,7 +59,7 @@ func apply(tx *bbolt.Tx, e entry) (*fsmv1.Result, error) {
 		res, err = st.applyDeletePrincipal(e, p)
 	default:
 		// Decode only returns the types above; reaching here is a bug.
-		return nil, fmt.Errorf("%w: no apply step for %T", ErrUnknownType, p)
+		return nil, fmt.Errorf("%w: no apply step for %T", command.ErrUnknownType, p)
 	}
 	if err != nil {
 		return nil, err

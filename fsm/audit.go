@@ -7,7 +7,8 @@ import (
 	"fmt"
 
 	"github.com/optoutd/optoutd"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
@@ -62,7 +63,7 @@ func (s *state) compactAudit(stamp int64, budget int) error {
 	for k, v := c.First(); k != nil && budget > 0; k, v = c.First() {
 		var a fsmv1.AuditEntry
 		if err := proto.Unmarshal(v, &a); err != nil {
-			return fmt.Errorf("%w: audit %x: %w", ErrMalformed, k, err)
+			return fmt.Errorf("%w: audit %x: %w", command.ErrMalformed, k, err)
 		}
 		if a.TimeUnixNanos >= cutoff {
 			return nil
@@ -130,26 +131,6 @@ func verifyAudit(tx *bbolt.Tx) (optoutd.AuditReport, error) {
 func broken(rep optoutd.AuditReport, ver uint64, problem string) optoutd.AuditReport {
 	rep.BrokenAt, rep.Problem = ver, problem
 	return rep
-}
-
-// AuditFromStored converts a stored entry to the domain type.
-func AuditFromStored(a *fsmv1.AuditEntry) optoutd.AuditEntry {
-	return optoutd.AuditEntry{
-		Version:    a.Version,
-		Time:       unixNanos(a.TimeUnixNanos),
-		Kind:       optoutd.AuditKind(a.Kind),
-		SubjectID:  a.SubjectId,
-		Erased:     a.Erased,
-		Purpose:    a.Purpose,
-		OldState:   StateFromProto(a.OldState),
-		NewState:   StateFromProto(a.NewState),
-		OldVersion: a.OldVersion,
-		Source:     a.Source,
-		Reason:     a.Reason,
-		Caller:     a.Caller,
-		PrevHash:   a.PrevHash,
-		Hash:       a.Hash,
-	}
 }
 
 // VerifyAuditFile walks the audit chain of a state file opened read-only:

@@ -2,7 +2,8 @@ package fsm
 
 import (
 	"github.com/hashicorp/raft"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"go.etcd.io/bbolt"
 )
 
@@ -70,7 +71,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 }
 
 func (f *FSM) applyOne(tx *bbolt.Tx, l *raft.Log) (*fsmv1.Result, error) {
-	cmd, err := Decode(l.Data)
+	cmd, err := command.Decode(l.Data)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
@@ -59,7 +60,7 @@ func newState(tx *bbolt.Tx) (*state, error) {
 	meta := tx.Bucket(bucketMeta)
 	if v := meta.Get(keySettings); v != nil {
 		if err := proto.Unmarshal(v, s.settings); err != nil {
-			return nil, fmt.Errorf("%w: settings: %w", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: settings: %w", command.ErrMalformed, err)
 		}
 	}
 	// Before InitCluster the key is empty; HMAC with an empty key is still
@@ -95,7 +96,7 @@ func loadProto[T proto.Message](b *bbolt.Bucket, key []byte, m T) (bool, error) 
 		return false, nil
 	}
 	if err := proto.Unmarshal(v, m); err != nil {
-		return false, fmt.Errorf("%w: %x: %w", ErrMalformed, key, err)
+		return false, fmt.Errorf("%w: %x: %w", command.ErrMalformed, key, err)
 	}
 	return true, nil
 }

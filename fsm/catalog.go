@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/optoutd/optoutd"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 )
 
 const allPurposes = optoutd.AllPurposes
@@ -134,47 +134,4 @@ func (s *state) applyUpdateSettings(e entry, c *fsmv1.UpdateSettingsCommand) (*f
 		return nil, err
 	}
 	return &fsmv1.Result{Index: e.index, Settings: s.settings}, nil
-}
-
-// DefaultToProto converts the domain default to the log's enum.
-func DefaultToProto(d optoutd.DefaultDecision) fsmv1.DefaultDecision {
-	switch d {
-	case optoutd.DefaultAllow:
-		return fsmv1.DefaultDecision_DEFAULT_DECISION_ALLOW
-	case optoutd.DefaultDeny:
-		return fsmv1.DefaultDecision_DEFAULT_DECISION_DENY
-	default:
-		return fsmv1.DefaultDecision_DEFAULT_DECISION_UNSPECIFIED
-	}
-}
-
-func defaultFromProto(d fsmv1.DefaultDecision) optoutd.DefaultDecision {
-	switch d {
-	case fsmv1.DefaultDecision_DEFAULT_DECISION_ALLOW:
-		return optoutd.DefaultAllow
-	case fsmv1.DefaultDecision_DEFAULT_DECISION_DENY:
-		return optoutd.DefaultDeny
-	default:
-		return optoutd.DefaultUnspecified
-	}
-}
-
-// PurposeFromStored converts a stored definition to the domain type.
-func PurposeFromStored(sp *fsmv1.StoredPurpose) optoutd.Purpose {
-	return optoutd.Purpose{
-		Name:        sp.GetDef().GetName(),
-		Description: sp.GetDef().GetDescription(),
-		Default:     defaultFromProto(sp.GetDef().GetDefaultDecision()),
-		Version:     sp.Version,
-		UpdatedAt:   unixNanos(sp.UpdatedAtUnixNanos),
-	}
-}
-
-// StarterCatalogProto is optoutd.StarterCatalog in the log's form.
-func StarterCatalogProto() []*fsmv1.PurposeDef {
-	out := make([]*fsmv1.PurposeDef, 0, len(optoutd.StarterCatalog))
-	for _, p := range optoutd.StarterCatalog {
-		out = append(out, &fsmv1.PurposeDef{Name: p.Name, Description: p.Description, DefaultDecision: DefaultToProto(p.Default)})
-	}
-	return out
 }

@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 	"pgregory.net/rapid"
 )
@@ -18,7 +20,7 @@ import (
 func TestReplicasAgreeWhateverTheBatching(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		logs := []*raft.Log{{Index: 1, Term: 1, Type: raft.LogCommand, Data: mustEncode(t, fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER,
-			&fsmv1.InitClusterCommand{ErasureKey: make([]byte, 32), Purposes: StarterCatalogProto()}, 0)}}
+			&fsmv1.InitClusterCommand{ErasureKey: make([]byte, 32), Purposes: command.PurposeDefs(optoutd.StarterCatalog)}, 0)}}
 		n := rapid.IntRange(1, 80).Draw(rt, "n")
 		stamp := int64(0)
 		for i := 0; i < n; i++ {

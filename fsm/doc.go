@@ -36,7 +36,11 @@
 // Restore checks the whole stream before renaming it over the live file, so
 // a corrupt or truncated snapshot leaves the current state untouched.
 //
+// Commands are decoded by package command, which owns the log's schema;
+// this package applies them and stores their effects.
+//
 // Tests: testdata/apply/*.txt are datadriven scripts (regenerate with
-// `go test ./fsm -run TestApplyScripts -rewrite`), FuzzDecode covers the
-// command decoder, and a rapid property test covers snapshot round trips.
+// `go test ./fsm -run TestApplyScripts -rewrite`), command's FuzzDecode
+// covers the command decoder, a rapid property test covers snapshot round
+// trips, and testdata/snapshots pins the snapshot stream's bytes.
 package fsm

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"fmt"
 
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -36,7 +37,7 @@ func (s *state) applyErase(e entry, c *fsmv1.EraseSubjectCommand) (*fsmv1.Result
 		if bytes.Equal(k, recordKey(c.SubjectId, allPurposes)) {
 			oldAll = &fsmv1.StoredRecord{}
 			if err := proto.Unmarshal(v, oldAll); err != nil {
-				return nil, fmt.Errorf("%w: record %x: %w", ErrMalformed, k, err)
+				return nil, fmt.Errorf("%w: record %x: %w", command.ErrMalformed, k, err)
 			}
 		}
 		if err := cur.Delete(); err != nil {

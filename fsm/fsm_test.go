@@ -13,7 +13,8 @@ import (
 	"github.com/cockroachdb/datadriven"
 	"github.com/hashicorp/raft"
 	"github.com/optoutd/optoutd"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -156,7 +157,7 @@ func (h *harness) runApply(t *testing.T, d *datadriven.TestData) string {
 	case "init":
 		c := &fsmv1.InitClusterCommand{ErasureKey: []byte(strings.Repeat("k", 32))}
 		if !d.HasArg("catalog") || argString(t, d, "catalog") == "starter" {
-			c.Purposes = StarterCatalogProto()
+			c.Purposes = command.PurposeDefs(optoutd.StarterCatalog)
 		}
 		l.Data = mustEncode(t, fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER, c, stampArg(t, d))
 	case "define":
@@ -258,7 +259,10 @@ func encodeSet(t *testing.T, d *datadriven.TestData) []byte {
 }
 
 func mustEncode(t *testing.T, typ fsmv1.CommandType, m proto.Message, stamp int64) []byte {
-	b, err := Encode(typ, m, time.Unix(0, stamp))
+	if got, _ := command.TypeOf(m); got != typ {
+		t.Fatalf("%T is a %v payload, not %v", m, got, typ)
+	}
+	b, err := command.Encode(m, time.Unix(0, stamp))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/optoutd/optoutd"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )

@@ -5,7 +5,8 @@ import (
 	"fmt"
 
 	"github.com/optoutd/optoutd"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -82,7 +83,7 @@ func (r *Reader) PrincipalByToken(sum []byte) (optoutd.Principal, bool, error) {
 	}
 	p, ok, err := r.Principal(string(name))
 	if err == nil && ok && !bytes.Equal(p.TokenSHA256, sum) {
-		return optoutd.Principal{}, false, fmt.Errorf("%w: token index and principal %q disagree", ErrMalformed, name)
+		return optoutd.Principal{}, false, fmt.Errorf("%w: token index and principal %q disagree", command.ErrMalformed, name)
 	}
 	return p, ok, err
 }
@@ -94,7 +95,7 @@ func (r *Reader) Principal(name string) (optoutd.Principal, bool, error) {
 	if err != nil || !ok {
 		return optoutd.Principal{}, false, err
 	}
-	return principalFromStored(name, &sp), true, nil
+	return command.PrincipalFromStored(name, &sp), true, nil
 }
 
 // Principals lists every principal by name.
@@ -103,20 +104,10 @@ func (r *Reader) Principals() ([]optoutd.Principal, error) {
 	err := r.tx.Bucket(bucketPrincipals).ForEach(func(k, v []byte) error {
 		var sp fsmv1.StoredPrincipal
 		if err := proto.Unmarshal(v, &sp); err != nil {
-			return fmt.Errorf("%w: principal %q: %w", ErrMalformed, k, err)
+			return fmt.Errorf("%w: principal %q: %w", command.ErrMalformed, k, err)
 		}
-		out = append(out, principalFromStored(string(k), &sp))
+		out = append(out, command.PrincipalFromStored(string(k), &sp))
 		return nil
 	})
 	return out, err
-}
-
-func principalFromStored(name string, sp *fsmv1.StoredPrincipal) optoutd.Principal {
-	return optoutd.Principal{
-		Name:        name,
-		Kind:        optoutd.PrincipalKind(sp.Kind),
-		Role:        optoutd.Role(sp.Role),
-		TokenSHA256: sp.TokenSha256,
-		CreatedAt:   unixNanos(sp.CreatedAtUnixNanos),
-	}
 }

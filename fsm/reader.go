@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/optoutd/optoutd"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
@@ -41,7 +42,7 @@ func (r *Reader) Get(k optoutd.Key) (optoutd.Record, bool, error) {
 	if err != nil || sr == nil {
 		return optoutd.Record{Key: k}, false, err
 	}
-	return RecordFromStored(k, sr), true, nil
+	return command.RecordFromStored(k, sr), true, nil
 }
 
 // Check decides k under the catalog and the deny-wins rule (see
@@ -78,7 +79,7 @@ func (r *Reader) allRecord(subject string) (optoutd.Record, bool, error) {
 	if err != nil || sup == nil {
 		return rec, false, err
 	}
-	return RecordFromStored(k, sup), true, nil
+	return command.RecordFromStored(k, sup), true, nil
 }
 
 // Purpose returns one definition; "all" is implicit and allows by default.
@@ -93,7 +94,7 @@ func (r *Reader) Purpose(name string) (optoutd.Purpose, error) {
 	if !ok {
 		return optoutd.Purpose{}, optoutd.Errorf(optoutd.NotFound, "purpose %q is not defined", name)
 	}
-	return PurposeFromStored(sp), nil
+	return command.PurposeFromStored(sp), nil
 }
 
 // Purposes lists the catalog in name order.
@@ -102,9 +103,9 @@ func (r *Reader) Purposes() ([]optoutd.Purpose, error) {
 	err := r.tx.Bucket(bucketPurposes).ForEach(func(k, v []byte) error {
 		var sp fsmv1.StoredPurpose
 		if err := proto.Unmarshal(v, &sp); err != nil {
-			return fmt.Errorf("%w: purpose %q: %w", ErrMalformed, k, err)
+			return fmt.Errorf("%w: purpose %q: %w", command.ErrMalformed, k, err)
 		}
-		out = append(out, PurposeFromStored(&sp))
+		out = append(out, command.PurposeFromStored(&sp))
 		return nil
 	})
 	return out, err
@@ -155,9 +156,9 @@ func (r *Reader) auditEntry(version uint64) (optoutd.AuditEntry, error) {
 		return optoutd.AuditEntry{}, err
 	}
 	if !ok {
-		return optoutd.AuditEntry{}, fmt.Errorf("%w: audit index names missing entry %d", ErrMalformed, version)
+		return optoutd.AuditEntry{}, fmt.Errorf("%w: audit index names missing entry %d", command.ErrMalformed, version)
 	}
-	return AuditFromStored(&a), nil
+	return command.AuditFromStored(&a), nil
 }
 
 // StateAt answers for k as of version asOf, from the history and the
@@ -212,9 +213,9 @@ func (r *Reader) purposeAt(name string, asOf uint64) (optoutd.Purpose, error) {
 	}
 	var sp fsmv1.StoredPurpose
 	if err := proto.Unmarshal(v, &sp); err != nil {
-		return optoutd.Purpose{}, fmt.Errorf("%w: purpose history %x: %w", ErrMalformed, k, err)
+		return optoutd.Purpose{}, fmt.Errorf("%w: purpose history %x: %w", command.ErrMalformed, k, err)
 	}
-	return PurposeFromStored(&sp), nil
+	return command.PurposeFromStored(&sp), nil
 }
 
 // Changes returns entries with version > after, oldest first.
@@ -224,9 +225,9 @@ func (r *Reader) Changes(after uint64, limit int) ([]optoutd.AuditEntry, error) 
 	for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 		var a fsmv1.AuditEntry
 		if err := proto.Unmarshal(v, &a); err != nil {
-			return nil, fmt.Errorf("%w: audit %x: %w", ErrMalformed, k, err)
+			return nil, fmt.Errorf("%w: audit %x: %w", command.ErrMalformed, k, err)
 		}
-		out = append(out, AuditFromStored(&a))
+		out = append(out, command.AuditFromStored(&a))
 	}
 	return out, nil
 }
@@ -243,9 +244,9 @@ func (r *Reader) ForEachRecord(fn func(optoutd.Record) error) error {
 		}
 		var sr fsmv1.StoredRecord
 		if err := proto.Unmarshal(v, &sr); err != nil {
-			return fmt.Errorf("%w: record %x: %w", ErrMalformed, k, err)
+			return fmt.Errorf("%w: record %x: %w", command.ErrMalformed, k, err)
 		}
-		return fn(RecordFromStored(optoutd.Key{SubjectID: subject, Purpose: purpose}, &sr))
+		return fn(command.RecordFromStored(optoutd.Key{SubjectID: subject, Purpose: purpose}, &sr))
 	})
 }
 
@@ -255,7 +256,7 @@ func (r *Reader) NodeAPIAddresses() (map[string]string, error) {
 	err := r.tx.Bucket(bucketNodes).ForEach(func(k, v []byte) error {
 		var n fsmv1.StoredNode
 		if err := proto.Unmarshal(v, &n); err != nil {
-			return fmt.Errorf("%w: node %q: %w", ErrMalformed, k, err)
+			return fmt.Errorf("%w: node %q: %w", command.ErrMalformed, k, err)
 		}
 		out[string(k)] = n.ApiAddress
 		return nil
@@ -290,42 +291,4 @@ func (r *Reader) Digest() (sum [32]byte, records uint64, err error) {
 	}
 	copy(sum[:], h.Sum(nil))
 	return sum, records, nil
-}
-
-// RecordFromStored converts the stored form to the domain type.
-func RecordFromStored(k optoutd.Key, sr *fsmv1.StoredRecord) optoutd.Record {
-	return optoutd.Record{
-		Key:       k,
-		State:     StateFromProto(sr.State),
-		Version:   sr.Version,
-		UpdatedAt: unixNanos(sr.UpdatedAtUnixNanos),
-		Source:    sr.Source,
-		Reason:    sr.Reason,
-	}
-}
-
-func unixNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
-
-// StateFromProto converts the log's state enum to the domain type.
-func StateFromProto(s fsmv1.State) optoutd.State {
-	switch s {
-	case fsmv1.State_STATE_OPTED_OUT:
-		return optoutd.StateOptedOut
-	case fsmv1.State_STATE_OPTED_IN:
-		return optoutd.StateOptedIn
-	default:
-		return optoutd.StateUnspecified
-	}
-}
-
-// StateToProto converts the domain state to the log's enum.
-func StateToProto(s optoutd.State) fsmv1.State {
-	switch s {
-	case optoutd.StateOptedOut:
-		return fsmv1.State_STATE_OPTED_OUT
-	case optoutd.StateOptedIn:
-		return fsmv1.State_STATE_OPTED_IN
-	default:
-		return fsmv1.State_STATE_UNSPECIFIED
-	}
 }

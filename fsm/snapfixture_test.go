@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/optoutd/optoutd/command/commandtest"
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
@@ -19,8 +20,9 @@ import (
 // release is restored by later ones, and a follower restores what an older
 // leader sent. testdata/snapshots/*.snap were written by the code of the
 // snapshot format they are named after, from the state that the frozen
-// commands of testdata/commands/v3.txt produce; like the command fixtures,
-// they are never regenerated. -write-snapshot-fixtures writes missing ones.
+// commands of command/testdata/commands/v3.txt produce; like the command
+// fixtures, they are never regenerated. -write-snapshot-fixtures writes
+// missing ones.
 var writeSnapshotFixtures = flag.Bool("write-snapshot-fixtures", false, "write testdata/snapshots/*.snap if missing")
 
 // snapshotFixtureCreatedAt is the backup fixture's creation time.
@@ -52,7 +54,7 @@ var snapshotFixtures = map[string]func(*FSM, *bytes.Buffer) error{
 // index from 1, in term 1.
 func fixtureState(t *testing.T) *FSM {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "commands", "v3.txt"))
+	b, err := os.ReadFile(filepath.Join(commandtest.Dir(), "v3.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"io"
 	"os"
 
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )

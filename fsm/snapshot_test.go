@@ -13,7 +13,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/optoutd/optoutd"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"pgregory.net/rapid"
 )
 
@@ -39,8 +40,7 @@ func openTemp(t testing.TB) *FSM {
 // initFSM applies InitCluster with the starter catalog at index 1, as the
 // first leader does; writes then start at index 2.
 func initFSM(t testing.TB, f *FSM) {
-	b, err := Encode(fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER,
-		&fsmv1.InitClusterCommand{ErasureKey: make([]byte, 32), Purposes: StarterCatalogProto()}, time.Unix(0, 0))
+	b, err := command.Encode(&fsmv1.InitClusterCommand{ErasureKey: make([]byte, 32), Purposes: command.PurposeDefs(optoutd.StarterCatalog)}, time.Unix(0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func setLog(t testing.TB, index uint64, subject, purpose string, out bool, stamp
 	if out {
 		st = fsmv1.State_STATE_OPTED_OUT
 	}
-	b, err := Encode(fsmv1.CommandType_COMMAND_TYPE_SET, &fsmv1.SetCommand{SubjectId: subject, Purpose: purpose, State: st, Source: "test"}, time.Unix(0, stamp))
+	b, err := command.Encode(&fsmv1.SetCommand{SubjectId: subject, Purpose: purpose, State: st, Source: "test"}, time.Unix(0, stamp))
 	if err != nil {
 		t.Fatal(err)
 	}

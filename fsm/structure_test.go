@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/command"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -45,7 +47,7 @@ func TestApplyRefusesWhatItCannotStore(t *testing.T) {
 	index := uint64(1)
 	for name, m := range cases {
 		before := contentDigest(t, f)
-		data, err := Encode(fixtureType(m), m, time.Unix(10, 0))
+		data, err := command.Encode(m, time.Unix(10, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,8 +71,8 @@ func TestApplyRefusesWhatItCannotStore(t *testing.T) {
 // the next leader's InitCluster still applies.
 func TestRefusedInitChangesNothing(t *testing.T) {
 	f := openTemp(t)
-	bad, err := Encode(fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER, &fsmv1.InitClusterCommand{ErasureKey: make([]byte, 32),
-		Purposes: append(StarterCatalogProto(), &fsmv1.PurposeDef{Name: "all", DefaultDecision: fsmv1.DefaultDecision_DEFAULT_DECISION_DENY})}, time.Unix(1, 0))
+	bad, err := command.Encode(&fsmv1.InitClusterCommand{ErasureKey: make([]byte, 32),
+		Purposes: append(command.PurposeDefs(optoutd.StarterCatalog), &fsmv1.PurposeDef{Name: "all", DefaultDecision: fsmv1.DefaultDecision_DEFAULT_DECISION_DENY})}, time.Unix(1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func TestRefusedInitChangesNothing(t *testing.T) {
 	if purposes != 0 || initialized {
 		t.Fatalf("a refused init left %d purposes, initialized=%v", purposes, initialized)
 	}
-	good, err := Encode(fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER, &fsmv1.InitClusterCommand{ErasureKey: make([]byte, 32), Purposes: StarterCatalogProto()}, time.Unix(2, 0))
+	good, err := command.Encode(&fsmv1.InitClusterCommand{ErasureKey: make([]byte, 32), Purposes: command.PurposeDefs(optoutd.StarterCatalog)}, time.Unix(2, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

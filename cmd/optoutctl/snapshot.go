@@ -15,8 +15,8 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/optoutd/optoutd/client"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"github.com/optoutd/optoutd/fsm"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
 	"github.com/optoutd/optoutd/internal/durable"
 	"github.com/peterbourgon/ff/v3/ffcli"
 )

@@ -13,16 +13,16 @@ import (
 	"time"
 
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
-	"github.com/optoutd/optoutd/fsm"
+	"github.com/optoutd/optoutd/command"
 )
 
 // olderBinary builds optoutd as a release that reads command formats up to
-// format-1 only (fsm.olderRelease), into the test's temporary directory.
+// format-1 only (command.olderRelease), into the test's temporary directory.
 func olderBinary(t *testing.T) string {
 	t.Helper()
 	binary(t) // skips with -short
 	path := filepath.Join(t.TempDir(), "optoutd-older")
-	flag := "-X github.com/optoutd/optoutd/fsm.olderRelease=" + strconv.Itoa(int(fsm.FormatVersion)-1)
+	flag := "-X github.com/optoutd/optoutd/command.olderRelease=" + strconv.Itoa(int(command.FormatVersion)-1)
 	if out, err := exec.Command("go", "build", "-ldflags", flag, "-o", path, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", flag, err, out)
 	}

@@ -13,7 +13,7 @@ import (
 	"connectrpc.com/connect"
 	peerv1 "github.com/optoutd/optoutd/cluster/gen/optout/peer/v1"
 	"github.com/optoutd/optoutd/cluster/gen/optout/peer/v1/peerv1connect"
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -1,11 +1,11 @@
-package fsm
+package command
 
 import (
 	"errors"
 	"testing"
 	"time"
 
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -18,9 +18,8 @@ func FuzzDecode(f *testing.F) {
 		&fsmv1.TermStartCommand{LeaderId: "n1"},
 		&fsmv1.RegisterNodeCommand{NodeId: "n1", ApiAddress: "127.0.0.1:7001"},
 	}
-	types := []fsmv1.CommandType{fsmv1.CommandType_COMMAND_TYPE_SET, fsmv1.CommandType_COMMAND_TYPE_TERM_START, fsmv1.CommandType_COMMAND_TYPE_REGISTER_NODE}
-	for i, m := range seeds {
-		b, err := Encode(types[i], m, time.Unix(0, 42))
+	for _, m := range seeds {
+		b, err := Encode(m, time.Unix(0, 42))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -38,7 +37,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			t.Fatalf("Decode error %v wraps no sentinel", err)
 		}
-		b, err := Encode(d.Type, d.Payload, time.Unix(0, d.Stamp))
+		b, err := Encode(d.Payload, time.Unix(0, d.Stamp))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,20 +51,8 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func FuzzRecordKey(f *testing.F) {
-	f.Add("u1", "email_marketing")
-	f.Add("", "")
-	f.Add("\x00\x01", "a")
-	f.Fuzz(func(t *testing.T, subject, purpose string) {
-		s, p, err := splitRecordKey(recordKey(subject, purpose))
-		if err != nil || s != subject || p != purpose {
-			t.Fatalf("split(key(%q,%q)) = %q,%q,%v", subject, purpose, s, p, err)
-		}
-	})
-}
-
 func TestRestampKeepsPayload(t *testing.T) {
-	b, err := Encode(fsmv1.CommandType_COMMAND_TYPE_TERM_START, &fsmv1.TermStartCommand{LeaderId: "n1"}, time.Unix(0, 1))
+	b, err := Encode(&fsmv1.TermStartCommand{LeaderId: "n1"}, time.Unix(0, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

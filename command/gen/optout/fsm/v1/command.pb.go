@@ -7,7 +7,7 @@
 // Package optout.fsm.v1 is the format of entries in the Raft log and of
 // values stored in the state machine's bbolt file. Both outlive any binary:
 // never renumber or reuse a field, and bump FORMAT_VERSION_CURRENT in Go
-// (fsm.FormatVersion) when a change needs old nodes to refuse new entries.
+// (command.FormatVersion) when a change needs old nodes to refuse new entries.
 
 package fsmv1
 
@@ -2198,7 +2198,7 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x1bERROR_CODE_VERSION_MISMATCH\x10\x01\x12\x16\n" +
 	"\x12ERROR_CODE_INVALID\x10\x02\x12\x18\n" +
 	"\x14ERROR_CODE_NOT_FOUND\x10\x03\x12\"\n" +
-	"\x1eERROR_CODE_FAILED_PRECONDITION\x10\x04B8Z6github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1;fsmv1b\x06proto3"
+	"\x1eERROR_CODE_FAILED_PRECONDITION\x10\x04B<Z:github.com/optoutd/optoutd/command/gen/optout/fsm/v1;fsmv1b\x06proto3"
 
 var (
 	file_optout_fsm_v1_command_proto_rawDescOnce sync.Once

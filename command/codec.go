@@ -1,14 +1,13 @@
-package fsm
+package command
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
-	fsmv1 "github.com/optoutd/optoutd/fsm/gen/optout/fsm/v1"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -25,7 +24,7 @@ const FormatVersion uint32 = 3
 // olderRelease, set at link time, makes a test build read command formats
 // 1..N only, like the release before format N+1:
 //
-//	go build -ldflags "-X github.com/optoutd/optoutd/fsm.olderRelease=2"
+//	go build -ldflags "-X github.com/optoutd/optoutd/command.olderRelease=2"
 //
 // The process tests build such a node to make it meet entries it cannot
 // apply (a halt), then replace it with a normal build. It is empty in
@@ -41,7 +40,9 @@ var readableFormat = sync.OnceValue(func() uint32 {
 })
 
 // Sentinel errors of command decoding. A decode failure halts the state
-// machine; it is never skipped.
+// machine; it is never skipped. Their text still says "fsm", where they were
+// first defined: it is part of the halt that a node logs and reports on
+// /readyz, and operators and the golden tests match it.
 var (
 	ErrEmptyCommand   = errors.New("fsm: empty command")
 	ErrUnknownType    = errors.New("fsm: unknown command type")
@@ -50,9 +51,14 @@ var (
 	ErrMissingPayload = errors.New("fsm: command has no payload")
 )
 
-// Encode stamps the envelope with FormatVersion and the given time and
-// marshals it with the typed payload.
-func Encode(typ fsmv1.CommandType, payload proto.Message, stamp time.Time) ([]byte, error) {
+// Encode stamps the envelope with FormatVersion, the type that goes with
+// payload (see types.go) and the given time, and marshals it with the
+// payload.
+func Encode(payload proto.Message, stamp time.Time) ([]byte, error) {
+	typ, ok := TypeOf(payload)
+	if !ok {
+		return nil, fmt.Errorf("%w: %T is no command payload", ErrUnknownType, payload)
+	}
 	p, err := proto.Marshal(payload)
 	if err != nil {
 		return nil, fmt.Errorf("fsm: marshal payload: %w", err)
@@ -99,27 +105,8 @@ func Decode(data []byte) (Decoded, error) {
 	if c.FormatVersion == 0 || c.FormatVersion > readableFormat() {
 		return Decoded{}, fmt.Errorf("%w: format %d, this binary knows 1..%d", ErrNewerFormat, c.FormatVersion, readableFormat())
 	}
-	var payload proto.Message
-	switch c.Type {
-	case fsmv1.CommandType_COMMAND_TYPE_SET:
-		payload = &fsmv1.SetCommand{}
-	case fsmv1.CommandType_COMMAND_TYPE_TERM_START:
-		payload = &fsmv1.TermStartCommand{}
-	case fsmv1.CommandType_COMMAND_TYPE_REGISTER_NODE:
-		payload = &fsmv1.RegisterNodeCommand{}
-	case fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER:
-		payload = &fsmv1.InitClusterCommand{}
-	case fsmv1.CommandType_COMMAND_TYPE_DEFINE_PURPOSE:
-		payload = &fsmv1.DefinePurposeCommand{}
-	case fsmv1.CommandType_COMMAND_TYPE_UPDATE_SETTINGS:
-		payload = &fsmv1.UpdateSettingsCommand{}
-	case fsmv1.CommandType_COMMAND_TYPE_ERASE_SUBJECT:
-		payload = &fsmv1.EraseSubjectCommand{}
-	case fsmv1.CommandType_COMMAND_TYPE_PUT_PRINCIPAL:
-		payload = &fsmv1.PutPrincipalCommand{}
-	case fsmv1.CommandType_COMMAND_TYPE_DELETE_PRINCIPAL:
-		payload = &fsmv1.DeletePrincipalCommand{}
-	default:
+	payload, ok := newPayload(c.Type)
+	if !ok {
 		return Decoded{}, fmt.Errorf("%w: %d", ErrUnknownType, int32(c.Type))
 	}
 	if err := proto.Unmarshal(c.Payload, payload); err != nil {
@@ -129,33 +116,4 @@ func Decode(data []byte) (Decoded, error) {
 		return Decoded{}, fmt.Errorf("%w: %s payload has fields this binary does not know", ErrNewerFormat, c.Type)
 	}
 	return Decoded{Type: c.Type, Stamp: c.StampedAtUnixNanos, Payload: payload}, nil
-}
-
-// recordKey encodes (subject, purpose) so that all of a subject's records
-// are adjacent and no two keys collide: uvarint(len(subject)) | subject |
-// purpose. Purposes cannot contain the bytes of a length prefix ambiguity
-// because the length is explicit.
-func recordKey(subject, purpose string) []byte {
-	b := make([]byte, 0, binary.MaxVarintLen64+len(subject)+len(purpose))
-	b = binary.AppendUvarint(b, uint64(len(subject)))
-	b = append(b, subject...)
-	return append(b, purpose...)
-}
-
-// splitRecordKey reverses recordKey.
-func splitRecordKey(k []byte) (subject, purpose string, err error) {
-	n, w := binary.Uvarint(k)
-	if w <= 0 || uint64(len(k)-w) < n {
-		return "", "", fmt.Errorf("%w: bad record key %x", ErrMalformed, k)
-	}
-	return string(k[w : w+int(n)]), string(k[w+int(n):]), nil
-}
-
-func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-
-func readU64(b []byte) uint64 {
-	if len(b) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(b)
 }

@@ -1,0 +1,107 @@
+package command
+
+import (
+	"time"
+
+	"github.com/optoutd/optoutd"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
+)
+
+// The builders: one log command from one domain request. They check
+// nothing (the caller validated the request) and stamp no time (Encode
+// does, and the leader stamps again). Field for field they are what the
+// state machine reads back, so a request means the same on every replica.
+
+// Set is the command of one write. With an idempotency key it carries how
+// long the key is remembered: window, the leader's --idempotency-window.
+func Set(req optoutd.SetRequest, window time.Duration) *fsmv1.SetCommand {
+	c := &fsmv1.SetCommand{
+		SubjectId:           req.SubjectID,
+		Purpose:             req.Purpose,
+		State:               fsmv1.State(req.State),
+		Source:              req.Source,
+		Reason:              req.Reason,
+		ExpectedVersion:     req.ExpectedVersion,
+		IdempotencyKey:      req.IdempotencyKey,
+		ClientSchemaVersion: req.ClientSchemaVersion,
+		Caller:              req.Caller,
+	}
+	if req.IdempotencyKey != "" {
+		c.IdempotencyTtlNanos = int64(window)
+	}
+	return c
+}
+
+// DefinePurpose creates or redefines a catalog entry; expectedCatalog, if
+// not nil, makes it a compare-and-set on the catalog version.
+func DefinePurpose(p optoutd.Purpose, expectedCatalog *uint64, client uint32, caller string) *fsmv1.DefinePurposeCommand {
+	return &fsmv1.DefinePurposeCommand{
+		Purpose:                purposeDef(p),
+		ExpectedCatalogVersion: expectedCatalog,
+		ClientSchemaVersion:    client,
+		Caller:                 caller,
+	}
+}
+
+// UpdateSettings changes the replicated settings; nil fields stay.
+func UpdateSettings(minSchema *uint32, retention *time.Duration, client uint32, caller string) *fsmv1.UpdateSettingsCommand {
+	c := &fsmv1.UpdateSettingsCommand{MinSchemaVersion: minSchema, ClientSchemaVersion: client, Caller: caller}
+	if retention != nil {
+		r := int64(*retention)
+		c.AuditRetentionNanos = &r
+	}
+	return c
+}
+
+// EraseSubject removes a subject's identifier and keeps its suppression.
+func EraseSubject(subject, reason string, client uint32, caller string) *fsmv1.EraseSubjectCommand {
+	return &fsmv1.EraseSubjectCommand{SubjectId: subject, Reason: reason, ClientSchemaVersion: client, Caller: caller}
+}
+
+// PutPrincipal creates (or, unless createOnly, replaces) a principal.
+func PutPrincipal(p optoutd.Principal, createOnly bool, client uint32, caller string) *fsmv1.PutPrincipalCommand {
+	return &fsmv1.PutPrincipalCommand{
+		Name: p.Name, Kind: fsmv1.PrincipalKind(p.Kind), Role: fsmv1.Role(p.Role), TokenSha256: p.TokenSHA256,
+		CreateOnly: createOnly, ClientSchemaVersion: client, Caller: caller,
+	}
+}
+
+// DeletePrincipal removes a principal.
+func DeletePrincipal(name string, client uint32, caller string) *fsmv1.DeletePrincipalCommand {
+	return &fsmv1.DeletePrincipalCommand{Name: name, ClientSchemaVersion: client, Caller: caller}
+}
+
+// InitCluster is proposed by the first leader of a cluster: the erasure
+// key, the SHA-256 of the bootstrap admin token (nil for none) and the
+// purposes to start with (optoutd.StarterCatalog, or none).
+func InitCluster(erasureKey, bootstrapTokenSHA256 []byte, catalog []optoutd.Purpose) *fsmv1.InitClusterCommand {
+	c := &fsmv1.InitClusterCommand{ErasureKey: erasureKey, BootstrapTokenSha256: bootstrapTokenSHA256}
+	if catalog != nil {
+		c.Purposes = PurposeDefs(catalog)
+	}
+	return c
+}
+
+// TermStart is proposed by every new leader before it serves (see
+// cluster/DESIGN.md, "The read path").
+func TermStart(leaderID string) *fsmv1.TermStartCommand {
+	return &fsmv1.TermStartCommand{LeaderId: leaderID}
+}
+
+// RegisterNode records the API address a node serves on.
+func RegisterNode(id, apiAddress string) *fsmv1.RegisterNodeCommand {
+	return &fsmv1.RegisterNodeCommand{NodeId: id, ApiAddress: apiAddress}
+}
+
+// PurposeDefs is a catalog in the log's form.
+func PurposeDefs(catalog []optoutd.Purpose) []*fsmv1.PurposeDef {
+	out := make([]*fsmv1.PurposeDef, 0, len(catalog))
+	for _, p := range catalog {
+		out = append(out, purposeDef(p))
+	}
+	return out
+}
+
+func purposeDef(p optoutd.Purpose) *fsmv1.PurposeDef {
+	return &fsmv1.PurposeDef{Name: p.Name, Description: p.Description, DefaultDecision: fsmv1.DefaultDecision(p.Default)}
+}

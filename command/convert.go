@@ -1,0 +1,70 @@
+package command
+
+import (
+	"time"
+
+	"github.com/optoutd/optoutd"
+	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
+)
+
+// From the log's and the state's stored forms to the domain types. The
+// domain's enums (State, DefaultDecision, AuditKind, Role, PrincipalKind)
+// are numbered as the log's are, so each converts with a plain Go
+// conversion, both ways; TestEnumNumbering pins the numbers.
+
+// RecordFromStored converts the stored form to the domain type.
+func RecordFromStored(k optoutd.Key, sr *fsmv1.StoredRecord) optoutd.Record {
+	return optoutd.Record{
+		Key:       k,
+		State:     optoutd.State(sr.State),
+		Version:   sr.Version,
+		UpdatedAt: UnixNanos(sr.UpdatedAtUnixNanos),
+		Source:    sr.Source,
+		Reason:    sr.Reason,
+	}
+}
+
+// PurposeFromStored converts a stored definition to the domain type.
+func PurposeFromStored(sp *fsmv1.StoredPurpose) optoutd.Purpose {
+	return optoutd.Purpose{
+		Name:        sp.GetDef().GetName(),
+		Description: sp.GetDef().GetDescription(),
+		Default:     optoutd.DefaultDecision(sp.GetDef().GetDefaultDecision()),
+		Version:     sp.Version,
+		UpdatedAt:   UnixNanos(sp.UpdatedAtUnixNanos),
+	}
+}
+
+// AuditFromStored converts a stored entry to the domain type.
+func AuditFromStored(a *fsmv1.AuditEntry) optoutd.AuditEntry {
+	return optoutd.AuditEntry{
+		Version:    a.Version,
+		Time:       UnixNanos(a.TimeUnixNanos),
+		Kind:       optoutd.AuditKind(a.Kind),
+		SubjectID:  a.SubjectId,
+		Erased:     a.Erased,
+		Purpose:    a.Purpose,
+		OldState:   optoutd.State(a.OldState),
+		NewState:   optoutd.State(a.NewState),
+		OldVersion: a.OldVersion,
+		Source:     a.Source,
+		Reason:     a.Reason,
+		Caller:     a.Caller,
+		PrevHash:   a.PrevHash,
+		Hash:       a.Hash,
+	}
+}
+
+// PrincipalFromStored converts a stored principal called name.
+func PrincipalFromStored(name string, sp *fsmv1.StoredPrincipal) optoutd.Principal {
+	return optoutd.Principal{
+		Name:        name,
+		Kind:        optoutd.PrincipalKind(sp.Kind),
+		Role:        optoutd.Role(sp.Role),
+		TokenSHA256: sp.TokenSha256,
+		CreatedAt:   UnixNanos(sp.CreatedAtUnixNanos),
+	}
+}
+
+// UnixNanos is a stamp of the log as a time, in UTC.
+func UnixNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
