@@ -28,8 +28,8 @@ type SnapshotInfo struct {
 // reached w is not retried (w would hold a prefix): the error is returned
 // and the caller must discard what it wrote.
 //
-// The bytes are the backup file (fsm/snapformat.go): verify them with
-// fsm.VerifySnapshot before trusting them.
+// The bytes are the backup file (package snapfile): verify them with
+// snapfile.Verify before trusting them.
 func (c *Client) Snapshot(ctx context.Context, w io.Writer) (SnapshotInfo, error) {
 	var started bool
 	return do(ctx, c, func(err error) bool { return !started && retryRead(err) }, func(e endpoint) (SnapshotInfo, error) {

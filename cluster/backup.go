@@ -12,7 +12,7 @@ import (
 )
 
 // Backup streams a consistent copy of the whole state to w in the framed
-// snapshot format (fsm/snapformat.go) and returns the applied index of the
+// snapshot format (package snapfile) and returns the applied index of the
 // copy.
 //
 // It first does a linearizable read, so the copy holds every write

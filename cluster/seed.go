@@ -2,8 +2,6 @@ package cluster
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,9 +14,9 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
 	"github.com/optoutd/optoutd/fsm"
 	"github.com/optoutd/optoutd/internal/durable"
+	"github.com/optoutd/optoutd/snapfile"
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -32,7 +30,7 @@ const keyCurrentTerm = "CurrentTerm"
 
 // SeedFromBackup makes cfg.DataDir the data directory of one node of a new
 // cluster whose state is the backup read from r (the framed format of
-// fsm/snapformat.go, as AdminService.Snapshot streams it). Run it once per
+// package snapfile, as AdminService.Snapshot streams it). Run it once per
 // node, with the same backup and the same cfg.InitialCluster; then start
 // the nodes as usual.
 //
@@ -51,7 +49,7 @@ const keyCurrentTerm = "CurrentTerm"
 // (framing, lengths, SHA-256, and bbolt opening the state) inside a
 // temporary directory that is renamed into place only at the end: on any
 // error the data directory is left as it was, or not created.
-func SeedFromBackup(cfg Config, r io.Reader) (*fsmv1.SnapshotHeader, error) {
+func SeedFromBackup(cfg Config, r io.Reader) (*snapfile.Header, error) {
 	if len(cfg.InitialCluster) == 0 {
 		return nil, errors.New("--initial-cluster: must be set: it is the new cluster's membership")
 	}
@@ -73,14 +71,14 @@ func SeedFromBackup(cfg Config, r io.Reader) (*fsmv1.SnapshotHeader, error) {
 	return hdr, nil
 }
 
-func seedInto(dir string, cfg Config, r io.Reader) (*fsmv1.SnapshotHeader, error) {
+func seedInto(dir string, cfg Config, r io.Reader) (*snapfile.Header, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
-	hdr, err := peekHeader(br)
+	hdr, err := snapfile.PeekHeader(br)
 	if err != nil {
 		return nil, err
 	}
 	if hdr.AppliedIndex == 0 {
-		return nil, fmt.Errorf("%w: the backup holds an empty state (applied index 0)", fsm.ErrBadSnapshot)
+		return nil, fmt.Errorf("%w: the backup holds an empty state (applied index 0)", snapfile.ErrBadSnapshot)
 	}
 	// A state written before the FSM recorded terms has term 0; every node
 	// seeds the same value, so any term >= 1 is consistent.
@@ -100,7 +98,7 @@ func seedInto(dir string, cfg Config, r io.Reader) (*fsmv1.SnapshotHeader, error
 		return nil, fmt.Errorf("cluster: seed: create snapshot: %w", err)
 	}
 	ew := &errWriter{w: sink}
-	if _, err := fsm.VerifySnapshot(io.TeeReader(br, ew)); err != nil {
+	if _, err := snapfile.Verify(io.TeeReader(br, ew)); err != nil {
 		_ = sink.Cancel()
 		if ew.err != nil {
 			return nil, fmt.Errorf("cluster: seed: write snapshot: %w", ew.err)
@@ -118,19 +116,6 @@ func seedInto(dir string, cfg Config, r io.Reader) (*fsmv1.SnapshotHeader, error
 		return nil, err
 	}
 	return hdr, durable.SyncDir(dir)
-}
-
-// peekHeader reads the magic and header without consuming them, so they
-// reach the snapshot too.
-func peekHeader(br *bufio.Reader) (*fsmv1.SnapshotHeader, error) {
-	head, err := br.Peek(12)
-	if err == nil {
-		if n := binary.BigEndian.Uint32(head[8:]); n < 1<<16 {
-			head, _ = br.Peek(12 + int(n))
-		}
-	}
-	// ReadSnapshotHeader reports a short or bad prefix precisely.
-	return fsm.ReadSnapshotHeader(bytes.NewReader(head), nil)
 }
 
 // restoreFSM builds dir/fsm.db from the snapshot just written, through

@@ -20,6 +20,7 @@ import (
 	"github.com/optoutd/optoutd/cluster"
 	"github.com/optoutd/optoutd/cluster/clustertest"
 	"github.com/optoutd/optoutd/fsm"
+	"github.com/optoutd/optoutd/snapfile"
 )
 
 // loadHistory writes n subjects through the cluster, re-consents every
@@ -193,7 +194,7 @@ func TestBackupSeedsNewCluster(t *testing.T) {
 	if idx < acked {
 		t.Fatalf("backup at index %d misses acknowledged writes up to %d", idx, acked)
 	}
-	hdr, err := fsm.VerifySnapshot(bytes.NewReader(buf.Bytes()))
+	hdr, err := snapfile.Verify(bytes.NewReader(buf.Bytes()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +323,7 @@ func TestSeedRefusesBadBackups(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			root := t.TempDir()
 			_, err := cluster.SeedFromBackup(seedConfig(filepath.Join(root, "parent", "n1")), bytes.NewReader(b))
-			if !errors.Is(err, fsm.ErrBadSnapshot) {
+			if !errors.Is(err, snapfile.ErrBadSnapshot) {
 				t.Fatalf("seed: %v, want ErrBadSnapshot", err)
 			}
 			if left := entries(t, root); len(left) != 0 {
@@ -332,7 +333,7 @@ func TestSeedRefusesBadBackups(t *testing.T) {
 			if err := os.Mkdir(empty, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := cluster.SeedFromBackup(seedConfig(empty), bytes.NewReader(b)); !errors.Is(err, fsm.ErrBadSnapshot) {
+			if _, err := cluster.SeedFromBackup(seedConfig(empty), bytes.NewReader(b)); !errors.Is(err, snapfile.ErrBadSnapshot) {
 				t.Fatalf("seed into empty dir: %v", err)
 			}
 			if left := entries(t, empty); len(left) != 0 {

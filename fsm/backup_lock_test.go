@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/optoutd/optoutd/snapfile"
 )
 
 // TestSlowBackupBlocksNeitherReadsNorRestore: a backup download whose
@@ -64,7 +65,7 @@ func TestSlowBackupBlocksNeitherReadsNorRestore(t *testing.T) {
 	if err := <-backup; err != nil {
 		t.Fatal(err)
 	}
-	hdr, err := VerifySnapshot(bytes.NewReader(append(first, rest...)))
+	hdr, err := snapfile.Verify(bytes.NewReader(append(first, rest...)))
 	if err != nil {
 		t.Fatalf("the backup taken across the restore is not a valid file: %v", err)
 	}

@@ -32,7 +32,7 @@
 // # Snapshots
 //
 // Snapshot opens a bbolt read transaction and Persist streams it (framed
-// with a header and a SHA-256, see snapformat.go) while writes continue.
+// with a header and a SHA-256, see package snapfile) while writes continue.
 // Restore checks the whole stream before renaming it over the live file, so
 // a corrupt or truncated snapshot leaves the current state untouched.
 //

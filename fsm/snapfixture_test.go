@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/optoutd/optoutd/command/commandtest"
+	"github.com/optoutd/optoutd/snapfile"
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
@@ -116,7 +117,7 @@ func TestSnapshotFixturesAreByteIdentical(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v; run go test ./fsm -run TestWriteSnapshotFixtures -write-snapshot-fixtures", err)
 			}
-			hdr, err := VerifySnapshot(bytes.NewReader(fixture))
+			hdr, err := snapfile.Verify(bytes.NewReader(fixture))
 			if err != nil {
 				t.Fatalf("fixture no longer verifies: %v", err)
 			}
@@ -126,7 +127,7 @@ func TestSnapshotFixturesAreByteIdentical(t *testing.T) {
 			if err := write(src, &fresh); err != nil {
 				t.Fatal(err)
 			}
-			freshHdr, err := VerifySnapshot(bytes.NewReader(fresh.Bytes()))
+			freshHdr, err := snapfile.Verify(bytes.NewReader(fresh.Bytes()))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/optoutd/optoutd"
 	"github.com/optoutd/optoutd/command"
 	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
+	"github.com/optoutd/optoutd/snapfile"
 	"pgregory.net/rapid"
 )
 
@@ -214,7 +215,7 @@ func digest(t testing.TB, f *FSM) [32]byte {
 }
 
 // TestBackupHeaderDescribesTheState: a backup's header names its index,
-// term, record count and time, and VerifySnapshot catches any damage.
+// term, record count and time, and snapfile.Verify catches any damage.
 func TestBackupHeaderDescribesTheState(t *testing.T) {
 	f := openTemp(t)
 	initFSM(t, f)
@@ -230,7 +231,7 @@ func TestBackupHeaderDescribesTheState(t *testing.T) {
 	if _, err := f.WriteBackup(&buf, at); err != nil {
 		t.Fatal(err)
 	}
-	hdr, err := VerifySnapshot(bytes.NewReader(buf.Bytes()))
+	hdr, err := snapfile.Verify(bytes.NewReader(buf.Bytes()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,13 +240,13 @@ func TestBackupHeaderDescribesTheState(t *testing.T) {
 	}
 	bad := bytes.Clone(buf.Bytes())
 	bad[len(bad)/2] ^= 0xff
-	if _, err := VerifySnapshot(bytes.NewReader(bad)); !errors.Is(err, ErrBadSnapshot) {
+	if _, err := snapfile.Verify(bytes.NewReader(bad)); !errors.Is(err, snapfile.ErrBadSnapshot) {
 		t.Fatalf("flipped byte: %v", err)
 	}
-	if _, err := VerifySnapshot(bytes.NewReader(buf.Bytes()[:buf.Len()-10])); !errors.Is(err, ErrBadSnapshot) {
+	if _, err := snapfile.Verify(bytes.NewReader(buf.Bytes()[:buf.Len()-10])); !errors.Is(err, snapfile.ErrBadSnapshot) {
 		t.Fatalf("truncated: %v", err)
 	}
-	if _, err := VerifySnapshot(io.MultiReader(bytes.NewReader(buf.Bytes()), strings.NewReader("x"))); !errors.Is(err, ErrBadSnapshot) {
+	if _, err := snapfile.Verify(io.MultiReader(bytes.NewReader(buf.Bytes()), strings.NewReader("x"))); !errors.Is(err, snapfile.ErrBadSnapshot) {
 		t.Fatalf("trailing garbage: %v", err)
 	}
 }

@@ -15,9 +15,8 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/optoutd/optoutd/client"
-	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
-	"github.com/optoutd/optoutd/fsm"
 	"github.com/optoutd/optoutd/internal/durable"
+	"github.com/optoutd/optoutd/snapfile"
 	"github.com/peterbourgon/ff/v3/ffcli"
 )
 
@@ -73,7 +72,7 @@ type snapshotInfo struct {
 	Endpoint      string `json:"endpoint,omitempty"`
 }
 
-func newSnapshotInfo(path string, size int64, h *fsmv1.SnapshotHeader) snapshotInfo {
+func newSnapshotInfo(path string, size int64, h *snapfile.Header) snapshotInfo {
 	created := ""
 	if h.CreatedAtUnixNanos != 0 {
 		created = time.Unix(0, h.CreatedAtUnixNanos).UTC().Format(time.RFC3339Nano)
@@ -87,7 +86,7 @@ func newSnapshotInfo(path string, size int64, h *fsmv1.SnapshotHeader) snapshotI
 func (m *Main) printSnapshot(info snapshotInfo) error { return m.emit(info) }
 
 // verifyFile checks a whole backup file and returns its header and size.
-func verifyFile(path string) (*fsmv1.SnapshotHeader, int64, error) {
+func verifyFile(path string) (*snapfile.Header, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err
@@ -97,12 +96,12 @@ func verifyFile(path string) (*fsmv1.SnapshotHeader, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	h, err := fsm.VerifySnapshot(bufio.NewReaderSize(f, 1<<20))
+	h, err := snapfile.Verify(bufio.NewReaderSize(f, 1<<20))
 	return h, st.Size(), err
 }
 
 // errBadBackup says what to do about a file that does not verify.
-func errBadBackup(path string, h *fsmv1.SnapshotHeader, err error) error {
+func errBadBackup(path string, h *snapfile.Header, err error) error {
 	at := ""
 	if h != nil {
 		at = fmt.Sprintf(" (header: applied index %d, %d state bytes)", h.AppliedIndex, h.StateBytes)
@@ -113,7 +112,7 @@ func errBadBackup(path string, h *fsmv1.SnapshotHeader, err error) error {
 func inspectSnapshot(path string) (snapshotInfo, error) {
 	h, size, err := verifyFile(path)
 	if err != nil {
-		if errors.Is(err, fsm.ErrBadSnapshot) {
+		if errors.Is(err, snapfile.ErrBadSnapshot) {
 			return snapshotInfo{}, errBadBackup(path, h, err)
 		}
 		return snapshotInfo{}, err

@@ -1,6 +1,7 @@
-package fsm
+package snapfile
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -11,7 +12,6 @@ import (
 	"os"
 
 	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
-	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -29,25 +29,21 @@ const (
 	maxSnapshotHeader = 4096
 )
 
-// backupInfo adds the fields only backups carry (counting records costs a
-// scan, so Raft's own snapshots skip it).
-type backupInfo struct{ createdAt int64 }
+// Header is the header of a snapshot stream (SnapshotHeader of the log's
+// schema).
+type Header = fsmv1.SnapshotHeader
 
-// ErrBadSnapshot wraps every framing, length and checksum failure.
+// ErrBadSnapshot wraps every framing, length and checksum failure. Its
+// text still says "fsm", where the format was first defined: operators see
+// it in 'optoutctl snapshot inspect' and 'optoutd restore'.
 var ErrBadSnapshot = errors.New("fsm: bad snapshot")
 
-func writeSnapshot(w io.Writer, tx *bbolt.Tx, backup *backupInfo) error {
-	h0 := &fsmv1.SnapshotHeader{
-		FormatVersion: snapshotFormat,
-		AppliedIndex:  readU64(tx.Bucket(bucketMeta).Get(keyAppliedIndex)),
-		AppliedTerm:   readU64(tx.Bucket(bucketMeta).Get(keyAppliedTerm)),
-		StateBytes:    uint64(tx.Size()),
-	}
-	if backup != nil {
-		h0.Records = uint64(tx.Bucket(bucketRecords).Stats().KeyN)
-		h0.CreatedAtUnixNanos = backup.createdAt
-	}
-	hdr, err := proto.Marshal(h0)
+// Write writes one snapshot stream to w: the framing, hdr with the format
+// version set, the state that writeState writes (exactly hdr.StateBytes
+// bytes) and the SHA-256 of header and state.
+func Write(w io.Writer, hdr *Header, writeState func(io.Writer) (int64, error)) error {
+	hdr.FormatVersion = snapshotFormat
+	b, err := proto.Marshal(hdr)
 	if err != nil {
 		return err
 	}
@@ -56,27 +52,27 @@ func writeSnapshot(w io.Writer, tx *bbolt.Tx, backup *backupInfo) error {
 	if _, err := w.Write(snapshotMagic); err != nil {
 		return err
 	}
-	if _, err := w.Write(binary.BigEndian.AppendUint32(nil, uint32(len(hdr)))); err != nil {
+	if _, err := w.Write(binary.BigEndian.AppendUint32(nil, uint32(len(b)))); err != nil {
 		return err
 	}
-	if _, err := mw.Write(hdr); err != nil {
+	if _, err := mw.Write(b); err != nil {
 		return err
 	}
-	n, err := tx.WriteTo(mw)
+	n, err := writeState(mw)
 	if err != nil {
 		return err
 	}
-	if n != tx.Size() {
-		return fmt.Errorf("wrote %d state bytes, expected %d", n, tx.Size())
+	if uint64(n) != hdr.StateBytes {
+		return fmt.Errorf("wrote %d state bytes, expected %d", n, hdr.StateBytes)
 	}
 	_, err = w.Write(h.Sum(nil))
 	return err
 }
 
-// ReadSnapshotHeader reads and checks the magic and header of a snapshot
-// stream, leaving r at the first state byte. h, if not nil, receives the
-// header bytes for the checksum.
-func ReadSnapshotHeader(r io.Reader, h hash.Hash) (*fsmv1.SnapshotHeader, error) {
+// ReadHeader reads and checks the magic and header of a snapshot stream,
+// leaving r at the first state byte. h, if not nil, receives the header
+// bytes for the checksum.
+func ReadHeader(r io.Reader, h hash.Hash) (*Header, error) {
 	var pre [12]byte
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
 		return nil, fmt.Errorf("%w: reading magic: %w", ErrBadSnapshot, err)
@@ -92,7 +88,7 @@ func ReadSnapshotHeader(r io.Reader, h hash.Hash) (*fsmv1.SnapshotHeader, error)
 	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, fmt.Errorf("%w: reading header: %w", ErrBadSnapshot, err)
 	}
-	var hdr fsmv1.SnapshotHeader
+	var hdr Header
 	if err := proto.Unmarshal(buf, &hdr); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrBadSnapshot, err)
 	}
@@ -105,11 +101,24 @@ func ReadSnapshotHeader(r io.Reader, h hash.Hash) (*fsmv1.SnapshotHeader, error)
 	return &hdr, nil
 }
 
-// readSnapshotToFile checks a whole snapshot stream and writes its state
-// bytes to path, fsynced. On error the file may exist and must be removed.
-func readSnapshotToFile(r io.Reader, path string) (*fsmv1.SnapshotHeader, error) {
+// PeekHeader reads the magic and header without consuming them, so that
+// they still reach whoever reads br next.
+func PeekHeader(br *bufio.Reader) (*Header, error) {
+	head, err := br.Peek(12)
+	if err == nil {
+		if n := binary.BigEndian.Uint32(head[8:]); n < 1<<16 {
+			head, _ = br.Peek(12 + int(n))
+		}
+	}
+	// ReadHeader reports a short or bad prefix precisely.
+	return ReadHeader(bytes.NewReader(head), nil)
+}
+
+// ReadToFile checks a whole snapshot stream and writes its state bytes to
+// path, fsynced. On error the file may exist and must be removed.
+func ReadToFile(r io.Reader, path string) (*Header, error) {
 	h := sha256.New()
-	hdr, err := ReadSnapshotHeader(r, h)
+	hdr, err := ReadHeader(r, h)
 	if err != nil {
 		return nil, err
 	}
@@ -138,11 +147,11 @@ func readSnapshotToFile(r io.Reader, path string) (*fsmv1.SnapshotHeader, error)
 	return hdr, fh.Close()
 }
 
-// VerifySnapshot reads a whole snapshot stream and checks its framing,
-// length and SHA-256 without keeping the state; it returns the header.
-func VerifySnapshot(r io.Reader) (*fsmv1.SnapshotHeader, error) {
+// Verify reads a whole snapshot stream and checks its framing, length and
+// SHA-256 without keeping the state; it returns the header.
+func Verify(r io.Reader) (*Header, error) {
 	h := sha256.New()
-	hdr, err := ReadSnapshotHeader(r, h)
+	hdr, err := ReadHeader(r, h)
 	if err != nil {
 		return nil, err
 	}
