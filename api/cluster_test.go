@@ -11,11 +11,11 @@ import (
 	"connectrpc.com/grpchealth"
 	"github.com/optoutd/optoutd/api"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
-	"github.com/optoutd/optoutd/cluster"
 	"github.com/optoutd/optoutd/cluster/clustertest"
+	"github.com/optoutd/optoutd/store"
 )
 
-var _ api.Store = (*cluster.Node)(nil)
+var _ api.Store = (*store.Store)(nil)
 
 // TestRealClusterThroughTheAPI serves the real handler over a real
 // three-node cluster, one HTTP server per node, and checks the contract
@@ -31,7 +31,7 @@ func TestRealClusterThroughTheAPI(t *testing.T) {
 	apis := map[string]clients{}
 	urls := map[string]string{}
 	for _, n := range c.Nodes() {
-		s := serve(t, n, api.Options{})
+		s := serve(t, store.New(n), api.Options{})
 		apis[n.ID()] = p.clients(t, s)
 		urls[n.ID()] = s.URL
 	}
@@ -211,7 +211,7 @@ func TestRealClusterWithoutQuorum(t *testing.T) {
 	c := clustertest.New(t, 3)
 	leader := c.WaitLeader(30 * time.Second)
 	survivor := c.Followers(leader)[0]
-	s := serve(t, survivor, api.Options{})
+	s := serve(t, store.New(survivor), api.Options{})
 	check := &optoutv1.CheckRequest{SubjectId: "u1", Purpose: "email_marketing"}
 	cl := protocols()[0].clients(t, s)
 	if _, err := cl.optout.Check(ctx(t), connect.NewRequest(check)); err != nil {

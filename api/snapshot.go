@@ -12,7 +12,7 @@ import (
 	"github.com/optoutd/optoutd/api/wire"
 )
 
-// Backuper is what AdminService.Snapshot needs. cluster.Node implements it.
+// Backuper is what AdminService.Snapshot needs. store.Store implements it.
 // It is separate from Store, like Membership, so a deployment (or a test)
 // can leave it out; Snapshot then answers UNIMPLEMENTED.
 type Backuper interface {

@@ -7,12 +7,12 @@ import (
 	"github.com/optoutd/optoutd"
 )
 
-// Store is what the API needs from the cluster. cluster.Node implements it.
-// Every error is an *optoutd.Error or a context error. An error from a node
-// that was removed from the cluster also wraps an error with a method
-// NodeRemoved() bool that returns true (cluster.ErrNodeRemoved): the API
-// then tells the client, in the Optout-Node-Removed header, to ask another
-// node.
+// Store is what the API needs from the cluster. store.Store implements it on
+// a cluster node. Every error is an *optoutd.Error or a context error. An
+// error from a node that was removed from the cluster also wraps an error
+// with a method NodeRemoved() bool that returns true
+// (cluster.ErrNodeRemoved): the API then tells the client, in the
+// Optout-Node-Removed header, to ask another node.
 type Store interface {
 	// Set applies one write.
 	Set(ctx context.Context, req optoutd.SetRequest) (optoutd.SetResult, error)
@@ -39,7 +39,8 @@ type Store interface {
 	Ready() error
 }
 
-// Membership is what ClusterService's membership calls need. It is separate
+// Membership is what ClusterService's membership calls need; cluster.Node
+// implements it. It is separate
 // from Store so a read-only deployment (or a test) can leave it out; the
 // calls then answer UNIMPLEMENTED.
 type Membership interface {
@@ -49,7 +50,8 @@ type Membership interface {
 	TransferLeadership(ctx context.Context, id string) (string, error)
 }
 
-// Principals is what authentication and the principal admin calls need.
+// Principals is what authentication and the principal admin calls need;
+// store.Store implements it.
 // Lookups read this node's local state (a revocation reaches a node when it
 // applies it); the rest goes through Raft.
 type Principals interface {

@@ -13,12 +13,13 @@ import (
 	"github.com/optoutd/optoutd"
 	"github.com/optoutd/optoutd/cluster"
 	"github.com/optoutd/optoutd/cluster/clustertest"
+	"github.com/optoutd/optoutd/store"
 )
 
 func key(s string) optoutd.Key { return optoutd.Key{SubjectID: s, Purpose: "email_marketing"} }
 
 func set(ctx context.Context, n *cluster.Node, subject string, st optoutd.State, expected *uint64) (optoutd.Record, error) {
-	res, err := n.Set(ctx, optoutd.SetRequest{Key: key(subject), State: st, Source: "test", ExpectedVersion: expected})
+	res, err := store.New(n).Set(ctx, optoutd.SetRequest{Key: key(subject), State: st, Source: "test", ExpectedVersion: expected})
 	return res.Record, err
 }
 
@@ -105,7 +106,7 @@ func TestInvalidWriteChangesNothing(t *testing.T) {
 		{Key: optoutd.Key{SubjectID: "u", Purpose: "email_marketing"}, State: optoutd.StateOptedOut, Reason: "bad \xff utf-8"},
 		{Key: optoutd.Key{SubjectID: "u", Purpose: "email_marketing"}, State: optoutd.StateOptedOut, IdempotencyKey: strings.Repeat("k", optoutd.MaxIdempotencyKeyBytes+1)},
 	} {
-		if _, err := leader.Set(ctx, req); optoutd.ErrorCode(err) != optoutd.Invalid {
+		if _, err := store.New(leader).Set(ctx, req); optoutd.ErrorCode(err) != optoutd.Invalid {
 			t.Fatalf("Set(%+v) = %v, want invalid", req, err)
 		}
 	}

@@ -3,10 +3,11 @@
 // state machine (package fsm), the linearizable read path, write forwarding
 // and the node-to-node RPC.
 //
-// A Node implements what the API needs (api.Store): Set proposes a write
-// through the leader (a follower forwards it), Read runs a function against
-// state at least as new as a confirmed read index, Status reports the
-// node's view, Ready says whether it can serve.
+// A Node offers what the store adapter (package store) builds the API's
+// Store on: Propose applies a log command (package command) through the
+// leader (a follower forwards it), Read runs a function against state at
+// least as new as a confirmed read index, Status reports the node's view,
+// Ready says whether it can serve. It implements api.Membership itself.
 //
 // One listener per node carries both Raft and the peer RPC: the first byte
 // of each connection selects the protocol (see mux.go). The peer RPC

@@ -356,6 +356,10 @@ func (n *Node) closeStores() error {
 // ID is this node's ID.
 func (n *Node) ID() string { return n.cfg.ID }
 
+// IdempotencyWindow is Config.IdempotencyWindow: how long the store
+// adapter (package store) asks for an idempotency key to be remembered.
+func (n *Node) IdempotencyWindow() time.Duration { return n.cfg.IdempotencyWindow }
+
 // FSM exposes the state machine for status, backups and tests.
 func (n *Node) FSM() *fsm.FSM { return n.fsm }
 

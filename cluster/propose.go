@@ -12,6 +12,33 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// Propose proposes one command (a payload built by package command) with
+// the request's deadline, through the leader, and returns what applying it
+// produced. Errors are *optoutd.Error: with Unavailable the command was
+// certainly not applied, with OutcomeUnknown it may have been. A rule
+// violation is not an error here but the Result's error code, which
+// command.ResultError turns into the domain error.
+func (n *Node) Propose(ctx context.Context, payload proto.Message) (*fsmv1.Result, error) {
+	if n.removed.Load() {
+		return nil, n.removedError()
+	}
+	ctx, cancel := n.withDefaultTimeout(ctx)
+	defer cancel()
+	// A removed node can forward nothing: end the retries with the removal
+	// instead of the deadline.
+	ctx, cancelRemoved := n.untilRemoved(ctx)
+	defer cancelRemoved()
+	res, err := n.proposeCommand(ctx, payload)
+	var na *notAppliedError
+	if err != nil && errors.As(err, &na) && errors.Is(context.Cause(ctx), errRemoved) {
+		return nil, n.removedError()
+	}
+	if err != nil {
+		return nil, writeError(ctx, err)
+	}
+	return res, nil
+}
+
 // proposeCommand encodes a command and proposes it (see propose).
 func (n *Node) proposeCommand(ctx context.Context, payload proto.Message) (*fsmv1.Result, error) {
 	// The time is stamped again by the leader; this one never reaches the log.

@@ -239,3 +239,26 @@ func confirmLeadership(ctx context.Context, r leaderRaft, acks *ackTracker, self
 		}
 	}
 }
+
+// ReadLocal runs fn against this node's current state without a read
+// index: the answer may be stale, and fn can see how stale through
+// View.AppliedIndex.
+func (n *Node) ReadLocal(fn func(optoutd.View) error) error {
+	if n.removed.Load() {
+		return n.removedError()
+	}
+	err := n.fsm.View(func(r *fsm.Reader) error { return fn(r) })
+	if errors.Is(err, fsm.ErrHalted) {
+		return optoutd.WrapError(optoutd.Halted, err, "this node halted applying the log")
+	}
+	return err
+}
+
+// WaitApplied blocks until this node's state machine has applied index.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	err := n.fsm.WaitApplied(ctx, index)
+	if errors.Is(err, fsm.ErrHalted) {
+		return optoutd.WrapError(optoutd.Halted, err, "this node halted applying the log")
+	}
+	return err
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/optoutd/optoutd/cluster/clustertest"
 	"github.com/optoutd/optoutd/fsm"
 	"github.com/optoutd/optoutd/snapfile"
+	"github.com/optoutd/optoutd/store"
 )
 
 // loadHistory writes n subjects through the cluster, re-consents every
@@ -65,7 +66,7 @@ func loadHistory(t *testing.T, ctx context.Context, nodes []*cluster.Node, n int
 				if i%7 == 0 {
 					var v uint64
 					err := retry(ctx, func() (err error) {
-						v, _, err = node.EraseSubject(ctx, s, "test erasure", 0, "")
+						v, _, err = store.New(node).EraseSubject(ctx, s, "test erasure", 0, "")
 						return err
 					})
 					if err != nil {
@@ -95,7 +96,7 @@ func setRetry(ctx context.Context, n *cluster.Node, subject string, st optoutd.S
 	var rec optoutd.Record
 	idem := fmt.Sprintf("%s-%v-%v", subject, st, expected != nil)
 	err := retry(ctx, func() error {
-		res, err := n.Set(ctx, optoutd.SetRequest{Key: key(subject), State: st, Source: "test", ExpectedVersion: expected, IdempotencyKey: idem})
+		res, err := store.New(n).Set(ctx, optoutd.SetRequest{Key: key(subject), State: st, Source: "test", ExpectedVersion: expected, IdempotencyKey: idem})
 		rec = res.Record
 		return err
 	})
@@ -187,7 +188,7 @@ func TestBackupSeedsNewCluster(t *testing.T) {
 	subjects, acked := loadHistory(t, ctx, src.Nodes(), 400)
 
 	var buf bytes.Buffer
-	idx, err := src.Followers(leader)[0].Backup(ctx, &buf)
+	idx, err := store.New(src.Followers(leader)[0]).Backup(ctx, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func validBackup(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if _, err := n.Backup(ctx, &buf); err != nil {
+	if _, err := store.New(n).Backup(ctx, &buf); err != nil {
 		t.Fatal(err)
 	}
 	c.StopAll()
@@ -584,7 +585,7 @@ func TestBackupDuringWrites(t *testing.T) {
 		}
 	}()
 	var buf bytes.Buffer
-	idx, err := c.Followers(leader)[1].Backup(ctx, &buf)
+	idx, err := store.New(c.Followers(leader)[1]).Backup(ctx, &buf)
 	close(stop)
 	wg.Wait()
 	if err != nil {

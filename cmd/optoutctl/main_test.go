@@ -17,6 +17,7 @@ import (
 	"github.com/optoutd/optoutd"
 	"github.com/optoutd/optoutd/api"
 	"github.com/optoutd/optoutd/cluster/clustertest"
+	"github.com/optoutd/optoutd/store"
 )
 
 type obj = map[string]any
@@ -73,7 +74,7 @@ func TestCommandsAgainstRealCluster(t *testing.T) {
 	c.WaitLeader(30 * time.Second)
 	var eps []string
 	for _, n := range c.Nodes() {
-		eps = append(eps, serve(t, n))
+		eps = append(eps, serve(t, store.New(n)))
 	}
 	endpoints := strings.Join(eps, ",")
 

@@ -24,6 +24,7 @@ import (
 	"github.com/optoutd/optoutd/client"
 	"github.com/optoutd/optoutd/cluster/clustertest"
 	"github.com/optoutd/optoutd/fsm"
+	"github.com/optoutd/optoutd/store"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -421,12 +422,12 @@ func validBackupFile(t *testing.T, path string) []byte {
 	n := c.WaitLeader(10 * time.Second)
 	ctx := clustertest.Ctx(t, 30*time.Second)
 	for i := 0; i < 50; i++ {
-		if _, err := n.Set(ctx, optoutd.SetRequest{Key: optoutd.Key{SubjectID: fmt.Sprintf("u%d", i), Purpose: "email_marketing"}, State: optoutd.StateOptedOut}); err != nil {
+		if _, err := store.New(n).Set(ctx, optoutd.SetRequest{Key: optoutd.Key{SubjectID: fmt.Sprintf("u%d", i), Purpose: "email_marketing"}, State: optoutd.StateOptedOut}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var buf bytes.Buffer
-	if _, err := n.Backup(ctx, &buf); err != nil {
+	if _, err := store.New(n).Backup(ctx, &buf); err != nil {
 		t.Fatal(err)
 	}
 	c.StopAll()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/optoutd/optoutd/api"
 	"github.com/optoutd/optoutd/cluster"
+	"github.com/optoutd/optoutd/store"
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -240,17 +241,17 @@ func removedAdvice(id, dataDir string) string {
 		"delete its data directory (%s) and start it with --join and the API addresses of the members", id, dataDir)
 }
 
-// readiness is the node as the API sees it, with a removed node's
+// readiness is the node's store as the API sees it, with a removed node's
 // readiness saying what to do instead of only "removed".
 type readiness struct {
-	*cluster.Node
+	*store.Store
 	dataDir string
 }
 
 func (r readiness) Ready() error {
-	err := r.Node.Ready()
+	err := r.Store.Ready()
 	if errors.Is(err, cluster.ErrNodeRemoved) {
-		return errors.New(removedAdvice(r.ID(), r.dataDir))
+		return errors.New(removedAdvice(r.Node().ID(), r.dataDir))
 	}
 	return err
 }
@@ -290,8 +291,9 @@ func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry, sec
 		_ = ln.Close()
 		return nil, err
 	}
-	h := api.NewHandler(readiness{Node: node, dataDir: cfg.DataDir}, api.Options{Logger: cfg.Logger, Gatherer: reg, Registerer: reg, Members: node, Backups: node,
-		Principals: node, RequireAuth: sec.requireAuth})
+	st := store.New(node)
+	h := api.NewHandler(readiness{Store: st, dataDir: cfg.DataDir}, api.Options{Logger: cfg.Logger, Gatherer: reg, Registerer: reg, Members: node, Backups: st,
+		Principals: st, RequireAuth: sec.requireAuth})
 	rn := &runningNode{node: node, ln: ln, srv: api.NewServer(apiAddr, h), serveErr: make(chan error, 1), stop: make(chan struct{}), dataDir: cfg.DataDir}
 	if cfg.Logger != nil {
 		go rn.watchRemoved(cfg.Logger, time.Second)

@@ -1,4 +1,4 @@
-package cluster
+package store
 
 import (
 	"context"
@@ -21,15 +21,15 @@ import (
 // point in the log (at or after the read index). The file it produces is
 // what 'optoutd restore' seeds a new cluster from, and what FSM.Restore
 // reads.
-func (n *Node) Backup(ctx context.Context, w io.Writer) (uint64, error) {
-	readIdx, err := n.Read(ctx, func(optoutd.View) error { return nil })
+func (s *Store) Backup(ctx context.Context, w io.Writer) (uint64, error) {
+	readIdx, err := s.node.Read(ctx, func(optoutd.View) error { return nil })
 	if err != nil {
 		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("cluster: backup: %w", err)
 	}
-	idx, err := n.fsm.WriteBackup(w, time.Now())
+	idx, err := s.node.FSM().WriteBackup(w, time.Now())
 	switch {
 	case errors.Is(err, fsm.ErrHalted):
 		return 0, optoutd.WrapError(optoutd.Halted, err, "this node halted applying the log")

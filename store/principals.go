@@ -1,4 +1,4 @@
-package cluster
+package store
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 )
 
 // LookupToken finds the principal of a token hash in this node's state.
-func (n *Node) LookupToken(sum []byte) (p optoutd.Principal, ok bool, err error) {
-	err = n.fsm.View(func(r *fsm.Reader) error {
+func (s *Store) LookupToken(sum []byte) (p optoutd.Principal, ok bool, err error) {
+	err = s.node.FSM().View(func(r *fsm.Reader) error {
 		p, ok, err = r.PrincipalByToken(sum)
 		return err
 	})
@@ -18,8 +18,8 @@ func (n *Node) LookupToken(sum []byte) (p optoutd.Principal, ok bool, err error)
 }
 
 // LookupName finds a principal by name in this node's state.
-func (n *Node) LookupName(name string) (p optoutd.Principal, ok bool, err error) {
-	err = n.fsm.View(func(r *fsm.Reader) error {
+func (s *Store) LookupName(name string) (p optoutd.Principal, ok bool, err error) {
+	err = s.node.FSM().View(func(r *fsm.Reader) error {
 		p, ok, err = r.Principal(name)
 		return err
 	})
@@ -27,9 +27,9 @@ func (n *Node) LookupName(name string) (p optoutd.Principal, ok bool, err error)
 }
 
 // ListPrincipals lists principals with a linearizable read.
-func (n *Node) ListPrincipals(ctx context.Context) ([]optoutd.Principal, error) {
+func (s *Store) ListPrincipals(ctx context.Context) ([]optoutd.Principal, error) {
 	var out []optoutd.Principal
-	_, err := n.Read(ctx, func(v optoutd.View) error {
+	_, err := s.node.Read(ctx, func(v optoutd.View) error {
 		r, ok := v.(*fsm.Reader)
 		if !ok {
 			return optoutd.Errorf(optoutd.Internal, "unexpected view %T", v)
@@ -42,20 +42,20 @@ func (n *Node) ListPrincipals(ctx context.Context) ([]optoutd.Principal, error) 
 }
 
 // PutPrincipal creates (or, unless createOnly, replaces) a principal.
-func (n *Node) PutPrincipal(ctx context.Context, p optoutd.Principal, createOnly bool, client uint32, caller string) error {
-	_, err := n.write(ctx, command.PutPrincipal(p, createOnly, client, caller))
+func (s *Store) PutPrincipal(ctx context.Context, p optoutd.Principal, createOnly bool, client uint32, caller string) error {
+	_, err := s.write(ctx, command.PutPrincipal(p, createOnly, client, caller))
 	return err
 }
 
 // DeletePrincipal removes a principal.
-func (n *Node) DeletePrincipal(ctx context.Context, name string, client uint32, caller string) error {
-	_, err := n.write(ctx, command.DeletePrincipal(name, client, caller))
+func (s *Store) DeletePrincipal(ctx context.Context, name string, client uint32, caller string) error {
+	_, err := s.write(ctx, command.DeletePrincipal(name, client, caller))
 	return err
 }
 
 // Sync waits until this node has applied everything committed before the
 // call.
-func (n *Node) Sync(ctx context.Context) error {
-	_, err := n.Read(ctx, func(optoutd.View) error { return nil })
+func (s *Store) Sync(ctx context.Context) error {
+	_, err := s.node.Read(ctx, func(optoutd.View) error { return nil })
 	return err
 }

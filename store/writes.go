@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/optoutd/optoutd"
+	"github.com/optoutd/optoutd/command"
+)
+
+// Set validates and applies one write. Errors are *optoutd.Error; with
+// Unavailable the write was certainly not applied, with OutcomeUnknown it
+// may have been.
+func (s *Store) Set(ctx context.Context, req optoutd.SetRequest) (optoutd.SetResult, error) {
+	if err := optoutd.ValidateSet(req); err != nil {
+		return optoutd.SetResult{}, err
+	}
+	res, err := s.write(ctx, command.Set(req, s.node.IdempotencyWindow()))
+	if err != nil {
+		return optoutd.SetResult{}, err
+	}
+	return command.SetResultOf(req.Key, res)
+}
+
+// DefinePurpose creates or redefines a catalog entry. expectedCatalog, if
+// not nil, makes it a compare-and-set on the catalog version.
+func (s *Store) DefinePurpose(ctx context.Context, p optoutd.Purpose, expectedCatalog *uint64, client uint32, caller string) (optoutd.Purpose, uint64, error) {
+	if err := optoutd.ValidatePurposeDef(p); err != nil {
+		return optoutd.Purpose{}, 0, err
+	}
+	res, err := s.write(ctx, command.DefinePurpose(p, expectedCatalog, client, caller))
+	if err != nil {
+		return optoutd.Purpose{}, 0, err
+	}
+	return command.PurposeFromStored(res.Purpose), res.CatalogVersion, nil
+}
+
+// UpdateSettings changes the replicated settings; nil fields stay.
+func (s *Store) UpdateSettings(ctx context.Context, minSchema *uint32, retention *time.Duration, client uint32, caller string) (optoutd.Settings, error) {
+	res, err := s.write(ctx, command.UpdateSettings(minSchema, retention, client, caller))
+	if err != nil {
+		return optoutd.Settings{}, err
+	}
+	return command.SettingsOf(res), nil
+}
+
+// EraseSubject removes a subject's identifier and keeps its suppression.
+// It returns the erasure's version and how many records were erased.
+func (s *Store) EraseSubject(ctx context.Context, subject, reason string, client uint32, caller string) (uint64, uint32, error) {
+	if err := optoutd.ValidateSubjectID(subject); err != nil {
+		return 0, 0, err
+	}
+	res, err := s.write(ctx, command.EraseSubject(subject, reason, client, caller))
+	if err != nil {
+		return 0, 0, err
+	}
+	return res.Index, res.ErasedRecords, nil
+}
