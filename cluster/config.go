@@ -250,3 +250,29 @@ func ParseInitialCluster(s string) (map[string]string, error) {
 }
 
 func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+// ParsePeers parses "n1=host:port,n2=host:port" for --peers.
+func ParsePeers(s string) (map[string]string, error) {
+	out := map[string]string{}
+	seen := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("--peers: %q is not id=host:port", part)
+		}
+		if !idRE.MatchString(id) {
+			return nil, fmt.Errorf("--peers: node id %q must match %s", id, idRE)
+		}
+		if err := checkHostPort("--peers", addr); err != nil {
+			return nil, err
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("--peers: node id %q appears twice", id)
+		}
+		if other, dup := seen[addr]; dup {
+			return nil, fmt.Errorf("--peers: %s and %s share the address %s", other, id, addr)
+		}
+		out[id], seen[addr] = addr, id
+	}
+	return out, nil
+}

@@ -8,6 +8,8 @@
 // leader (a follower forwards it), Read runs a function against state at
 // least as new as a confirmed read index, Status reports the node's view,
 // Ready says whether it can serve. It implements api.Membership itself.
+// The tools for a stopped node's data directory (restore from a backup,
+// recover a lost quorum) are package offline.
 //
 // One listener per node carries both Raft and the peer RPC: the first byte
 // of each connection selects the protocol (see mux.go). The peer RPC

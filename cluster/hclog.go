@@ -20,6 +20,11 @@ type hclogAdapter struct {
 	args []interface{}
 }
 
+// HCLogger routes hashicorp/raft's hclog output into l, with the routine
+// messages of a normal shutdown or join demoted to debug. The offline tools
+// hand it to the Raft code they run.
+func HCLogger(l *slog.Logger) hclog.Logger { return newHCLog(l) }
+
 func newHCLog(l *slog.Logger) hclog.Logger {
 	return &hclogAdapter{l: l.With(LogKeyComponent, "raft")}
 }

@@ -15,10 +15,10 @@ import (
 	peerv1 "github.com/optoutd/optoutd/cluster/gen/optout/peer/v1"
 )
 
-// removedMarker is written into the data directory when this node learns it
-// was removed; a node that finds it refuses to serve until the directory is
-// wiped.
-const removedMarker = "REMOVED"
+// RemovedMarker is the file written into the data directory when this node
+// learns it was removed; a node that finds it refuses to serve until the
+// directory is wiped, and the offline tools refuse to recover it.
+const RemovedMarker = "REMOVED"
 
 // Membership tuning.
 const (
@@ -40,7 +40,7 @@ func (n *Node) removedError() error {
 		"this node (%s) was removed from the cluster; wipe its --data-dir and re-add it with --join to serve again", n.cfg.ID)
 }
 
-func (n *Node) markerPath() string { return filepath.Join(n.cfg.DataDir, removedMarker) }
+func (n *Node) markerPath() string { return filepath.Join(n.cfg.DataDir, RemovedMarker) }
 
 func (n *Node) loadRemovedMarker() {
 	if b, err := os.ReadFile(n.markerPath()); err == nil {

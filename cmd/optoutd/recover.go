@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/optoutd/optoutd/cluster"
+	"github.com/optoutd/optoutd/offline"
 	"github.com/peterbourgon/ff/v3/ffcli"
 )
 
 const recoverUsage = "optoutd recover --data-dir D --id n1 --peers n1=H:P[,n2=H:P...]"
 
 // newRecoverCmd rewrites a stopped node's Raft configuration for a cluster
-// that lost its quorum for good. The work is cluster.RecoverCluster's; see
+// that lost its quorum for good. The work is offline.RecoverCluster's; see
 // docs/operations.md, "Disaster recovery (lost quorum)".
 func newRecoverCmd(m *Main) *ffcli.Command {
 	fs := flag.NewFlagSet("optoutd recover", flag.ContinueOnError)
@@ -51,7 +52,7 @@ func newRecoverCmd(m *Main) *ffcli.Command {
 				return err
 			}
 			start := time.Now()
-			meta, err := cluster.RecoverCluster(cluster.RecoverConfig{DataDir: *dataDir, ID: *id, Peers: p, Logger: log})
+			meta, err := offline.RecoverCluster(offline.RecoverConfig{DataDir: *dataDir, ID: *id, Peers: p, Logger: log})
 			if err != nil {
 				return err
 			}

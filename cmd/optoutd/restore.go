@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/optoutd/optoutd/cluster"
+	"github.com/optoutd/optoutd/offline"
 	"github.com/peterbourgon/ff/v3/ffcli"
 )
 
 const restoreUsage = "optoutd restore FILE --data-dir D --id n1 --raft-addr H:P --initial-cluster n1=H:P,n2=H:P,n3=H:P"
 
 // newRestoreCmd seeds one node of a new cluster from a backup file made by
-// 'optoutctl snapshot save'. The work is cluster.SeedFromBackup's.
+// 'optoutctl snapshot save'. The work is offline.SeedFromBackup's.
 func newRestoreCmd(m *Main) *ffcli.Command {
 	fs := flag.NewFlagSet("optoutd restore", flag.ContinueOnError)
 	var f nodeFlags
@@ -71,7 +72,7 @@ func runRestore(m *Main, f *nodeFlags, file string) error {
 	}
 	defer in.Close()
 	start := time.Now()
-	hdr, err := cluster.SeedFromBackup(cfg, bufio.NewReaderSize(in, 1<<20))
+	hdr, err := offline.SeedFromBackup(cfg, bufio.NewReaderSize(in, 1<<20))
 	if err != nil {
 		return fmt.Errorf("restore %s: %w (nothing was written to %s)", file, err, cfg.DataDir)
 	}
