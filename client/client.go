@@ -364,3 +364,22 @@ func (c *Client) StateDigestOf(ctx context.Context, i int) (*optoutv1.StateDiges
 	}
 	return r.Msg, nil
 }
+
+func unary[Req, Resp any](ctx context.Context, c *Client, retry func(error) bool, req *Req,
+	call func(endpoint) func(context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (*Resp, error) {
+	return do(ctx, c, retry, func(e endpoint) (*Resp, error) {
+		r, err := call(e)(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg, nil
+	})
+}
+
+// EraseSubject erases a subject (a write: never repeated unless it
+// certainly did not apply).
+func (c *Client) EraseSubject(ctx context.Context, req *optoutv1.EraseSubjectRequest) (*optoutv1.EraseSubjectResponse, error) {
+	return unary(ctx, c, retryWrite, req, func(e endpoint) func(context.Context, *connect.Request[optoutv1.EraseSubjectRequest]) (*connect.Response[optoutv1.EraseSubjectResponse], error) {
+		return e.optout.EraseSubject
+	})
+}

@@ -9,5 +9,12 @@
 //     is, with IsOutcomeUnknown reporting it;
 //   - reads retried on another endpoint when one is unreachable.
 //
-// Every call honours the context's deadline.
+// Every call honours the context's deadline. Every request carries the
+// schema version this client was built against and the bearer token, if
+// any (header.go). The calls are grouped by service, as in package api:
+// client.go (OptOutService, and the failover itself), catalog.go,
+// audit.go, admin.go, members.go, principals.go, snapshot.go, watch.go.
+//
+// It imports only the generated API code, the header names of package
+// api/wire and the domain's SchemaVersion: never the server.
 package client

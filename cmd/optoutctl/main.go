@@ -360,6 +360,25 @@ func (m *Main) getCmd() *ffcli.Command {
 	}
 }
 
+func (m *Main) eraseCmd() *ffcli.Command {
+	fs := flag.NewFlagSet("optoutctl erase", flag.ContinueOnError)
+	reason := fs.String("reason", "", "why (kept only as an HMAC)")
+	const usage = "optoutctl erase SUBJECT [--reason R]"
+	return &ffcli.Command{
+		Name: "erase", ShortUsage: usage, FlagSet: fs,
+		ShortHelp: "erase a subject's identifier from records and history, keeping it suppressed",
+		Exec: func(ctx context.Context, a []string) error {
+			a, err := positional(fs, 1, usage, a)
+			if err != nil {
+				return err
+			}
+			return m.withClient(ctx, func(ctx context.Context, c *client.Client) (proto.Message, error) {
+				return c.EraseSubject(ctx, &optoutv1.EraseSubjectRequest{SubjectId: a[0], Reason: *reason})
+			})
+		},
+	}
+}
+
 func (m *Main) statusCmd() *ffcli.Command {
 	fs := flag.NewFlagSet("optoutctl status", flag.ContinueOnError)
 	return &ffcli.Command{
@@ -448,4 +467,18 @@ func hasWriteOutcome(ce *connect.Error) bool {
 		}
 	}
 	return false
+}
+
+func group(name, usage, help string, subs ...*ffcli.Command) *ffcli.Command {
+	g := &ffcli.Command{
+		Name: name, ShortUsage: usage, ShortHelp: help, Subcommands: subs,
+		FlagSet: flag.NewFlagSet("optoutctl "+name, flag.ContinueOnError),
+	}
+	g.Exec = func(_ context.Context, args []string) error {
+		if len(args) > 0 {
+			return &usageError{err: unknownCommand("optoutctl "+name, args[0], subs), c: g}
+		}
+		return &usageError{err: fmt.Errorf("usage: %s", usage), c: g}
+	}
+	return g
 }

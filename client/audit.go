@@ -1,0 +1,29 @@
+package client
+
+import (
+	"context"
+
+	"connectrpc.com/connect"
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
+)
+
+// History reads one page of a subject's history.
+func (c *Client) History(ctx context.Context, req *optoutv1.HistoryRequest) (*optoutv1.HistoryResponse, error) {
+	return unary(ctx, c, retryRead, req, func(e endpoint) func(context.Context, *connect.Request[optoutv1.HistoryRequest]) (*connect.Response[optoutv1.HistoryResponse], error) {
+		return e.audit.History
+	})
+}
+
+// StateAt asks what was decided as of a version.
+func (c *Client) StateAt(ctx context.Context, req *optoutv1.StateAtRequest) (*optoutv1.StateAtResponse, error) {
+	return unary(ctx, c, retryRead, req, func(e endpoint) func(context.Context, *connect.Request[optoutv1.StateAtRequest]) (*connect.Response[optoutv1.StateAtResponse], error) {
+		return e.audit.StateAt
+	})
+}
+
+// VerifyAudit asks a node to walk the hash chain.
+func (c *Client) VerifyAudit(ctx context.Context) (*optoutv1.VerifyAuditResponse, error) {
+	return unary(ctx, c, retryRead, &optoutv1.VerifyAuditRequest{}, func(e endpoint) func(context.Context, *connect.Request[optoutv1.VerifyAuditRequest]) (*connect.Response[optoutv1.VerifyAuditResponse], error) {
+		return e.audit.VerifyAudit
+	})
+}
