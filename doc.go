@@ -15,13 +15,18 @@
 //	view.go       View, the read port the state machine implements
 //	errors.go     Error and its Codes
 //
-// The packages below it each own one job:
+// The packages below it each own one job (docs/architecture.md has the
+// table and the import rules, which TestImportRules checks):
 //
-//	fsm      the deterministic state machine: Raft log entries -> bbolt
-//	cluster  Raft, the peer transport, linearizable reads, write forwarding
-//	api      the Connect/gRPC service and the one table from Code to wire code
-//	client   a Go client that sends the schema headers and tries each endpoint
-//	cmd      wiring only: flags, signals, processes
+//	command   the Raft log's vocabulary: entry schema, codec, builders
+//	fsm       the deterministic state machine: log commands -> bbolt
+//	snapfile  the snapshot and backup file format
+//	cluster   one Raft node: transport, linearizable reads, forwarding
+//	store     the API's Store on a node: requests -> log commands
+//	offline   tools for a stopped node's data directory
+//	api       the Connect/gRPC service and the one table from Code to wire code
+//	client    a Go client that sends the schema headers and tries each endpoint
+//	cmd       wiring only: flags, signals, processes
 //
 // Nothing here does I/O; it is imported by everything and imports nothing of
 // the project.
