@@ -71,9 +71,14 @@ func (n *Node) establish(ctx context.Context) {
 		}
 		var f raft.ApplyFuture
 		for _, d := range data {
-			f = n.raft.Apply(d, n.cfg.RequestTimeout)
+			if f, err = n.applyStamped(d, n.cfg.RequestTimeout); err != nil {
+				break
+			}
 		}
-		if err := waitFuture(ctx, f); err != nil {
+		if err == nil {
+			err = waitFuture(ctx, f)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -133,13 +138,13 @@ func (n *Node) establishCommands() ([][]byte, error) {
 		if !n.cfg.NoDefaultCatalog {
 			c.Purposes = fsm.StarterCatalogProto()
 		}
-		d, err := fsm.Encode(fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER, c, time.Now())
+		d, err := fsm.Encode(fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER, c, time.Time{}) // stamped by applyStamped
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, d)
 	}
-	d, err := fsm.Encode(fsmv1.CommandType_COMMAND_TYPE_TERM_START, &fsmv1.TermStartCommand{LeaderId: n.cfg.ID}, time.Now())
+	d, err := fsm.Encode(fsmv1.CommandType_COMMAND_TYPE_TERM_START, &fsmv1.TermStartCommand{LeaderId: n.cfg.ID}, time.Time{})
 	return append(out, d), err
 }
 
