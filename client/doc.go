@@ -7,7 +7,13 @@
 //     did not apply it (a refused connection, or a WriteOutcome detail of
 //     OUTCOME_NOT_APPLIED); an unknown outcome is returned to the caller as
 //     is, with IsOutcomeUnknown reporting it;
-//   - reads retried on another endpoint when one is unreachable.
+//   - reads retried on another endpoint when one is unreachable, and every
+//     retryable call retried with jittered exponential backoff until the
+//     context's deadline (DefaultRetryBudget without one, see retry.go);
+//   - Set always carries an idempotency key (one is made up when the
+//     caller gave none), so it too is retried after an unknown outcome;
+//   - Gate and GateBatch, the fail-closed call a service puts in front of
+//     processing: any error, timeout or unreachable cluster is a deny.
 //
 // Every call honours the context's deadline.
 package client
