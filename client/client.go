@@ -23,8 +23,8 @@ type Client struct {
 	eps  []endpoint
 	next atomic.Int64 // index of the endpoint to try first
 	tr   *http.Transport
-	// retryBudget bounds the retries of a call without a deadline; 0: one
-	// pass over the endpoints.
+	// retryBudget bounds how long one call retries; 0: one pass over the
+	// endpoints.
 	retryBudget time.Duration
 }
 
@@ -162,17 +162,11 @@ func (e *dialError) Unwrap() error { return e.err }
 // do calls fn on each endpoint in turn, starting with the last good one,
 // while retry says the failure may be tried elsewhere; after a pass in
 // which every endpoint failed so, it backs off and goes round again until
-// the deadline (see retry.go). The error is the last one when retry said
+// the deadline or the retry budget, whichever comes first (see retry.go). The error is the last one when retry said
 // no, else an *AllFailedError with the last pass's failures.
 func do[T any](ctx context.Context, c *Client, retry func(error) bool, fn func(endpoint) (T, error)) (T, error) {
 	var zero T
-	if c.retryBudget > 0 {
-		var cancel context.CancelFunc
-		if _, ok := ctx.Deadline(); !ok {
-			ctx, cancel = context.WithTimeout(ctx, c.retryBudget)
-			defer cancel()
-		}
-	}
+	giveUp := time.Now().Add(c.retryBudget)
 	for pass := 0; ; pass++ {
 		start := int(c.next.Load())
 		all := &AllFailedError{}
@@ -188,7 +182,8 @@ func do[T any](ctx context.Context, c *Client, retry func(error) bool, fn func(e
 				return zero, err
 			}
 		}
-		if c.retryBudget <= 0 || !sleep(ctx, backoff(pass+1, jitter)) {
+		wait := backoff(pass+1, jitter)
+		if time.Now().Add(wait).After(giveUp) || !sleep(ctx, wait) {
 			return zero, all
 		}
 	}

@@ -9,7 +9,7 @@
 //     is, with IsOutcomeUnknown reporting it;
 //   - reads retried on another endpoint when one is unreachable, and every
 //     retryable call retried with jittered exponential backoff until the
-//     context's deadline (DefaultRetryBudget without one, see retry.go);
+//     context's deadline or DefaultRetryBudget (see retry.go);
 //   - Set always carries an idempotency key (one is made up when the
 //     caller gave none), so it too is retried after an unknown outcome;
 //   - Gate and GateBatch, the fail-closed call a service puts in front of

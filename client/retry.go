@@ -14,23 +14,23 @@ import (
 // answered, and moves to the next while the failure says the request may
 // be tried elsewhere (see retryRead and retryWrite). When every endpoint
 // has failed that way it waits, with exponential backoff and full jitter,
-// and goes round again, until the call's deadline. A call whose context
-// has no deadline gets RetryBudget (WithRetryBudget), so nothing retries
-// forever. Nothing is retried that might apply twice: reads, writes that
+// and goes round again, until the call's deadline or the client's retry
+// budget (DefaultRetryBudget, WithRetryBudget) runs out, whichever comes
+// first, so nothing retries forever and a long-lived context does not make
+// a call hang. Nothing is retried that might apply twice: reads, writes that
 // certainly did not apply, and writes that carry an idempotency key (Set
 // always does; it makes one up when the caller gave none).
 
 // Retry tuning.
 const (
-	// DefaultRetryBudget bounds the retries of a call whose context has no
-	// deadline.
+	// DefaultRetryBudget bounds how long one call keeps retrying.
 	DefaultRetryBudget = 10 * time.Second
 	backoffBase        = 10 * time.Millisecond
 	backoffCap         = 500 * time.Millisecond
 )
 
-// WithRetryBudget sets how long a call whose context has no deadline keeps
-// retrying (DefaultRetryBudget); 0 tries each endpoint once.
+// WithRetryBudget sets how long one call keeps retrying
+// (DefaultRetryBudget); 0 tries each endpoint once.
 func WithRetryBudget(d time.Duration) Option { return func(o *options) { o.retryBudget = d } }
 
 // backoff is the wait before pass n (n >= 1): uniform in [0, min(cap,
