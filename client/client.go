@@ -15,6 +15,7 @@ import (
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
 	"github.com/optoutd/optoutd/api/wire"
+	"google.golang.org/protobuf/proto"
 )
 
 // Client talks to an optoutd cluster through any of its nodes.
@@ -22,6 +23,9 @@ type Client struct {
 	eps  []endpoint
 	next atomic.Int64 // index of the endpoint to try first
 	tr   *http.Transport
+	// retryBudget bounds how long one call retries; 0: one pass over the
+	// endpoints.
+	retryBudget time.Duration
 }
 
 type endpoint struct {
@@ -43,6 +47,7 @@ type options struct {
 	token       string
 	http1       bool
 	h2c         bool
+	retryBudget time.Duration
 }
 
 // WithTLS talks HTTPS (HTTP/2 by ALPN) to endpoints given without a
@@ -72,7 +77,7 @@ func WithConnectOptions(o ...connect.ClientOption) Option {
 
 // New returns a client for the given endpoints ("host:port" or a URL).
 func New(endpoints []string, opts ...Option) (*Client, error) {
-	o := options{dialTimeout: 2 * time.Second}
+	o := options{dialTimeout: 2 * time.Second, retryBudget: DefaultRetryBudget}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -106,7 +111,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 		IdleConnTimeout:     time.Minute,
 	}
 	hc := &http.Client{Transport: tr}
-	c := &Client{tr: tr}
+	c := &Client{tr: tr, retryBudget: o.retryBudget}
 	for _, e := range endpoints {
 		e = strings.TrimSpace(e)
 		if e == "" {
@@ -155,26 +160,33 @@ func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
 // do calls fn on each endpoint in turn, starting with the last good one,
-// while retry says the failure may be tried elsewhere.
+// while retry says the failure may be tried elsewhere; after a pass in
+// which every endpoint failed so, it backs off and goes round again until
+// the deadline or the retry budget, whichever comes first (see retry.go). The error is the last one when retry said
+// no, else an *AllFailedError with the last pass's failures.
 func do[T any](ctx context.Context, c *Client, retry func(error) bool, fn func(endpoint) (T, error)) (T, error) {
-	start := int(c.next.Load())
-	var (
-		zero T
-		all  = &AllFailedError{}
-	)
-	for i := range c.eps {
-		idx := (start + i) % len(c.eps)
-		v, err := fn(c.eps[idx])
-		if err == nil {
-			c.next.Store(int64(idx))
-			return v, nil
+	var zero T
+	giveUp := time.Now().Add(c.retryBudget)
+	for pass := 0; ; pass++ {
+		start := int(c.next.Load())
+		all := &AllFailedError{}
+		for i := range c.eps {
+			idx := (start + i) % len(c.eps)
+			v, err := fn(c.eps[idx])
+			if err == nil {
+				c.next.Store(int64(idx))
+				return v, nil
+			}
+			all.Errs = append(all.Errs, EndpointError{Endpoint: c.eps[idx].url, Err: err})
+			if !retry(err) || ctx.Err() != nil {
+				return zero, err
+			}
 		}
-		all.Errs = append(all.Errs, EndpointError{Endpoint: c.eps[idx].url, Err: err})
-		if !retry(err) || ctx.Err() != nil {
-			return zero, err
+		wait := backoff(pass+1, jitter)
+		if time.Now().Add(wait).After(giveUp) || !sleep(ctx, wait) {
+			return zero, all
 		}
 	}
-	return zero, all
 }
 
 // EndpointError is one endpoint's failure.
@@ -240,6 +252,21 @@ func retryRead(err error) bool {
 	return false
 }
 
+// retryIdempotent: a write with an idempotency key may be sent again
+// whenever its outcome is unknown (a retry of an applied one is answered
+// with the first result); a definitive answer (bad input, a conflict, a
+// refused credential) is the same everywhere and is returned.
+func retryIdempotent(err error) bool {
+	if retryWrite(err) {
+		return true
+	}
+	switch connect.CodeOf(err) {
+	case connect.CodeUnavailable, connect.CodeUnknown, connect.CodeDeadlineExceeded, connect.CodeInternal, connect.CodeAborted:
+		return true
+	}
+	return false
+}
+
 // retryWrite: only when the write certainly did not apply.
 func retryWrite(err error) bool {
 	var de *dialError
@@ -291,9 +318,17 @@ func CurrentVersion(err error) (uint64, bool) {
 	return 0, false
 }
 
-// Set writes one record.
+// Set writes one record. A request without an idempotency key gets one
+// (NewIdempotencyKey), so that the client can retry it after an unknown
+// outcome: the cluster applies a key once and answers every retry with the
+// first result (SetResponse.replayed). The caller's request is not changed.
 func (c *Client) Set(ctx context.Context, req *optoutv1.SetRequest) (*optoutv1.SetResponse, error) {
-	return do(ctx, c, retryWrite, func(e endpoint) (*optoutv1.SetResponse, error) {
+	if req.IdempotencyKey == "" {
+		r := proto.CloneOf(req)
+		r.IdempotencyKey = NewIdempotencyKey()
+		req = r
+	}
+	return do(ctx, c, retryIdempotent, func(e endpoint) (*optoutv1.SetResponse, error) {
 		r, err := e.optout.Set(ctx, connect.NewRequest(req))
 		if err != nil {
 			return nil, err

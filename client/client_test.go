@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,11 +34,15 @@ type node struct {
 	reads   atomic.Int64
 	statuss atomic.Int64
 	schema  atomic.Value // the last Check's Optout-Schema-Version
+	keys    sync.Map     // idempotency keys seen by Set
 	url     string
+	// decision is what Check answers (DENY when unset).
+	decision optoutv1.Decision
 }
 
 func (n *node) Set(_ context.Context, req *connect.Request[optoutv1.SetRequest]) (*connect.Response[optoutv1.SetResponse], error) {
 	n.sets.Add(1)
+	n.keys.Store(req.Msg.IdempotencyKey, true)
 	if n.set != nil {
 		if err := n.set(); err != nil {
 			return nil, err
@@ -64,7 +69,11 @@ func (n *node) Check(_ context.Context, req *connect.Request[optoutv1.CheckReque
 			return nil, err
 		}
 	}
-	return connect.NewResponse(&optoutv1.CheckResponse{Decision: optoutv1.Decision_DECISION_DENY, Version: 17, ReadIndex: 42}), nil
+	d := n.decision
+	if d == optoutv1.Decision_DECISION_UNSPECIFIED {
+		d = optoutv1.Decision_DECISION_DENY
+	}
+	return connect.NewResponse(&optoutv1.CheckResponse{Decision: d, Version: 17, ReadIndex: 42}), nil
 }
 
 func (n *node) CheckBatch(context.Context, *connect.Request[optoutv1.CheckBatchRequest]) (*connect.Response[optoutv1.CheckBatchResponse], error) {
@@ -193,9 +202,13 @@ func TestRefusedEndpointIsSkipped(t *testing.T) {
 	}
 }
 
-// TestUnknownOutcomeIsNeverRetried: a write that may have applied goes
-// back to the caller; the next endpoint never sees it.
-func TestUnknownOutcomeIsNeverRetried(t *testing.T) {
+// TestUnknownOutcomeIsRetriedOnlyWithAKey: a write that may have applied
+// goes back to the caller unless it carries an idempotency key. EraseSubject
+// has none: the next endpoint never sees it. Set always has one (made up
+// when the caller gave none), so it is sent again, with the same key, and
+// the cluster would answer a retry of an applied write with its first
+// result.
+func TestUnknownOutcomeIsRetriedOnlyWithAKey(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -210,9 +223,9 @@ func TestUnknownOutcomeIsNeverRetried(t *testing.T) {
 			first := (&node{name: "first", set: func() error { return tc.err }}).start(t)
 			second := (&node{name: "second"}).start(t)
 			c := newClient(t, []string{first.url, second.url})
-			_, err := c.Set(ctx(t), setReq)
+			_, err := c.EraseSubject(ctx(t), &optoutv1.EraseSubjectRequest{SubjectId: "u1"})
 			if err == nil {
-				t.Fatal("Set succeeded")
+				t.Fatal("EraseSubject succeeded")
 			}
 			if !client.IsOutcomeUnknown(err) || client.Outcome(err) != optoutv1.Outcome_OUTCOME_UNKNOWN {
 				t.Errorf("IsOutcomeUnknown=%v Outcome=%v for %v", client.IsOutcomeUnknown(err), client.Outcome(err), err)
@@ -221,14 +234,30 @@ func TestUnknownOutcomeIsNeverRetried(t *testing.T) {
 				t.Errorf("code %v, want %v", connect.CodeOf(err), connect.CodeOf(tc.err))
 			}
 			if first.sets.Load() != 1 || second.calls() != 0 {
-				t.Errorf("first got %d sets, second %d calls; want 1 and 0", first.sets.Load(), second.calls())
+				t.Errorf("EraseSubject: first got %d, second %d calls; want 1 and 0", first.sets.Load(), second.calls())
+			}
+
+			first.sets.Store(0)
+			if _, err := c.Set(ctx(t), setReq); err != nil {
+				t.Fatalf("Set with a made-up key after %v: %v", tc.name, err)
+			}
+			if setReq.IdempotencyKey != "" {
+				t.Fatal("Set changed the caller's request")
+			}
+			var keys []string
+			for _, n := range []*node{first, second} {
+				n.keys.Range(func(k, _ any) bool { keys = append(keys, k.(string)); return true })
+			}
+			if first.sets.Load() != 1 || second.sets.Load() != 1 || len(keys) != 2 || keys[0] != keys[1] || !strings.HasPrefix(keys[0], "c-") {
+				t.Errorf("Set: first %d, second %d sets, keys %q; want one each, the same made-up key", first.sets.Load(), second.sets.Load(), keys)
 			}
 		})
 	}
 }
 
 // TestBrokenConnectionIsNotRetried: the server read the write and then the
-// connection (HTTP/1.1) or stream (HTTP/2) died; the write may have applied.
+// connection (HTTP/1.1) or stream (HTTP/2) died; the write may have applied,
+// so one without an idempotency key is not sent again.
 func TestBrokenConnectionIsNotRetried(t *testing.T) {
 	var hits atomic.Int64
 	broken := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -245,9 +274,9 @@ func TestBrokenConnectionIsNotRetried(t *testing.T) {
 	t.Cleanup(broken.Close)
 	second := (&node{name: "second"}).start(t)
 	c := newClient(t, []string{broken.URL, second.url})
-	_, err := c.Set(ctx(t), setReq)
+	_, err := c.EraseSubject(ctx(t), &optoutv1.EraseSubjectRequest{SubjectId: "u1"})
 	if err == nil || !client.IsOutcomeUnknown(err) {
-		t.Fatalf("Set over a broken connection: %v, want an unknown outcome", err)
+		t.Fatalf("EraseSubject over a broken connection: %v, want an unknown outcome", err)
 	}
 	if hits.Load() != 1 || second.calls() != 0 {
 		t.Errorf("broken endpoint hit %d times, second %d calls; want 1 and 0", hits.Load(), second.calls())
@@ -347,15 +376,16 @@ func TestReadsFailOver(t *testing.T) {
 	}
 }
 
-// TestEveryEndpointFails: the error names each endpoint and keeps the code.
+// TestEveryEndpointFails: the error names each endpoint and keeps the code;
+// with no retry budget and no deadline, each endpoint is tried once.
 func TestEveryEndpointFails(t *testing.T) {
 	down := func() error {
 		return writeErr(connect.CodeUnavailable, optoutv1.Outcome_OUTCOME_NOT_APPLIED, "no leader")
 	}
 	a := (&node{name: "a", set: down, read: down}).start(t)
 	b := (&node{name: "b", set: down, read: down}).start(t)
-	c := newClient(t, []string{a.url, b.url})
-	_, err := c.Set(ctx(t), setReq)
+	c := newClient(t, []string{a.url, b.url}, client.WithRetryBudget(0))
+	_, err := c.Set(context.Background(), setReq)
 	if err == nil || connect.CodeOf(err) != connect.CodeUnavailable || client.IsOutcomeUnknown(err) {
 		t.Fatalf("Set: %v", err)
 	}
@@ -440,5 +470,38 @@ func TestSchemaVersionHeader(t *testing.T) {
 	}
 	if got, _ := n.schema.Load().(string); got != strconv.FormatUint(uint64(optoutd.SchemaVersion), 10) {
 		t.Errorf("Optout-Schema-Version = %q, want %d", got, optoutd.SchemaVersion)
+	}
+}
+
+// TestRetriesBackOffUntilTheDeadline: when every endpoint says "not now",
+// the client goes round again after a jittered backoff, and succeeds once
+// a node recovers; with nothing recovering, it gives up at the deadline.
+func TestRetriesBackOffUntilTheDeadline(t *testing.T) {
+	var fails atomic.Int64
+	flaky := func() error {
+		if fails.Add(1) <= 5 {
+			return connect.NewError(connect.CodeUnavailable, errors.New("no leader"))
+		}
+		return nil
+	}
+	a := (&node{name: "a", read: flaky}).start(t)
+	b := (&node{name: "b", read: flaky}).start(t)
+	c := newClient(t, []string{a.url, b.url})
+	if _, err := c.Check(ctx(t), checkReq); err != nil {
+		t.Fatalf("Check after the nodes recovered: %v", err)
+	}
+	if n := a.reads.Load() + b.reads.Load(); n != 6 {
+		t.Fatalf("%d reads, want 6 (5 refused, then one answered)", n)
+	}
+	down := (&node{name: "down", read: func() error { return connect.NewError(connect.CodeUnavailable, errors.New("no leader")) }}).start(t)
+	c2 := newClient(t, []string{down.url})
+	dctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := c2.Check(dctx, checkReq)
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("Check against a node that never recovers: %v, want unavailable", err)
+	}
+	if down.reads.Load() < 2 {
+		t.Fatalf("tried %d times within the deadline, want several", down.reads.Load())
 	}
 }

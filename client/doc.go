@@ -7,13 +7,21 @@
 //     did not apply it (a refused connection, or a WriteOutcome detail of
 //     OUTCOME_NOT_APPLIED); an unknown outcome is returned to the caller as
 //     is, with IsOutcomeUnknown reporting it;
-//   - reads retried on another endpoint when one is unreachable.
+//   - reads retried on another endpoint when one is unreachable, and every
+//     retryable call retried with jittered exponential backoff until the
+//     context's deadline or DefaultRetryBudget (see retry.go);
+//   - Set always carries an idempotency key (one is made up when the
+//     caller gave none), so it too is retried after an unknown outcome;
+//   - Gate and GateBatch, the fail-closed call a service puts in front of
+//     processing: any error, timeout or unreachable cluster is a deny.
 //
 // Every call honours the context's deadline. Every request carries the
 // schema version this client was built against and the bearer token, if
-// any (header.go). The calls are grouped by service, as in package api:
-// client.go (OptOutService, and the failover itself), catalog.go,
-// audit.go, admin.go, members.go, principals.go, snapshot.go, watch.go.
+// any (header.go). The failover is client.go and retry.go; the gate, and
+// the HTTP and Connect middleware built on it, are gate.go and
+// middleware.go. The calls are grouped by service, as in package api:
+// client.go (OptOutService), catalog.go, audit.go, admin.go, members.go,
+// principals.go, snapshot.go, watch.go.
 //
 // It imports only the generated API code, the header names of package
 // api/wire and the domain's SchemaVersion: never the server.

@@ -68,6 +68,9 @@ type Config struct {
 	// writes through, so fault-injection tests can delay or fail one node's
 	// log appends (see clustertest.LogGate). Never set outside tests.
 	TestingLogStore func(raft.LogStore) raft.LogStore
+	// TestingClock, if set, is this node's clock for the time it stamps
+	// into entries as leader. Never set outside tests.
+	TestingClock func() time.Time
 
 	// PeerTLS, if set, secures Raft and the peer RPC with mutual TLS: each
 	// connection is a TLS session (the protocol byte travels inside it).

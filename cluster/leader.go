@@ -73,9 +73,14 @@ func (n *Node) establish(ctx context.Context) {
 		}
 		var f raft.ApplyFuture
 		for _, d := range data {
-			f = n.raft.Apply(d, n.cfg.RequestTimeout)
+			if f, err = n.applyStamped(d, n.cfg.RequestTimeout); err != nil {
+				break
+			}
 		}
-		if err := waitFuture(ctx, f); err != nil {
+		if err == nil {
+			err = waitFuture(ctx, f)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -135,13 +140,13 @@ func (n *Node) establishCommands() ([][]byte, error) {
 		if n.cfg.NoDefaultCatalog {
 			catalog = nil
 		}
-		d, err := command.Encode(command.InitCluster(key, n.cfg.BootstrapTokenSHA256, catalog), time.Now())
+		d, err := command.Encode(command.InitCluster(key, n.cfg.BootstrapTokenSHA256, catalog), time.Time{}) // stamped by applyStamped
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, d)
 	}
-	d, err := command.Encode(command.TermStart(n.cfg.ID), time.Now())
+	d, err := command.Encode(command.TermStart(n.cfg.ID), time.Time{})
 	return append(out, d), err
 }
 

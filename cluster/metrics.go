@@ -9,6 +9,9 @@ type metrics struct {
 	readBatch  prometheus.Histogram
 	proposals  *prometheus.CounterVec
 	forwarded  prometheus.Counter
+	// stampClamped counts entries stamped later than the leader's clock
+	// said, because an earlier entry carried a later time.
+	stampClamped prometheus.Counter
 
 	applySeconds   prometheus.Histogram
 	applyEntries   prometheus.Counter
@@ -35,6 +38,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "optoutd_proposals_forwarded_total",
 			Help: "Writes this node forwarded to the leader.",
 		}),
+		stampClamped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "optoutd_stamp_clamped_total",
+			Help: "Entries this leader stamped with an earlier entry's later time because its own clock was behind it.",
+		}),
 	}
 	m.applySeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "optoutd_fsm_apply_batch_seconds",
@@ -56,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
 	})
 	if reg != nil {
-		reg.MustRegister(m.readRounds, m.readBatch, m.proposals, m.forwarded,
+		reg.MustRegister(m.readRounds, m.readBatch, m.proposals, m.forwarded, m.stampClamped,
 			m.applySeconds, m.applyEntries, m.persistSeconds, m.restoreSeconds)
 	}
 	return m

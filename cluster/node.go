@@ -54,6 +54,7 @@ type Node struct {
 	leaderNotify <-chan bool
 	registering  atomic.Bool
 	memberMu     sync.Mutex    // one membership change at a time on this node
+	stamps       stamper       // the time this node, as leader, stamps into entries
 	removed      atomic.Bool   // this node was removed from the cluster
 	removedCh    chan struct{} // closed when removed becomes true
 	fresh        bool          // no Raft state at start

@@ -109,15 +109,11 @@ func (n *Node) proposeOnce(ctx context.Context, data []byte) (*fsmv1.Result, err
 	return n.peers.propose(ctx, string(addr), data)
 }
 
-// applyLocal stamps the leader's time into the command, checks that it
-// decodes (a command no node can apply must never enter the log), and
-// applies it.
+// applyLocal checks that the command decodes (a command no node can apply
+// must never enter the log), stamps the leader's time into it and applies
+// it.
 func (n *Node) applyLocal(ctx context.Context, data []byte) (*fsmv1.Result, error) {
-	data, err := command.Restamp(data, time.Now())
-	if err == nil {
-		_, err = command.Decode(data)
-	}
-	if err != nil {
+	if _, err := command.Decode(data); err != nil {
 		return nil, &notAppliedError{fmt.Errorf("cluster: refusing to propose: %w", err)}
 	}
 	timeout := n.cfg.RequestTimeout
@@ -127,7 +123,10 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (*fsmv1.Result, erro
 	if timeout <= 0 {
 		return nil, &notAppliedError{context.DeadlineExceeded}
 	}
-	f := n.raft.Apply(data, timeout)
+	f, err := n.applyStamped(data, timeout)
+	if err != nil {
+		return nil, &notAppliedError{fmt.Errorf("cluster: refusing to propose: %w", err)}
+	}
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }()
 	select {

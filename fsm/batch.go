@@ -32,6 +32,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	defer f.mu.RUnlock()
 
 	var last, lastTerm uint64
+	stamp := f.lastStamp.Load()
 	failAt := logs[0].Index
 	err := f.db.Update(func(tx *bbolt.Tx) error {
 		prev := readU64(tx.Bucket(bucketMeta).Get(keyAppliedIndex))
@@ -41,12 +42,13 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 				continue
 			}
 			if l.Type == raft.LogCommand {
-				res, err := f.applyOne(tx, l)
+				res, s, err := f.applyOne(tx, l)
 				if err != nil {
 					failAt = l.Index
 					return err
 				}
 				out[i] = res
+				stamp = max(stamp, s)
 			}
 			last, lastTerm = l.Index, l.Term
 		}
@@ -57,6 +59,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		if err := meta.Put(keyAppliedTerm, u64(lastTerm)); err != nil {
 			return err
 		}
+		if err := meta.Put(keyLastStamp, u64(uint64(stamp))); err != nil {
+			return err
+		}
 		return meta.Put(keyAppliedIndex, u64(last))
 	})
 	if err != nil {
@@ -65,15 +70,22 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		return out
 	}
 	if last > f.applied.Load() {
+		f.lastStamp.Store(stamp)
 		f.advance(last)
 	}
 	return out
 }
 
-func (f *FSM) applyOne(tx *bbolt.Tx, l *raft.Log) (*fsmv1.Result, error) {
+func (f *FSM) applyOne(tx *bbolt.Tx, l *raft.Log) (*fsmv1.Result, int64, error) {
 	cmd, err := command.Decode(l.Data)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return apply(tx, entry{index: l.Index, term: l.Term, cmd: cmd})
+	res, err := apply(tx, entry{index: l.Index, term: l.Term, cmd: cmd})
+	return res, cmd.Stamp, err
 }
+
+// LastStamp is the latest leader time (Unix ns) stamped into an entry this
+// FSM has applied. The leader never stamps a new entry earlier (see
+// cluster's stamp).
+func (f *FSM) LastStamp() int64 { return f.lastStamp.Load() }

@@ -34,6 +34,7 @@ var (
 	keyAuditHead     = []byte("audit_head")   // hash of the newest audit entry
 	keyAuditAnchor   = []byte("audit_anchor") // hash of the newest compacted entry
 	keyAuditFloor    = []byte("audit_floor")  // version of the newest compacted entry
+	keyLastStamp     = []byte("last_stamp")   // latest leader stamp applied (Unix ns)
 )
 
 // storageFormat is the layout of the bbolt file. Open refuses a file with a

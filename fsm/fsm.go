@@ -49,7 +49,8 @@ type FSM struct {
 	mu sync.RWMutex
 	db *bbolt.DB
 
-	applied atomic.Uint64 // last log index whose effects are in db
+	applied   atomic.Uint64 // last log index whose effects are in db
+	lastStamp atomic.Int64  // latest stamp applied (meta last_stamp)
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced whenever applied advances
@@ -83,7 +84,17 @@ func Open(cfg Config) (*FSM, error) {
 	}
 	f.db = db
 	f.applied.Store(idx)
+	f.loadLastStamp()
 	return f, nil
+}
+
+// loadLastStamp reads the latest applied stamp from the file (after Open
+// and Restore). A file written before it was recorded has none: 0.
+func (f *FSM) loadLastStamp() {
+	_ = f.db.View(func(tx *bbolt.Tx) error {
+		f.lastStamp.Store(int64(readU64(tx.Bucket(bucketMeta).Get(keyLastStamp))))
+		return nil
+	})
 }
 
 func boltOptions(mmap int) *bbolt.Options {

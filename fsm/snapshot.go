@@ -159,6 +159,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		}()
 	}
 	f.db = db
+	f.loadLastStamp()
 	f.log.Info("state machine restored from snapshot", "applied_index", idx)
 	f.advance(idx)
 	return nil

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -235,25 +236,27 @@ func (s *fakeStore) EraseSubject(context.Context, string, string, uint32, string
 func (s *fakeStore) Ready() error { return errors.New("no leader") }
 
 // TestWriteErrorsAreDescribed: the CLI tells a user whether a failed write
-// may have been applied, and never retries one that may have.
+// may have been applied. A set carries an idempotency key (the client makes
+// one up), so it is retried after an unknown outcome too, always with the
+// same key, until --timeout; a definitive refusal is not retried.
 func TestWriteErrorsAreDescribed(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		flags    []string
 		err      error // nil: hold the write until the request's deadline
 		want     []string
-		attempts int64
+		attempts int64 // 0: more than one (retried until --timeout)
 	}{
 		{"unknown outcome", nil, optoutd.Errorf(optoutd.OutcomeUnknown, "leadership lost; the write may have been applied"),
-			[]string{"unknown: ", "MAY have been applied", "read before retrying"}, 1},
+			[]string{"unknown: ", "MAY have been applied", "read before retrying"}, 0},
 		{"server timeout", nil, optoutd.WrapError(optoutd.OutcomeUnknown, context.DeadlineExceeded, "the write may have been applied"),
-			[]string{"unknown: ", "MAY have been applied"}, 1},
+			[]string{"unknown: ", "MAY have been applied"}, 0},
 		// The CLI's own --timeout passes while the write is in flight: no
 		// WriteOutcome can arrive, and the write may still apply.
 		{"client timeout", []string{"--timeout", "2s"}, nil,
 			[]string{"deadline_exceeded: ", "MAY have been applied"}, 1},
 		{"not applied", nil, optoutd.Errorf(optoutd.Unavailable, "no leader"),
-			[]string{"unavailable: ", "not applied, retrying is safe"}, 2},
+			[]string{"unavailable: ", "not applied, retrying is safe"}, 0},
 		{"conflict", nil, &optoutd.Error{Code: optoutd.VersionMismatch, Message: "expected version 3, current version 17", CurrentVersion: 17},
 			[]string{"failed_precondition: ", "current version 17", "not applied"}, 1},
 		{"deny wins", nil, &optoutd.Error{Code: optoutd.VersionMismatch, CurrentVersion: 21,
@@ -263,7 +266,11 @@ func TestWriteErrorsAreDescribed(t *testing.T) {
 			[]string{"version mismatch (current version 5)"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			store := &fakeStore{set: func(optoutd.SetRequest) (optoutd.Record, error) { return optoutd.Record{}, tc.err }}
+			var keys sync.Map
+			store := &fakeStore{set: func(r optoutd.SetRequest) (optoutd.Record, error) {
+				keys.Store(r.IdempotencyKey, true)
+				return optoutd.Record{}, tc.err
+			}}
 			// The same node twice: a retry would show as a second attempt.
 			ep := serve(t, store)
 			if tc.err == nil {
@@ -276,7 +283,11 @@ func TestWriteErrorsAreDescribed(t *testing.T) {
 					return optoutd.Record{}, optoutd.Errorf(optoutd.OutcomeUnknown, "too late")
 				}
 			}
-			args := append(append([]string{"--endpoints", ep + "," + ep}, tc.flags...), "set", "u1", "email_marketing", "out")
+			flags := tc.flags
+			if flags == nil {
+				flags = []string{"--timeout", "1s"}
+			}
+			args := append(append([]string{"--endpoints", ep + "," + ep}, flags...), "set", "u1", "email_marketing", "out")
 			_, err := run(t, args...)
 			if err == nil {
 				t.Fatal("set succeeded")
@@ -298,8 +309,22 @@ func TestWriteErrorsAreDescribed(t *testing.T) {
 			if tc.attempts == 1 && strings.Contains(d, "not applied") == strings.Contains(d, "MAY") {
 				t.Errorf("described as %q: must say exactly one of applied/not applied", d)
 			}
-			if n := store.sets.Load(); n != tc.attempts {
+			switch n := store.sets.Load(); {
+			case tc.attempts == 0 && n < 2:
+				t.Errorf("%d attempts, want it retried", n)
+			case tc.attempts > 0 && n != tc.attempts:
 				t.Errorf("%d attempts, want %d", n, tc.attempts)
+			}
+			nkeys := 0
+			keys.Range(func(k, _ any) bool {
+				nkeys++
+				if k == "" {
+					t.Error("a set went out without an idempotency key")
+				}
+				return true
+			})
+			if store.sets.Load() > 0 && tc.err != nil && nkeys != 1 {
+				t.Errorf("%d different idempotency keys over the attempts, want 1", nkeys)
 			}
 		})
 	}
