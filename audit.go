@@ -2,6 +2,7 @@ package optoutd
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -15,7 +16,11 @@ const (
 )
 
 func (k AuditKind) String() string {
-	return [...]string{"unspecified", "set", "erase"}[k]
+	names := [...]string{"unspecified", "set", "erase"}
+	if k < 0 || int(k) >= len(names) {
+		return "auditkind(" + strconv.Itoa(int(k)) + ")"
+	}
+	return names[k]
 }
 
 // AuditEntry is one change in the tamper-evident history.

@@ -1,5 +1,7 @@
 package optoutd
 
+import "strconv"
+
 // Decision is the answer to "may I process?".
 type Decision int
 
@@ -46,7 +48,11 @@ const (
 )
 
 func (b Basis) String() string {
-	return [...]string{"unspecified", "purpose_record", "all_record", "purpose_default", "erased"}[b]
+	names := [...]string{"unspecified", "purpose_record", "all_record", "purpose_default", "erased"}
+	if b < 0 || int(b) >= len(names) {
+		return "basis(" + strconv.Itoa(int(b)) + ")"
+	}
+	return names[b]
 }
 
 // Decide is the one rule that turns facts into a decision. all is the

@@ -1,5 +1,7 @@
 package optoutd
 
+import "strconv"
+
 import "time"
 
 // Role grants a set of calls; see the api package's access table.
@@ -14,7 +16,11 @@ const (
 )
 
 func (r Role) String() string {
-	return [...]string{"none", "reader", "writer", "auditor", "admin"}[r]
+	names := [...]string{"none", "reader", "writer", "auditor", "admin"}
+	if r < 0 || int(r) >= len(names) {
+		return "role(" + strconv.Itoa(int(r)) + ")"
+	}
+	return names[r]
 }
 
 // ParseRole reads "reader", "writer", "auditor" or "admin".

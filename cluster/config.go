@@ -55,8 +55,9 @@ type Config struct {
 	// optoutd.StarterCatalog.
 	NoDefaultCatalog bool
 	// IdempotencyWindow is how long an idempotency key is remembered. The
-	// leader stamps it into each write, so the window of the leader that
-	// proposed a write applies to it.
+	// node that receives a write puts its window into the command (the
+	// leader stamps only the time), so with nodes set differently, the
+	// window of the node a client wrote through applies.
 	IdempotencyWindow time.Duration
 
 	// UnsafeLocalReads serves reads from local state without a read index.
