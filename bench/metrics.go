@@ -33,12 +33,17 @@ type SyncStats struct {
 type nodeSyncs struct{ log, state float64 }
 
 // scrapeSyncs reads the log and state counters of every node; a node
-// that does not answer, or lacks a counter, fails the whole reading.
-func scrapeSyncs(ctx context.Context, sys System) ([]nodeSyncs, error) {
+// that does not answer fails the whole reading, and so does one that
+// lacks a counter when required. Before a cell a missing counter counts
+// as 0: optoutd exports hashicorp/raft's and raft-boltdb's metrics through
+// go-metrics, which drops a series not updated for 5 minutes (a sweep's
+// read cells take longer) and starts it again from 0 with the next
+// sample.
+func scrapeSyncs(ctx context.Context, sys System, required bool) ([]nodeSyncs, error) {
 	logName, stateName := sys.SyncMetrics()
 	out := make([]nodeSyncs, len(sys.Procs()))
 	for i := range out {
-		v, err := scrapeCounters(ctx, sys.MetricsURL(i), logName, stateName)
+		v, err := scrapeCounters(ctx, sys.MetricsURL(i), required, logName, stateName)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", sys.NodeName(i), err)
 		}
@@ -73,8 +78,9 @@ func syncStats(before, after []nodeSyncs, leader int, writes int64) *SyncStats {
 
 var metricsClient = &http.Client{Timeout: 5 * time.Second}
 
-// scrapeCounters fetches url and sums the samples of each named metric.
-func scrapeCounters(ctx context.Context, url string, names ...string) (map[string]float64, error) {
+// scrapeCounters fetches url and sums the samples of each named metric;
+// with required, a name without samples is an error, else it is 0.
+func scrapeCounters(ctx context.Context, url string, required bool, names ...string) (map[string]float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -87,7 +93,10 @@ func scrapeCounters(ctx context.Context, url string, names ...string) (map[strin
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: %s", url, resp.Status)
 	}
-	v, err := parseCounters(resp.Body, names)
+	v, missing, err := parseCounters(resp.Body, names)
+	if err == nil && required && len(missing) > 0 {
+		err = fmt.Errorf("no metric %s", strings.Join(missing, ", "))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
@@ -95,9 +104,9 @@ func scrapeCounters(ctx context.Context, url string, names ...string) (map[strin
 }
 
 // parseCounters reads Prometheus text format and sums, for each name,
-// the samples of exactly that metric (with any labels). A name with no
-// sample is an error: the node does not export it.
-func parseCounters(r io.Reader, names []string) (map[string]float64, error) {
+// the samples of exactly that metric (with any labels); missing lists the
+// names that had no sample.
+func parseCounters(r io.Reader, names []string) (map[string]float64, []string, error) {
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
@@ -129,18 +138,19 @@ func parseCounters(r io.Reader, names []string) (map[string]float64, error) {
 		}
 		v, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
-			return nil, fmt.Errorf("metric %s: %w", name, err)
+			return nil, nil, fmt.Errorf("metric %s: %w", name, err)
 		}
 		out[name] += v
 		seen[name] = true
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var missing []string
 	for _, n := range names {
 		if !seen[n] {
-			return nil, fmt.Errorf("no metric %s", n)
+			missing = append(missing, n)
 		}
 	}
-	return out, nil
+	return out, missing, nil
 }

@@ -21,18 +21,22 @@ etcd_disk_wal_fsync_duration_seconds_count{member="b"} 4.5e+01
 `
 
 func TestParseCounters(t *testing.T) {
-	v, err := parseCounters(strings.NewReader(promText), []string{"optoutd_raft_boltdb_storeLogs_count", "optoutd_fsm_apply_batch_seconds_count", "etcd_disk_wal_fsync_duration_seconds_count"})
-	if err != nil {
-		t.Fatal(err)
+	v, missing, err := parseCounters(strings.NewReader(promText), []string{"optoutd_raft_boltdb_storeLogs_count", "optoutd_fsm_apply_batch_seconds_count", "etcd_disk_wal_fsync_duration_seconds_count"})
+	if err != nil || len(missing) != 0 {
+		t.Fatal(err, missing)
 	}
 	if v["optoutd_raft_boltdb_storeLogs_count"] != 120 || v["optoutd_fsm_apply_batch_seconds_count"] != 40 || v["etcd_disk_wal_fsync_duration_seconds_count"] != 48 {
 		t.Errorf("parseCounters = %v", v)
 	}
-	if _, err := parseCounters(strings.NewReader(promText), []string{"optoutd_raft_boltdb_storeLogs"}); err != nil {
+	if _, _, err := parseCounters(strings.NewReader(promText), []string{"optoutd_raft_boltdb_storeLogs"}); err != nil {
 		t.Errorf("a summary's quantile samples (NaN) parse: %v", err)
 	}
-	if _, err := parseCounters(strings.NewReader(promText), []string{"no_such_total"}); err == nil || !strings.Contains(err.Error(), "no metric no_such_total") {
-		t.Errorf("a missing metric: err = %v", err)
+	if v, missing, err := parseCounters(strings.NewReader(promText), []string{"no_such_total", "optoutd_fsm_apply_batch_seconds_count"}); err != nil ||
+		len(missing) != 1 || missing[0] != "no_such_total" || v["no_such_total"] != 0 {
+		t.Errorf("a missing metric: %v, missing %v, err %v", v, missing, err)
+	}
+	if _, _, err := parseCounters(strings.NewReader("x_count abc\n"), []string{"x_count"}); err == nil {
+		t.Error("a value that is no number parsed")
 	}
 }
 
@@ -59,11 +63,19 @@ func TestScrapeCounters(t *testing.T) {
 		fmt.Fprint(w, promText)
 	}))
 	defer srv.Close()
-	v, err := scrapeCounters(context.Background(), srv.URL+"/metrics", "optoutd_fsm_apply_batch_seconds_count")
+	v, err := scrapeCounters(context.Background(), srv.URL+"/metrics", true, "optoutd_fsm_apply_batch_seconds_count")
 	if err != nil || v["optoutd_fsm_apply_batch_seconds_count"] != 40 {
 		t.Errorf("scrapeCounters = %v, %v", v, err)
 	}
-	if _, err := scrapeCounters(context.Background(), srv.URL+"/nope", "x"); err == nil || !strings.Contains(err.Error(), "404") {
+	// go-metrics drops idle series: before a cell a missing one is 0,
+	// after it (required) an error.
+	if v, err := scrapeCounters(context.Background(), srv.URL+"/metrics", false, "gone_count"); err != nil || v["gone_count"] != 0 {
+		t.Errorf("not required: %v, %v", v, err)
+	}
+	if _, err := scrapeCounters(context.Background(), srv.URL+"/metrics", true, "gone_count"); err == nil || !strings.Contains(err.Error(), "no metric gone_count") {
+		t.Errorf("required: err = %v", err)
+	}
+	if _, err := scrapeCounters(context.Background(), srv.URL+"/nope", false, "x"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("a 404: err = %v", err)
 	}
 }

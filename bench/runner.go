@@ -261,7 +261,7 @@ func (r *runner) runCell(ctx context.Context, ls *liveSystem, cell Cell, peers [
 	var before []nodeSyncs
 	if isWrite(cell.Workload) {
 		if leader, syncErr = sys.Leader(ctx); syncErr == nil {
-			before, syncErr = scrapeSyncs(ctx, sys)
+			before, syncErr = scrapeSyncs(ctx, sys, false)
 		}
 	}
 	var n atomic.Int64
@@ -280,7 +280,7 @@ func (r *runner) runCell(ctx context.Context, ls *liveSystem, cell Cell, peers [
 	if isWrite(cell.Workload) {
 		if syncErr == nil {
 			var after []nodeSyncs
-			if after, syncErr = scrapeSyncs(ctx, sys); syncErr == nil {
+			if after, syncErr = scrapeSyncs(ctx, sys, true); syncErr == nil {
 				run.Sync = syncStats(before, after, leader, run.Writes)
 			}
 		}
