@@ -27,12 +27,16 @@ import (
 // not retry a POST that it has written, and a Connect call is a POST.
 //
 // graceListener gives a connection's first request the same terms as every
-// later one: until the first byte arrives, a read deadline the server sets
-// is pushed out to the idle timeout; when the first byte arrives, the
-// header timeout the server asked for starts. A client that goes silent
-// after connecting is still cut off, after the idle timeout (as a
-// kept-alive one is), and one that starts a request and stalls still gets
-// the header timeout (slowloris).
+// later one: a read deadline shorter than the idle timeout that the server
+// sets before any byte has arrived since its previous deadline starts
+// counting only with the next byte; until then the idle timeout applies.
+// On a new connection that is the header timeout (over TLS: first the
+// handshake's, then, after the handshake, the first request's). Between
+// requests net/http itself waits for the first bytes under the idle
+// timeout and sets the header timeout after they came, so that one passes
+// through. A client that goes silent is still cut off after the idle
+// timeout, as a kept-alive one is, and one that starts a request and
+// stalls still gets the header timeout (slowloris).
 
 // graceListener wraps each accepted connection in a graceConn.
 type graceListener struct {
@@ -48,40 +52,36 @@ func (l graceListener) Accept() (net.Conn, error) {
 	return &graceConn{Conn: c, idle: l.idle}, nil
 }
 
-// graceConn holds off the server's header deadline until the first byte.
+// graceConn holds a short read deadline off until data arrives.
 type graceConn struct {
 	net.Conn
-	idle time.Duration
-	seen atomic.Bool // a byte has been read: pass deadlines through
+	idle    time.Duration
+	waiting atomic.Bool // a deadline is held until the next byte
+	read    atomic.Bool // a byte arrived since the last deadline was set
 
-	mu sync.Mutex
-	// header is the read timeout the server asked for before the first
-	// byte; it starts when that byte arrives. 0: none.
-	header time.Duration
+	mu   sync.Mutex
+	held time.Duration // the held deadline, as a time from the next byte
 }
 
-// SetReadDeadline passes t through once a byte has been read. Before that,
-// a deadline in the future is recorded and replaced by the idle deadline
-// (or none, without an idle timeout); one in the past (an abort) and none
-// at all pass through.
+// SetReadDeadline holds a deadline in the future that is shorter than the
+// idle timeout, set while no byte came since the last one, and sets the
+// idle deadline (none without an idle timeout) in its place; any other
+// (none, a past one that aborts a read, a long one, one set after bytes
+// came) passes through.
 func (c *graceConn) SetReadDeadline(t time.Time) error {
-	if c.seen.Load() {
-		return c.Conn.SetReadDeadline(t)
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seen.Load() {
-		return c.Conn.SetReadDeadline(t)
-	}
 	now := time.Now()
-	if t.IsZero() || !t.After(now) {
-		c.header = 0
+	bytesCame := c.read.Swap(false)
+	if bytesCame || t.IsZero() || !t.After(now) || (c.idle > 0 && t.Sub(now) >= c.idle) {
+		c.waiting.Store(false)
 		return c.Conn.SetReadDeadline(t)
 	}
-	c.header = t.Sub(now)
+	c.held = t.Sub(now)
+	c.waiting.Store(true)
 	grace := time.Time{}
 	if c.idle > 0 {
-		grace = now.Add(max(c.idle, c.header))
+		grace = now.Add(c.idle)
 	}
 	return c.Conn.SetReadDeadline(grace)
 }
@@ -94,16 +94,17 @@ func (c *graceConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 
-// Read starts the header timeout with the first byte.
+// Read starts a held deadline with the first byte after it was set.
 func (c *graceConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if n > 0 && !c.seen.Load() {
+	if n > 0 {
+		c.read.Store(true)
+	}
+	if n > 0 && c.waiting.Load() {
 		c.mu.Lock()
-		if !c.seen.Load() {
-			c.seen.Store(true)
-			if c.header > 0 {
-				_ = c.Conn.SetReadDeadline(time.Now().Add(c.header))
-			}
+		if c.waiting.Load() {
+			c.waiting.Store(false)
+			_ = c.Conn.SetReadDeadline(time.Now().Add(c.held))
 		}
 		c.mu.Unlock()
 	}
