@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -83,7 +84,7 @@ func NewHandler(store Store, opts Options) http.Handler {
 }
 
 // NewServer wraps h in an http.Server that speaks HTTP/1.1 and h2c, so
-// gRPC works without TLS.
+// gRPC works without TLS. Run it with Serve.
 func NewServer(addr string, h http.Handler) *http.Server {
 	var p http.Protocols
 	p.SetHTTP1(true)
@@ -97,6 +98,21 @@ func NewServer(addr string, h http.Handler) *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
+}
+
+// Serve runs srv (from NewServer) on ln, over TLS when srv.TLSConfig is
+// set. Unlike srv.Serve, it does not close a connection that has not sent
+// its first request yet before the idle timeout: see listener.go.
+func Serve(srv *http.Server, ln net.Listener) error {
+	idle := srv.IdleTimeout
+	if idle == 0 {
+		idle = srv.ReadTimeout
+	}
+	gl := graceListener{Listener: ln, idle: idle}
+	if srv.TLSConfig != nil {
+		return srv.ServeTLS(gl, "", "")
+	}
+	return srv.Serve(gl)
 }
 
 // healthChecker reports SERVING for the whole server and OptOutService only

@@ -13,8 +13,8 @@ import (
 )
 
 // TestNewServerServesEveryProtocolOnOnePort runs the production
-// http.Server (not httptest) and calls it over HTTP/1.1 and h2c with every
-// protocol.
+// http.Server (not httptest) the way cmd/optoutd does, through api.Serve,
+// and calls it over HTTP/1.1 and h2c with every protocol.
 func TestNewServerServesEveryProtocolOnOnePort(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -22,7 +22,7 @@ func TestNewServerServesEveryProtocolOnOnePort(t *testing.T) {
 	}
 	srv := api.NewServer(ln.Addr().String(), api.NewHandler(memStore(), api.Options{}))
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() { done <- api.Serve(srv, ln) }()
 	t.Cleanup(func() {
 		srv.Close()
 		if err := <-done; !errors.Is(err, http.ErrServerClosed) {

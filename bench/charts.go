@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -10,6 +12,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 var sysColor = map[string]color.Color{
@@ -26,108 +29,171 @@ var sysGlyph = map[string]draw.GlyphDrawer{
 
 const chartW, chartH = 6 * vg.Inch, 3.6 * vg.Inch
 
-// writeCharts draws the PNGs into dir and returns their file names.
+// writeCharts draws the PNGs into dir and returns their file names: one
+// per workload (throughput, p99 and the ratio against concurrency), and
+// the failover samples.
 func writeCharts(dir string, res *Results) ([]string, error) {
 	var names []string
-	save := func(p *plot.Plot, name string) error {
-		w := chartW
-		if name == "bench-ratios.png" {
-			w = ratioChartWidth(res)
-		}
-		if err := p.Save(w, chartH, filepath.Join(dir, name)); err != nil {
-			return fmt.Errorf("chart %s: %w", name, err)
+	for _, wl := range res.Config.throughputOf() {
+		name := "bench-sweep-" + wl + ".png"
+		if err := sweepChart(filepath.Join(dir, name), res, wl); err != nil {
+			return names, fmt.Errorf("chart %s: %w", name, err)
 		}
 		names = append(names, name)
-		return nil
-	}
-	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
-		if res.Summary[wl] == nil {
-			continue
-		}
-		p, err := throughputChart(res, wl)
-		if err != nil {
-			return names, err
-		}
-		if err := save(p, "bench-throughput-"+wl+".png"); err != nil {
-			return names, err
-		}
-		if res.LatencyCDF[wl] == nil {
-			continue
-		}
-		if p, err = cdfChart(res, wl); err != nil {
-			return names, err
-		}
-		if err := save(p, "bench-latency-cdf-"+wl+".png"); err != nil {
-			return names, err
-		}
-	}
-	if len(res.Summary) > 0 && len(res.Config.Systems) == 2 {
-		p, err := ratioChart(res)
-		if err != nil {
-			return names, err
-		}
-		if err := save(p, "bench-ratios.png"); err != nil {
-			return names, err
-		}
 	}
 	if res.Failover != nil {
 		p, err := failoverChart(res)
 		if err != nil {
 			return names, err
 		}
-		if err := save(p, "bench-failover.png"); err != nil {
-			return names, err
+		if err := p.Save(chartW, chartH, filepath.Join(dir, "bench-failover.png")); err != nil {
+			return names, fmt.Errorf("chart bench-failover.png: %w", err)
 		}
+		names = append(names, "bench-failover.png")
 	}
 	return names, nil
 }
 
-func addSeries(p *plot.Plot, sys string, xys plotter.XYs, line bool) error {
-	if len(xys) == 0 {
-		return nil
+// rangePoints are medians with their min–max, as error bars.
+type rangePoints struct {
+	plotter.XYs
+	lo, hi []float64 // distances below and above Y
+}
+
+func (r rangePoints) YError(i int) (float64, float64) { return r.lo[i], r.hi[i] }
+
+// sweepPoints is one line of a sweep chart: metric f of system sys over
+// the concurrencies of workload wl with distribution dist, median and
+// range across rounds. Cells with no value are left out.
+func sweepPoints(res *Results, wl, dist, sys string, f func(*CellSummary, string) Spread) rangePoints {
+	var rp rangePoints
+	for _, n := range res.Config.Concurrency {
+		cs := res.Summary[Cell{Workload: wl, Dist: dist, Concurrency: n}.Key()]
+		if cs == nil {
+			continue
+		}
+		s := f(cs, sys)
+		if s.N == 0 || math.IsNaN(s.Median) || s.Median <= 0 {
+			continue
+		}
+		rp.XYs = append(rp.XYs, plotter.XY{X: float64(n), Y: s.Median})
+		rp.lo, rp.hi = append(rp.lo, s.Median-s.Min), append(rp.hi, s.Max-s.Median)
 	}
-	s, err := plotter.NewScatter(xys)
+	return rp
+}
+
+// Chart metrics; throughput is keys/s for batch (the same as calls/s
+// otherwise).
+var (
+	chartThroughput = func(cs *CellSummary, sys string) Spread { return cs.KeysPerSec[sys] }
+	chartP99        = func(cs *CellSummary, sys string) Spread { return cs.P99Ms[sys] }
+	chartRatio      = func(cs *CellSummary, _ string) Spread { return cs.Ratio.OpsPerSec }
+)
+
+// sweepChart draws three panels against concurrency, for both systems and
+// each distribution: throughput, p99 latency, and the throughput ratio.
+func sweepChart(path string, res *Results, wl string) error {
+	a, b := res.sides()
+	unit := "calls/s"
+	if wl == wlBatch {
+		unit = "keys/s"
+	}
+	tp := sweepPanel(fmt.Sprintf("%s: throughput (%s) against clients", wl, unit), unit, res.Config.Concurrency)
+	tp.Y.Min = 0
+	tp.Y.Tick.Marker = intTicks{}
+	p99 := sweepPanel(wl+": p99 latency", "p99 ms (log scale)", res.Config.Concurrency)
+	p99.Y.Scale, p99.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	rt := sweepPanel(fmt.Sprintf("%s: throughput ratio %s / %s (median, min–max over rounds)", wl, a, b), "ratio", res.Config.Concurrency)
+	rt.Y.Min = 0
+	rt.Y.Tick.Marker = ratioTicks{}
+	one := plotter.NewFunction(func(float64) float64 { return 1 })
+	one.Color, one.Dashes = color.Gray{Y: 0x80}, []vg.Length{vg.Points(4), vg.Points(4)}
+	rt.Add(one)
+	for _, dist := range res.Config.Dists {
+		for _, sys := range res.Config.Systems {
+			if err := addSweepLine(tp, sys, dist, sys, sweepPoints(res, wl, dist, sys, chartThroughput)); err != nil {
+				return err
+			}
+			if err := addSweepLine(p99, sys, dist, sys, sweepPoints(res, wl, dist, sys, chartP99)); err != nil {
+				return err
+			}
+		}
+		if len(res.Config.Systems) == 2 {
+			rp := sweepPoints(res, wl, dist, a, chartRatio)
+			if err := addSweepLine(rt, a, dist, a+"/"+b, rp); err != nil {
+				return err
+			}
+			for _, pt := range rp.XYs {
+				rt.Y.Max = max(rt.Y.Max, 1.15*pt.Y)
+			}
+		}
+	}
+	rt.Y.Max = max(rt.Y.Max, 1.2)
+	img := vgimg.New(chartW, 3*chartH)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 3, Cols: 1, PadTop: vg.Points(4), PadBottom: vg.Points(4), PadY: vg.Points(12), PadLeft: vg.Points(4), PadRight: vg.Points(8)}
+	canvases := plot.Align([][]*plot.Plot{{tp}, {p99}, {rt}}, tiles, dc)
+	tp.Draw(canvases[0][0])
+	p99.Draw(canvases[1][0])
+	rt.Draw(canvases[2][0])
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	s.GlyphStyle.Color, s.GlyphStyle.Shape, s.GlyphStyle.Radius = sysColor[sys], sysGlyph[sys], vg.Points(3)
-	p.Add(s)
-	if line {
-		l, err := plotter.NewLine(xys)
-		if err != nil {
-			return err
-		}
-		l.LineStyle.Color, l.LineStyle.Width = sysColor[sys], vg.Points(1.5)
-		p.Add(l)
-		p.Legend.Add(sys, l, s)
-	} else {
-		p.Legend.Add(sys, s)
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		_ = f.Close()
+		return err
 	}
+	return f.Close()
+}
+
+// sweepPanel is an empty panel with a log-2 concurrency axis.
+func sweepPanel(title, ylabel string, conc []int) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text, p.Y.Label.Text = "clients (log scale)", ylabel
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = concTicks(conc)
+	p.X.Min, p.X.Max = float64(conc[0])/1.5, float64(conc[len(conc)-1])*1.5
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+// addSweepLine draws one system's line for one distribution: solid for
+// uniform keys, dashed for Zipf, with min–max bars.
+func addSweepLine(p *plot.Plot, sys, dist, label string, rp rangePoints) error {
+	if len(rp.XYs) == 0 {
+		return nil
+	}
+	l, s, err := plotter.NewLinePoints(rp.XYs)
+	if err != nil {
+		return err
+	}
+	l.Color, l.Width = sysColor[sys], vg.Points(1.5)
+	if dist == distZipf {
+		l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+	}
+	s.Color, s.Shape, s.Radius = sysColor[sys], sysGlyph[sys], vg.Points(3)
+	eb, err := plotter.NewYErrorBars(rp)
+	if err != nil {
+		return err
+	}
+	eb.Color = sysColor[sys]
+	p.Add(l, s, eb)
+	p.Legend.Add(label+" "+dist, l, s)
 	return nil
 }
 
-// throughputChart: ops/s per round, both systems.
-func throughputChart(res *Results, wl string) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: throughput per round (%d clients)", wl, res.Config.Concurrency)
-	p.X.Label.Text, p.Y.Label.Text = "round", "ops/s"
-	p.Y.Min = 0
-	p.Y.Tick.Marker = intTicks{}
-	p.Legend.Top = false // bottom right: the axis starts at 0, the lines sit higher
-	for _, sys := range res.Config.Systems {
-		var xys plotter.XYs
-		for _, rr := range res.Rounds {
-			if r := runOf(rr, sys, wl); r != nil && r.Ops > 0 {
-				xys = append(xys, plotter.XY{X: float64(rr.Round), Y: r.OpsPerSec})
-			}
-		}
-		if err := addSeries(p, sys, xys, true); err != nil {
-			return nil, err
-		}
+// concTicks labels exactly the swept concurrencies.
+type concTicks []int
+
+func (c concTicks) Ticks(_, _ float64) []plot.Tick {
+	t := make([]plot.Tick, len(c))
+	for i, n := range c {
+		t[i] = plot.Tick{Value: float64(n), Label: strconv.Itoa(n)}
 	}
-	p.X.Tick.Marker = roundTicks(len(res.Rounds))
-	p.Add(plotter.NewGrid())
-	return p, nil
+	return t
 }
 
 // intTicks labels the default ticks without decimals.
@@ -164,137 +230,6 @@ func (ratioTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 	}
 	return t
-}
-
-type roundTicks int
-
-func (n roundTicks) Ticks(_, _ float64) []plot.Tick {
-	var t []plot.Tick
-	for i := 1; i <= int(n); i++ {
-		t = append(t, plot.Tick{Value: float64(i), Label: fmt.Sprint(i)})
-	}
-	return t
-}
-
-// cdfChart: latency CDF of every round merged, log latency axis.
-func cdfChart(res *Results, wl string) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: latency CDF, all rounds", wl)
-	p.X.Label.Text, p.Y.Label.Text = "latency (ms, log scale)", "fraction of requests"
-	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
-	p.Y.Min, p.Y.Max = 0, 1
-	p.Legend.Left, p.Legend.Top = true, true
-	for _, sys := range res.Config.Systems {
-		var xys plotter.XYs
-		for _, pt := range res.LatencyCDF[wl][sys] {
-			if pt[0] > 0 {
-				xys = append(xys, plotter.XY{X: pt[0], Y: pt[1]})
-			}
-		}
-		if len(xys) == 0 {
-			continue
-		}
-		l, err := plotter.NewLine(xys)
-		if err != nil {
-			return nil, err
-		}
-		l.LineStyle.Color, l.LineStyle.Width = sysColor[sys], vg.Points(1.5)
-		p.Add(l)
-		p.Legend.Add(sys, l)
-	}
-	p.Add(plotter.NewGrid())
-	return p, nil
-}
-
-// ratioChartWidth gives each column of the ratio chart 0.8 in, 8 in at
-// least.
-func ratioChartWidth(res *Results) vg.Length {
-	n := 3 * len(res.Summary)
-	if res.Failover != nil {
-		n++
-	}
-	return max(8*vg.Inch, vg.Length(n)*0.8*vg.Inch)
-}
-
-// ratioChart: optoutd / the other system's ops/s, p50 latency and CPU per
-// request per round for each workload, and the per-round failover write ratio, with a
-// line at 1.
-func ratioChart(res *Results) (*plot.Plot, error) {
-	a, b := res.sides()
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s / %s per round (dots) and median (black square)", a, b)
-	p.Y.Label.Text = fmt.Sprintf("ratio %s / %s", a, b)
-	var labels []string
-	var pts, med plotter.XYs
-	add := func(label string, vals []*float64) {
-		x := float64(len(labels))
-		labels = append(labels, label)
-		var v []float64
-		for i, r := range vals {
-			if r != nil {
-				v = append(v, *r)
-				pts = append(pts, plotter.XY{X: x + 0.08*float64(i-len(vals)/2), Y: *r})
-			}
-		}
-		if s := summarize(v); s.N > 0 {
-			med = append(med, plotter.XY{X: x, Y: s.Median})
-		}
-	}
-	metrics := []struct {
-		label string
-		f     func(RoundRatio) *float64
-	}{
-		{"ops/s", func(r RoundRatio) *float64 { return r.OpsPerSec }},
-		{"p50", func(r RoundRatio) *float64 { return r.P50 }},
-		{"CPU/op", func(r RoundRatio) *float64 { return r.CPUPerOp }},
-	}
-	for _, m := range metrics {
-		for _, wl := range []string{wlReads, wlWrites, wlCAS} {
-			if ws := res.Summary[wl]; ws != nil {
-				var v []*float64
-				for _, pr := range ws.PerRound {
-					v = append(v, m.f(pr))
-				}
-				add(wl+"\n"+m.label, v)
-			}
-		}
-	}
-	if f := res.Failover; f != nil {
-		var v []*float64
-		for _, pr := range f.PerRound {
-			v = append(v, pr.Write)
-		}
-		add("failover\ntime", v)
-	}
-	one := plotter.NewFunction(func(float64) float64 { return 1 })
-	one.Color, one.Dashes = color.Gray{Y: 0x80}, []vg.Length{vg.Points(4), vg.Points(4)}
-	p.Add(one)
-	if len(pts) > 0 {
-		s, err := plotter.NewScatter(pts)
-		if err != nil {
-			return nil, err
-		}
-		s.GlyphStyle.Color, s.GlyphStyle.Radius = sysColor[sysOptoutd], vg.Points(3)
-		p.Add(s)
-	}
-	if len(med) > 0 {
-		s, err := plotter.NewScatter(med)
-		if err != nil {
-			return nil, err
-		}
-		s.GlyphStyle.Shape, s.GlyphStyle.Radius = draw.BoxGlyph{}, vg.Points(2)
-		s.GlyphStyle.Color = color.Black
-		p.Add(s)
-	}
-	p.NominalX(labels...)
-	p.X.Min, p.X.Max = -0.5, float64(len(labels))-0.5
-	p.Y.Min = 0
-	for _, pt := range pts {
-		p.Y.Max = max(p.Y.Max, 1.08*pt.Y) // room for the top dot
-	}
-	p.Y.Tick.Marker = ratioTicks{}
-	p.Add(plotter.NewGrid())
-	return p, nil
 }
 
 // failoverChart: every sample's write and read unavailability.

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,14 +31,32 @@ func TestParseFlagsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--duration", "0s"}, "--duration"},
 		{[]string{"--duration", "50ms"}, "--duration"},
 		{[]string{"--warmup", "-1s"}, "--warmup"},
-		{[]string{"--concurrency", "0"}, "--concurrency"},
-		{[]string{"--concurrency", "5000"}, "--concurrency"},
+		{[]string{"--concurrency", "0"}, "--concurrency: 0 must be between 1 and 1024"},
+		{[]string{"--concurrency", "1,5000"}, "--concurrency: 5000 must be between 1 and 1024"},
+		{[]string{"--concurrency", "1,x"}, `--concurrency: "x" is not a number`},
+		{[]string{"--concurrency", "16,16"}, "--concurrency: 16 named twice"},
+		{[]string{"--concurrency", ""}, "--concurrency: must name at least one"},
+		{[]string{"--dist", "normal"}, `--dist: unknown "normal"`},
+		{[]string{"--dist", ""}, "--dist: must name at least one"},
+		{[]string{"--zipf-theta", "1"}, "--zipf-theta"},
+		{[]string{"--zipf-theta", "0"}, "--zipf-theta"},
+		{[]string{"--zipf-theta", "NaN"}, "--zipf-theta"},
+		{[]string{"--batch-size", "0"}, "--batch-size"},
+		{[]string{"--batch-size", "1001"}, "--batch-size: 1001 must be between 1 and 1000"},
+		{[]string{"--failover-concurrency", "1"}, "--failover-concurrency"},
+		{[]string{"--failover-concurrency", "2000"}, "--failover-concurrency"},
+		{[]string{"--keys", "10000001"}, "--keys"},
+		{[]string{"--failover-samples", "101"}, "--failover-samples"},
+		{[]string{"--warmup", "11m"}, "--warmup"},
+		{[]string{"--duration", "2h"}, "--duration"},
+		{[]string{"--op-timeout", "11m"}, "--op-timeout"},
 		{[]string{"--keys", "0"}, "--keys"},
 		{[]string{"--failover-samples", "0"}, "--failover-samples"},
 		{[]string{"--op-timeout", "1ms"}, "--op-timeout"},
 		{[]string{"--workloads", ""}, "--workloads: must name at least one"},
-		{[]string{"--workloads", "reads,scan"}, `--workloads: unknown "scan"`},
-		{[]string{"--workloads", "reads,reads"}, `--workloads: "reads" named twice`},
+		{[]string{"--workloads", "check,scan"}, `--workloads: unknown "scan"`},
+		{[]string{"--workloads", "check,check"}, `--workloads: "check" named twice`},
+		{[]string{"--workloads", "reads,check"}, `--workloads: "check" named twice`},
 		{[]string{"--systems", "mysql"}, `--systems: unknown "mysql"`},
 		{[]string{"--target", "nearest"}, "--target"},
 		{[]string{"--etcd-timing", "fast"}, "--etcd-timing"},
@@ -56,6 +75,7 @@ func TestParseFlagsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--systems", "optoutd,optoutd_base", "--base-rev", "v1"}, `--systems: unknown "optoutd_base"`},
 		{[]string{"--client-http1", "etcd"}, `--client-http1: "etcd" is not an optoutd system`},
 		{[]string{"--client-http1", "optoutd-base"}, `--client-http1: "optoutd-base" is not an optoutd system in --systems optoutd,etcd`},
+		{[]string{"--client-h2c", "etcd"}, `--client-h2c: "etcd" is not an optoutd system`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -85,24 +105,33 @@ func TestParseFlagsRepoAndArgs(t *testing.T) {
 
 func TestParseFlagsValues(t *testing.T) {
 	repo := fakeRepo(t)
-	c, err := parseFlags([]string{"--repo", repo, "--workloads", " cas , reads ", "--rounds", "3",
-		"--duration", "4s", "--concurrency", "8", "--target", "leader", "--etcd-timing", "default"}, io.Discard)
+	c, err := parseFlags([]string{"--repo", repo, "--workloads", " cas , reads, writes ", "--rounds", "3", "--dist", "zipf",
+		"--duration", "4s", "--concurrency", "64, 1,16", "--target", "leader", "--etcd-timing", "default", "--zipf-theta", "0.5",
+		"--batch-size", "10", "--failover-concurrency", "4"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.Workloads, ",") != "cas,reads" || c.Rounds != 3 || c.Duration != 4*time.Second ||
-		c.Concurrency != 8 || c.Target != targetLeader || c.EtcdTiming != etcdTimingDefault {
+	if strings.Join(c.Workloads, ",") != "cas,check,set" || c.Rounds != 3 || c.Duration != 4*time.Second ||
+		!slices.Equal(c.Concurrency, []int{1, 16, 64}) || c.Target != targetLeader || c.EtcdTiming != etcdTimingDefault ||
+		!slices.Equal(c.Dists, []string{distZipf}) || c.ZipfTheta != 0.5 || c.BatchSize != 10 || c.FailoverConcurrency != 4 {
 		t.Errorf("parsed %+v", c)
 	}
 	if !c.has(wlCAS) || c.has(wlFailover) {
 		t.Errorf("has: cas=%v failover=%v", c.has(wlCAS), c.has(wlFailover))
 	}
+	if got := c.throughputOf(); !slices.Equal(got, []string{wlCheck, wlSet, wlCAS}) {
+		t.Errorf("throughputOf = %v, want run order check, set, cas", got)
+	}
 	d, err := parseFlags([]string{"--repo", repo}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Rounds != 5 || d.Duration != 10*time.Second || d.Concurrency != 32 || d.Keys != 10000 || len(d.Workloads) != 4 || len(d.Systems) != 2 {
+	if d.Rounds != 3 || d.Duration != 10*time.Second || !slices.Equal(d.Concurrency, []int{1, 16, 64, 256}) || d.Keys != 20000 ||
+		len(d.Workloads) != 6 || len(d.Systems) != 2 || len(d.Dists) != 2 || d.BatchSize != 100 {
 		t.Errorf("defaults = %+v", d)
+	}
+	if _, err := parseFlags([]string{"--repo", repo, "--client-h2c", "optoutd", "--client-http1", "optoutd"}, io.Discard); err != nil {
+		t.Errorf("--client-h2c optoutd --client-http1 optoutd: %v", err)
 	}
 }
 
@@ -120,7 +149,7 @@ func TestParseFlagsBaseRev(t *testing.T) {
 			t.Errorf("--systems %s: pair() = %q, %q, %v; want optoutd, optoutd-base, true", systems, a, b, ok)
 		}
 	}
-	c, err := parseFlags([]string{"--repo", repo, "--systems", "optoutd,optoutd-base", "--base-rev", "HEAD", "--client-http1", "optoutd-base"}, io.Discard)
+	c, err := parseFlags([]string{"--repo", repo, "--systems", "optoutd,optoutd-base", "--base-rev", "HEAD", "--client-h2c", "optoutd-base"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,15 +157,15 @@ func TestParseFlagsBaseRev(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := sys.(*optoutdSystem); !o.http1 || !strings.Contains(o.Settings()["client"], "HTTP/1.1") {
-		t.Errorf("--client-http1 optoutd-base: http1 = %v, client %q", o.http1, o.Settings()["client"])
+	if o := sys.(*optoutdSystem); !o.h2c || !strings.Contains(o.Settings()["client"], "h2c") {
+		t.Errorf("--client-h2c optoutd-base: h2c = %v, client %q", o.h2c, o.Settings()["client"])
 	}
 	sys, err = newSystem(sysOptoutd, c, map[string]optoutdBuild{sysOptoutd: {Bin: "x"}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := sys.(*optoutdSystem); o.http1 {
-		t.Error("optoutd uses HTTP/1.1 but only optoutd-base was named")
+	if o := sys.(*optoutdSystem); o.h2c || !strings.Contains(o.Settings()["client"], "HTTP/1.1") {
+		t.Errorf("optoutd uses h2c but only optoutd-base was named: %q", o.Settings()["client"])
 	}
 	// optoutd-base is built from --repo even when optoutd comes from
 	// --optoutd-bin.
@@ -178,14 +207,15 @@ func TestQuickDefaultsYieldToExplicitFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Rounds != 1 || q.Duration != 2*time.Second || q.Warmup != 500*time.Millisecond || q.Keys != 1000 || q.FailoverSamples != 1 {
+	if q.Rounds != 1 || q.Duration != 500*time.Millisecond || q.Warmup != 200*time.Millisecond || q.Keys != 1000 ||
+		q.FailoverSamples != 1 || !slices.Equal(q.Concurrency, []int{1, 8}) || len(q.Workloads) != len(allWorkloads) || len(q.Dists) != 2 {
 		t.Errorf("--quick = %+v", q)
 	}
-	q, err = parseFlags([]string{"--repo", repo, "--quick", "--rounds", "3", "--duration", "5s"}, io.Discard)
+	q, err = parseFlags([]string{"--repo", repo, "--quick", "--rounds", "3", "--duration", "5s", "--concurrency", "2"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Rounds != 3 || q.Duration != 5*time.Second || q.Keys != 1000 {
-		t.Errorf("--quick with --rounds 3 --duration 5s = %+v", q)
+	if q.Rounds != 3 || q.Duration != 5*time.Second || q.Keys != 1000 || !slices.Equal(q.Concurrency, []int{2}) {
+		t.Errorf("--quick with --rounds 3 --duration 5s --concurrency 2 = %+v", q)
 	}
 }

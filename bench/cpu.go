@@ -27,6 +27,9 @@ type CPUUsage struct {
 	NodeCores float64 `json:"node_cores"`
 	// BenchCores: cores the bench process (the clients) used.
 	BenchCores float64 `json:"bench_cores"`
+	// PeerCores: cores the other system's idle nodes used meanwhile
+	// (heartbeats, background commits).
+	PeerCores float64 `json:"peer_cores"`
 	// OtherCores: cores used by everything else on the machine (other
 	// people's work): the noise.
 	OtherCores float64 `json:"other_cores"`
@@ -101,9 +104,10 @@ func procTicks(pid int) (uint64, bool) {
 	return u + k, err1 == nil && err2 == nil
 }
 
-// cpuUsage compares two samples; ops is the number of successful requests
-// in between.
-func cpuUsage(a, b cpuSample, nodes []int, self int, ops int64) CPUUsage {
+// cpuUsage compares two samples; nodes are the measured system's
+// processes, peers the idle other system's; ops is the number of
+// successful requests in between.
+func cpuUsage(a, b cpuSample, nodes, peers []int, self int, ops int64) CPUUsage {
 	secs := b.at.Sub(a.at).Seconds()
 	if secs <= 0 {
 		return CPUUsage{}
@@ -120,9 +124,13 @@ func cpuUsage(a, b cpuSample, nodes []int, self int, ops int64) CPUUsage {
 	for _, p := range nodes {
 		node += delta(p)
 	}
+	var peer float64
+	for _, p := range peers {
+		peer += delta(p)
+	}
 	bench := delta(self)
 	busy := float64(b.busy-a.busy) / clockTicks
-	u := CPUUsage{NodeCores: node / secs, BenchCores: bench / secs, OtherCores: max(0, busy-node-bench) / secs}
+	u := CPUUsage{NodeCores: node / secs, BenchCores: bench / secs, PeerCores: peer / secs, OtherCores: max(0, busy-node-bench-peer) / secs}
 	if ops > 0 {
 		u.NodeCPUPerOpUs = node / float64(ops) * 1e6
 	}

@@ -22,6 +22,7 @@ type etcdSystem struct {
 	timing string
 
 	procs     []*proc
+	dirs      []string // data dirs
 	clientURL []string
 
 	mu      sync.Mutex
@@ -48,7 +49,8 @@ func (s *etcdSystem) Settings() map[string]string {
 		"pre-vote":           "true (default)",
 		"snapshot-count":     strconv.Itoa(etcdSnapshotCount) + " (matches optoutd's snapshot threshold)",
 		"fsync":              "on (default: WAL fsync per Ready batch; bbolt backend commits every 100ms or 10000 ops)",
-		"auto-compaction":    "off (default)",
+		"auto-compaction":    "off (default): the backend keeps every revision",
+		"max-txn-ops":        strconv.Itoa(maxBatch) + " (default 128; the batch workload's Txn of Gets)",
 		"client":             "go.etcd.io/etcd/client/v3 (gRPC, HTTP/2, round-robin over the endpoints)",
 		"log-level":          "warn",
 	}
@@ -63,6 +65,7 @@ func (s *etcdSystem) Start(ctx context.Context, dir string) error {
 	initial := joinInitial(names, addrs[3:], "http://")
 	tick, election := s.tickElection()
 	for i, name := range names {
+		s.dirs = append(s.dirs, filepath.Join(dir, name))
 		s.clientURL = append(s.clientURL, "http://"+addrs[i])
 		p := &proc{
 			name: name, bin: s.self, logPath: filepath.Join(dir, name+".log"),
@@ -127,8 +130,30 @@ func (s *etcdSystem) Restart(ctx context.Context, i int) error {
 	return s.waitReady(ctx, i)
 }
 
-func (s *etcdSystem) Check() error { return checkProcs(s.procs) }
-func (s *etcdSystem) PIDs() []int  { return pids(s.procs) }
+func (s *etcdSystem) Check() error            { return checkProcs(s.procs) }
+func (s *etcdSystem) PIDs() []int             { return pids(s.procs) }
+func (s *etcdSystem) Procs() []*proc          { return s.procs }
+func (s *etcdSystem) MetricsURL(i int) string { return s.clientURL[i] + "/metrics" }
+
+// DiskBreakdown: WAL, backend (with its buckets; "key" holds every
+// revision of every key, as auto-compaction is off), snapshots.
+func (s *etcdSystem) DiskBreakdown(dataDir string) (*NodeDisk, error) {
+	d, err := walkDisk(dataDir, etcdPart)
+	if err != nil {
+		return &d, err
+	}
+	d.Buckets, d.FreeBytes, err = boltBuckets(filepath.Join(dataDir, "member", "snap", "db"))
+	return &d, err
+}
+
+// DataDirs are the members' data dirs.
+func (s *etcdSystem) DataDirs() []string { return s.dirs }
+
+// SyncMetrics: etcd fsyncs its WAL once per Raft Ready batch and commits
+// its bbolt backend in the background (every 100 ms or 10,000 ops).
+func (s *etcdSystem) SyncMetrics() (string, string) {
+	return "etcd_disk_wal_fsync_duration_seconds_count", "etcd_disk_backend_commit_duration_seconds_count"
+}
 
 func (s *etcdSystem) Leader(ctx context.Context) (int, error) {
 	leader := -1
@@ -189,7 +214,7 @@ func etcdValue(state optoutv1.State) string {
 	return "state=" + strconv.Itoa(int(state)) + ";source=bench;reason=load"
 }
 
-func (o etcdOps) Read(ctx context.Context, subject string) error {
+func (o etcdOps) Check(ctx context.Context, subject string) error {
 	r, err := o.c.Get(ctx, etcdKey(subject))
 	if err != nil {
 		return err
@@ -200,7 +225,28 @@ func (o etcdOps) Read(ctx context.Context, subject string) error {
 	return nil
 }
 
-func (o etcdOps) Write(ctx context.Context, subject string, seq uint64) error {
+// CheckBatch is one Txn of Gets: linearizable, all at one revision.
+func (o etcdOps) CheckBatch(ctx context.Context, subjects []string) error {
+	gets := make([]clientv3.Op, len(subjects))
+	for i, s := range subjects {
+		gets[i] = clientv3.OpGet(etcdKey(s))
+	}
+	r, err := o.c.Txn(ctx).Then(gets...).Commit()
+	if err != nil {
+		return err
+	}
+	if len(r.Responses) != len(subjects) {
+		return fmt.Errorf("bench: Txn of %d Gets answered %d", len(subjects), len(r.Responses))
+	}
+	for _, res := range r.Responses {
+		if rr := res.GetResponseRange(); rr == nil || len(rr.Kvs) == 0 {
+			return errMissing
+		}
+	}
+	return nil
+}
+
+func (o etcdOps) Set(ctx context.Context, subject string, seq uint64) error {
 	_, err := o.c.Put(ctx, etcdKey(subject), etcdValue(optoutv1.State_STATE_OPTED_OUT))
 	return err
 }

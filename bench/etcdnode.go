@@ -82,6 +82,7 @@ func (f *etcdNodeFlags) embedConfig() (*embed.Config, error) {
 	cfg.TickMs = f.heartbeatMs
 	cfg.ElectionMs = f.electionMs
 	cfg.SnapshotCount = etcdSnapshotCount
+	cfg.MaxTxnOps = maxBatch // the batch workload sends up to --batch-size Gets per Txn
 	cfg.LogLevel = "warn"
 	cfg.LogOutputs = []string{"stderr"}
 	return cfg, cfg.Validate()

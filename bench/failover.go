@@ -87,7 +87,7 @@ func storeMin(a *atomic.Int64, v int64) {
 func (l *failoverLoad) run(ctx context.Context, wg *sync.WaitGroup, ops func(int) Ops, keys []string, conc int, opTimeout time.Duration) {
 	writers := max(1, conc/2)
 	readers := max(1, conc-writers)
-	rngs := workerRNGs(writers+readers, 3)
+	rngs := workerRNGs(writers+readers, 3) // uniform keys
 	for w := 0; w < writers+readers; w++ {
 		wg.Add(1)
 		go func(w int, write bool) {
@@ -99,9 +99,9 @@ func (l *failoverLoad) run(ctx context.Context, wg *sync.WaitGroup, ops func(int
 				octx, cancel := context.WithTimeout(ctx, opTimeout)
 				var err error
 				if write {
-					err = o.Write(octx, key, i)
+					err = o.Set(octx, key, i)
 				} else {
-					err = o.Read(octx, key)
+					err = o.Check(octx, key)
 				}
 				cancel()
 				t1 := time.Now()
@@ -156,9 +156,9 @@ func (l *failoverLoad) probe(ctx context.Context, wg *sync.WaitGroup, ops func(i
 				t0 := time.Now()
 				var err error
 				if write {
-					err = o.Write(octx, key, uint64(t0.UnixNano()))
+					err = o.Set(octx, key, uint64(t0.UnixNano()))
 				} else {
-					err = o.Read(octx, key)
+					err = o.Check(octx, key)
 				}
 				if err != nil {
 					return
@@ -183,7 +183,7 @@ func failoverSample(ctx context.Context, sys System, ops func(int) Ops, keys []s
 	defer stopLoad()
 	var load failoverLoad
 	var wg sync.WaitGroup
-	load.run(lctx, &wg, ops, keys, cfg.Concurrency, cfg.OpTimeout)
+	load.run(lctx, &wg, ops, keys, cfg.FailoverConcurrency, cfg.OpTimeout)
 	sleepCtx(ctx, failoverSteady)
 	leader, err := sys.Leader(ctx)
 	if err != nil {
@@ -241,7 +241,7 @@ func failoverSample(ctx context.Context, sys System, ops func(int) Ops, keys []s
 	// Let the restarted node catch up before the next sample: one write
 	// through every client start must succeed.
 	for w := 0; w < 3; w++ {
-		err := retry(ctx, func(c context.Context) error { return ops(w).Write(c, keys[0], uint64(w)) })
+		err := retry(ctx, func(c context.Context) error { return ops(w).Set(c, keys[0], uint64(w)) })
 		if err != nil {
 			return s, err
 		}

@@ -78,7 +78,7 @@ func run(ctx context.Context, cfg Config, stdout io.Writer, stderr *os.File) err
 		}
 	}
 
-	r := &runner{cfg: cfg, prog: prog, builds: builds, self: self, keys: subjects(cfg.Keys)}
+	r := newRunner(cfg, prog, builds, self)
 	runErr := r.runAll(ctx, res)
 	res.Finished = time.Now()
 	res.WallSeconds = res.Finished.Sub(res.Started).Seconds()
@@ -87,7 +87,6 @@ func run(ctx context.Context, cfg Config, stdout io.Writer, stderr *os.File) err
 	if runErr != nil {
 		res.Error = runErr.Error()
 	}
-	res.mergeCDFs()
 	res.summarize()
 
 	var charts []string

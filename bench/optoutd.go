@@ -22,11 +22,12 @@ type optoutdSystem struct {
 	name   string // sysOptoutd or sysOptoutdBase
 	bin    string
 	commit string // what bin was built from, for the report
-	http1  bool   // clients speak HTTP/1.1, not h2c (--client-http1)
+	h2c    bool   // clients speak h2c, not HTTP/1.1 (--client-h2c)
 	// noCatalog: the server answered UNIMPLEMENTED to DefinePurpose (a
 	// build before the purpose catalog, which accepts any purpose).
 	noCatalog bool
 	procs     []*proc
+	dirs      []string // data dirs
 	api       []string
 	admin     []*client.Client // one per node, that node only
 
@@ -62,6 +63,7 @@ func (s *optoutdSystem) Start(ctx context.Context, dir string) error {
 	initial := joinInitial(names, addrs[3:], "")
 	s.api = addrs[:3]
 	for i, name := range names {
+		s.dirs = append(s.dirs, filepath.Join(dir, name))
 		p := &proc{
 			name: name, bin: s.bin, logPath: filepath.Join(dir, name+".log"),
 			args: []string{"server", "--id", name, "--data-dir", filepath.Join(dir, name),
@@ -115,16 +117,16 @@ func (s *optoutdSystem) definePurpose(ctx context.Context) error {
 
 func (s *optoutdSystem) clientDesc() string {
 	const c = "github.com/optoutd/optoutd/client from the bench's work tree (Connect protocol, protobuf, "
-	if s.http1 {
-		return c + "HTTP/1.1 by --client-http1: a connection per request in flight)"
+	if s.h2c {
+		return c + "h2c by --client-h2c: one HTTP/2 connection per node and client)"
 	}
-	return c + "h2c: one HTTP/2 connection per node and client)"
+	return c + "HTTP/1.1, the client's default: a connection per request in flight, up to 64 kept idle per node)"
 }
 
-// newClient is a product client for endpoints, over HTTP/1.1 if asked.
+// newClient is a product client for endpoints, over h2c if asked.
 func (s *optoutdSystem) newClient(endpoints []string) (*client.Client, error) {
-	if s.http1 {
-		return client.New(endpoints, client.WithHTTP1())
+	if s.h2c {
+		return client.New(endpoints, client.WithH2C())
 	}
 	return client.New(endpoints)
 }
@@ -167,8 +169,30 @@ func (s *optoutdSystem) Restart(ctx context.Context, i int) error {
 	return s.waitReady(ctx, i)
 }
 
-func (s *optoutdSystem) Check() error { return checkProcs(s.procs) }
-func (s *optoutdSystem) PIDs() []int  { return pids(s.procs) }
+func (s *optoutdSystem) Check() error            { return checkProcs(s.procs) }
+func (s *optoutdSystem) PIDs() []int             { return pids(s.procs) }
+func (s *optoutdSystem) Procs() []*proc          { return s.procs }
+func (s *optoutdSystem) MetricsURL(i int) string { return "http://" + s.api[i] + "/metrics" }
+
+// DiskBreakdown: raft.db, fsm.db (with its buckets), snapshots.
+func (s *optoutdSystem) DiskBreakdown(dataDir string) (*NodeDisk, error) {
+	d, err := walkDisk(dataDir, optoutdPart)
+	if err != nil {
+		return &d, err
+	}
+	d.Buckets, d.FreeBytes, err = boltBuckets(filepath.Join(dataDir, "fsm.db"))
+	return &d, err
+}
+
+// DataDirs are the nodes' data dirs.
+func (s *optoutdSystem) DataDirs() []string { return s.dirs }
+
+// SyncMetrics: raft-boltdb commits one bbolt transaction per StoreLogs
+// (the leader's appends and each follower's AppendEntries), and the FSM
+// one per applied batch; each bbolt commit fsyncs.
+func (s *optoutdSystem) SyncMetrics() (string, string) {
+	return "optoutd_raft_boltdb_storeLogs_count", "optoutd_fsm_apply_batch_seconds_count"
+}
 
 func (s *optoutdSystem) Leader(ctx context.Context) (int, error) {
 	leader := -1
@@ -242,7 +266,7 @@ func casState(seq uint64) optoutv1.State {
 	return optoutv1.State_STATE_OPTED_IN
 }
 
-func (o optoutdOps) Read(ctx context.Context, subject string) error {
+func (o optoutdOps) Check(ctx context.Context, subject string) error {
 	r, err := o.c.Check(ctx, &optoutv1.CheckRequest{SubjectId: subject, Purpose: benchPurpose})
 	if err != nil {
 		return err
@@ -253,7 +277,27 @@ func (o optoutdOps) Read(ctx context.Context, subject string) error {
 	return nil
 }
 
-func (o optoutdOps) Write(ctx context.Context, subject string, seq uint64) error {
+func (o optoutdOps) CheckBatch(ctx context.Context, subjects []string) error {
+	req := &optoutv1.CheckBatchRequest{Checks: make([]*optoutv1.CheckRequest, len(subjects))}
+	for i, s := range subjects {
+		req.Checks[i] = &optoutv1.CheckRequest{SubjectId: s, Purpose: benchPurpose}
+	}
+	r, err := o.c.CheckBatch(ctx, req)
+	if err != nil {
+		return err
+	}
+	if len(r.Results) != len(subjects) {
+		return fmt.Errorf("bench: CheckBatch of %d answered %d results", len(subjects), len(r.Results))
+	}
+	for _, res := range r.Results {
+		if res.State == optoutv1.State_STATE_UNSPECIFIED {
+			return errMissing
+		}
+	}
+	return nil
+}
+
+func (o optoutdOps) Set(ctx context.Context, subject string, seq uint64) error {
 	_, err := o.c.Set(ctx, &optoutv1.SetRequest{
 		SubjectId: subject, Purpose: benchPurpose, State: optoutv1.State_STATE_OPTED_OUT,
 		Source: "bench", Reason: "load",

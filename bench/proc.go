@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,51 @@ type proc struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
+	// peak is the highest VmHWM (peak resident set) seen over every
+	// lifetime of the node, in bytes.
+	peak int64
+}
+
+// samplePeak reads the running process's VmHWM into peak.
+func (p *proc) samplePeak() {
+	if id := p.pid(); id != 0 {
+		if v, ok := readVmHWM(id); ok {
+			p.mu.Lock()
+			p.peak = max(p.peak, v)
+			p.mu.Unlock()
+		}
+	}
+}
+
+// peakRSS is the peak resident set over the node's lifetimes so far.
+func (p *proc) peakRSS() int64 {
+	p.samplePeak()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peak
+}
+
+// readVmHWM is a process's peak resident set size from /proc, in bytes.
+func readVmHWM(pid int) (int64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, false
+	}
+	return parseVmHWM(string(b))
+}
+
+func parseVmHWM(status string) (int64, bool) {
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) != 2 || f[1] != "kB" {
+				return 0, false
+			}
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			return n << 10, err == nil
+		}
+	}
+	return 0, false
 }
 
 // start runs the process in its own process group, so a Ctrl-C on the
@@ -65,6 +111,11 @@ func (p *proc) kill() {
 	p.mu.Unlock()
 	if cmd == nil {
 		return
+	}
+	if v, ok := readVmHWM(cmd.Process.Pid); ok { // its last chance
+		p.mu.Lock()
+		p.peak = max(p.peak, v)
+		p.mu.Unlock()
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-done

@@ -77,20 +77,15 @@ func fmtRatio(s Spread) string {
 	return fmt.Sprintf("%.2f× [%.2f–%.2f]", s.Median, s.Min, s.Max)
 }
 
-func fmtPtr(p *float64, suffix string) string {
-	if p == nil {
-		return "n/a"
+// seriesOf lists the (workload, dist) pairs of the sweep, in run order.
+func seriesOf(cells []Cell) []Cell {
+	var out []Cell
+	for _, c := range cells {
+		if len(out) == 0 || out[len(out)-1].Series() != c.Series() {
+			out = append(out, Cell{Workload: c.Workload, Dist: c.Dist})
+		}
 	}
-	return fmt.Sprintf("%.2f%s", *p, suffix)
-}
-
-// sides are the two systems of the tables, ratio = a / b: optoutd and the
-// system it is compared with, or optoutd and etcd when only one ran.
-func (res *Results) sides() (a, b string) {
-	if a, b, ok := res.Config.pair(); ok {
-		return a, b
-	}
-	return sysOptoutd, sysEtcd
+	return out
 }
 
 func writeMarkdown(w io.Writer, res *Results, charts []string) {
@@ -103,40 +98,21 @@ func writeMarkdown(w io.Writer, res *Results, charts []string) {
 	fmt.Fprintf(w, "- Machine: %d CPUs (%s), %s, Linux %s; load average at start `%s`, at end `%s`.\n",
 		res.Host.CPUs, res.Host.CPUModel, res.Host.GoVersion, res.Host.Kernel, res.Host.LoadAvgFrom, res.Host.LoadAvgTo)
 	if b == sysOptoutdBase {
-		fmt.Fprintf(w, "- optoutd: %s (`--optoutd-rev %s`); optoutd-base: %s (`--base-rev %s`); both driven by the bench's client. Each: 3 OS processes on loopback, fsync on, fresh data dir per round.\n",
+		fmt.Fprintf(w, "- optoutd: %s (`--optoutd-rev %s`); optoutd-base: %s (`--base-rev %s`); both driven by the bench's client.\n",
 			res.OptoutdCommit, c.OptoutdRev, res.BaseCommit, c.BaseRev)
 	} else {
-		fmt.Fprintf(w, "- optoutd %s; etcd %s. Each: 3 OS processes on loopback, fsync on, fresh data dir per round.\n", res.OptoutdCommit, res.EtcdVersion)
+		fmt.Fprintf(w, "- optoutd %s; etcd %s.\n", res.OptoutdCommit, res.EtcdVersion)
 	}
-	fmt.Fprintf(w, "- %d round(s), the first system alternating (ABBA…); %v measured per workload after %v warm-up; %d closed-loop clients; target `%s`; %d pre-loaded keys; %d failover sample(s) per system per round.\n",
-		c.Rounds, c.Duration, c.Warmup, c.Concurrency, c.Target, c.Keys, c.FailoverSamples)
-	fmt.Fprintf(w, "- Wall time %.0f s. Spread is `median [min–max]` across rounds (failover: across samples).\n\n", res.WallSeconds)
+	fmt.Fprintf(w, "- Each system: 3 OS processes on loopback, fsync on, a fresh data dir per round; both clusters up for the whole round, measured one at a time, back to back in each cell, the first alternating from cell to cell and round to round.\n")
+	fmt.Fprintf(w, "- %d round(s); %v measured per cell after %v warm-up; clients %s; keys %s over %d pre-loaded (Zipf θ %.2f); batch %d keys per call; target `%s`; %d failover sample(s) per system per round with %d clients.\n",
+		c.Rounds, c.Duration, c.Warmup, joinInts(c.Concurrency), strings.Join(c.Dists, " and "), c.Keys, c.ZipfTheta, c.BatchSize, c.Target, c.FailoverSamples, c.FailoverConcurrency)
+	fmt.Fprintf(w, "- Wall time %.0f s. Spread is `median [min–max]` across rounds (failover: across samples). Ratios are %s / %s, formed per round.\n\n", res.WallSeconds, a, b)
 
-	fmt.Fprintf(w, "## Headline (ratio = %s / %s, formed per round)\n\n", a, b)
-	fmt.Fprintf(w, "| metric | %s | %s | ratio |\n|---|---|---|---|\n", a, b)
-	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
-		ws := res.Summary[wl]
-		if ws == nil {
-			continue
-		}
-		fmt.Fprintf(w, "| %s ops/s | %s | %s | %s |\n", wl, fmtSpread(ws.OpsPerSec[a]), fmtSpread(ws.OpsPerSec[b]), fmtRatio(ws.Ratio.OpsPerSec))
-		fmt.Fprintf(w, "| %s p50 ms | %s | %s | %s |\n", wl, fmtSpread(ws.P50Ms[a]), fmtSpread(ws.P50Ms[b]), fmtRatio(ws.Ratio.P50))
-		fmt.Fprintf(w, "| %s p99 ms | %s | %s | %s |\n", wl, fmtSpread(ws.P99Ms[a]), fmtSpread(ws.P99Ms[b]), fmtRatio(ws.Ratio.P99))
-		fmt.Fprintf(w, "| %s node CPU µs/op | %s | %s | %s |\n", wl, fmtSpread(ws.CPUPerOpUs[a]), fmtSpread(ws.CPUPerOpUs[b]), fmtRatio(ws.Ratio.CPUPerOp))
-	}
-	if f := res.Failover; f != nil {
-		fmt.Fprintf(w, "| failover: write unavailable ms | %s | %s | %s |\n", fmtSpread(f.WriteMs[a]), fmtSpread(f.WriteMs[b]), fmtRatio(f.RatioWrite))
-		fmt.Fprintf(w, "| failover: read unavailable ms | %s | %s | %s |\n", fmtSpread(f.ReadMs[a]), fmtSpread(f.ReadMs[b]), fmtRatio(f.RatioRead))
-		fmt.Fprintf(w, "| failover: new leader seen ms | %s | %s | |\n", fmtSpread(f.ElectedMs[a]), fmtSpread(f.ElectedMs[b]))
-	}
-	fmt.Fprintf(w, "\nFor ops/s a ratio above 1 means %s is faster; for latencies, CPU per request and failover times, above 1 means %s is slower or costlier.\n", a, a)
-	fmt.Fprintln(w, "Node CPU µs/op: CPU time of the 3 node processes per successful request (warm-up included); it depends less on the machine's noise than ops/s does.")
-
-	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
-		if res.Summary[wl] != nil {
-			writeWorkloadTable(w, res, wl)
-		}
-	}
+	writeRatioGrid(w, res, "Throughput ratio (batch: keys/s; above 1: "+a+" faster)", func(cs *CellSummary) Spread { return cs.Ratio.OpsPerSec })
+	writeRatioGrid(w, res, "p99 latency ratio (above 1: "+a+" slower)", func(cs *CellSummary) Spread { return cs.Ratio.P99 })
+	writeRatioGrid(w, res, "Node CPU per call ratio (above 1: "+a+" costlier)", func(cs *CellSummary) Spread { return cs.Ratio.CPUPerOp })
+	writeCellTable(w, res)
+	writeRunTable(w, res)
 	if res.Failover != nil {
 		writeFailoverTable(w, res)
 	}
@@ -161,80 +137,117 @@ func writeMarkdown(w io.Writer, res *Results, charts []string) {
 	}
 }
 
-func writeWorkloadTable(w io.Writer, res *Results, wl string) {
-	ws := res.Summary[wl]
+// writeRatioGrid: one row per workload and distribution, one column per
+// concurrency, as in issue 11.
+func writeRatioGrid(w io.Writer, res *Results, title string, f func(*CellSummary) Spread) {
+	conc := res.Config.Concurrency
+	fmt.Fprintf(w, "## %s\n\n| workload | keys |", title)
+	for _, n := range conc {
+		fmt.Fprintf(w, " %d client%s |", n, map[bool]string{true: "", false: "s"}[n == 1])
+	}
+	fmt.Fprintf(w, "\n|---|---|%s\n", strings.Repeat("---|", len(conc)))
+	for _, s := range seriesOf(res.Cells) {
+		fmt.Fprintf(w, "| %s | %s |", s.Workload, s.Dist)
+		for _, n := range conc {
+			cell := "n/a"
+			if cs := res.Summary[Cell{Workload: s.Workload, Dist: s.Dist, Concurrency: n}.Key()]; cs != nil {
+				cell = fmtRatio(f(cs))
+			}
+			fmt.Fprintf(w, " %s |", cell)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+// writeCellTable: every cell's figures for both systems.
+func writeCellTable(w io.Writer, res *Results) {
 	a, b := res.sides()
-	ab := abbrev(a, b)
-	fmt.Fprintf(w, "\n## %s\n\n", wl)
-	fmt.Fprintf(w, "| round | first | %s ops/s | %s ops/s | ratio ops/s | %s p50 / p99 ms | %s p50 / p99 ms | ratio p50 | ratio p99 | node CPU µs/op (%s) | ratio CPU/op | other load, cores (%s) | IO pressure %% (%s) | errors (%s) |\n",
-		a, b, a, b, ab, ab, ab, ab)
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for i, rr := range res.Rounds {
-		o, e := runOf(rr, a, wl), runOf(rr, b, wl)
-		pr := ws.PerRound[i]
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", rr.Round, rr.Order[0],
-			opsCell(o), opsCell(e), fmtPtr(pr.OpsPerSec, "×"), latCell(o), latCell(e),
-			fmtPtr(pr.P50, "×"), fmtPtr(pr.P99, "×"), cpuCell(o, false)+" / "+cpuCell(e, false), fmtPtr(pr.CPUPerOp, "×"),
-			cpuCell(o, true)+" / "+cpuCell(e, true), ioCell(o)+" / "+ioCell(e), errCell(o)+"/"+errCell(e))
+	fmt.Fprintf(w, "## Every cell (%s / %s)\n\n", a, b)
+	fmt.Fprintf(w, "Throughput is calls/s (batch: keys/s); latency per call; node CPU is the 3 nodes' CPU per call, warm-up included; errors summed over rounds (cas and mixed also count compare-and-set conflicts, which are answers, not errors); commits per fsync: acknowledged writes per commit of the leader's log.\n\n")
+	fmt.Fprintf(w, "| cell | throughput | ratio | p50 ms | p99 ms | p99.9 ms | ratio p99 | node CPU µs/call | ratio CPU | errors | conflicts | commits per fsync |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, cell := range res.Cells {
+		cs := res.Summary[cell.Key()]
+		if cs == nil {
+			continue
+		}
+		tp := cs.OpsPerSec
+		if cell.Workload == wlBatch {
+			tp = cs.KeysPerSec
+		}
+		wpls := "–"
+		if cs.WritesPerLogSync != nil {
+			wpls = fmtSpread(cs.WritesPerLogSync[a]) + " / " + fmtSpread(cs.WritesPerLogSync[b])
+		}
+		fmt.Fprintf(w, "| %s | %s / %s | **%s** | %s / %s | %s / %s | %s / %s | %s | %s / %s | %s | %d / %d | %d / %d | %s |\n", cell.Key(),
+			fmtSpread(tp[a]), fmtSpread(tp[b]), fmtRatio(cs.Ratio.OpsPerSec),
+			fmtSpread(cs.P50Ms[a]), fmtSpread(cs.P50Ms[b]), fmtSpread(cs.P99Ms[a]), fmtSpread(cs.P99Ms[b]),
+			fmtSpread(cs.P999Ms[a]), fmtSpread(cs.P999Ms[b]), fmtRatio(cs.Ratio.P99),
+			fmtSpread(cs.CPUPerOpUs[a]), fmtSpread(cs.CPUPerOpUs[b]), fmtRatio(cs.Ratio.CPUPerOp),
+			cs.Errors[a], cs.Errors[b], cs.Conflicts[a], cs.Conflicts[b], wpls)
 	}
-	fmt.Fprintf(w, "| **median [min–max]** | | %s | %s | **%s** | %s / %s | %s / %s | %s | %s | %s / %s | %s | | | |\n",
-		fmtSpread(ws.OpsPerSec[a]), fmtSpread(ws.OpsPerSec[b]), fmtRatio(ws.Ratio.OpsPerSec),
-		fmtSpread(ws.P50Ms[a]), fmtSpread(ws.P99Ms[a]),
-		fmtSpread(ws.P50Ms[b]), fmtSpread(ws.P99Ms[b]), fmtRatio(ws.Ratio.P50), fmtRatio(ws.Ratio.P99),
-		fmtSpread(ws.CPUPerOpUs[a]), fmtSpread(ws.CPUPerOpUs[b]), fmtRatio(ws.Ratio.CPUPerOp))
 }
 
-// abbrev is "o/e" for optoutd/etcd and "o/b" for optoutd/optoutd-base.
-func abbrev(a, b string) string {
-	if b == sysOptoutdBase {
-		return "o/b"
+// writeRunTable: per-run figures (RSS, data dir, fsync floor).
+func writeRunTable(w io.Writer, res *Results) {
+	a, b := res.sides()
+	rs := res.Run
+	if rs == nil {
+		return
 	}
-	return a[:1] + "/" + b[:1]
+	fmt.Fprintf(w, "\n## Per run\n\n| | %s | %s | ratio |\n|---|---|---|---|\n", a, b)
+	fmt.Fprintf(w, "| peak RSS of the largest node, MiB | %s | %s | %s |\n", fmtSpread(rs.PeakRSSMiB[a]), fmtSpread(rs.PeakRSSMiB[b]), fmtRatio(rs.RatioRSS))
+	fmt.Fprintf(w, "| data dir bytes per record (mean node) | %s | %s | %s |\n", fmtSpread(rs.BytesPerRecord[a]), fmtSpread(rs.BytesPerRecord[b]), fmtRatio(rs.RatioBytesPerRecord))
+	fmt.Fprintf(w, "| of which audit history (optoutd's audit buckets) | %s | %s | |\n", fmtSpread(rs.HistoryBytesPerRecord[a]), fmtSpread(rs.HistoryBytesPerRecord[b]))
+	fmt.Fprintf(w, "| this machine's fsync floor (4 KiB overwrite + fdatasync), p50 / p99 ms | %s / %s | | |\n\n", fmtSpread(rs.FsyncP50Ms), fmtSpread(rs.FsyncP99Ms))
+	note := ""
+	if b == sysEtcd {
+		note = "; etcd's preallocated 64 MiB WAL segments count in full, and its backend's `key` bucket keeps every revision of every key, as compaction is off"
+	}
+	fmt.Fprintf(w, "Data dirs after the round (nodes stopped; allocated bytes%s):\n\n", note)
+	fmt.Fprintf(w, "| round | system | node | peak RSS MiB | data dir MiB | parts MiB | largest buckets MiB |\n|---|---|---|---|---|---|---|\n")
+	for _, rr := range res.Rounds {
+		for _, sys := range rr.Order {
+			sr := rr.Systems[sys]
+			if sr == nil || sr.Disk == nil {
+				continue
+			}
+			for _, nd := range sr.Disk.Nodes {
+				fmt.Fprintf(w, "| %d | %s | %s | %.0f | %.1f | %s | %s |\n", rr.Round, sys, nd.Node, float64(sr.PeakRSSBytes[nd.Node])/(1<<20),
+					mib(nd.Bytes), fmtSizes(nd.Parts, 0), fmtSizes(nd.Buckets, 4)+errNote(nd.Error))
+			}
+		}
+	}
 }
 
-func runOf(rr *RoundResult, sys, wl string) *WorkloadRun {
-	if sr := rr.Systems[sys]; sr != nil {
-		return sr.Workloads[wl]
-	}
-	return nil
-}
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
-func opsCell(r *WorkloadRun) string {
-	if r == nil {
-		return "n/a"
+// fmtSizes lists a size map largest first ("name 1.2; ..."), at most n
+// entries (0: all).
+func fmtSizes(m map[string]int64, n int) string {
+	type kv struct {
+		k string
+		v int64
 	}
-	return fmtNum(r.OpsPerSec)
-}
-
-func latCell(r *WorkloadRun) string {
-	if r == nil || r.Ops == 0 {
-		return "n/a"
+	var l []kv
+	for k, v := range m {
+		l = append(l, kv{k, v})
 	}
-	return fmt.Sprintf("%.2f / %.2f", r.Latency.P50Ms, r.Latency.P99Ms)
-}
-
-func cpuCell(r *WorkloadRun, other bool) string {
-	if r == nil {
-		return "n/a"
+	slices.SortFunc(l, func(x, y kv) int {
+		if x.v != y.v {
+			return int(y.v - x.v)
+		}
+		return strings.Compare(x.k, y.k)
+	})
+	if n > 0 && len(l) > n {
+		l = l[:n]
 	}
-	if other {
-		return fmt.Sprintf("%.2f", r.CPU.OtherCores)
+	parts := make([]string, len(l))
+	for i, e := range l {
+		parts[i] = fmt.Sprintf("%s %.1f", e.k, mib(e.v))
 	}
-	return fmt.Sprintf("%.0f", r.CPU.NodeCPUPerOpUs)
-}
-
-func ioCell(r *WorkloadRun) string {
-	if r == nil || r.CPU.IOPressurePct == nil {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.0f", *r.CPU.IOPressurePct)
-}
-
-func errCell(r *WorkloadRun) string {
-	if r == nil {
-		return "-"
-	}
-	return fmt.Sprint(r.Errors)
+	return strings.Join(parts, "; ")
 }
 
 func writeFailoverTable(w io.Writer, res *Results) {
@@ -266,65 +279,67 @@ func writeFailoverTable(w io.Writer, res *Results) {
 	fmt.Fprintf(w, "\nPer-round ratio of medians (%s/%s): write %s, read %s.\n", a, b, fmtRatio(f.RatioWrite), fmtRatio(f.RatioRead))
 }
 
-// writeBenchfmt writes Go benchmark lines, one per round and system, so
-// `benchstat -col /system bench.txt` compares the two systems.
+// writeBenchfmt writes Go benchmark lines, one per cell, round and
+// system, so `benchstat -col /system bench.txt` compares the two systems.
 func writeBenchfmt(w io.Writer, res *Results) {
 	fmt.Fprintf(w, "goos: linux\ngoarch: amd64\npkg: github.com/optoutd/optoutd/bench\ncpu: %s\n", res.Host.CPUModel)
-	names := map[string]string{wlReads: "Reads", wlWrites: "Writes", wlCAS: "CAS"}
 	for _, rr := range res.Rounds {
-		for _, sys := range res.Config.Systems {
-			sr := rr.Systems[sys]
-			if sr == nil {
-				continue
-			}
-			for _, wl := range []string{wlReads, wlWrites, wlCAS} {
-				r := sr.Workloads[wl]
+		for _, cr := range rr.Cells {
+			for _, sys := range res.Config.Systems {
+				r := cr.Runs[sys]
 				if r == nil || r.Ops == 0 {
 					continue
 				}
-				fmt.Fprintf(w, "Benchmark%s/system=%s\t%d\t%.0f ns/op\t%.1f ops/s\t%.0f p50-ns\t%.0f p99-ns\t%.0f node-cpu-ns/op\n",
-					names[wl], sys, r.Ops, 1e9/r.OpsPerSec, r.OpsPerSec, r.Latency.P50Ms*1e6, r.Latency.P99Ms*1e6, r.CPU.NodeCPUPerOpUs*1e3)
+				name := strings.ToUpper(cr.Workload[:1]) + cr.Workload[1:]
+				fmt.Fprintf(w, "Benchmark%s/dist=%s/clients=%d/system=%s\t%d\t%.0f ns/op\t%.1f keys/s\t%.0f p50-ns\t%.0f p99-ns\t%.0f p99.9-ns\t%.0f node-cpu-ns/op\n",
+					name, cr.Dist, cr.Concurrency, sys, r.Ops, 1e9/r.OpsPerSec, r.KeysPerSec, r.Latency.P50Ms*1e6, r.Latency.P99Ms*1e6, r.Latency.P999Ms*1e6, r.CPU.NodeCPUPerOpUs*1e3)
 			}
-			for _, s := range sr.Failover {
-				fmt.Fprintf(w, "BenchmarkFailover/system=%s\t1\t%.0f write-unavail-ns\t%.0f read-unavail-ns\t%.0f load-write-recovery-ns\n",
-					sys, s.WriteUnavailableMs*1e6, s.ReadUnavailableMs*1e6, s.LoadWriteRecoveryMs*1e6)
+		}
+		for _, sys := range res.Config.Systems {
+			if sr := rr.Systems[sys]; sr != nil {
+				for _, s := range sr.Failover {
+					fmt.Fprintf(w, "BenchmarkFailover/system=%s\t1\t%.0f write-unavail-ns\t%.0f read-unavail-ns\t%.0f load-write-recovery-ns\n",
+						sys, s.WriteUnavailableMs*1e6, s.ReadUnavailableMs*1e6, s.LoadWriteRecoveryMs*1e6)
+				}
 			}
 		}
 	}
 }
 
-// oneLine is the closing summary: the first system's medians and, when
-// both ran, the ratios.
+// oneLine is the closing summary: per workload and distribution, the
+// throughput ratio at the lowest and highest concurrency.
 func oneLine(res *Results, dir string) string {
-	sys := res.Config.Systems[0]
 	a, b, both := res.Config.pair()
-	if both {
-		sys = a
-	}
+	conc := res.Config.Concurrency
 	var parts []string
-	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
-		if ws := res.Summary[wl]; ws != nil {
-			p := fmt.Sprintf("%s %s ops/s", wl, fmtNum(ws.OpsPerSec[sys].Median))
-			if both {
-				p += " = " + fmtRatio(ws.Ratio.OpsPerSec)
+	for _, s := range seriesOf(res.Cells) {
+		var cells []string
+		for _, n := range []int{conc[0], conc[len(conc)-1]} {
+			cs := res.Summary[Cell{Workload: s.Workload, Dist: s.Dist, Concurrency: n}.Key()]
+			if cs == nil {
+				continue
 			}
-			parts = append(parts, p)
+			v := fmtNum(cs.OpsPerSec[res.Config.Systems[0]].Median) + "/s"
+			if both {
+				v = fmtRatio(cs.Ratio.OpsPerSec)
+			}
+			cells = append(cells, fmt.Sprintf("×%d %s", n, v))
+			if len(conc) == 1 {
+				break
+			}
 		}
+		parts = append(parts, s.Series()+" "+strings.Join(cells, ", "))
 	}
-	if f := res.Failover; f != nil {
-		p := fmt.Sprintf("failover %s ms", fmtNum(f.WriteMs[sys].Median))
-		if both {
-			p += " = " + fmtRatio(f.RatioWrite)
-		}
-		parts = append(parts, p)
+	if f := res.Failover; f != nil && both {
+		parts = append(parts, "failover writes "+fmtRatio(f.RatioWrite))
 	}
 	status := ""
 	if !res.Complete {
 		status = " INCOMPLETE"
 	}
-	head := fmt.Sprintf("%s%s (median over %d round(s))", sys, status, len(res.Rounds))
+	head := fmt.Sprintf("%s%s (medians over %d round(s))", res.Config.Systems[0], status, len(res.Rounds))
 	if both {
-		head = fmt.Sprintf("%s vs %s%s (%s median; ratio %s/%s median [min–max] over %d round(s))", a, b, status, a, a, b, len(res.Rounds))
+		head = fmt.Sprintf("%s vs %s%s (throughput ratio %s/%s, median [min–max] over %d round(s))", a, b, status, a, b, len(res.Rounds))
 	}
 	return fmt.Sprintf("%s: %s; results in %s", head, strings.Join(parts, "; "), dir)
 }

@@ -4,7 +4,6 @@ import (
 	"math"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 )
@@ -26,11 +25,12 @@ type Results struct {
 	Config      Config                       `json:"config"`
 	Settings    map[string]map[string]string `json:"settings"`
 	Rounds      []*RoundResult               `json:"rounds"`
-	Summary     map[string]*WorkloadSummary  `json:"summary"`
-	// LatencyCDF: workload -> system -> (ms, fraction) points of every
-	// round's samples merged.
-	LatencyCDF map[string]map[string][][2]float64 `json:"latency_cdf_all_rounds"`
-	Failover   *FailoverSummary                   `json:"failover_summary,omitempty"`
+	// Cells are the sweep's cells in run order; Summary holds each by
+	// Cell.Key().
+	Cells    []Cell                  `json:"cells"`
+	Summary  map[string]*CellSummary `json:"summary"`
+	Run      *RunSummary             `json:"run_summary,omitempty"`
+	Failover *FailoverSummary        `json:"failover_summary,omitempty"`
 }
 
 // HostInfo describes the machine, which is shared and noisy.
@@ -63,15 +63,23 @@ func hostInfo() HostInfo {
 	return h
 }
 
-// WorkloadSummary is one throughput workload across rounds.
-type WorkloadSummary struct {
-	OpsPerSec map[string]Spread `json:"ops_per_sec"`
-	P50Ms     map[string]Spread `json:"p50_ms"`
-	P99Ms     map[string]Spread `json:"p99_ms"`
-	// CPUPerOpUs: the 3 nodes' CPU time per successful request.
+// CellSummary is one cell across rounds. Maps are by system.
+type CellSummary struct {
+	Cell
+	OpsPerSec  map[string]Spread `json:"ops_per_sec"`
+	KeysPerSec map[string]Spread `json:"keys_per_sec"`
+	P50Ms      map[string]Spread `json:"p50_ms"`
+	P99Ms      map[string]Spread `json:"p99_ms"`
+	P999Ms     map[string]Spread `json:"p999_ms"`
+	// CPUPerOpUs: the 3 nodes' CPU time per answered call.
 	CPUPerOpUs map[string]Spread `json:"node_cpu_per_op_us"`
-	// OtherCores: CPU used by other people's processes during the run.
+	// OtherCores: CPU used by other people's processes meanwhile.
 	OtherCores map[string]Spread `json:"other_cores"`
+	// WritesPerLogSync: write workloads' acknowledged writes per commit
+	// of the leader's log ("commits per fsync").
+	WritesPerLogSync map[string]Spread `json:"writes_per_log_sync,omitempty"`
+	Errors           map[string]int64  `json:"errors"`
+	Conflicts        map[string]int64  `json:"conflicts"`
 	// Ratio is optoutd / the other system (Results.RatioOf), formed per
 	// round, then summarised.
 	Ratio    RatioSummary `json:"ratio"`
@@ -79,12 +87,13 @@ type WorkloadSummary struct {
 }
 
 // RatioSummary summarises per-round ratios optoutd / the other system. For
-// ops/s above 1 means optoutd is faster; for latencies above 1 means
-// optoutd is slower.
+// throughput above 1 means optoutd is faster; for latencies and CPU above 1
+// means optoutd is slower or costlier.
 type RatioSummary struct {
 	OpsPerSec Spread `json:"ops_per_sec"`
 	P50       Spread `json:"p50"`
 	P99       Spread `json:"p99"`
+	P999      Spread `json:"p999"`
 	CPUPerOp  Spread `json:"node_cpu_per_op"`
 }
 
@@ -94,7 +103,22 @@ type RoundRatio struct {
 	OpsPerSec *float64 `json:"ops_per_sec"`
 	P50       *float64 `json:"p50"`
 	P99       *float64 `json:"p99"`
+	P999      *float64 `json:"p999"`
 	CPUPerOp  *float64 `json:"node_cpu_per_op"`
+}
+
+// RunSummary is the per-run figures across rounds, by system.
+type RunSummary struct {
+	// PeakRSSMiB: the largest node's peak RSS in each round.
+	PeakRSSMiB            map[string]Spread `json:"peak_rss_mib"`
+	BytesPerRecord        map[string]Spread `json:"bytes_per_record"`
+	HistoryBytesPerRecord map[string]Spread `json:"history_bytes_per_record"`
+	// Ratios a / b, per round.
+	RatioRSS            Spread `json:"ratio_peak_rss"`
+	RatioBytesPerRecord Spread `json:"ratio_bytes_per_record"`
+	// Fsync floor of the machine over rounds.
+	FsyncP50Ms Spread `json:"fsync_floor_p50_ms"`
+	FsyncP99Ms Spread `json:"fsync_floor_p99_ms"`
 }
 
 // FailoverSummary: unavailability after kill -9 of the leader.
@@ -125,88 +149,164 @@ func finite(x float64) *float64 {
 	return &x
 }
 
-// perRound returns f of each round's run of wl on sys (NaN where missing).
-func perRound(rounds []*RoundResult, sys, wl string, f func(*WorkloadRun) float64) []float64 {
+// cellRun is system sys's run of cell key in round rr, or nil.
+func cellRun(rr *RoundResult, key, sys string) *WorkloadRun {
+	for _, c := range rr.Cells {
+		if c.Key() == key {
+			return c.Runs[sys]
+		}
+	}
+	return nil
+}
+
+// perRound returns f of each round's run of the cell on sys (NaN where
+// missing or empty).
+func perRound(rounds []*RoundResult, key, sys string, f func(*WorkloadRun) float64) []float64 {
 	out := make([]float64, len(rounds))
 	for i, rr := range rounds {
 		out[i] = math.NaN()
-		if sr := rr.Systems[sys]; sr != nil {
-			if run := sr.Workloads[wl]; run != nil && run.Ops > 0 {
-				out[i] = f(run)
-			}
+		if run := cellRun(rr, key, sys); run != nil && run.Ops > 0 {
+			out[i] = f(run)
 		}
 	}
 	return out
 }
 
-// mergeCDFs computes LatencyCDF from the in-memory samples; a Results
-// read back from results.json keeps the one it had.
-func (res *Results) mergeCDFs() {
-	out := map[string]map[string][][2]float64{}
-	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
-		for _, sys := range res.Config.Systems {
-			var all []time.Duration
-			for _, rr := range res.Rounds {
-				if r := runOf(rr, sys, wl); r != nil {
-					all = append(all, r.samples...)
-				}
-			}
-			if len(all) == 0 {
-				continue
-			}
-			slices.Sort(all)
-			if out[wl] == nil {
-				out[wl] = map[string][][2]float64{}
-			}
-			out[wl][sys] = cdfPoints(all, 200)
-		}
+// sides are the two systems of the tables, ratio = a / b: optoutd and the
+// system it is compared with, or optoutd and etcd when only one ran.
+func (res *Results) sides() (a, b string) {
+	if a, b, ok := res.Config.pair(); ok {
+		return a, b
 	}
-	if len(out) > 0 {
-		res.LatencyCDF = out
-	}
+	return sysOptoutd, sysEtcd
 }
 
 func (res *Results) summarize() {
-	res.Summary = map[string]*WorkloadSummary{}
-	// Ratios are optoutd / the other; with one system they are all NaN
-	// (N == 0), as before.
+	res.Cells = planCells(res.Config)
+	res.Summary = map[string]*CellSummary{}
 	a, b, ok := res.Config.pair()
 	if ok {
 		res.RatioOf = a + "/" + b
 	} else {
-		a, b = sysOptoutd, sysEtcd
+		a, b = res.sides()
 	}
-	opsf := func(r *WorkloadRun) float64 { return r.OpsPerSec }
-	p50f := func(r *WorkloadRun) float64 { return r.Latency.P50Ms }
-	p99f := func(r *WorkloadRun) float64 { return r.Latency.P99Ms }
-	cpuf := func(r *WorkloadRun) float64 { return r.CPU.NodeCPUPerOpUs }
-	otherf := func(r *WorkloadRun) float64 { return r.CPU.OtherCores }
-	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
-		if !res.Config.has(wl) {
-			continue
-		}
-		ws := &WorkloadSummary{OpsPerSec: map[string]Spread{}, P50Ms: map[string]Spread{}, P99Ms: map[string]Spread{},
-			CPUPerOpUs: map[string]Spread{}, OtherCores: map[string]Spread{}}
-		for _, s := range res.Config.Systems {
-			ws.OpsPerSec[s] = summarize(perRound(res.Rounds, s, wl, opsf))
-			ws.P50Ms[s] = summarize(perRound(res.Rounds, s, wl, p50f))
-			ws.P99Ms[s] = summarize(perRound(res.Rounds, s, wl, p99f))
-			ws.CPUPerOpUs[s] = summarize(perRound(res.Rounds, s, wl, cpuf))
-			ws.OtherCores[s] = summarize(perRound(res.Rounds, s, wl, otherf))
-		}
-		rc := ratios(perRound(res.Rounds, a, wl, cpuf), perRound(res.Rounds, b, wl, cpuf))
-		ro := ratios(perRound(res.Rounds, a, wl, opsf), perRound(res.Rounds, b, wl, opsf))
-		r50 := ratios(perRound(res.Rounds, a, wl, p50f), perRound(res.Rounds, b, wl, p50f))
-		r99 := ratios(perRound(res.Rounds, a, wl, p99f), perRound(res.Rounds, b, wl, p99f))
-		ws.Ratio = RatioSummary{OpsPerSec: summarize(ro), P50: summarize(r50), P99: summarize(r99), CPUPerOp: summarize(rc)}
-		for i, rr := range res.Rounds {
-			ws.PerRound = append(ws.PerRound, RoundRatio{Round: rr.Round, OpsPerSec: finite(ro[i]), P50: finite(r50[i]), P99: finite(r99[i]), CPUPerOp: finite(rc[i])})
-		}
-		res.Summary[wl] = ws
+	for _, cell := range res.Cells {
+		res.Summary[cell.Key()] = summarizeCell(res.Rounds, cell, res.Config.Systems, a, b)
 	}
+	res.Run = summarizeRun(res.Rounds, res.Config.Systems, a, b)
 	if res.Config.has(wlFailover) {
 		res.Failover = summarizeFailover(res.Rounds, res.Config.Systems, a, b)
 	}
+}
+
+var (
+	opsf  = func(r *WorkloadRun) float64 { return r.OpsPerSec }
+	keysf = func(r *WorkloadRun) float64 { return r.KeysPerSec }
+	p50f  = func(r *WorkloadRun) float64 { return r.Latency.P50Ms }
+	p99f  = func(r *WorkloadRun) float64 { return r.Latency.P99Ms }
+	p999f = func(r *WorkloadRun) float64 { return r.Latency.P999Ms }
+	cpuf  = func(r *WorkloadRun) float64 { return r.CPU.NodeCPUPerOpUs }
+	wplsf = func(r *WorkloadRun) float64 {
+		if r.Sync == nil || r.Sync.Error != "" || r.Sync.LeaderLogSyncs == 0 {
+			return math.NaN()
+		}
+		return r.Sync.WritesPerLogSync
+	}
+)
+
+// summarizeCell: ratios are a / b.
+func summarizeCell(rounds []*RoundResult, cell Cell, systems []string, a, b string) *CellSummary {
+	key := cell.Key()
+	cs := &CellSummary{Cell: cell, OpsPerSec: map[string]Spread{}, KeysPerSec: map[string]Spread{}, P50Ms: map[string]Spread{},
+		P99Ms: map[string]Spread{}, P999Ms: map[string]Spread{}, CPUPerOpUs: map[string]Spread{}, OtherCores: map[string]Spread{},
+		Errors: map[string]int64{}, Conflicts: map[string]int64{}}
+	if isWrite(cell.Workload) {
+		cs.WritesPerLogSync = map[string]Spread{}
+	}
+	for _, s := range systems {
+		cs.OpsPerSec[s] = summarize(perRound(rounds, key, s, opsf))
+		cs.KeysPerSec[s] = summarize(perRound(rounds, key, s, keysf))
+		cs.P50Ms[s] = summarize(perRound(rounds, key, s, p50f))
+		cs.P99Ms[s] = summarize(perRound(rounds, key, s, p99f))
+		cs.P999Ms[s] = summarize(perRound(rounds, key, s, p999f))
+		cs.CPUPerOpUs[s] = summarize(perRound(rounds, key, s, cpuf))
+		cs.OtherCores[s] = summarize(perRound(rounds, key, s, func(r *WorkloadRun) float64 { return r.CPU.OtherCores }))
+		if cs.WritesPerLogSync != nil {
+			cs.WritesPerLogSync[s] = summarize(perRound(rounds, key, s, wplsf))
+		}
+		for _, rr := range rounds {
+			if run := cellRun(rr, key, s); run != nil {
+				cs.Errors[s] += run.Errors
+				cs.Conflicts[s] += run.Conflicts
+			}
+		}
+	}
+	ratio := func(f func(*WorkloadRun) float64) []float64 {
+		return ratios(perRound(rounds, key, a, f), perRound(rounds, key, b, f))
+	}
+	ro, r50, r99, r999, rc := ratio(opsf), ratio(p50f), ratio(p99f), ratio(p999f), ratio(cpuf)
+	cs.Ratio = RatioSummary{OpsPerSec: summarize(ro), P50: summarize(r50), P99: summarize(r99), P999: summarize(r999), CPUPerOp: summarize(rc)}
+	for i, rr := range rounds {
+		cs.PerRound = append(cs.PerRound, RoundRatio{Round: rr.Round, OpsPerSec: finite(ro[i]), P50: finite(r50[i]), P99: finite(r99[i]),
+			P999: finite(r999[i]), CPUPerOp: finite(rc[i])})
+	}
+	return cs
+}
+
+// perRoundSystem returns f of each round's SystemRound of sys (NaN where
+// missing).
+func perRoundSystem(rounds []*RoundResult, sys string, f func(*SystemRound) float64) []float64 {
+	out := make([]float64, len(rounds))
+	for i, rr := range rounds {
+		out[i] = math.NaN()
+		if sr := rr.Systems[sys]; sr != nil {
+			out[i] = f(sr)
+		}
+	}
+	return out
+}
+
+func peakMiB(sr *SystemRound) float64 {
+	var peak int64
+	for _, v := range sr.PeakRSSBytes {
+		peak = max(peak, v)
+	}
+	if peak == 0 {
+		return math.NaN()
+	}
+	return float64(peak) / (1 << 20)
+}
+
+func bytesPerRecord(sr *SystemRound) float64 {
+	if sr.Disk == nil || sr.Disk.BytesPerRecord == 0 {
+		return math.NaN()
+	}
+	return sr.Disk.BytesPerRecord
+}
+
+func summarizeRun(rounds []*RoundResult, systems []string, a, b string) *RunSummary {
+	rs := &RunSummary{PeakRSSMiB: map[string]Spread{}, BytesPerRecord: map[string]Spread{}, HistoryBytesPerRecord: map[string]Spread{}}
+	hist := func(sr *SystemRound) float64 {
+		if sr.Disk == nil || sr.Disk.BytesPerRecord == 0 {
+			return math.NaN()
+		}
+		return sr.Disk.HistoryBytesPerRecord
+	}
+	for _, s := range systems {
+		rs.PeakRSSMiB[s] = summarize(perRoundSystem(rounds, s, peakMiB))
+		rs.BytesPerRecord[s] = summarize(perRoundSystem(rounds, s, bytesPerRecord))
+		rs.HistoryBytesPerRecord[s] = summarize(perRoundSystem(rounds, s, hist))
+	}
+	rs.RatioRSS = summarize(ratios(perRoundSystem(rounds, a, peakMiB), perRoundSystem(rounds, b, peakMiB)))
+	rs.RatioBytesPerRecord = summarize(ratios(perRoundSystem(rounds, a, bytesPerRecord), perRoundSystem(rounds, b, bytesPerRecord)))
+	var p50, p99 []float64
+	for _, rr := range rounds {
+		if rr.FsyncFloor.Samples > 0 {
+			p50, p99 = append(p50, rr.FsyncFloor.P50Ms), append(p99, rr.FsyncFloor.P99Ms)
+		}
+	}
+	rs.FsyncP50Ms, rs.FsyncP99Ms = summarize(p50), summarize(p99)
+	return rs
 }
 
 // failoverValues returns the samples of sys in one round (or all rounds).

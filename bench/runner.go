@@ -5,51 +5,70 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 )
 
-// RoundResult is every system's run in one round.
+// RoundResult is one round: the fsync floor, every cell with each
+// system's run of it, and each system's whole-run figures.
 type RoundResult struct {
-	Round   int                     `json:"round"`
-	Order   []string                `json:"order"`
-	Systems map[string]*SystemRound `json:"systems"`
+	Round int `json:"round"`
+	// Order is the order of the whole-system steps (start-up, preload,
+	// failover); each cell has its own.
+	Order      []string                `json:"order"`
+	FsyncFloor FsyncProbe              `json:"fsync_floor"`
+	Cells      []*CellRun              `json:"cells"`
+	Systems    map[string]*SystemRound `json:"systems"`
 }
 
-// SystemRound is one cluster's lifetime: start, preload, the throughput
-// workloads in order, then the failover samples.
+// CellRun is one cell in one round: the systems back to back.
+type CellRun struct {
+	Cell
+	Order []string                `json:"order"`
+	Runs  map[string]*WorkloadRun `json:"runs"`
+}
+
+// SystemRound is one cluster's lifetime in a round, beyond the cells.
 type SystemRound struct {
-	StartupSeconds float64                 `json:"startup_seconds"`
-	PreloadSeconds float64                 `json:"preload_seconds"`
-	Workloads      map[string]*WorkloadRun `json:"workloads"`
-	Failover       []FailoverSample        `json:"failover,omitempty"`
-	Error          string                  `json:"error,omitempty"`
-	Note           string                  `json:"note,omitempty"`
+	StartupSeconds float64 `json:"startup_seconds"`
+	PreloadSeconds float64 `json:"preload_seconds"`
+	// PeakRSSBytes: node -> its highest VmHWM over the round.
+	PeakRSSBytes map[string]int64 `json:"peak_rss_bytes,omitempty"`
+	// Disk: the data dirs after the round, nodes stopped.
+	Disk     *DiskUsage       `json:"disk,omitempty"`
+	Failover []FailoverSample `json:"failover,omitempty"`
+	Error    string           `json:"error,omitempty"`
+	Note     string           `json:"note,omitempty"`
 }
 
 type runner struct {
-	cfg    Config
-	prog   *progress
-	builds map[string]optoutdBuild
-	self   string
-	keys   []string
+	cfg      Config
+	prog     *progress
+	builds   map[string]optoutdBuild
+	self     string
+	keys     []string
+	choosers map[string]keyChooser
 }
 
 // starter is a System that has something to say about how it started.
 type starter interface{ StartNote() string }
 
-// roundOrder alternates which system goes first (ABBA...), so drift and
-// warm caches favour neither.
-func roundOrder(systems []string, round int) []string {
-	order := slices.Clone(systems)
-	if round%2 == 0 {
-		slices.Reverse(order)
+// liveSystem is a started cluster and its clients.
+type liveSystem struct {
+	name   string
+	sys    System
+	dir    string
+	ops    func(int) Ops // for --target
+	allOps func(int) Ops // spread over all nodes
+	sr     *SystemRound
+}
+
+func newRunner(cfg Config, prog *progress, builds map[string]optoutdBuild, self string) *runner {
+	r := &runner{cfg: cfg, prog: prog, builds: builds, self: self, keys: subjects(cfg.Keys), choosers: map[string]keyChooser{}}
+	for _, d := range cfg.Dists {
+		r.choosers[d] = newChooser(d, cfg.Keys, cfg.ZipfTheta)
 	}
-	return order
+	return r
 }
 
 func (r *runner) runAll(ctx context.Context, res *Results) error {
@@ -57,21 +76,294 @@ func (r *runner) runAll(ctx context.Context, res *Results) error {
 	for round := 1; round <= r.cfg.Rounds; round++ {
 		rr := &RoundResult{Round: round, Order: roundOrder(r.cfg.Systems, round), Systems: map[string]*SystemRound{}}
 		res.Rounds = append(res.Rounds, rr)
-		for _, name := range rr.Order {
-			prefix := fmt.Sprintf("[round %d/%d %-*s]", round, r.cfg.Rounds, nameWidth(r.cfg.Systems), name)
-			sr, err := r.runSystem(ctx, name, prefix)
-			rr.Systems[name] = sr
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if err != nil {
-				sr.Error = err.Error()
-				r.prog.logf("%s FAILED: %v", prefix, err)
-				errs = append(errs, fmt.Errorf("round %d %s: %w", round, name, err))
-			}
+		r.prog.step(fmt.Sprintf("[round %d/%d]", round, r.cfg.Rounds), "fsync floor", 0, nil)
+		rr.FsyncFloor = probeFsync(os.TempDir(), probeSamples, probeLimit)
+		r.prog.logf("[round %d/%d] fsync floor in %s: p50 %.2f ms, p99 %.2f ms over %d syncs%s", round, r.cfg.Rounds,
+			rr.FsyncFloor.Dir, rr.FsyncFloor.P50Ms, rr.FsyncFloor.P99Ms, rr.FsyncFloor.Samples, errNote(rr.FsyncFloor.Error))
+		err := r.runRound(ctx, rr)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("round %d: %w", round, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func errNote(e string) string {
+	if e == "" {
+		return ""
+	}
+	return " (" + e + ")"
+}
+
+func (r *runner) prefix(round int, name string) string {
+	return fmt.Sprintf("[round %d/%d %-*s]", round, r.cfg.Rounds, nameWidth(r.cfg.Systems), name)
+}
+
+// runRound starts every system, runs the cells with the systems back to
+// back in each, then the failover samples, and stops and measures them.
+// Every node and temp dir is gone when it returns.
+func (r *runner) runRound(ctx context.Context, rr *RoundResult) error {
+	var errs []error
+	fail := func(ls *liveSystem, err error) {
+		ls.sr.Error = err.Error()
+		r.prog.logf("%s FAILED: %v", r.prefix(rr.Round, ls.name), err)
+		errs = append(errs, fmt.Errorf("%s: %w", ls.name, err))
+	}
+	live := map[string]*liveSystem{}
+	defer func() {
+		for _, ls := range live {
+			ls.sys.Close()
+			_ = os.RemoveAll(ls.dir)
+		}
+	}()
+	for _, name := range rr.Order {
+		ls, err := r.startSystem(ctx, name, rr.Round)
+		if ls != nil {
+			rr.Systems[name] = ls.sr
+			live[name] = ls
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			if ls == nil {
+				rr.Systems[name] = &SystemRound{}
+				ls = &liveSystem{name: name, sr: rr.Systems[name]}
+			}
+			fail(ls, err)
+			r.stop(live, name)
+		}
+	}
+	cells := planCells(r.cfg)
+	for i, cell := range cells {
+		cr := &CellRun{Cell: cell, Order: cellOrder(r.cfg.Systems, rr.Round, i), Runs: map[string]*WorkloadRun{}}
+		rr.Cells = append(rr.Cells, cr)
+		for _, name := range cr.Order {
+			ls := live[name]
+			if ls == nil {
+				continue
+			}
+			prefix := fmt.Sprintf("[round %d/%d cell %d/%d %-*s]", rr.Round, r.cfg.Rounds, i+1, len(cells), nameWidth(r.cfg.Systems), name)
+			run, err := r.runCell(ctx, ls, cell, r.peers(live, name), prefix)
+			if ctx.Err() != nil {
+				return ctx.Err() // an interrupted run is not a measurement
+			}
+			if run != nil {
+				cr.Runs[name] = run
+			}
+			if err != nil {
+				fail(ls, fmt.Errorf("%s: %w", cell.Key(), err))
+				r.stop(live, name)
+			}
+		}
+	}
+	if r.cfg.has(wlFailover) {
+		for _, name := range rr.Order {
+			if ls := live[name]; ls != nil {
+				if err := r.failover(ctx, ls, rr.Round); err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					fail(ls, err)
+				}
+			}
+		}
+	}
+	for _, name := range rr.Order {
+		if ls := live[name]; ls != nil {
+			r.finish(ls, rr.Round)
+			delete(live, name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stop kills a failed system's nodes and removes its dir.
+func (r *runner) stop(live map[string]*liveSystem, name string) {
+	if ls := live[name]; ls != nil {
+		r.recordRSS(ls)
+		ls.sys.Close()
+		_ = os.RemoveAll(ls.dir)
+		delete(live, name)
+	}
+}
+
+// peers are the node processes of the other systems (idle meanwhile).
+func (r *runner) peers(live map[string]*liveSystem, except string) []int {
+	var out []int
+	for name, ls := range live {
+		if name != except {
+			out = append(out, ls.sys.PIDs()...)
+		}
+	}
+	return out
+}
+
+// startSystem starts one cluster in a fresh temp dir and preloads it.
+func (r *runner) startSystem(ctx context.Context, name string, round int) (*liveSystem, error) {
+	prefix := r.prefix(round, name)
+	dir, err := os.MkdirTemp("", "optoutd-bench-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	sys, err := newSystem(name, r.cfg, r.builds, r.self)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	ls := &liveSystem{name: name, sys: sys, dir: dir, sr: &SystemRound{}}
+	t := time.Now()
+	r.prog.step(prefix, "starting 3 nodes", 0, nil)
+	if err := sys.Start(ctx, dir); err != nil {
+		return ls, err
+	}
+	ls.sr.StartupSeconds = time.Since(t).Seconds()
+	if st, ok := sys.(starter); ok && st.StartNote() != "" {
+		ls.sr.Note = st.StartNote()
+		r.prog.logf("%s %s", prefix, ls.sr.Note)
+	}
+	if ls.allOps, err = sys.Clients(ctx, targetAll); err != nil {
+		return ls, err
+	}
+	ls.ops = ls.allOps
+	if r.cfg.Target != targetAll {
+		if ls.ops, err = sys.Clients(ctx, r.cfg.Target); err != nil {
+			return ls, err
+		}
+	}
+	var loaded atomic.Int64
+	t = time.Now()
+	r.prog.step(prefix, fmt.Sprintf("preloading %d keys", len(r.keys)), 0, &loaded)
+	if err := preload(ctx, ls.allOps, r.keys, 64, r.cfg.OpTimeout, &loaded); err != nil {
+		return ls, err
+	}
+	ls.sr.PreloadSeconds = time.Since(t).Seconds()
+	r.prog.logf("%s started in %.1fs, preloaded %d keys in %.1fs", prefix, ls.sr.StartupSeconds, len(r.keys), ls.sr.PreloadSeconds)
+	return ls, nil
+}
+
+// isWrite: workloads whose storage commits are counted.
+func isWrite(wl string) bool { return wl == wlSet || wl == wlCAS || wl == wlMixed }
+
+// runCell measures one system in one cell.
+func (r *runner) runCell(ctx context.Context, ls *liveSystem, cell Cell, peers []int, prefix string) (*WorkloadRun, error) {
+	var writes atomic.Int64
+	batch := 1
+	if cell.Workload == wlBatch {
+		batch = r.cfg.BatchSize
+	}
+	op := newOp(cell.Workload, opSpec{ops: ls.ops, keys: r.keys, choose: r.choosers[cell.Dist], conc: cell.Concurrency, batch: batch, writes: &writes})
+	sys := ls.sys
+	leader, syncErr := -1, error(nil)
+	var before []nodeSyncs
+	if isWrite(cell.Workload) {
+		if leader, syncErr = sys.Leader(ctx); syncErr == nil {
+			before, syncErr = scrapeSyncs(ctx, sys, false)
+		}
+	}
+	var n atomic.Int64
+	r.prog.step(prefix, fmt.Sprintf("%s %s ×%d", cell.Workload, cell.Dist, cell.Concurrency), r.cfg.Warmup+r.cfg.Duration, &n)
+	nodes, self := sys.PIDs(), os.Getpid()
+	all := append(append([]int{self}, nodes...), peers...)
+	cpuBefore := readCPU(all)
+	run := closedLoop(ctx, cell.Concurrency, r.cfg.Warmup, r.cfg.Duration, r.cfg.OpTimeout, &n, op)
+	run.CPU = cpuUsage(cpuBefore, readCPU(all), nodes, peers, self, n.Load())
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	run.KeysPerOp = batch
+	run.KeysPerSec = run.OpsPerSec * float64(batch)
+	run.Writes = writes.Load()
+	if isWrite(cell.Workload) {
+		if syncErr == nil {
+			var after []nodeSyncs
+			if after, syncErr = scrapeSyncs(ctx, sys, true); syncErr == nil {
+				run.Sync = syncStats(before, after, leader, run.Writes)
+			}
+		}
+		if syncErr != nil {
+			run.Sync = &SyncStats{Error: syncErr.Error()}
+		}
+	}
+	for _, p := range sys.Procs() {
+		p.samplePeak()
+	}
+	if err := sys.Check(); err != nil {
+		return run, err
+	}
+	r.prog.logf("%s %-16s %s  p50 %7.2f  p99 %7.2f  p99.9 %7.2f ms  errors %d  node CPU %.0f µs/op%s%s", prefix,
+		fmt.Sprintf("%s %s ×%d", cell.Workload, cell.Dist, cell.Concurrency), rateCell(run), run.Latency.P50Ms, run.Latency.P99Ms, run.Latency.P999Ms,
+		run.Errors, run.CPU.NodeCPUPerOpUs, syncNote(run.Sync), firstErrNote(run))
+	return run, nil
+}
+
+func rateCell(run *WorkloadRun) string {
+	if run.KeysPerOp > 1 {
+		return fmt.Sprintf("%9.0f keys/s", run.KeysPerSec)
+	}
+	return fmt.Sprintf("%9.0f ops/s ", run.OpsPerSec)
+}
+
+func syncNote(s *SyncStats) string {
+	switch {
+	case s == nil:
+		return ""
+	case s.Error != "":
+		return "  commits/fsync n/a"
+	}
+	return fmt.Sprintf("  %.1f writes per leader log fsync", s.WritesPerLogSync)
+}
+
+// failover runs the failover samples of one system.
+func (r *runner) failover(ctx context.Context, ls *liveSystem, round int) error {
+	prefix := r.prefix(round, ls.name)
+	for n := 1; n <= r.cfg.FailoverSamples; n++ {
+		r.prog.step(prefix, fmt.Sprintf("failover %d/%d", n, r.cfg.FailoverSamples), 0, nil)
+		s, err := failoverSample(ctx, ls.sys, ls.allOps, r.keys, r.cfg, n)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ls.sr.Failover = append(ls.sr.Failover, s) // measured, even if the restart after it failed
+		if err != nil {
+			return fmt.Errorf("failover sample %d: %w", n, err)
+		}
+		note := ""
+		if s.TimedOut {
+			note = " (TIMED OUT)"
+		}
+		r.prog.logf("%s failover %d/%d killed %s: leader seen after %.0f ms, writes back after %.0f ms, reads after %.0f ms (load clients: %.0f / %.0f ms), new leader %s%s",
+			prefix, n, r.cfg.FailoverSamples, s.Killed, s.LeaderElectedMs, s.WriteUnavailableMs, s.ReadUnavailableMs, s.LoadWriteRecoveryMs, s.LoadReadRecoveryMs, s.NewLeader, note)
+	}
+	return nil
+}
+
+func (r *runner) recordRSS(ls *liveSystem) {
+	ls.sr.PeakRSSBytes = map[string]int64{}
+	for i, p := range ls.sys.Procs() {
+		ls.sr.PeakRSSBytes[ls.sys.NodeName(i)] = p.peakRSS()
+	}
+}
+
+// finish records the peak RSS, stops the nodes, reads their data dirs
+// offline and removes them.
+func (r *runner) finish(ls *liveSystem, round int) {
+	r.recordRSS(ls)
+	ls.sys.Close()
+	history := []string(nil)
+	if ls.name != sysEtcd {
+		history = optoutdHistory
+	}
+	ls.sr.Disk = diskUsage(ls.sys, ls.sys.DataDirs(), r.cfg.Keys, history)
+	_ = os.RemoveAll(ls.dir)
+	var peak int64
+	for _, v := range ls.sr.PeakRSSBytes {
+		peak = max(peak, v)
+	}
+	r.prog.logf("%s peak RSS %.0f MiB (largest node); data dir %.0f bytes/record (of which history %.0f) over %d records",
+		r.prefix(round, ls.name), float64(peak)/(1<<20), ls.sr.Disk.BytesPerRecord, ls.sr.Disk.HistoryBytesPerRecord, ls.sr.Disk.Records)
 }
 
 // nameWidth pads system names in progress lines: 7 ("optoutd") at least.
@@ -83,105 +375,6 @@ func nameWidth(systems []string) int {
 	return w
 }
 
-// runSystem runs one cluster's lifetime in a fresh temp dir and removes
-// it, killing every node, whatever happens.
-func (r *runner) runSystem(ctx context.Context, name, prefix string) (sr *SystemRound, err error) {
-	sr = &SystemRound{Workloads: map[string]*WorkloadRun{}}
-	dir, err := os.MkdirTemp("", "optoutd-bench-"+name+"-")
-	if err != nil {
-		return sr, err
-	}
-	defer os.RemoveAll(dir)
-	sys, err := newSystem(name, r.cfg, r.builds, r.self)
-	if err != nil {
-		return sr, err
-	}
-	defer sys.Close()
-
-	t := time.Now()
-	r.prog.step(prefix, "starting 3 nodes", 0, nil)
-	if err := sys.Start(ctx, dir); err != nil {
-		return sr, err
-	}
-	sr.StartupSeconds = time.Since(t).Seconds()
-	if st, ok := sys.(starter); ok && st.StartNote() != "" {
-		sr.Note = st.StartNote()
-		r.prog.logf("%s %s", prefix, sr.Note)
-	}
-
-	allOps, err := sys.Clients(ctx, targetAll)
-	if err != nil {
-		return sr, err
-	}
-	ops := allOps
-	if r.cfg.Target != targetAll {
-		if ops, err = sys.Clients(ctx, r.cfg.Target); err != nil {
-			return sr, err
-		}
-	}
-
-	var loaded atomic.Int64
-	t = time.Now()
-	r.prog.step(prefix, fmt.Sprintf("preloading %d keys", len(r.keys)), 0, &loaded)
-	if err := preload(ctx, allOps, r.keys, r.cfg.Concurrency, r.cfg.OpTimeout, &loaded); err != nil {
-		return sr, err
-	}
-	sr.PreloadSeconds = time.Since(t).Seconds()
-	r.prog.logf("%s started in %.1fs, preloaded %d keys in %.1fs", prefix, sr.StartupSeconds, len(r.keys), sr.PreloadSeconds)
-
-	for _, wl := range []string{wlReads, wlWrites, wlCAS} {
-		if !r.cfg.has(wl) {
-			continue
-		}
-		var op opFunc
-		switch wl {
-		case wlReads:
-			op = readOp(ops, r.keys, r.cfg.Concurrency)
-		case wlWrites:
-			op = writeOp(ops, r.keys, r.cfg.Concurrency)
-		case wlCAS:
-			op = casOp(ops, r.cfg.Concurrency)
-		}
-		var n atomic.Int64
-		r.prog.step(prefix, wl, r.cfg.Warmup+r.cfg.Duration, &n)
-		nodes := sys.PIDs()
-		self := os.Getpid()
-		before := readCPU(append([]int{self}, nodes...))
-		run := closedLoop(ctx, r.cfg.Concurrency, r.cfg.Warmup, r.cfg.Duration, r.cfg.OpTimeout, &n, op)
-		run.CPU = cpuUsage(before, readCPU(append([]int{self}, nodes...)), nodes, self, n.Load())
-		if ctx.Err() != nil {
-			return sr, ctx.Err() // an interrupted run is not a measurement
-		}
-		sr.Workloads[wl] = run
-		if err := sys.Check(); err != nil {
-			return sr, err
-		}
-		r.prog.logf("%s %-8s %9.0f ops/s  p50 %7.2f ms  p99 %7.2f ms  errors %d  node CPU %.0f µs/op  other load %.1f cores  IO pressure %s%s", prefix, wl,
-			run.OpsPerSec, run.Latency.P50Ms, run.Latency.P99Ms, run.Errors, run.CPU.NodeCPUPerOpUs, run.CPU.OtherCores, ioCell(run), firstErrNote(run))
-	}
-
-	if r.cfg.has(wlFailover) {
-		for n := 1; n <= r.cfg.FailoverSamples; n++ {
-			r.prog.step(prefix, fmt.Sprintf("failover %d/%d", n, r.cfg.FailoverSamples), 0, nil)
-			s, err := failoverSample(ctx, sys, allOps, r.keys, r.cfg, n)
-			if ctx.Err() != nil {
-				return sr, ctx.Err()
-			}
-			sr.Failover = append(sr.Failover, s) // measured, even if the restart after it failed
-			if err != nil {
-				return sr, fmt.Errorf("failover sample %d: %w", n, err)
-			}
-			note := ""
-			if s.TimedOut {
-				note = " (TIMED OUT)"
-			}
-			r.prog.logf("%s failover %d/%d killed %s: leader seen after %.0f ms, writes back after %.0f ms, reads after %.0f ms (load clients: %.0f / %.0f ms), new leader %s%s",
-				prefix, n, r.cfg.FailoverSamples, s.Killed, s.LeaderElectedMs, s.WriteUnavailableMs, s.ReadUnavailableMs, s.LoadWriteRecoveryMs, s.LoadReadRecoveryMs, s.NewLeader, note)
-		}
-	}
-	return sr, nil
-}
-
 func firstErrNote(run *WorkloadRun) string {
 	if run.FirstError == "" {
 		return ""
@@ -191,75 +384,4 @@ func firstErrNote(run *WorkloadRun) string {
 		e = e[:120] + "..."
 	}
 	return " (first: " + e + ")"
-}
-
-// buildOptoutd builds cmd/optoutd with the product's own go.mod into a temp
-// dir that the returned func removes. rev "worktree" builds the working
-// tree as it is; any other rev is exported with git archive first, so
-// concurrent edits in the working tree do not leak into the measurement.
-// flagName names the flag that chose rev, for errors.
-func buildOptoutd(ctx context.Context, repo, rev, flagName string) (string, func(), error) {
-	dir, err := os.MkdirTemp("", "optoutd-bench-bin-")
-	if err != nil {
-		return "", nil, err
-	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
-	src := repo
-	if rev != revWorktree {
-		src = filepath.Join(dir, "src")
-		if err := os.Mkdir(src, 0o755); err != nil {
-			cleanup()
-			return "", nil, err
-		}
-		sh := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive --format=tar "$2" | tar -x -C "$3"`, "sh", repo, rev, src)
-		if out, err := sh.CombinedOutput(); err != nil {
-			cleanup()
-			return "", nil, fmt.Errorf("%s: git archive %s: %w\n%s", flagName, rev, err, out)
-		}
-	}
-	bin := filepath.Join(dir, "optoutd")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/optoutd")
-	cmd.Dir = src
-	if out, err := cmd.CombinedOutput(); err != nil {
-		cleanup()
-		return "", nil, fmt.Errorf("%s: go build ./cmd/optoutd at %s: %w\n%s", flagName, rev, err, out)
-	}
-	return bin, cleanup, nil
-}
-
-// pinRev resolves rev to the full hash of its commit, once, so that the
-// build and the report name the same commit even when the branch moves
-// meanwhile (others commit to this repository during runs). "worktree"
-// stays as it is.
-func pinRev(ctx context.Context, repo, rev, flagName string) (string, error) {
-	if rev == revWorktree {
-		return rev, nil
-	}
-	out, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--verify", "--quiet", rev+"^{commit}").Output()
-	if err != nil {
-		return "", fmt.Errorf("%s: %q is not a commit of %s: %w", flagName, rev, repo, err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// gitDescribe names the optoutd commit measured; for the working tree it
-// adds +dirty when product files differ from HEAD.
-func gitDescribe(repo, rev string) string {
-	r := rev
-	if rev == revWorktree {
-		r = "HEAD"
-	}
-	out, err := exec.Command("git", "-C", repo, "rev-parse", "--short=12", r+"^{commit}").Output()
-	if err != nil {
-		return rev
-	}
-	desc := strings.TrimSpace(string(out))
-	if rev != revWorktree {
-		return desc
-	}
-	st, err := exec.Command("git", "-C", repo, "status", "--porcelain", "--", ".", ":!bench", ":!docs").Output()
-	if err == nil && len(strings.TrimSpace(string(st))) > 0 {
-		desc += "+dirty (working tree)"
-	}
-	return desc
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"math"
-	"strings"
 	"testing"
 	"time"
 )
@@ -122,114 +121,6 @@ func TestCDFPointsEndAtMaxAndRise(t *testing.T) {
 		if pts[i][0] < pts[i-1][0] || pts[i][1] <= pts[i-1][1] {
 			t.Errorf("points not rising at %d: %v then %v", i, pts[i-1], pts[i])
 		}
-	}
-}
-
-// fakeRun builds a WorkloadRun with the given ops/s and p50/p99.
-func fakeRun(ops, p50, p99 float64) *WorkloadRun {
-	return &WorkloadRun{Ops: int64(ops), OpsPerSec: ops, Latency: LatencySummary{P50Ms: p50, P99Ms: p99}}
-}
-
-func TestResultsRatiosPerRound(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Workloads = []string{wlWrites, wlFailover}
-	res := &Results{Config: cfg}
-	optoutd := [][3]float64{{1000, 10, 40}, {1200, 8, 30}, {900, 12, 60}}
-	etcd := [][3]float64{{2000, 5, 20}, {2000, 4, 20}, {1800, 6, 20}}
-	fo := [][]float64{{1000, 1200, 800}, {900}, {}}
-	fe := [][]float64{{500, 400, 600}, {600}, {700}}
-	for i := range optoutd {
-		rr := &RoundResult{Round: i + 1, Order: roundOrder(cfg.Systems, i+1), Systems: map[string]*SystemRound{
-			sysOptoutd: {Workloads: map[string]*WorkloadRun{wlWrites: fakeRun(optoutd[i][0], optoutd[i][1], optoutd[i][2])}},
-			sysEtcd:    {Workloads: map[string]*WorkloadRun{wlWrites: fakeRun(etcd[i][0], etcd[i][1], etcd[i][2])}},
-		}}
-		for _, v := range fo[i] {
-			rr.Systems[sysOptoutd].Failover = append(rr.Systems[sysOptoutd].Failover, FailoverSample{WriteUnavailableMs: v, ReadUnavailableMs: v / 2})
-		}
-		for _, v := range fe[i] {
-			rr.Systems[sysEtcd].Failover = append(rr.Systems[sysEtcd].Failover, FailoverSample{WriteUnavailableMs: v, ReadUnavailableMs: v})
-		}
-		res.Rounds = append(res.Rounds, rr)
-	}
-	res.summarize()
-
-	ws := res.Summary[wlWrites]
-	// ops/s ratios per round: 1000/2000, 1200/2000, 900/1800.
-	if want := (Spread{N: 3, Median: 0.5, Min: 0.5, Max: 0.6, Q1: 0.5, Q3: 0.55}); !spreadEq(ws.Ratio.OpsPerSec, want) {
-		t.Errorf("ops/s ratio = %+v, want %+v", ws.Ratio.OpsPerSec, want)
-	}
-	// p99 ratios: 2, 1.5, 3.
-	if want := (Spread{N: 3, Median: 2, Min: 1.5, Max: 3, Q1: 1.75, Q3: 2.5}); !spreadEq(ws.Ratio.P99, want) {
-		t.Errorf("p99 ratio = %+v, want %+v", ws.Ratio.P99, want)
-	}
-	if got := ws.OpsPerSec[sysEtcd]; got.Median != 2000 || got.Min != 1800 {
-		t.Errorf("etcd ops/s = %+v", got)
-	}
-	if res.Summary[wlReads] != nil {
-		t.Error("reads summarised but not run")
-	}
-
-	f := res.Failover
-	// Round medians: optoutd 1000 and 900, etcd 500, 600 and 700; round 3
-	// has no optoutd sample, so only two ratios: 2 and 1.5.
-	if want := (Spread{N: 2, Median: 1.75, Min: 1.5, Max: 2, Q1: 1.625, Q3: 1.875}); !spreadEq(f.RatioWrite, want) {
-		t.Errorf("failover write ratio = %+v, want %+v", f.RatioWrite, want)
-	}
-	if f.PerRound[2].Write != nil {
-		t.Errorf("round 3 ratio = %v, want nil", *f.PerRound[2].Write)
-	}
-	// Every optoutd sample: 800, 900, 1000, 1200.
-	if want := (Spread{N: 4, Median: 950, Min: 800, Max: 1200, Q1: 875, Q3: 1050}); !spreadEq(f.WriteMs[sysOptoutd], want) {
-		t.Errorf("optoutd write ms = %+v, want %+v", f.WriteMs[sysOptoutd], want)
-	}
-	// Reads: optoutd halves, etcd equal: ratios 1 and 0.75.
-	if f.RatioRead.Median != 0.875 {
-		t.Errorf("failover read ratio median = %v, want 0.875", f.RatioRead.Median)
-	}
-}
-
-// With optoutd-base instead of etcd, ratios are optoutd / optoutd-base
-// and the report names both.
-func TestResultsRatiosAgainstBase(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Workloads = []string{wlReads, wlWrites}
-	cfg.Systems = []string{sysOptoutd, sysOptoutdBase}
-	cfg.BaseRev = "bench-pre-domain"
-	res := &Results{Config: cfg, Complete: true, OptoutdCommit: "aaaa", BaseCommit: "bbbb"}
-	head := []float64{900, 1000, 1100}
-	base := []float64{1000, 1000, 1000}
-	for i := range head {
-		res.Rounds = append(res.Rounds, &RoundResult{Round: i + 1, Order: roundOrder(cfg.Systems, i+1), Systems: map[string]*SystemRound{
-			sysOptoutd:     {Workloads: map[string]*WorkloadRun{wlReads: fakeRun(head[i], 2, 8), wlWrites: fakeRun(head[i]/2, 4, 16)}},
-			sysOptoutdBase: {Workloads: map[string]*WorkloadRun{wlReads: fakeRun(base[i], 1, 4), wlWrites: fakeRun(base[i]/4, 4, 4)}},
-		}})
-	}
-	res.summarize()
-	if res.RatioOf != "optoutd/optoutd-base" {
-		t.Errorf("RatioOf = %q", res.RatioOf)
-	}
-	if want := (Spread{N: 3, Median: 1, Min: 0.9, Max: 1.1, Q1: 0.95, Q3: 1.05}); !spreadEq(res.Summary[wlReads].Ratio.OpsPerSec, want) {
-		t.Errorf("reads ops/s ratio = %+v, want %+v", res.Summary[wlReads].Ratio.OpsPerSec, want)
-	}
-	if got := res.Summary[wlReads].Ratio.P50; got.Median != 2 || got.N != 3 {
-		t.Errorf("reads p50 ratio = %+v, want 2 in each of 3 rounds", got)
-	}
-	if got := res.Summary[wlWrites].Ratio.P99; got.Median != 4 {
-		t.Errorf("writes p99 ratio = %+v, want 4", got)
-	}
-	var md strings.Builder
-	writeMarkdown(&md, res, nil)
-	for _, want := range []string{"# optoutd vs optoutd-base", "optoutd: aaaa (`--optoutd-rev HEAD`); optoutd-base: bbbb (`--base-rev bench-pre-domain`)",
-		"| metric | optoutd | optoutd-base | ratio |", "| reads ops/s | 1,000 [900–1,100] | 1,000 [1,000–1,000] | 1.00× [0.90–1.10] |", "| 1 | optoutd | 900 | 1,000 | 0.90× |"} {
-		if !strings.Contains(md.String(), want) {
-			t.Errorf("summary.md lacks %q:\n%s", want, md.String())
-		}
-	}
-	if strings.Contains(md.String(), "etcd") {
-		t.Errorf("summary.md mentions etcd:\n%s", md.String())
-	}
-	if line := oneLine(res, "dir"); !strings.HasPrefix(line, "optoutd vs optoutd-base (optoutd median; ratio optoutd/optoutd-base") {
-		t.Errorf("oneLine = %q", line)
 	}
 }
 

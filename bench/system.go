@@ -54,15 +54,31 @@ type System interface {
 	Clients(ctx context.Context, target string) (func(w int) Ops, error)
 	// Settings describes how the nodes are configured, for the report.
 	Settings() map[string]string
+	// Procs are the node processes (for CPU, RSS and data dirs).
+	Procs() []*proc
+	// MetricsURL is node i's Prometheus endpoint.
+	MetricsURL(i int) string
+	// SyncMetrics name the counters of node storage commits: each
+	// commit of the replicated log (one or more fsyncs) and of the state
+	// machine's store.
+	SyncMetrics() (log, stateMachine string)
+	// DiskBreakdown classifies the files of one node's data dir, read
+	// after the nodes stopped (see disk.go).
+	DiskBreakdown(dataDir string) (*NodeDisk, error)
+	// DataDirs are the nodes' data dirs, in node order.
+	DataDirs() []string
 }
 
 // Ops are the requests the workloads send. Keys are subject ids; each
 // system maps them to its own key space.
 type Ops interface {
-	// Read is a linearizable read of one pre-loaded key.
-	Read(ctx context.Context, subject string) error
-	// Write is a blind write; seq varies the value.
-	Write(ctx context.Context, subject string, seq uint64) error
+	// Check is a linearizable read of one pre-loaded key.
+	Check(ctx context.Context, subject string) error
+	// CheckBatch reads many keys in one call at one point in the log
+	// (etcd: one Txn of Gets).
+	CheckBatch(ctx context.Context, subjects []string) error
+	// Set is a blind write; seq varies the value.
+	Set(ctx context.Context, subject string, seq uint64) error
 	// CAS writes only if the key's version equals expected (0: the key
 	// must not exist) and returns the new version, or errConflict.
 	CAS(ctx context.Context, subject string, expected, seq uint64) (uint64, error)
@@ -85,7 +101,7 @@ func newSystem(name string, cfg Config, builds map[string]optoutdBuild, self str
 		if !ok {
 			return nil, fmt.Errorf("bench: no binary for %s", name)
 		}
-		return &optoutdSystem{name: name, bin: b.Bin, commit: b.Commit, http1: slices.Contains(cfg.ClientHTTP1, name)}, nil
+		return &optoutdSystem{name: name, bin: b.Bin, commit: b.Commit, h2c: slices.Contains(cfg.ClientH2C, name)}, nil
 	case sysEtcd:
 		return &etcdSystem{self: self, timing: cfg.EtcdTiming}, nil
 	}

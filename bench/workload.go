@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,9 +13,20 @@ import (
 
 // WorkloadRun is one workload on one system in one round.
 type WorkloadRun struct {
+	// Ops are the calls answered in the window: successes and, for cas
+	// and mixed, compare-and-set conflicts (a conflict is an answer, not
+	// an error; they are counted in Conflicts too).
 	Ops       int64 `json:"ops"`
 	Errors    int64 `json:"errors"`
 	Conflicts int64 `json:"conflicts,omitempty"`
+	// KeysPerOp: keys read per call (batch: --batch-size; else 1).
+	KeysPerOp  int     `json:"keys_per_op"`
+	KeysPerSec float64 `json:"keys_per_sec"`
+	// Writes: writes acknowledged during the whole run, warm-up included
+	// (the span the sync counters cover).
+	Writes int64 `json:"writes,omitempty"`
+	// Sync: the nodes' storage commits during the run (write workloads).
+	Sync *SyncStats `json:"sync,omitempty"`
 	// Late: successes sent in the window that ended after it; in the
 	// latencies, not in ops/s.
 	Late       int64          `json:"late"`
@@ -25,8 +37,6 @@ type WorkloadRun struct {
 	CDF        [][2]float64   `json:"cdf_ms"` // (latency ms, fraction) points
 	// CPU covers the whole run, warm-up included.
 	CPU CPUUsage `json:"cpu"`
-
-	samples []time.Duration // sorted; kept for the merged CDF chart
 }
 
 // opFunc is one request of worker w; i counts the worker's requests.
@@ -65,6 +75,12 @@ func closedLoop(ctx context.Context, conc int, warmup, dur, opTimeout time.Durat
 				// even if they end after it (a stall shows in the tail),
 				// but only those that end inside it count for ops/s.
 				measured := !t0.Before(from)
+				if errors.Is(err, errConflict) {
+					if measured && ctx.Err() == nil {
+						conflicts.Add(1)
+					}
+					err = nil // answered: the key had moved on
+				}
 				switch {
 				case err == nil && measured:
 					lats[w] = append(lats[w], t1.Sub(t0))
@@ -76,9 +92,6 @@ func closedLoop(ctx context.Context, conc int, warmup, dur, opTimeout time.Durat
 					counter.Add(1) // warm-up: shown in progress only
 				case err != nil:
 					if measured && ctx.Err() == nil {
-						if errors.Is(err, errConflict) {
-							conflicts.Add(1)
-						}
 						errs.Add(1)
 						firstErr.CompareAndSwap(nil, err.Error())
 					}
@@ -96,7 +109,6 @@ func closedLoop(ctx context.Context, conc int, warmup, dur, opTimeout time.Durat
 	r.OpsPerSec = float64(r.Ops) / dur.Seconds()
 	r.Latency = summarizeLatency(all) // sorts
 	r.CDF = cdfPoints(all, 60)
-	r.samples = all
 	if s, ok := firstErr.Load().(string); ok {
 		r.FirstError = s
 	}
@@ -124,7 +136,7 @@ func subjects(n int) []string {
 // preload writes every key once with conc workers, retrying each key
 // until it succeeds (the cluster may still be settling).
 func preload(ctx context.Context, ops func(int) Ops, keys []string, conc int, opTimeout time.Duration, counter *atomic.Int64) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	var next atomic.Int64
 	errc := make(chan error, conc)
@@ -142,7 +154,7 @@ func preload(ctx context.Context, ops func(int) Ops, keys []string, conc int, op
 				err := retry(ctx, func(c context.Context) error {
 					c, cancel := context.WithTimeout(c, opTimeout)
 					defer cancel()
-					return o.Write(c, keys[k], uint64(k))
+					return o.Set(c, keys[k], uint64(k))
 				})
 				if err != nil {
 					errc <- fmt.Errorf("preload %s: %w", keys[k], err)
@@ -158,59 +170,80 @@ func preload(ctx context.Context, ops func(int) Ops, keys []string, conc int, op
 	return <-errc
 }
 
-// readOp: a linearizable read of a uniformly chosen pre-loaded key.
-func readOp(ops func(int) Ops, keys []string, conc int) opFunc {
-	rngs := workerRNGs(conc, 1)
-	return func(ctx context.Context, w int, _ uint64) error {
-		return ops(w).Read(ctx, keys[rngs[w].IntN(len(keys))])
-	}
+// opSpec is what every workload's requests need.
+type opSpec struct {
+	ops    func(int) Ops
+	keys   []string
+	choose keyChooser
+	conc   int
+	batch  int
+	// writes counts acknowledged writes (sets and compare-and-sets,
+	// conflicts included: they go through the log too).
+	writes *atomic.Int64
 }
 
-// writeOp: a blind write of a uniformly chosen pre-loaded key.
-func writeOp(ops func(int) Ops, keys []string, conc int) opFunc {
-	rngs := workerRNGs(conc, 2)
-	return func(ctx context.Context, w int, i uint64) error {
-		return ops(w).Write(ctx, keys[rngs[w].IntN(len(keys))], i)
-	}
-}
+// mixedCASPercent: the share of compare-and-sets in the mixed workload.
+const mixedCASPercent = 5
 
-// casKeysPerWorker: each worker owns this many keys, so compare-and-set
-// conflicts come only from failures, not from contention.
-const casKeysPerWorker = 8
-
-// casOp: worker w cycles over its own keys, each time setting the version
-// it last saw. The keys are new, so the first write expects version 0 (the
-// key must not exist). After an error the version is read again.
-func casOp(ops func(int) Ops, conc int) opFunc {
-	type casKey struct {
-		name    string
-		version uint64
-		known   bool
-	}
-	keys := make([][]casKey, conc)
-	for w := range keys {
-		for j := 0; j < casKeysPerWorker; j++ {
-			keys[w] = append(keys[w], casKey{name: fmt.Sprintf("cas-w%04d-k%02d", w, j), known: true})
+// newOp builds workload wl's request function.
+func newOp(wl string, sp opSpec) opFunc {
+	rngs := workerRNGs(sp.conc, streamOf(wl))
+	key := func(w int) string { return sp.keys[sp.choose.Next(rngs[w])] }
+	cas := func(ctx context.Context, w int, i uint64) error {
+		err := casOnce(ctx, sp.ops(w), key(w), i)
+		if err == nil || errors.Is(err, errConflict) {
+			sp.writes.Add(1)
 		}
+		return err
 	}
-	return func(ctx context.Context, w int, i uint64) error {
-		k := &keys[w][i%casKeysPerWorker]
-		o := ops(w)
-		if !k.known {
-			v, err := o.Version(ctx, k.name)
-			if err != nil {
-				return err
+	switch wl {
+	case wlBatch:
+		bufs := make([][]string, sp.conc)
+		return func(ctx context.Context, w int, _ uint64) error {
+			if bufs[w] == nil {
+				bufs[w] = make([]string, sp.batch)
 			}
-			k.version, k.known = v, true
+			for j := range bufs[w] {
+				bufs[w][j] = key(w)
+			}
+			return sp.ops(w).CheckBatch(ctx, bufs[w])
 		}
-		v, err := o.CAS(ctx, k.name, k.version, i)
-		if err != nil {
-			k.known = false
+	case wlSet:
+		return func(ctx context.Context, w int, i uint64) error {
+			err := sp.ops(w).Set(ctx, key(w), i)
+			if err == nil {
+				sp.writes.Add(1)
+			}
 			return err
 		}
-		k.version = v
-		return nil
+	case wlCAS:
+		return cas
+	case wlMixed:
+		return func(ctx context.Context, w int, i uint64) error {
+			if rngs[w].IntN(100) < mixedCASPercent {
+				return cas(ctx, w, i)
+			}
+			return sp.ops(w).Check(ctx, key(w))
+		}
+	default: // wlCheck
+		return func(ctx context.Context, w int, _ uint64) error { return sp.ops(w).Check(ctx, key(w)) }
 	}
+}
+
+// casOnce reads the key's version, then writes it only if it still has
+// that version: errConflict when another client wrote in between.
+func casOnce(ctx context.Context, o Ops, key string, seq uint64) error {
+	v, err := o.Version(ctx, key)
+	if err != nil {
+		return err
+	}
+	_, err = o.CAS(ctx, key, v, seq)
+	return err
+}
+
+// streamOf gives each workload its own random streams.
+func streamOf(wl string) uint64 {
+	return uint64(slices.Index(allWorkloads, wl) + 10)
 }
 
 func workerRNGs(conc int, stream uint64) []*rand.Rand {

@@ -300,12 +300,7 @@ func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry, sec
 	}
 	rn.srv.TLSConfig = sec.apiTLS
 	go func() {
-		var err error
-		if sec.apiTLS != nil {
-			err = rn.srv.ServeTLS(ln, "", "")
-		} else {
-			err = rn.srv.Serve(ln)
-		}
+		err := api.Serve(rn.srv, ln) // over TLS when TLSConfig is set
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			rn.serveErr <- err
 		}
