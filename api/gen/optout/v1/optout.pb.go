@@ -718,9 +718,11 @@ func (x *SetResponse) GetCatalogVersion() uint64 {
 }
 
 type CheckRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SubjectId     string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
-	Purpose       string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SubjectId string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Purpose   string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// Ask for a signed decision receipt (see EnforcementService).
+	Receipt       bool `protobuf:"varint,3,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -769,6 +771,13 @@ func (x *CheckRequest) GetPurpose() string {
 	return ""
 }
 
+func (x *CheckRequest) GetReceipt() bool {
+	if x != nil {
+		return x.Receipt
+	}
+	return false
+}
+
 type CheckResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Decision Decision               `protobuf:"varint,1,opt,name=decision,proto3,enum=optout.v1.Decision" json:"decision,omitempty"`
@@ -784,8 +793,11 @@ type CheckResponse struct {
 	// opt-out).
 	DecidedByPurpose string `protobuf:"bytes,6,opt,name=decided_by_purpose,json=decidedByPurpose,proto3" json:"decided_by_purpose,omitempty"`
 	CatalogVersion   uint64 `protobuf:"varint,7,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The signed receipt, when the request asked for one: attach it to the
+	// event processed under this decision.
+	Receipt       string `protobuf:"bytes,8,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckResponse) Reset() {
@@ -865,6 +877,13 @@ func (x *CheckResponse) GetCatalogVersion() uint64 {
 		return x.CatalogVersion
 	}
 	return 0
+}
+
+func (x *CheckResponse) GetReceipt() string {
+	if x != nil {
+		return x.Receipt
+	}
+	return ""
 }
 
 type CheckBatchRequest struct {
@@ -973,6 +992,95 @@ func (x *CheckBatchResponse) GetCatalogVersion() uint64 {
 	return 0
 }
 
+type ReadIndexRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexRequest) Reset() {
+	*x = ReadIndexRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexRequest) ProtoMessage() {}
+
+func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
+func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{7}
+}
+
+type ReadIndexResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ReadIndex uint64                 `protobuf:"varint,1,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	// The catalog version at the read index.
+	CatalogVersion uint64 `protobuf:"varint,2,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReadIndexResponse) Reset() {
+	*x = ReadIndexResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexResponse) ProtoMessage() {}
+
+func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
+func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ReadIndexResponse) GetReadIndex() uint64 {
+	if x != nil {
+		return x.ReadIndex
+	}
+	return 0
+}
+
+func (x *ReadIndexResponse) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return 0
+}
+
 type GetRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SubjectId     string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
@@ -983,7 +1091,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[7]
+	mi := &file_optout_v1_optout_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1103,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[7]
+	mi := &file_optout_v1_optout_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1116,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{7}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetRequest) GetSubjectId() string {
@@ -1035,7 +1143,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[8]
+	mi := &file_optout_v1_optout_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1155,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[8]
+	mi := &file_optout_v1_optout_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1168,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{8}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetResponse) GetRecord() *Record {
@@ -1085,7 +1193,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[9]
+	mi := &file_optout_v1_optout_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1205,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[9]
+	mi := &file_optout_v1_optout_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1218,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{9}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{11}
 }
 
 type StatusResponse struct {
@@ -1138,7 +1246,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[10]
+	mi := &file_optout_v1_optout_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1258,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[10]
+	mi := &file_optout_v1_optout_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1271,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{10}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -1252,7 +1360,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	mi := &file_optout_v1_optout_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1372,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	mi := &file_optout_v1_optout_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1385,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{11}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AddMemberRequest) GetId() string {
@@ -1312,7 +1420,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	mi := &file_optout_v1_optout_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1324,7 +1432,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	mi := &file_optout_v1_optout_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1337,7 +1445,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{12}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AddMemberResponse) GetIndex() uint64 {
@@ -1356,7 +1464,7 @@ type PromoteMemberRequest struct {
 
 func (x *PromoteMemberRequest) Reset() {
 	*x = PromoteMemberRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[13]
+	mi := &file_optout_v1_optout_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1476,7 @@ func (x *PromoteMemberRequest) String() string {
 func (*PromoteMemberRequest) ProtoMessage() {}
 
 func (x *PromoteMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[13]
+	mi := &file_optout_v1_optout_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1489,7 @@ func (x *PromoteMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteMemberRequest.ProtoReflect.Descriptor instead.
 func (*PromoteMemberRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{13}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PromoteMemberRequest) GetId() string {
@@ -1400,7 +1508,7 @@ type PromoteMemberResponse struct {
 
 func (x *PromoteMemberResponse) Reset() {
 	*x = PromoteMemberResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	mi := &file_optout_v1_optout_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1412,7 +1520,7 @@ func (x *PromoteMemberResponse) String() string {
 func (*PromoteMemberResponse) ProtoMessage() {}
 
 func (x *PromoteMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	mi := &file_optout_v1_optout_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1425,7 +1533,7 @@ func (x *PromoteMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteMemberResponse.ProtoReflect.Descriptor instead.
 func (*PromoteMemberResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{14}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PromoteMemberResponse) GetIndex() uint64 {
@@ -1444,7 +1552,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	mi := &file_optout_v1_optout_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1564,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	mi := &file_optout_v1_optout_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1577,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{15}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoveMemberRequest) GetId() string {
@@ -1488,7 +1596,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[16]
+	mi := &file_optout_v1_optout_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1608,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[16]
+	mi := &file_optout_v1_optout_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1621,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{16}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoveMemberResponse) GetIndex() uint64 {
@@ -1533,7 +1641,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[17]
+	mi := &file_optout_v1_optout_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1653,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[17]
+	mi := &file_optout_v1_optout_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1666,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{17}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TransferLeadershipRequest) GetToId() string {
@@ -1578,7 +1686,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[18]
+	mi := &file_optout_v1_optout_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +1698,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[18]
+	mi := &file_optout_v1_optout_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1711,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{18}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TransferLeadershipResponse) GetLeaderId() string {
@@ -1621,7 +1729,7 @@ type StateDigestRequest struct {
 
 func (x *StateDigestRequest) Reset() {
 	*x = StateDigestRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[19]
+	mi := &file_optout_v1_optout_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1633,7 +1741,7 @@ func (x *StateDigestRequest) String() string {
 func (*StateDigestRequest) ProtoMessage() {}
 
 func (x *StateDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[19]
+	mi := &file_optout_v1_optout_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1646,7 +1754,7 @@ func (x *StateDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateDigestRequest.ProtoReflect.Descriptor instead.
 func (*StateDigestRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{19}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{21}
 }
 
 type StateDigestResponse struct {
@@ -1663,7 +1771,7 @@ type StateDigestResponse struct {
 
 func (x *StateDigestResponse) Reset() {
 	*x = StateDigestResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[20]
+	mi := &file_optout_v1_optout_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +1783,7 @@ func (x *StateDigestResponse) String() string {
 func (*StateDigestResponse) ProtoMessage() {}
 
 func (x *StateDigestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[20]
+	mi := &file_optout_v1_optout_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +1796,7 @@ func (x *StateDigestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateDigestResponse.ProtoReflect.Descriptor instead.
 func (*StateDigestResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{20}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StateDigestResponse) GetNodeId() string {
@@ -1733,7 +1841,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_optout_v1_optout_proto_msgTypes[21]
+	mi := &file_optout_v1_optout_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +1853,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[21]
+	mi := &file_optout_v1_optout_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +1866,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{21}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Node) GetId() string {
@@ -1810,7 +1918,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[22]
+	mi := &file_optout_v1_optout_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +1930,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[22]
+	mi := &file_optout_v1_optout_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +1943,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{22}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchRequest) GetFromVersion() uint64 {
@@ -1865,7 +1973,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[23]
+	mi := &file_optout_v1_optout_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +1985,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[23]
+	mi := &file_optout_v1_optout_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +1998,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{23}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WatchResponse) GetEvent() isWatchResponse_Event {
@@ -1945,7 +2053,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_optout_v1_optout_proto_msgTypes[24]
+	mi := &file_optout_v1_optout_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1957,7 +2065,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[24]
+	mi := &file_optout_v1_optout_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1970,7 +2078,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{24}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Progress) GetAppliedIndex() uint64 {
@@ -1992,7 +2100,7 @@ type EraseSubjectRequest struct {
 
 func (x *EraseSubjectRequest) Reset() {
 	*x = EraseSubjectRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[25]
+	mi := &file_optout_v1_optout_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2112,7 @@ func (x *EraseSubjectRequest) String() string {
 func (*EraseSubjectRequest) ProtoMessage() {}
 
 func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[25]
+	mi := &file_optout_v1_optout_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2125,7 @@ func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{25}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *EraseSubjectRequest) GetSubjectId() string {
@@ -2045,7 +2153,7 @@ type EraseSubjectResponse struct {
 
 func (x *EraseSubjectResponse) Reset() {
 	*x = EraseSubjectResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[26]
+	mi := &file_optout_v1_optout_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2165,7 @@ func (x *EraseSubjectResponse) String() string {
 func (*EraseSubjectResponse) ProtoMessage() {}
 
 func (x *EraseSubjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[26]
+	mi := &file_optout_v1_optout_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2178,7 @@ func (x *EraseSubjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectResponse.ProtoReflect.Descriptor instead.
 func (*EraseSubjectResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{26}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *EraseSubjectResponse) GetVersion() uint64 {
@@ -2103,7 +2211,7 @@ type Purpose struct {
 
 func (x *Purpose) Reset() {
 	*x = Purpose{}
-	mi := &file_optout_v1_optout_proto_msgTypes[27]
+	mi := &file_optout_v1_optout_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2223,7 @@ func (x *Purpose) String() string {
 func (*Purpose) ProtoMessage() {}
 
 func (x *Purpose) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[27]
+	mi := &file_optout_v1_optout_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2236,7 @@ func (x *Purpose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Purpose.ProtoReflect.Descriptor instead.
 func (*Purpose) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{27}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Purpose) GetName() string {
@@ -2177,7 +2285,7 @@ type DefinePurposeRequest struct {
 
 func (x *DefinePurposeRequest) Reset() {
 	*x = DefinePurposeRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[28]
+	mi := &file_optout_v1_optout_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2189,7 +2297,7 @@ func (x *DefinePurposeRequest) String() string {
 func (*DefinePurposeRequest) ProtoMessage() {}
 
 func (x *DefinePurposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[28]
+	mi := &file_optout_v1_optout_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2202,7 +2310,7 @@ func (x *DefinePurposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DefinePurposeRequest.ProtoReflect.Descriptor instead.
 func (*DefinePurposeRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{28}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DefinePurposeRequest) GetPurpose() *Purpose {
@@ -2229,7 +2337,7 @@ type DefinePurposeResponse struct {
 
 func (x *DefinePurposeResponse) Reset() {
 	*x = DefinePurposeResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[29]
+	mi := &file_optout_v1_optout_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2241,7 +2349,7 @@ func (x *DefinePurposeResponse) String() string {
 func (*DefinePurposeResponse) ProtoMessage() {}
 
 func (x *DefinePurposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[29]
+	mi := &file_optout_v1_optout_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2254,7 +2362,7 @@ func (x *DefinePurposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DefinePurposeResponse.ProtoReflect.Descriptor instead.
 func (*DefinePurposeResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{29}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DefinePurposeResponse) GetPurpose() *Purpose {
@@ -2279,7 +2387,7 @@ type ListPurposesRequest struct {
 
 func (x *ListPurposesRequest) Reset() {
 	*x = ListPurposesRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[30]
+	mi := &file_optout_v1_optout_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2399,7 @@ func (x *ListPurposesRequest) String() string {
 func (*ListPurposesRequest) ProtoMessage() {}
 
 func (x *ListPurposesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[30]
+	mi := &file_optout_v1_optout_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2412,7 @@ func (x *ListPurposesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPurposesRequest.ProtoReflect.Descriptor instead.
 func (*ListPurposesRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{30}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{32}
 }
 
 type ListPurposesResponse struct {
@@ -2318,7 +2426,7 @@ type ListPurposesResponse struct {
 
 func (x *ListPurposesResponse) Reset() {
 	*x = ListPurposesResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[31]
+	mi := &file_optout_v1_optout_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2330,7 +2438,7 @@ func (x *ListPurposesResponse) String() string {
 func (*ListPurposesResponse) ProtoMessage() {}
 
 func (x *ListPurposesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[31]
+	mi := &file_optout_v1_optout_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2343,7 +2451,7 @@ func (x *ListPurposesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPurposesResponse.ProtoReflect.Descriptor instead.
 func (*ListPurposesResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{31}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListPurposesResponse) GetPurposes() []*Purpose {
@@ -2376,7 +2484,7 @@ type GetPurposeRequest struct {
 
 func (x *GetPurposeRequest) Reset() {
 	*x = GetPurposeRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[32]
+	mi := &file_optout_v1_optout_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2496,7 @@ func (x *GetPurposeRequest) String() string {
 func (*GetPurposeRequest) ProtoMessage() {}
 
 func (x *GetPurposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[32]
+	mi := &file_optout_v1_optout_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2509,7 @@ func (x *GetPurposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPurposeRequest.ProtoReflect.Descriptor instead.
 func (*GetPurposeRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{32}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetPurposeRequest) GetName() string {
@@ -2421,7 +2529,7 @@ type GetPurposeResponse struct {
 
 func (x *GetPurposeResponse) Reset() {
 	*x = GetPurposeResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[33]
+	mi := &file_optout_v1_optout_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2433,7 +2541,7 @@ func (x *GetPurposeResponse) String() string {
 func (*GetPurposeResponse) ProtoMessage() {}
 
 func (x *GetPurposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[33]
+	mi := &file_optout_v1_optout_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2446,7 +2554,7 @@ func (x *GetPurposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPurposeResponse.ProtoReflect.Descriptor instead.
 func (*GetPurposeResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{33}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetPurposeResponse) GetPurpose() *Purpose {
@@ -2488,7 +2596,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_optout_v1_optout_proto_msgTypes[34]
+	mi := &file_optout_v1_optout_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2608,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[34]
+	mi := &file_optout_v1_optout_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2621,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{34}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AuditEntry) GetVersion() uint64 {
@@ -2629,7 +2737,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[35]
+	mi := &file_optout_v1_optout_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2641,7 +2749,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[35]
+	mi := &file_optout_v1_optout_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2654,7 +2762,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{35}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HistoryRequest) GetSubjectId() string {
@@ -2698,7 +2806,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[36]
+	mi := &file_optout_v1_optout_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2710,7 +2818,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[36]
+	mi := &file_optout_v1_optout_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2723,7 +2831,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{36}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *HistoryResponse) GetEntries() []*AuditEntry {
@@ -2758,7 +2866,7 @@ type StateAtRequest struct {
 
 func (x *StateAtRequest) Reset() {
 	*x = StateAtRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[37]
+	mi := &file_optout_v1_optout_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2770,7 +2878,7 @@ func (x *StateAtRequest) String() string {
 func (*StateAtRequest) ProtoMessage() {}
 
 func (x *StateAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[37]
+	mi := &file_optout_v1_optout_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2783,7 +2891,7 @@ func (x *StateAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateAtRequest.ProtoReflect.Descriptor instead.
 func (*StateAtRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{37}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StateAtRequest) GetSubjectId() string {
@@ -2823,7 +2931,7 @@ type StateAtResponse struct {
 
 func (x *StateAtResponse) Reset() {
 	*x = StateAtResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[38]
+	mi := &file_optout_v1_optout_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2835,7 +2943,7 @@ func (x *StateAtResponse) String() string {
 func (*StateAtResponse) ProtoMessage() {}
 
 func (x *StateAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[38]
+	mi := &file_optout_v1_optout_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2848,7 +2956,7 @@ func (x *StateAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateAtResponse.ProtoReflect.Descriptor instead.
 func (*StateAtResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{38}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StateAtResponse) GetAsOf() uint64 {
@@ -2908,7 +3016,7 @@ type VerifyAuditRequest struct {
 
 func (x *VerifyAuditRequest) Reset() {
 	*x = VerifyAuditRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[39]
+	mi := &file_optout_v1_optout_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3028,7 @@ func (x *VerifyAuditRequest) String() string {
 func (*VerifyAuditRequest) ProtoMessage() {}
 
 func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[39]
+	mi := &file_optout_v1_optout_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3041,7 @@ func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{39}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{41}
 }
 
 type VerifyAuditResponse struct {
@@ -2952,7 +3060,7 @@ type VerifyAuditResponse struct {
 
 func (x *VerifyAuditResponse) Reset() {
 	*x = VerifyAuditResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[40]
+	mi := &file_optout_v1_optout_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2964,7 +3072,7 @@ func (x *VerifyAuditResponse) String() string {
 func (*VerifyAuditResponse) ProtoMessage() {}
 
 func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[40]
+	mi := &file_optout_v1_optout_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2977,7 +3085,7 @@ func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{40}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *VerifyAuditResponse) GetOk() bool {
@@ -3037,7 +3145,7 @@ type GetSettingsRequest struct {
 
 func (x *GetSettingsRequest) Reset() {
 	*x = GetSettingsRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[41]
+	mi := &file_optout_v1_optout_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3049,7 +3157,7 @@ func (x *GetSettingsRequest) String() string {
 func (*GetSettingsRequest) ProtoMessage() {}
 
 func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[41]
+	mi := &file_optout_v1_optout_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3062,7 +3170,7 @@ func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{41}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{43}
 }
 
 type Settings struct {
@@ -3080,7 +3188,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_optout_v1_optout_proto_msgTypes[42]
+	mi := &file_optout_v1_optout_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3092,7 +3200,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[42]
+	mi := &file_optout_v1_optout_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3105,7 +3213,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{42}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Settings) GetMinSchemaVersion() uint32 {
@@ -3152,7 +3260,7 @@ type GetSettingsResponse struct {
 
 func (x *GetSettingsResponse) Reset() {
 	*x = GetSettingsResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[43]
+	mi := &file_optout_v1_optout_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3164,7 +3272,7 @@ func (x *GetSettingsResponse) String() string {
 func (*GetSettingsResponse) ProtoMessage() {}
 
 func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[43]
+	mi := &file_optout_v1_optout_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3177,7 +3285,7 @@ func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{43}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetSettingsResponse) GetSettings() *Settings {
@@ -3196,7 +3304,7 @@ type SetMinSchemaVersionResponse struct {
 
 func (x *SetMinSchemaVersionResponse) Reset() {
 	*x = SetMinSchemaVersionResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[44]
+	mi := &file_optout_v1_optout_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3208,7 +3316,7 @@ func (x *SetMinSchemaVersionResponse) String() string {
 func (*SetMinSchemaVersionResponse) ProtoMessage() {}
 
 func (x *SetMinSchemaVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[44]
+	mi := &file_optout_v1_optout_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3221,7 +3329,7 @@ func (x *SetMinSchemaVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMinSchemaVersionResponse.ProtoReflect.Descriptor instead.
 func (*SetMinSchemaVersionResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{44}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SetMinSchemaVersionResponse) GetSettings() *Settings {
@@ -3240,7 +3348,7 @@ type SetAuditRetentionResponse struct {
 
 func (x *SetAuditRetentionResponse) Reset() {
 	*x = SetAuditRetentionResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[45]
+	mi := &file_optout_v1_optout_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3252,7 +3360,7 @@ func (x *SetAuditRetentionResponse) String() string {
 func (*SetAuditRetentionResponse) ProtoMessage() {}
 
 func (x *SetAuditRetentionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[45]
+	mi := &file_optout_v1_optout_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3265,7 +3373,7 @@ func (x *SetAuditRetentionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAuditRetentionResponse.ProtoReflect.Descriptor instead.
 func (*SetAuditRetentionResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{45}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SetAuditRetentionResponse) GetSettings() *Settings {
@@ -3283,7 +3391,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	mi := &file_optout_v1_optout_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3295,7 +3403,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	mi := &file_optout_v1_optout_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3308,7 +3416,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{46}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{48}
 }
 
 type SnapshotResponse struct {
@@ -3320,7 +3428,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[47]
+	mi := &file_optout_v1_optout_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3332,7 +3440,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[47]
+	mi := &file_optout_v1_optout_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3345,7 +3453,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{47}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SnapshotResponse) GetData() []byte {
@@ -3368,7 +3476,7 @@ type Principal struct {
 
 func (x *Principal) Reset() {
 	*x = Principal{}
-	mi := &file_optout_v1_optout_proto_msgTypes[48]
+	mi := &file_optout_v1_optout_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3380,7 +3488,7 @@ func (x *Principal) String() string {
 func (*Principal) ProtoMessage() {}
 
 func (x *Principal) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[48]
+	mi := &file_optout_v1_optout_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3393,7 +3501,7 @@ func (x *Principal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Principal.ProtoReflect.Descriptor instead.
 func (*Principal) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{48}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Principal) GetName() string {
@@ -3435,7 +3543,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[49]
+	mi := &file_optout_v1_optout_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3447,7 +3555,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[49]
+	mi := &file_optout_v1_optout_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3460,7 +3568,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{49}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -3488,7 +3596,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[50]
+	mi := &file_optout_v1_optout_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3500,7 +3608,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[50]
+	mi := &file_optout_v1_optout_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3513,7 +3621,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{50}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CreateTokenResponse) GetPrincipal() *Principal {
@@ -3541,7 +3649,7 @@ type GrantCertificateRequest struct {
 
 func (x *GrantCertificateRequest) Reset() {
 	*x = GrantCertificateRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[51]
+	mi := &file_optout_v1_optout_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3553,7 +3661,7 @@ func (x *GrantCertificateRequest) String() string {
 func (*GrantCertificateRequest) ProtoMessage() {}
 
 func (x *GrantCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[51]
+	mi := &file_optout_v1_optout_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3566,7 +3674,7 @@ func (x *GrantCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GrantCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{51}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GrantCertificateRequest) GetCommonName() string {
@@ -3592,7 +3700,7 @@ type GrantCertificateResponse struct {
 
 func (x *GrantCertificateResponse) Reset() {
 	*x = GrantCertificateResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[52]
+	mi := &file_optout_v1_optout_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3604,7 +3712,7 @@ func (x *GrantCertificateResponse) String() string {
 func (*GrantCertificateResponse) ProtoMessage() {}
 
 func (x *GrantCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[52]
+	mi := &file_optout_v1_optout_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3617,7 +3725,7 @@ func (x *GrantCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GrantCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{52}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GrantCertificateResponse) GetPrincipal() *Principal {
@@ -3636,7 +3744,7 @@ type RevokePrincipalRequest struct {
 
 func (x *RevokePrincipalRequest) Reset() {
 	*x = RevokePrincipalRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[53]
+	mi := &file_optout_v1_optout_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3648,7 +3756,7 @@ func (x *RevokePrincipalRequest) String() string {
 func (*RevokePrincipalRequest) ProtoMessage() {}
 
 func (x *RevokePrincipalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[53]
+	mi := &file_optout_v1_optout_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3661,7 +3769,7 @@ func (x *RevokePrincipalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePrincipalRequest.ProtoReflect.Descriptor instead.
 func (*RevokePrincipalRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{53}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RevokePrincipalRequest) GetName() string {
@@ -3679,7 +3787,7 @@ type RevokePrincipalResponse struct {
 
 func (x *RevokePrincipalResponse) Reset() {
 	*x = RevokePrincipalResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[54]
+	mi := &file_optout_v1_optout_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3691,7 +3799,7 @@ func (x *RevokePrincipalResponse) String() string {
 func (*RevokePrincipalResponse) ProtoMessage() {}
 
 func (x *RevokePrincipalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[54]
+	mi := &file_optout_v1_optout_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3704,7 +3812,7 @@ func (x *RevokePrincipalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePrincipalResponse.ProtoReflect.Descriptor instead.
 func (*RevokePrincipalResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{54}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{56}
 }
 
 type ListPrincipalsRequest struct {
@@ -3715,7 +3823,7 @@ type ListPrincipalsRequest struct {
 
 func (x *ListPrincipalsRequest) Reset() {
 	*x = ListPrincipalsRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[55]
+	mi := &file_optout_v1_optout_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3727,7 +3835,7 @@ func (x *ListPrincipalsRequest) String() string {
 func (*ListPrincipalsRequest) ProtoMessage() {}
 
 func (x *ListPrincipalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[55]
+	mi := &file_optout_v1_optout_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3740,7 +3848,7 @@ func (x *ListPrincipalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPrincipalsRequest.ProtoReflect.Descriptor instead.
 func (*ListPrincipalsRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{55}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{57}
 }
 
 type ListPrincipalsResponse struct {
@@ -3752,7 +3860,7 @@ type ListPrincipalsResponse struct {
 
 func (x *ListPrincipalsResponse) Reset() {
 	*x = ListPrincipalsResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[56]
+	mi := &file_optout_v1_optout_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3764,7 +3872,7 @@ func (x *ListPrincipalsResponse) String() string {
 func (*ListPrincipalsResponse) ProtoMessage() {}
 
 func (x *ListPrincipalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[56]
+	mi := &file_optout_v1_optout_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3777,7 +3885,7 @@ func (x *ListPrincipalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPrincipalsResponse.ProtoReflect.Descriptor instead.
 func (*ListPrincipalsResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{56}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListPrincipalsResponse) GetPrincipals() []*Principal {
@@ -3797,7 +3905,7 @@ type SetMinSchemaVersionRequest struct {
 
 func (x *SetMinSchemaVersionRequest) Reset() {
 	*x = SetMinSchemaVersionRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[57]
+	mi := &file_optout_v1_optout_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3809,7 +3917,7 @@ func (x *SetMinSchemaVersionRequest) String() string {
 func (*SetMinSchemaVersionRequest) ProtoMessage() {}
 
 func (x *SetMinSchemaVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[57]
+	mi := &file_optout_v1_optout_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3822,7 +3930,7 @@ func (x *SetMinSchemaVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMinSchemaVersionRequest.ProtoReflect.Descriptor instead.
 func (*SetMinSchemaVersionRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{57}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *SetMinSchemaVersionRequest) GetMinSchemaVersion() uint32 {
@@ -3842,7 +3950,7 @@ type SetAuditRetentionRequest struct {
 
 func (x *SetAuditRetentionRequest) Reset() {
 	*x = SetAuditRetentionRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[58]
+	mi := &file_optout_v1_optout_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3854,7 +3962,7 @@ func (x *SetAuditRetentionRequest) String() string {
 func (*SetAuditRetentionRequest) ProtoMessage() {}
 
 func (x *SetAuditRetentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[58]
+	mi := &file_optout_v1_optout_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3867,7 +3975,7 @@ func (x *SetAuditRetentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAuditRetentionRequest.ProtoReflect.Descriptor instead.
 func (*SetAuditRetentionRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{58}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *SetAuditRetentionRequest) GetRetention() *durationpb.Duration {
@@ -3888,7 +3996,7 @@ type VersionMismatch struct {
 
 func (x *VersionMismatch) Reset() {
 	*x = VersionMismatch{}
-	mi := &file_optout_v1_optout_proto_msgTypes[59]
+	mi := &file_optout_v1_optout_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3900,7 +4008,7 @@ func (x *VersionMismatch) String() string {
 func (*VersionMismatch) ProtoMessage() {}
 
 func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[59]
+	mi := &file_optout_v1_optout_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3913,7 +4021,7 @@ func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionMismatch.ProtoReflect.Descriptor instead.
 func (*VersionMismatch) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{59}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *VersionMismatch) GetCurrentVersion() uint64 {
@@ -3933,7 +4041,7 @@ type WriteOutcome struct {
 
 func (x *WriteOutcome) Reset() {
 	*x = WriteOutcome{}
-	mi := &file_optout_v1_optout_proto_msgTypes[60]
+	mi := &file_optout_v1_optout_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3945,7 +4053,7 @@ func (x *WriteOutcome) String() string {
 func (*WriteOutcome) ProtoMessage() {}
 
 func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[60]
+	mi := &file_optout_v1_optout_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3958,7 +4066,7 @@ func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOutcome.ProtoReflect.Descriptor instead.
 func (*WriteOutcome) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{60}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *WriteOutcome) GetOutcome() Outcome {
@@ -3998,11 +4106,12 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12)\n" +
 	"\x06record\x18\x02 \x01(\v2\x11.optout.v1.RecordR\x06record\x12\x1a\n" +
 	"\breplayed\x18\x03 \x01(\bR\breplayed\x12'\n" +
-	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"G\n" +
+	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"a\n" +
 	"\fCheckRequest\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
-	"\apurpose\x18\x02 \x01(\tR\apurpose\"\xa0\x02\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x12\x18\n" +
+	"\areceipt\x18\x03 \x01(\bR\areceipt\"\xba\x02\n" +
 	"\rCheckResponse\x12/\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x13.optout.v1.DecisionR\bdecision\x12&\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x10.optout.v1.StateR\x05state\x12\x18\n" +
@@ -4011,14 +4120,20 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"read_index\x18\x04 \x01(\x04R\treadIndex\x12&\n" +
 	"\x05basis\x18\x05 \x01(\x0e2\x10.optout.v1.BasisR\x05basis\x12,\n" +
 	"\x12decided_by_purpose\x18\x06 \x01(\tR\x10decidedByPurpose\x12'\n" +
-	"\x0fcatalog_version\x18\a \x01(\x04R\x0ecatalogVersion\"D\n" +
+	"\x0fcatalog_version\x18\a \x01(\x04R\x0ecatalogVersion\x12\x18\n" +
+	"\areceipt\x18\b \x01(\tR\areceipt\"D\n" +
 	"\x11CheckBatchRequest\x12/\n" +
 	"\x06checks\x18\x01 \x03(\v2\x17.optout.v1.CheckRequestR\x06checks\"\x90\x01\n" +
 	"\x12CheckBatchResponse\x122\n" +
 	"\aresults\x18\x01 \x03(\v2\x18.optout.v1.CheckResponseR\aresults\x12\x1d\n" +
 	"\n" +
 	"read_index\x18\x02 \x01(\x04R\treadIndex\x12'\n" +
-	"\x0fcatalog_version\x18\x03 \x01(\x04R\x0ecatalogVersion\"E\n" +
+	"\x0fcatalog_version\x18\x03 \x01(\x04R\x0ecatalogVersion\"\x12\n" +
+	"\x10ReadIndexRequest\"[\n" +
+	"\x11ReadIndexResponse\x12\x1d\n" +
+	"\n" +
+	"read_index\x18\x01 \x01(\x04R\treadIndex\x12'\n" +
+	"\x0fcatalog_version\x18\x02 \x01(\x04R\x0ecatalogVersion\"E\n" +
 	"\n" +
 	"GetRequest\x12\x1d\n" +
 	"\n" +
@@ -4255,7 +4370,7 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_UNKNOWN\x10\x01\x12\x17\n" +
-	"\x13OUTCOME_NOT_APPLIED\x10\x022\xa0\x03\n" +
+	"\x13OUTCOME_NOT_APPLIED\x10\x022\xed\x03\n" +
 	"\rOptOutService\x124\n" +
 	"\x03Set\x12\x15.optout.v1.SetRequest\x1a\x16.optout.v1.SetResponse\x12?\n" +
 	"\x05Check\x12\x17.optout.v1.CheckRequest\x1a\x18.optout.v1.CheckResponse\"\x03\x90\x02\x01\x12N\n" +
@@ -4263,7 +4378,8 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"CheckBatch\x12\x1c.optout.v1.CheckBatchRequest\x1a\x1d.optout.v1.CheckBatchResponse\"\x03\x90\x02\x01\x129\n" +
 	"\x03Get\x12\x15.optout.v1.GetRequest\x1a\x16.optout.v1.GetResponse\"\x03\x90\x02\x01\x12<\n" +
 	"\x05Watch\x12\x17.optout.v1.WatchRequest\x1a\x18.optout.v1.WatchResponse0\x01\x12O\n" +
-	"\fEraseSubject\x12\x1e.optout.v1.EraseSubjectRequest\x1a\x1f.optout.v1.EraseSubjectResponse2\x8a\x02\n" +
+	"\fEraseSubject\x12\x1e.optout.v1.EraseSubjectRequest\x1a\x1f.optout.v1.EraseSubjectResponse\x12K\n" +
+	"\tReadIndex\x12\x1b.optout.v1.ReadIndexRequest\x1a\x1c.optout.v1.ReadIndexResponse\"\x03\x90\x02\x012\x8a\x02\n" +
 	"\x0eCatalogService\x12R\n" +
 	"\rDefinePurpose\x12\x1f.optout.v1.DefinePurposeRequest\x1a .optout.v1.DefinePurposeResponse\x12T\n" +
 	"\fListPurposes\x12\x1e.optout.v1.ListPurposesRequest\x1a\x1f.optout.v1.ListPurposesResponse\"\x03\x90\x02\x01\x12N\n" +
@@ -4303,7 +4419,7 @@ func file_optout_v1_optout_proto_rawDescGZIP() []byte {
 }
 
 var file_optout_v1_optout_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
+var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_optout_v1_optout_proto_goTypes = []any{
 	(State)(0),                          // 0: optout.v1.State
 	(Decision)(0),                       // 1: optout.v1.Decision
@@ -4320,66 +4436,68 @@ var file_optout_v1_optout_proto_goTypes = []any{
 	(*CheckResponse)(nil),               // 12: optout.v1.CheckResponse
 	(*CheckBatchRequest)(nil),           // 13: optout.v1.CheckBatchRequest
 	(*CheckBatchResponse)(nil),          // 14: optout.v1.CheckBatchResponse
-	(*GetRequest)(nil),                  // 15: optout.v1.GetRequest
-	(*GetResponse)(nil),                 // 16: optout.v1.GetResponse
-	(*StatusRequest)(nil),               // 17: optout.v1.StatusRequest
-	(*StatusResponse)(nil),              // 18: optout.v1.StatusResponse
-	(*AddMemberRequest)(nil),            // 19: optout.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),           // 20: optout.v1.AddMemberResponse
-	(*PromoteMemberRequest)(nil),        // 21: optout.v1.PromoteMemberRequest
-	(*PromoteMemberResponse)(nil),       // 22: optout.v1.PromoteMemberResponse
-	(*RemoveMemberRequest)(nil),         // 23: optout.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),        // 24: optout.v1.RemoveMemberResponse
-	(*TransferLeadershipRequest)(nil),   // 25: optout.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil),  // 26: optout.v1.TransferLeadershipResponse
-	(*StateDigestRequest)(nil),          // 27: optout.v1.StateDigestRequest
-	(*StateDigestResponse)(nil),         // 28: optout.v1.StateDigestResponse
-	(*Node)(nil),                        // 29: optout.v1.Node
-	(*WatchRequest)(nil),                // 30: optout.v1.WatchRequest
-	(*WatchResponse)(nil),               // 31: optout.v1.WatchResponse
-	(*Progress)(nil),                    // 32: optout.v1.Progress
-	(*EraseSubjectRequest)(nil),         // 33: optout.v1.EraseSubjectRequest
-	(*EraseSubjectResponse)(nil),        // 34: optout.v1.EraseSubjectResponse
-	(*Purpose)(nil),                     // 35: optout.v1.Purpose
-	(*DefinePurposeRequest)(nil),        // 36: optout.v1.DefinePurposeRequest
-	(*DefinePurposeResponse)(nil),       // 37: optout.v1.DefinePurposeResponse
-	(*ListPurposesRequest)(nil),         // 38: optout.v1.ListPurposesRequest
-	(*ListPurposesResponse)(nil),        // 39: optout.v1.ListPurposesResponse
-	(*GetPurposeRequest)(nil),           // 40: optout.v1.GetPurposeRequest
-	(*GetPurposeResponse)(nil),          // 41: optout.v1.GetPurposeResponse
-	(*AuditEntry)(nil),                  // 42: optout.v1.AuditEntry
-	(*HistoryRequest)(nil),              // 43: optout.v1.HistoryRequest
-	(*HistoryResponse)(nil),             // 44: optout.v1.HistoryResponse
-	(*StateAtRequest)(nil),              // 45: optout.v1.StateAtRequest
-	(*StateAtResponse)(nil),             // 46: optout.v1.StateAtResponse
-	(*VerifyAuditRequest)(nil),          // 47: optout.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),         // 48: optout.v1.VerifyAuditResponse
-	(*GetSettingsRequest)(nil),          // 49: optout.v1.GetSettingsRequest
-	(*Settings)(nil),                    // 50: optout.v1.Settings
-	(*GetSettingsResponse)(nil),         // 51: optout.v1.GetSettingsResponse
-	(*SetMinSchemaVersionResponse)(nil), // 52: optout.v1.SetMinSchemaVersionResponse
-	(*SetAuditRetentionResponse)(nil),   // 53: optout.v1.SetAuditRetentionResponse
-	(*SnapshotRequest)(nil),             // 54: optout.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),            // 55: optout.v1.SnapshotResponse
-	(*Principal)(nil),                   // 56: optout.v1.Principal
-	(*CreateTokenRequest)(nil),          // 57: optout.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),         // 58: optout.v1.CreateTokenResponse
-	(*GrantCertificateRequest)(nil),     // 59: optout.v1.GrantCertificateRequest
-	(*GrantCertificateResponse)(nil),    // 60: optout.v1.GrantCertificateResponse
-	(*RevokePrincipalRequest)(nil),      // 61: optout.v1.RevokePrincipalRequest
-	(*RevokePrincipalResponse)(nil),     // 62: optout.v1.RevokePrincipalResponse
-	(*ListPrincipalsRequest)(nil),       // 63: optout.v1.ListPrincipalsRequest
-	(*ListPrincipalsResponse)(nil),      // 64: optout.v1.ListPrincipalsResponse
-	(*SetMinSchemaVersionRequest)(nil),  // 65: optout.v1.SetMinSchemaVersionRequest
-	(*SetAuditRetentionRequest)(nil),    // 66: optout.v1.SetAuditRetentionRequest
-	(*VersionMismatch)(nil),             // 67: optout.v1.VersionMismatch
-	(*WriteOutcome)(nil),                // 68: optout.v1.WriteOutcome
-	(*timestamppb.Timestamp)(nil),       // 69: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 70: google.protobuf.Duration
+	(*ReadIndexRequest)(nil),            // 15: optout.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),           // 16: optout.v1.ReadIndexResponse
+	(*GetRequest)(nil),                  // 17: optout.v1.GetRequest
+	(*GetResponse)(nil),                 // 18: optout.v1.GetResponse
+	(*StatusRequest)(nil),               // 19: optout.v1.StatusRequest
+	(*StatusResponse)(nil),              // 20: optout.v1.StatusResponse
+	(*AddMemberRequest)(nil),            // 21: optout.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),           // 22: optout.v1.AddMemberResponse
+	(*PromoteMemberRequest)(nil),        // 23: optout.v1.PromoteMemberRequest
+	(*PromoteMemberResponse)(nil),       // 24: optout.v1.PromoteMemberResponse
+	(*RemoveMemberRequest)(nil),         // 25: optout.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),        // 26: optout.v1.RemoveMemberResponse
+	(*TransferLeadershipRequest)(nil),   // 27: optout.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil),  // 28: optout.v1.TransferLeadershipResponse
+	(*StateDigestRequest)(nil),          // 29: optout.v1.StateDigestRequest
+	(*StateDigestResponse)(nil),         // 30: optout.v1.StateDigestResponse
+	(*Node)(nil),                        // 31: optout.v1.Node
+	(*WatchRequest)(nil),                // 32: optout.v1.WatchRequest
+	(*WatchResponse)(nil),               // 33: optout.v1.WatchResponse
+	(*Progress)(nil),                    // 34: optout.v1.Progress
+	(*EraseSubjectRequest)(nil),         // 35: optout.v1.EraseSubjectRequest
+	(*EraseSubjectResponse)(nil),        // 36: optout.v1.EraseSubjectResponse
+	(*Purpose)(nil),                     // 37: optout.v1.Purpose
+	(*DefinePurposeRequest)(nil),        // 38: optout.v1.DefinePurposeRequest
+	(*DefinePurposeResponse)(nil),       // 39: optout.v1.DefinePurposeResponse
+	(*ListPurposesRequest)(nil),         // 40: optout.v1.ListPurposesRequest
+	(*ListPurposesResponse)(nil),        // 41: optout.v1.ListPurposesResponse
+	(*GetPurposeRequest)(nil),           // 42: optout.v1.GetPurposeRequest
+	(*GetPurposeResponse)(nil),          // 43: optout.v1.GetPurposeResponse
+	(*AuditEntry)(nil),                  // 44: optout.v1.AuditEntry
+	(*HistoryRequest)(nil),              // 45: optout.v1.HistoryRequest
+	(*HistoryResponse)(nil),             // 46: optout.v1.HistoryResponse
+	(*StateAtRequest)(nil),              // 47: optout.v1.StateAtRequest
+	(*StateAtResponse)(nil),             // 48: optout.v1.StateAtResponse
+	(*VerifyAuditRequest)(nil),          // 49: optout.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),         // 50: optout.v1.VerifyAuditResponse
+	(*GetSettingsRequest)(nil),          // 51: optout.v1.GetSettingsRequest
+	(*Settings)(nil),                    // 52: optout.v1.Settings
+	(*GetSettingsResponse)(nil),         // 53: optout.v1.GetSettingsResponse
+	(*SetMinSchemaVersionResponse)(nil), // 54: optout.v1.SetMinSchemaVersionResponse
+	(*SetAuditRetentionResponse)(nil),   // 55: optout.v1.SetAuditRetentionResponse
+	(*SnapshotRequest)(nil),             // 56: optout.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),            // 57: optout.v1.SnapshotResponse
+	(*Principal)(nil),                   // 58: optout.v1.Principal
+	(*CreateTokenRequest)(nil),          // 59: optout.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),         // 60: optout.v1.CreateTokenResponse
+	(*GrantCertificateRequest)(nil),     // 61: optout.v1.GrantCertificateRequest
+	(*GrantCertificateResponse)(nil),    // 62: optout.v1.GrantCertificateResponse
+	(*RevokePrincipalRequest)(nil),      // 63: optout.v1.RevokePrincipalRequest
+	(*RevokePrincipalResponse)(nil),     // 64: optout.v1.RevokePrincipalResponse
+	(*ListPrincipalsRequest)(nil),       // 65: optout.v1.ListPrincipalsRequest
+	(*ListPrincipalsResponse)(nil),      // 66: optout.v1.ListPrincipalsResponse
+	(*SetMinSchemaVersionRequest)(nil),  // 67: optout.v1.SetMinSchemaVersionRequest
+	(*SetAuditRetentionRequest)(nil),    // 68: optout.v1.SetAuditRetentionRequest
+	(*VersionMismatch)(nil),             // 69: optout.v1.VersionMismatch
+	(*WriteOutcome)(nil),                // 70: optout.v1.WriteOutcome
+	(*timestamppb.Timestamp)(nil),       // 71: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 72: google.protobuf.Duration
 }
 var file_optout_v1_optout_proto_depIdxs = []int32{
 	0,  // 0: optout.v1.Record.state:type_name -> optout.v1.State
-	69, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
+	71, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: optout.v1.SetRequest.state:type_name -> optout.v1.State
 	8,  // 3: optout.v1.SetResponse.record:type_name -> optout.v1.Record
 	1,  // 4: optout.v1.CheckResponse.decision:type_name -> optout.v1.Decision
@@ -4388,91 +4506,93 @@ var file_optout_v1_optout_proto_depIdxs = []int32{
 	11, // 7: optout.v1.CheckBatchRequest.checks:type_name -> optout.v1.CheckRequest
 	12, // 8: optout.v1.CheckBatchResponse.results:type_name -> optout.v1.CheckResponse
 	8,  // 9: optout.v1.GetResponse.record:type_name -> optout.v1.Record
-	29, // 10: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
-	42, // 11: optout.v1.WatchResponse.change:type_name -> optout.v1.AuditEntry
-	32, // 12: optout.v1.WatchResponse.progress:type_name -> optout.v1.Progress
+	31, // 10: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
+	44, // 11: optout.v1.WatchResponse.change:type_name -> optout.v1.AuditEntry
+	34, // 12: optout.v1.WatchResponse.progress:type_name -> optout.v1.Progress
 	3,  // 13: optout.v1.Purpose.default_decision:type_name -> optout.v1.Default
-	69, // 14: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
-	35, // 15: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
-	35, // 16: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
-	35, // 17: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
-	35, // 18: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
-	69, // 19: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	71, // 14: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
+	37, // 15: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
+	37, // 16: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
+	37, // 17: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
+	37, // 18: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
+	71, // 19: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	4,  // 20: optout.v1.AuditEntry.kind:type_name -> optout.v1.AuditKind
 	0,  // 21: optout.v1.AuditEntry.old_state:type_name -> optout.v1.State
 	0,  // 22: optout.v1.AuditEntry.new_state:type_name -> optout.v1.State
-	42, // 23: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
+	44, // 23: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
 	1,  // 24: optout.v1.StateAtResponse.decision:type_name -> optout.v1.Decision
 	0,  // 25: optout.v1.StateAtResponse.state:type_name -> optout.v1.State
 	2,  // 26: optout.v1.StateAtResponse.basis:type_name -> optout.v1.Basis
-	70, // 27: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
-	50, // 28: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
-	50, // 29: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
-	50, // 30: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
+	72, // 27: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
+	52, // 28: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
+	52, // 29: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
+	52, // 30: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
 	6,  // 31: optout.v1.Principal.kind:type_name -> optout.v1.PrincipalKind
 	5,  // 32: optout.v1.Principal.role:type_name -> optout.v1.Role
-	69, // 33: optout.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
+	71, // 33: optout.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
 	5,  // 34: optout.v1.CreateTokenRequest.role:type_name -> optout.v1.Role
-	56, // 35: optout.v1.CreateTokenResponse.principal:type_name -> optout.v1.Principal
+	58, // 35: optout.v1.CreateTokenResponse.principal:type_name -> optout.v1.Principal
 	5,  // 36: optout.v1.GrantCertificateRequest.role:type_name -> optout.v1.Role
-	56, // 37: optout.v1.GrantCertificateResponse.principal:type_name -> optout.v1.Principal
-	56, // 38: optout.v1.ListPrincipalsResponse.principals:type_name -> optout.v1.Principal
-	70, // 39: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
+	58, // 37: optout.v1.GrantCertificateResponse.principal:type_name -> optout.v1.Principal
+	58, // 38: optout.v1.ListPrincipalsResponse.principals:type_name -> optout.v1.Principal
+	72, // 39: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
 	7,  // 40: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
 	9,  // 41: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
 	11, // 42: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
 	13, // 43: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
-	15, // 44: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
-	30, // 45: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
-	33, // 46: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
-	36, // 47: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
-	38, // 48: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
-	40, // 49: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
-	43, // 50: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
-	45, // 51: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
-	47, // 52: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
-	49, // 53: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
-	65, // 54: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
-	66, // 55: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
-	54, // 56: optout.v1.AdminService.Snapshot:input_type -> optout.v1.SnapshotRequest
-	57, // 57: optout.v1.AdminService.CreateToken:input_type -> optout.v1.CreateTokenRequest
-	59, // 58: optout.v1.AdminService.GrantCertificate:input_type -> optout.v1.GrantCertificateRequest
-	61, // 59: optout.v1.AdminService.RevokePrincipal:input_type -> optout.v1.RevokePrincipalRequest
-	63, // 60: optout.v1.AdminService.ListPrincipals:input_type -> optout.v1.ListPrincipalsRequest
-	17, // 61: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
-	27, // 62: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
-	19, // 63: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
-	21, // 64: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
-	23, // 65: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
-	25, // 66: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
-	10, // 67: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
-	12, // 68: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
-	14, // 69: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
-	16, // 70: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
-	31, // 71: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
-	34, // 72: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
-	37, // 73: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
-	39, // 74: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
-	41, // 75: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
-	44, // 76: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
-	46, // 77: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
-	48, // 78: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
-	51, // 79: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
-	52, // 80: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
-	53, // 81: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
-	55, // 82: optout.v1.AdminService.Snapshot:output_type -> optout.v1.SnapshotResponse
-	58, // 83: optout.v1.AdminService.CreateToken:output_type -> optout.v1.CreateTokenResponse
-	60, // 84: optout.v1.AdminService.GrantCertificate:output_type -> optout.v1.GrantCertificateResponse
-	62, // 85: optout.v1.AdminService.RevokePrincipal:output_type -> optout.v1.RevokePrincipalResponse
-	64, // 86: optout.v1.AdminService.ListPrincipals:output_type -> optout.v1.ListPrincipalsResponse
-	18, // 87: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
-	28, // 88: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
-	20, // 89: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
-	22, // 90: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
-	24, // 91: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
-	26, // 92: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
-	67, // [67:93] is the sub-list for method output_type
-	41, // [41:67] is the sub-list for method input_type
+	17, // 44: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
+	32, // 45: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
+	35, // 46: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
+	15, // 47: optout.v1.OptOutService.ReadIndex:input_type -> optout.v1.ReadIndexRequest
+	38, // 48: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
+	40, // 49: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
+	42, // 50: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
+	45, // 51: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
+	47, // 52: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
+	49, // 53: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
+	51, // 54: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
+	67, // 55: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
+	68, // 56: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
+	56, // 57: optout.v1.AdminService.Snapshot:input_type -> optout.v1.SnapshotRequest
+	59, // 58: optout.v1.AdminService.CreateToken:input_type -> optout.v1.CreateTokenRequest
+	61, // 59: optout.v1.AdminService.GrantCertificate:input_type -> optout.v1.GrantCertificateRequest
+	63, // 60: optout.v1.AdminService.RevokePrincipal:input_type -> optout.v1.RevokePrincipalRequest
+	65, // 61: optout.v1.AdminService.ListPrincipals:input_type -> optout.v1.ListPrincipalsRequest
+	19, // 62: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
+	29, // 63: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
+	21, // 64: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
+	23, // 65: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
+	25, // 66: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
+	27, // 67: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
+	10, // 68: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
+	12, // 69: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
+	14, // 70: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
+	18, // 71: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
+	33, // 72: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
+	36, // 73: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
+	16, // 74: optout.v1.OptOutService.ReadIndex:output_type -> optout.v1.ReadIndexResponse
+	39, // 75: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
+	41, // 76: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
+	43, // 77: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
+	46, // 78: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
+	48, // 79: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
+	50, // 80: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
+	53, // 81: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
+	54, // 82: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
+	55, // 83: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
+	57, // 84: optout.v1.AdminService.Snapshot:output_type -> optout.v1.SnapshotResponse
+	60, // 85: optout.v1.AdminService.CreateToken:output_type -> optout.v1.CreateTokenResponse
+	62, // 86: optout.v1.AdminService.GrantCertificate:output_type -> optout.v1.GrantCertificateResponse
+	64, // 87: optout.v1.AdminService.RevokePrincipal:output_type -> optout.v1.RevokePrincipalResponse
+	66, // 88: optout.v1.AdminService.ListPrincipals:output_type -> optout.v1.ListPrincipalsResponse
+	20, // 89: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
+	30, // 90: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
+	22, // 91: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
+	24, // 92: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
+	26, // 93: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
+	28, // 94: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
+	68, // [68:95] is the sub-list for method output_type
+	41, // [41:68] is the sub-list for method input_type
 	41, // [41:41] is the sub-list for extension type_name
 	41, // [41:41] is the sub-list for extension extendee
 	0,  // [0:41] is the sub-list for field type_name
@@ -4484,18 +4604,18 @@ func file_optout_v1_optout_proto_init() {
 		return
 	}
 	file_optout_v1_optout_proto_msgTypes[1].OneofWrappers = []any{}
-	file_optout_v1_optout_proto_msgTypes[23].OneofWrappers = []any{
+	file_optout_v1_optout_proto_msgTypes[25].OneofWrappers = []any{
 		(*WatchResponse_Change)(nil),
 		(*WatchResponse_Progress)(nil),
 	}
-	file_optout_v1_optout_proto_msgTypes[28].OneofWrappers = []any{}
+	file_optout_v1_optout_proto_msgTypes[30].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_v1_optout_proto_rawDesc), len(file_optout_v1_optout_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   61,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -55,6 +55,8 @@ const (
 	// OptOutServiceEraseSubjectProcedure is the fully-qualified name of the OptOutService's
 	// EraseSubject RPC.
 	OptOutServiceEraseSubjectProcedure = "/optout.v1.OptOutService/EraseSubject"
+	// OptOutServiceReadIndexProcedure is the fully-qualified name of the OptOutService's ReadIndex RPC.
+	OptOutServiceReadIndexProcedure = "/optout.v1.OptOutService/ReadIndex"
 	// CatalogServiceDefinePurposeProcedure is the fully-qualified name of the CatalogService's
 	// DefinePurpose RPC.
 	CatalogServiceDefinePurposeProcedure = "/optout.v1.CatalogService/DefinePurpose"
@@ -132,6 +134,11 @@ type OptOutServiceClient interface {
 	// EraseSubject removes a subject's identifier from its records and
 	// history and keeps a keyed-hash suppression, so the subject stays denied.
 	EraseSubject(context.Context, *connect.Request[v1.EraseSubjectRequest]) (*connect.Response[v1.EraseSubjectResponse], error)
+	// ReadIndex returns a commit index that every write acknowledged before
+	// the call began is at or below, confirmed by a quorum (the same round a
+	// Check uses, without reading anything). A client cache waits until its
+	// Watch stream has passed it before answering locally.
+	ReadIndex(context.Context, *connect.Request[v1.ReadIndexRequest]) (*connect.Response[v1.ReadIndexResponse], error)
 }
 
 // NewOptOutServiceClient constructs a client for the optout.v1.OptOutService service. By default,
@@ -184,6 +191,13 @@ func NewOptOutServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(optOutServiceMethods.ByName("EraseSubject")),
 			connect.WithClientOptions(opts...),
 		),
+		readIndex: connect.NewClient[v1.ReadIndexRequest, v1.ReadIndexResponse](
+			httpClient,
+			baseURL+OptOutServiceReadIndexProcedure,
+			connect.WithSchema(optOutServiceMethods.ByName("ReadIndex")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -195,6 +209,7 @@ type optOutServiceClient struct {
 	get          *connect.Client[v1.GetRequest, v1.GetResponse]
 	watch        *connect.Client[v1.WatchRequest, v1.WatchResponse]
 	eraseSubject *connect.Client[v1.EraseSubjectRequest, v1.EraseSubjectResponse]
+	readIndex    *connect.Client[v1.ReadIndexRequest, v1.ReadIndexResponse]
 }
 
 // Set calls optout.v1.OptOutService.Set.
@@ -227,6 +242,11 @@ func (c *optOutServiceClient) EraseSubject(ctx context.Context, req *connect.Req
 	return c.eraseSubject.CallUnary(ctx, req)
 }
 
+// ReadIndex calls optout.v1.OptOutService.ReadIndex.
+func (c *optOutServiceClient) ReadIndex(ctx context.Context, req *connect.Request[v1.ReadIndexRequest]) (*connect.Response[v1.ReadIndexResponse], error) {
+	return c.readIndex.CallUnary(ctx, req)
+}
+
 // OptOutServiceHandler is an implementation of the optout.v1.OptOutService service.
 type OptOutServiceHandler interface {
 	// Set writes a subject's state for one purpose. The returned version is the
@@ -246,6 +266,11 @@ type OptOutServiceHandler interface {
 	// EraseSubject removes a subject's identifier from its records and
 	// history and keeps a keyed-hash suppression, so the subject stays denied.
 	EraseSubject(context.Context, *connect.Request[v1.EraseSubjectRequest]) (*connect.Response[v1.EraseSubjectResponse], error)
+	// ReadIndex returns a commit index that every write acknowledged before
+	// the call began is at or below, confirmed by a quorum (the same round a
+	// Check uses, without reading anything). A client cache waits until its
+	// Watch stream has passed it before answering locally.
+	ReadIndex(context.Context, *connect.Request[v1.ReadIndexRequest]) (*connect.Response[v1.ReadIndexResponse], error)
 }
 
 // NewOptOutServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -294,6 +319,13 @@ func NewOptOutServiceHandler(svc OptOutServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(optOutServiceMethods.ByName("EraseSubject")),
 		connect.WithHandlerOptions(opts...),
 	)
+	optOutServiceReadIndexHandler := connect.NewUnaryHandler(
+		OptOutServiceReadIndexProcedure,
+		svc.ReadIndex,
+		connect.WithSchema(optOutServiceMethods.ByName("ReadIndex")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/optout.v1.OptOutService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case OptOutServiceSetProcedure:
@@ -308,6 +340,8 @@ func NewOptOutServiceHandler(svc OptOutServiceHandler, opts ...connect.HandlerOp
 			optOutServiceWatchHandler.ServeHTTP(w, r)
 		case OptOutServiceEraseSubjectProcedure:
 			optOutServiceEraseSubjectHandler.ServeHTTP(w, r)
+		case OptOutServiceReadIndexProcedure:
+			optOutServiceReadIndexHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -339,6 +373,10 @@ func (UnimplementedOptOutServiceHandler) Watch(context.Context, *connect.Request
 
 func (UnimplementedOptOutServiceHandler) EraseSubject(context.Context, *connect.Request[v1.EraseSubjectRequest]) (*connect.Response[v1.EraseSubjectResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.OptOutService.EraseSubject is not implemented"))
+}
+
+func (UnimplementedOptOutServiceHandler) ReadIndex(context.Context, *connect.Request[v1.ReadIndexRequest]) (*connect.Response[v1.ReadIndexResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.OptOutService.ReadIndex is not implemented"))
 }
 
 // CatalogServiceClient is a client for the optout.v1.CatalogService service.

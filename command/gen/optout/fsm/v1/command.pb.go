@@ -50,33 +50,37 @@ const (
 	CommandType_COMMAND_TYPE_PUT_PRINCIPAL CommandType = 8
 	// payload: DeletePrincipalCommand.
 	CommandType_COMMAND_TYPE_DELETE_PRINCIPAL CommandType = 9
+	// payload: RotateReceiptKeyCommand. Format 4.
+	CommandType_COMMAND_TYPE_ROTATE_RECEIPT_KEY CommandType = 10
 )
 
 // Enum value maps for CommandType.
 var (
 	CommandType_name = map[int32]string{
-		0: "COMMAND_TYPE_UNSPECIFIED",
-		1: "COMMAND_TYPE_SET",
-		2: "COMMAND_TYPE_TERM_START",
-		3: "COMMAND_TYPE_REGISTER_NODE",
-		4: "COMMAND_TYPE_INIT_CLUSTER",
-		5: "COMMAND_TYPE_DEFINE_PURPOSE",
-		6: "COMMAND_TYPE_UPDATE_SETTINGS",
-		7: "COMMAND_TYPE_ERASE_SUBJECT",
-		8: "COMMAND_TYPE_PUT_PRINCIPAL",
-		9: "COMMAND_TYPE_DELETE_PRINCIPAL",
+		0:  "COMMAND_TYPE_UNSPECIFIED",
+		1:  "COMMAND_TYPE_SET",
+		2:  "COMMAND_TYPE_TERM_START",
+		3:  "COMMAND_TYPE_REGISTER_NODE",
+		4:  "COMMAND_TYPE_INIT_CLUSTER",
+		5:  "COMMAND_TYPE_DEFINE_PURPOSE",
+		6:  "COMMAND_TYPE_UPDATE_SETTINGS",
+		7:  "COMMAND_TYPE_ERASE_SUBJECT",
+		8:  "COMMAND_TYPE_PUT_PRINCIPAL",
+		9:  "COMMAND_TYPE_DELETE_PRINCIPAL",
+		10: "COMMAND_TYPE_ROTATE_RECEIPT_KEY",
 	}
 	CommandType_value = map[string]int32{
-		"COMMAND_TYPE_UNSPECIFIED":      0,
-		"COMMAND_TYPE_SET":              1,
-		"COMMAND_TYPE_TERM_START":       2,
-		"COMMAND_TYPE_REGISTER_NODE":    3,
-		"COMMAND_TYPE_INIT_CLUSTER":     4,
-		"COMMAND_TYPE_DEFINE_PURPOSE":   5,
-		"COMMAND_TYPE_UPDATE_SETTINGS":  6,
-		"COMMAND_TYPE_ERASE_SUBJECT":    7,
-		"COMMAND_TYPE_PUT_PRINCIPAL":    8,
-		"COMMAND_TYPE_DELETE_PRINCIPAL": 9,
+		"COMMAND_TYPE_UNSPECIFIED":        0,
+		"COMMAND_TYPE_SET":                1,
+		"COMMAND_TYPE_TERM_START":         2,
+		"COMMAND_TYPE_REGISTER_NODE":      3,
+		"COMMAND_TYPE_INIT_CLUSTER":       4,
+		"COMMAND_TYPE_DEFINE_PURPOSE":     5,
+		"COMMAND_TYPE_UPDATE_SETTINGS":    6,
+		"COMMAND_TYPE_ERASE_SUBJECT":      7,
+		"COMMAND_TYPE_PUT_PRINCIPAL":      8,
+		"COMMAND_TYPE_DELETE_PRINCIPAL":   9,
+		"COMMAND_TYPE_ROTATE_RECEIPT_KEY": 10,
 	}
 )
 
@@ -1272,6 +1276,143 @@ func (x *DeletePrincipalCommand) GetCaller() string {
 	return ""
 }
 
+// RotateReceiptKeyCommand adds an Ed25519 signing key for decision receipts
+// and makes it current. The proposer draws the seed, so every replica holds
+// the same key.
+type RotateReceiptKeyCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The 32-byte Ed25519 seed.
+	Seed []byte `protobuf:"bytes,1,opt,name=seed,proto3" json:"seed,omitempty"`
+	// Only add the key if the cluster has none yet (the first receipt asked
+	// for creates the key this way; a race of two such proposals adds one).
+	OnlyIfNone          bool   `protobuf:"varint,2,opt,name=only_if_none,json=onlyIfNone,proto3" json:"only_if_none,omitempty"`
+	ClientSchemaVersion uint32 `protobuf:"varint,3,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
+	Caller              string `protobuf:"bytes,4,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *RotateReceiptKeyCommand) Reset() {
+	*x = RotateReceiptKeyCommand{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateReceiptKeyCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateReceiptKeyCommand) ProtoMessage() {}
+
+func (x *RotateReceiptKeyCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateReceiptKeyCommand.ProtoReflect.Descriptor instead.
+func (*RotateReceiptKeyCommand) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RotateReceiptKeyCommand) GetSeed() []byte {
+	if x != nil {
+		return x.Seed
+	}
+	return nil
+}
+
+func (x *RotateReceiptKeyCommand) GetOnlyIfNone() bool {
+	if x != nil {
+		return x.OnlyIfNone
+	}
+	return false
+}
+
+func (x *RotateReceiptKeyCommand) GetClientSchemaVersion() uint32 {
+	if x != nil {
+		return x.ClientSchemaVersion
+	}
+	return 0
+}
+
+func (x *RotateReceiptKeyCommand) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+// StoredReceiptKey is the value kept in the receipt_keys bucket, by key id
+// (4 bytes, big-endian).
+type StoredReceiptKey struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Seed               []byte                 `protobuf:"bytes,1,opt,name=seed,proto3" json:"seed,omitempty"`
+	CreatedAtUnixNanos int64                  `protobuf:"varint,2,opt,name=created_at_unix_nanos,json=createdAtUnixNanos,proto3" json:"created_at_unix_nanos,omitempty"`
+	// The log index that added it.
+	Version       uint64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredReceiptKey) Reset() {
+	*x = StoredReceiptKey{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredReceiptKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredReceiptKey) ProtoMessage() {}
+
+func (x *StoredReceiptKey) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredReceiptKey.ProtoReflect.Descriptor instead.
+func (*StoredReceiptKey) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *StoredReceiptKey) GetSeed() []byte {
+	if x != nil {
+		return x.Seed
+	}
+	return nil
+}
+
+func (x *StoredReceiptKey) GetCreatedAtUnixNanos() int64 {
+	if x != nil {
+		return x.CreatedAtUnixNanos
+	}
+	return 0
+}
+
+func (x *StoredReceiptKey) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 // StoredPrincipal is the value kept in the principals bucket (by name).
 type StoredPrincipal struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -1286,7 +1427,7 @@ type StoredPrincipal struct {
 
 func (x *StoredPrincipal) Reset() {
 	*x = StoredPrincipal{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1439,7 @@ func (x *StoredPrincipal) String() string {
 func (*StoredPrincipal) ProtoMessage() {}
 
 func (x *StoredPrincipal) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1452,7 @@ func (x *StoredPrincipal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredPrincipal.ProtoReflect.Descriptor instead.
 func (*StoredPrincipal) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{12}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StoredPrincipal) GetKind() PrincipalKind {
@@ -1365,7 +1506,7 @@ type StoredPurpose struct {
 
 func (x *StoredPurpose) Reset() {
 	*x = StoredPurpose{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1518,7 @@ func (x *StoredPurpose) String() string {
 func (*StoredPurpose) ProtoMessage() {}
 
 func (x *StoredPurpose) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1531,7 @@ func (x *StoredPurpose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredPurpose.ProtoReflect.Descriptor instead.
 func (*StoredPurpose) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StoredPurpose) GetDef() *PurposeDef {
@@ -1451,7 +1592,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1604,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1617,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuditEntry) GetVersion() uint64 {
@@ -1610,7 +1751,7 @@ type StoredIdempotency struct {
 
 func (x *StoredIdempotency) Reset() {
 	*x = StoredIdempotency{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1763,7 @@ func (x *StoredIdempotency) String() string {
 func (*StoredIdempotency) ProtoMessage() {}
 
 func (x *StoredIdempotency) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1776,7 @@ func (x *StoredIdempotency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredIdempotency.ProtoReflect.Descriptor instead.
 func (*StoredIdempotency) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StoredIdempotency) GetRequestHash() []byte {
@@ -1666,13 +1807,15 @@ type Settings struct {
 	MinSchemaVersion    uint32                 `protobuf:"varint,2,opt,name=min_schema_version,json=minSchemaVersion,proto3" json:"min_schema_version,omitempty"`
 	AuditRetentionNanos int64                  `protobuf:"varint,3,opt,name=audit_retention_nanos,json=auditRetentionNanos,proto3" json:"audit_retention_nanos,omitempty"`
 	CatalogVersion      uint64                 `protobuf:"varint,4,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Format 4. The current receipt signing key (0: none yet).
+	ReceiptKeyId  uint32 `protobuf:"varint,5,opt,name=receipt_key_id,json=receiptKeyId,proto3" json:"receipt_key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1827,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1840,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Settings) GetInitialized() bool {
@@ -1728,6 +1871,13 @@ func (x *Settings) GetCatalogVersion() uint64 {
 	return 0
 }
 
+func (x *Settings) GetReceiptKeyId() uint32 {
+	if x != nil {
+		return x.ReceiptKeyId
+	}
+	return 0
+}
+
 // StoredNode is the value kept in the nodes bucket.
 type StoredNode struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1739,7 +1889,7 @@ type StoredNode struct {
 
 func (x *StoredNode) Reset() {
 	*x = StoredNode{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1901,7 @@ func (x *StoredNode) String() string {
 func (*StoredNode) ProtoMessage() {}
 
 func (x *StoredNode) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1914,7 @@ func (x *StoredNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredNode.ProtoReflect.Descriptor instead.
 func (*StoredNode) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{17}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StoredNode) GetApiAddress() string {
@@ -1805,14 +1955,16 @@ type Result struct {
 	// EraseSubject: how many records were erased.
 	ErasedRecords uint32 `protobuf:"varint,10,opt,name=erased_records,json=erasedRecords,proto3" json:"erased_records,omitempty"`
 	// UpdateSettings: the settings after the command.
-	Settings      *Settings `protobuf:"bytes,11,opt,name=settings,proto3" json:"settings,omitempty"`
+	Settings *Settings `protobuf:"bytes,11,opt,name=settings,proto3" json:"settings,omitempty"`
+	// RotateReceiptKey: the key that is current after the command.
+	ReceiptKeyId  uint32 `protobuf:"varint,12,opt,name=receipt_key_id,json=receiptKeyId,proto3" json:"receipt_key_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1976,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1989,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{18}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Result) GetIndex() uint64 {
@@ -1917,6 +2069,13 @@ func (x *Result) GetSettings() *Settings {
 	return nil
 }
 
+func (x *Result) GetReceiptKeyId() uint32 {
+	if x != nil {
+		return x.ReceiptKeyId
+	}
+	return 0
+}
+
 // SnapshotHeader starts every snapshot stream, after the 8-byte magic
 // "OPTSNAP1" and a 4-byte big-endian header length. The state file follows
 // (exactly state_bytes bytes), then a 32-byte SHA-256 of header and state.
@@ -1939,7 +2098,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2110,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2123,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{19}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SnapshotHeader) GetFormatVersion() uint32 {
@@ -2087,7 +2246,17 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x16DeletePrincipalCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
 	"\x15client_schema_version\x18\x02 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
-	"\x06caller\x18\x03 \x01(\tR\x06caller\"\xdc\x01\n" +
+	"\x06caller\x18\x03 \x01(\tR\x06caller\"\x9b\x01\n" +
+	"\x17RotateReceiptKeyCommand\x12\x12\n" +
+	"\x04seed\x18\x01 \x01(\fR\x04seed\x12 \n" +
+	"\fonly_if_none\x18\x02 \x01(\bR\n" +
+	"onlyIfNone\x122\n" +
+	"\x15client_schema_version\x18\x03 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
+	"\x06caller\x18\x04 \x01(\tR\x06caller\"s\n" +
+	"\x10StoredReceiptKey\x12\x12\n" +
+	"\x04seed\x18\x01 \x01(\fR\x04seed\x121\n" +
+	"\x15created_at_unix_nanos\x18\x02 \x01(\x03R\x12createdAtUnixNanos\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\"\xdc\x01\n" +
 	"\x0fStoredPrincipal\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.optout.fsm.v1.PrincipalKindR\x04kind\x12'\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x13.optout.fsm.v1.RoleR\x04role\x12!\n" +
@@ -2126,17 +2295,18 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x11StoredIdempotency\x12!\n" +
 	"\frequest_hash\x18\x01 \x01(\fR\vrequestHash\x121\n" +
 	"\x15expires_at_unix_nanos\x18\x02 \x01(\x03R\x12expiresAtUnixNanos\x12-\n" +
-	"\x06result\x18\x03 \x01(\v2\x15.optout.fsm.v1.ResultR\x06result\"\xb7\x01\n" +
+	"\x06result\x18\x03 \x01(\v2\x15.optout.fsm.v1.ResultR\x06result\"\xdd\x01\n" +
 	"\bSettings\x12 \n" +
 	"\vinitialized\x18\x01 \x01(\bR\vinitialized\x12,\n" +
 	"\x12min_schema_version\x18\x02 \x01(\rR\x10minSchemaVersion\x122\n" +
 	"\x15audit_retention_nanos\x18\x03 \x01(\x03R\x13auditRetentionNanos\x12'\n" +
-	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"G\n" +
+	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\x12$\n" +
+	"\x0ereceipt_key_id\x18\x05 \x01(\rR\freceiptKeyId\"G\n" +
 	"\n" +
 	"StoredNode\x12\x1f\n" +
 	"\vapi_address\x18\x01 \x01(\tR\n" +
 	"apiAddress\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x04R\aversion\"\xc7\x03\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"\xed\x03\n" +
 	"\x06Result\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x123\n" +
 	"\x06record\x18\x02 \x01(\v2\x1b.optout.fsm.v1.StoredRecordR\x06record\x127\n" +
@@ -2150,7 +2320,8 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\apurpose\x18\t \x01(\v2\x1c.optout.fsm.v1.StoredPurposeR\apurpose\x12%\n" +
 	"\x0eerased_records\x18\n" +
 	" \x01(\rR\rerasedRecords\x123\n" +
-	"\bsettings\x18\v \x01(\v2\x17.optout.fsm.v1.SettingsR\bsettings\"\xed\x01\n" +
+	"\bsettings\x18\v \x01(\v2\x17.optout.fsm.v1.SettingsR\bsettings\x12$\n" +
+	"\x0ereceipt_key_id\x18\f \x01(\rR\freceiptKeyId\"\xed\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x1f\n" +
@@ -2158,7 +2329,7 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"stateBytes\x12!\n" +
 	"\fapplied_term\x18\x04 \x01(\x04R\vappliedTerm\x12\x18\n" +
 	"\arecords\x18\x05 \x01(\x04R\arecords\x121\n" +
-	"\x15created_at_unix_nanos\x18\x06 \x01(\x03R\x12createdAtUnixNanos*\xc3\x02\n" +
+	"\x15created_at_unix_nanos\x18\x06 \x01(\x03R\x12createdAtUnixNanos*\xe8\x02\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10COMMAND_TYPE_SET\x10\x01\x12\x1b\n" +
@@ -2169,7 +2340,9 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x1cCOMMAND_TYPE_UPDATE_SETTINGS\x10\x06\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_ERASE_SUBJECT\x10\a\x12\x1e\n" +
 	"\x1aCOMMAND_TYPE_PUT_PRINCIPAL\x10\b\x12!\n" +
-	"\x1dCOMMAND_TYPE_DELETE_PRINCIPAL\x10\t*G\n" +
+	"\x1dCOMMAND_TYPE_DELETE_PRINCIPAL\x10\t\x12#\n" +
+	"\x1fCOMMAND_TYPE_ROTATE_RECEIPT_KEY\x10\n" +
+	"*G\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_OPTED_OUT\x10\x01\x12\x12\n" +
@@ -2213,35 +2386,37 @@ func file_optout_fsm_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_optout_fsm_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_optout_fsm_v1_command_proto_goTypes = []any{
-	(CommandType)(0),               // 0: optout.fsm.v1.CommandType
-	(State)(0),                     // 1: optout.fsm.v1.State
-	(DefaultDecision)(0),           // 2: optout.fsm.v1.DefaultDecision
-	(Role)(0),                      // 3: optout.fsm.v1.Role
-	(PrincipalKind)(0),             // 4: optout.fsm.v1.PrincipalKind
-	(AuditKind)(0),                 // 5: optout.fsm.v1.AuditKind
-	(ErrorCode)(0),                 // 6: optout.fsm.v1.ErrorCode
-	(*Command)(nil),                // 7: optout.fsm.v1.Command
-	(*SetCommand)(nil),             // 8: optout.fsm.v1.SetCommand
-	(*PurposeDef)(nil),             // 9: optout.fsm.v1.PurposeDef
-	(*InitClusterCommand)(nil),     // 10: optout.fsm.v1.InitClusterCommand
-	(*DefinePurposeCommand)(nil),   // 11: optout.fsm.v1.DefinePurposeCommand
-	(*UpdateSettingsCommand)(nil),  // 12: optout.fsm.v1.UpdateSettingsCommand
-	(*EraseSubjectCommand)(nil),    // 13: optout.fsm.v1.EraseSubjectCommand
-	(*TermStartCommand)(nil),       // 14: optout.fsm.v1.TermStartCommand
-	(*RegisterNodeCommand)(nil),    // 15: optout.fsm.v1.RegisterNodeCommand
-	(*StoredRecord)(nil),           // 16: optout.fsm.v1.StoredRecord
-	(*PutPrincipalCommand)(nil),    // 17: optout.fsm.v1.PutPrincipalCommand
-	(*DeletePrincipalCommand)(nil), // 18: optout.fsm.v1.DeletePrincipalCommand
-	(*StoredPrincipal)(nil),        // 19: optout.fsm.v1.StoredPrincipal
-	(*StoredPurpose)(nil),          // 20: optout.fsm.v1.StoredPurpose
-	(*AuditEntry)(nil),             // 21: optout.fsm.v1.AuditEntry
-	(*StoredIdempotency)(nil),      // 22: optout.fsm.v1.StoredIdempotency
-	(*Settings)(nil),               // 23: optout.fsm.v1.Settings
-	(*StoredNode)(nil),             // 24: optout.fsm.v1.StoredNode
-	(*Result)(nil),                 // 25: optout.fsm.v1.Result
-	(*SnapshotHeader)(nil),         // 26: optout.fsm.v1.SnapshotHeader
+	(CommandType)(0),                // 0: optout.fsm.v1.CommandType
+	(State)(0),                      // 1: optout.fsm.v1.State
+	(DefaultDecision)(0),            // 2: optout.fsm.v1.DefaultDecision
+	(Role)(0),                       // 3: optout.fsm.v1.Role
+	(PrincipalKind)(0),              // 4: optout.fsm.v1.PrincipalKind
+	(AuditKind)(0),                  // 5: optout.fsm.v1.AuditKind
+	(ErrorCode)(0),                  // 6: optout.fsm.v1.ErrorCode
+	(*Command)(nil),                 // 7: optout.fsm.v1.Command
+	(*SetCommand)(nil),              // 8: optout.fsm.v1.SetCommand
+	(*PurposeDef)(nil),              // 9: optout.fsm.v1.PurposeDef
+	(*InitClusterCommand)(nil),      // 10: optout.fsm.v1.InitClusterCommand
+	(*DefinePurposeCommand)(nil),    // 11: optout.fsm.v1.DefinePurposeCommand
+	(*UpdateSettingsCommand)(nil),   // 12: optout.fsm.v1.UpdateSettingsCommand
+	(*EraseSubjectCommand)(nil),     // 13: optout.fsm.v1.EraseSubjectCommand
+	(*TermStartCommand)(nil),        // 14: optout.fsm.v1.TermStartCommand
+	(*RegisterNodeCommand)(nil),     // 15: optout.fsm.v1.RegisterNodeCommand
+	(*StoredRecord)(nil),            // 16: optout.fsm.v1.StoredRecord
+	(*PutPrincipalCommand)(nil),     // 17: optout.fsm.v1.PutPrincipalCommand
+	(*DeletePrincipalCommand)(nil),  // 18: optout.fsm.v1.DeletePrincipalCommand
+	(*RotateReceiptKeyCommand)(nil), // 19: optout.fsm.v1.RotateReceiptKeyCommand
+	(*StoredReceiptKey)(nil),        // 20: optout.fsm.v1.StoredReceiptKey
+	(*StoredPrincipal)(nil),         // 21: optout.fsm.v1.StoredPrincipal
+	(*StoredPurpose)(nil),           // 22: optout.fsm.v1.StoredPurpose
+	(*AuditEntry)(nil),              // 23: optout.fsm.v1.AuditEntry
+	(*StoredIdempotency)(nil),       // 24: optout.fsm.v1.StoredIdempotency
+	(*Settings)(nil),                // 25: optout.fsm.v1.Settings
+	(*StoredNode)(nil),              // 26: optout.fsm.v1.StoredNode
+	(*Result)(nil),                  // 27: optout.fsm.v1.Result
+	(*SnapshotHeader)(nil),          // 28: optout.fsm.v1.SnapshotHeader
 }
 var file_optout_fsm_v1_command_proto_depIdxs = []int32{
 	0,  // 0: optout.fsm.v1.Command.type:type_name -> optout.fsm.v1.CommandType
@@ -2258,11 +2433,11 @@ var file_optout_fsm_v1_command_proto_depIdxs = []int32{
 	5,  // 11: optout.fsm.v1.AuditEntry.kind:type_name -> optout.fsm.v1.AuditKind
 	1,  // 12: optout.fsm.v1.AuditEntry.old_state:type_name -> optout.fsm.v1.State
 	1,  // 13: optout.fsm.v1.AuditEntry.new_state:type_name -> optout.fsm.v1.State
-	25, // 14: optout.fsm.v1.StoredIdempotency.result:type_name -> optout.fsm.v1.Result
+	27, // 14: optout.fsm.v1.StoredIdempotency.result:type_name -> optout.fsm.v1.Result
 	16, // 15: optout.fsm.v1.Result.record:type_name -> optout.fsm.v1.StoredRecord
 	6,  // 16: optout.fsm.v1.Result.error_code:type_name -> optout.fsm.v1.ErrorCode
-	20, // 17: optout.fsm.v1.Result.purpose:type_name -> optout.fsm.v1.StoredPurpose
-	23, // 18: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
+	22, // 17: optout.fsm.v1.Result.purpose:type_name -> optout.fsm.v1.StoredPurpose
+	25, // 18: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
 	19, // [19:19] is the sub-list for method output_type
 	19, // [19:19] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
@@ -2284,7 +2459,7 @@ func file_optout_fsm_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_fsm_v1_command_proto_rawDesc), len(file_optout_fsm_v1_command_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
