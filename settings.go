@@ -6,8 +6,9 @@ import "time"
 // send theirs in the Optout-Schema-Version header; the cluster can refuse
 // clients below a minimum (AdminService.SetMinSchemaVersion). Version 1 was
 // the core contract (Set, Check, CheckBatch, Get, Status); version 2 adds the
-// purpose catalog, deny-wins writes, idempotency keys, audit and watch.
-const SchemaVersion uint32 = 2
+// purpose catalog, deny-wins writes, idempotency keys, audit and watch;
+// version 3 adds enforcement (decision receipts, ShouldProcess, ReadIndex).
+const SchemaVersion uint32 = 3
 
 // Settings is the replicated cluster configuration.
 type Settings struct {

@@ -120,3 +120,13 @@ func ValidateIdempotencyKey(k string) error {
 	}
 	return validateText("idempotency_key", k, MaxIdempotencyKeyBytes)
 }
+
+// ValidateService checks a reporting or consuming service's name: it
+// matches the purpose pattern, [a-z0-9_.-]{1,64}, because it becomes a
+// metric label and a key of violation scores.
+func ValidateService(s string) error {
+	if !purposeRE.MatchString(s) {
+		return Errorf(Invalid, "service: %q must match [a-z0-9_.-]{1,64}", truncate(s, 80))
+	}
+	return nil
+}

@@ -25,4 +25,10 @@ type View interface {
 	Changes(after uint64, limit int) ([]AuditEntry, error)
 	// VerifyAudit walks the hash chain.
 	VerifyAudit() (AuditReport, error)
+	// ReceiptKeys returns every receipt signing key, newest first.
+	ReceiptKeys() ([]ReceiptKey, error)
+	// ReceiptKey returns one key, and false if the cluster never had it.
+	ReceiptKey(id uint32) (ReceiptKey, bool, error)
+	// ReceiptSubjectHash is the keyed hash of subject that receipts carry.
+	ReceiptSubjectHash(subject string) []byte
 }

@@ -28,6 +28,8 @@ var access = func() map[string][]optoutd.Role {
 		optoutv1connect.OptOutServiceGetProcedure, optoutv1connect.OptOutServiceWatchProcedure,
 		optoutv1connect.CatalogServiceListPurposesProcedure, optoutv1connect.CatalogServiceGetPurposeProcedure,
 		optoutv1connect.ClusterServiceStatusProcedure, optoutv1connect.ClusterServiceStateDigestProcedure,
+		optoutv1connect.EnforcementServiceVerifyReceiptProcedure, optoutv1connect.EnforcementServiceShouldProcessProcedure,
+		optoutv1connect.EnforcementServiceListReceiptKeysProcedure, optoutv1connect.EnforcementServiceGetFenceStatsProcedure,
 	} {
 		m[p] = reader
 	}
@@ -46,6 +48,7 @@ var access = func() map[string][]optoutd.Role {
 		optoutv1connect.AdminServiceSetAuditRetentionProcedure, optoutv1connect.AdminServiceSnapshotProcedure,
 		optoutv1connect.AdminServiceCreateTokenProcedure, optoutv1connect.AdminServiceGrantCertificateProcedure,
 		optoutv1connect.AdminServiceRevokePrincipalProcedure, optoutv1connect.AdminServiceListPrincipalsProcedure,
+		optoutv1connect.EnforcementServiceRotateReceiptKeyProcedure,
 	} {
 		m[p] = admin
 	}

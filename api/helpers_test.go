@@ -32,6 +32,7 @@ type fakeStore struct {
 	StatusFn         func(context.Context) (optoutd.ClusterStatus, error)
 	StateDigestFn    func(context.Context) (optoutd.StateDigest, error)
 	ReadyFn          func() error
+	RotateKeyFn      func(ctx context.Context, seed []byte, onlyIfNone bool) (uint32, error)
 
 	setCalls, readCalls, statusCalls, digestCalls, otherCalls atomic.Int64
 }
@@ -54,6 +55,14 @@ func (s *fakeStore) Read(ctx context.Context, fn func(optoutd.View) error) (uint
 		return 0, errNoFake
 	}
 	return s.ReadFn(ctx, fn)
+}
+
+func (s *fakeStore) RotateReceiptKey(ctx context.Context, seed []byte, onlyIfNone bool, _ uint32, _ string) (uint32, error) {
+	s.otherCalls.Add(1)
+	if s.RotateKeyFn == nil {
+		return 0, errNoFake
+	}
+	return s.RotateKeyFn(ctx, seed, onlyIfNone)
 }
 
 func (s *fakeStore) ReadLocal(fn func(optoutd.View) error) error {
@@ -188,6 +197,17 @@ func (v memView) Changes(uint64, int) ([]optoutd.AuditEntry, error) { return nil
 
 func (v memView) VerifyAudit() (optoutd.AuditReport, error) {
 	return optoutd.AuditReport{}, errNoHistory
+}
+
+// memView has no receipt keys: receipts are tested against real clusters.
+func (v memView) ReceiptKeys() ([]optoutd.ReceiptKey, error) { return nil, nil }
+
+func (v memView) ReceiptKey(uint32) (optoutd.ReceiptKey, bool, error) {
+	return optoutd.ReceiptKey{}, false, nil
+}
+
+func (v memView) ReceiptSubjectHash(string) []byte {
+	return make([]byte, optoutd.ReceiptSubjectHashBytes)
 }
 
 // firstIndex is where memStore's log starts, so versions and read indexes

@@ -61,18 +61,17 @@ func withRequestErrors(mux http.Handler) http.Handler {
 // services and, for a known service, its methods.
 func unknownPath(w http.ResponseWriter, r *http.Request) {
 	svc, method, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	services := optoutv1.File_optout_v1_optout_proto.Services()
-	for i := 0; i < services.Len(); i++ {
-		s := services.Get(i)
+	services := apiServices()
+	for _, s := range services {
 		if string(s.FullName()) == svc {
 			writeRPCError(w, r, http.StatusNotFound, "unimplemented", fmt.Sprintf("%s has no method %q; its methods: %s",
 				svc, method, strings.Join(methodNames(s), ", ")))
 			return
 		}
 	}
-	names := make([]string, 0, services.Len())
-	for i := 0; i < services.Len(); i++ {
-		names = append(names, string(services.Get(i).FullName()))
+	names := make([]string, 0, len(services))
+	for _, s := range services {
+		names = append(names, string(s.FullName()))
 	}
 	writeRPCError(w, r, http.StatusNotFound, "unimplemented", fmt.Sprintf(
 		"no method at %s: call /SERVICE/METHOD, e.g. /optout.v1.OptOutService/Check; services: %s (gRPC reflection lists them all); "+
@@ -114,14 +113,23 @@ func rpcService(path string) (string, bool) {
 // knownMethods maps each optout.v1 service to the paths of its methods.
 func knownMethods() map[string]map[string]bool {
 	out := map[string]map[string]bool{}
-	services := optoutv1.File_optout_v1_optout_proto.Services()
-	for i := 0; i < services.Len(); i++ {
-		s := services.Get(i)
+	for _, s := range apiServices() {
 		paths := map[string]bool{}
 		for _, m := range methodNames(s) {
 			paths["/"+string(s.FullName())+"/"+m] = true
 		}
 		out[string(s.FullName())] = paths
+	}
+	return out
+}
+
+// apiServices are the services of every file of the public API.
+func apiServices() []protoreflect.ServiceDescriptor {
+	var out []protoreflect.ServiceDescriptor
+	for _, f := range []protoreflect.FileDescriptor{optoutv1.File_optout_v1_optout_proto, optoutv1.File_optout_v1_enforcement_proto} {
+		for i := 0; i < f.Services().Len(); i++ {
+			out = append(out, f.Services().Get(i))
+		}
 	}
 	return out
 }

@@ -13,8 +13,9 @@ import (
 
 type optOutServer struct {
 	optoutv1connect.UnimplementedOptOutServiceHandler
-	store   Store
-	metrics *apiMetrics
+	store    Store
+	metrics  *apiMetrics
+	receipts *receipts
 }
 
 func (s *optOutServer) Set(ctx context.Context, req *connect.Request[optoutv1.SetRequest]) (*connect.Response[optoutv1.SetResponse], error) {
@@ -44,16 +45,18 @@ func (s *optOutServer) Check(ctx context.Context, req *connect.Request[optoutv1.
 	if err != nil {
 		return nil, err
 	}
-	var res optoutd.CheckResult
-	idx, cat, err := read(ctx, s.store, func(v optoutd.View) (err error) {
-		res, err = v.Check(k)
-		return err
-	})
+	d, err := s.decide(ctx, []optoutd.Key{k}, false, req.Msg.Receipt)
 	if err != nil {
 		return nil, readError(err)
 	}
-	s.metrics.decided(k.Purpose, res.Decision)
-	return withCatalog(checkToProto(res, idx, cat), cat), nil
+	out := checkToProto(d.results[0], d.idx, d.cat)
+	if req.Msg.Receipt {
+		if out.Receipt, err = s.receipts.sign(d.sk[0], k, d.results[0], d.idx); err != nil {
+			return nil, readError(err)
+		}
+	}
+	s.metrics.decided(k.Purpose, d.results[0].Decision)
+	return withCatalog(out, d.cat), nil
 }
 
 func (s *optOutServer) CheckBatch(ctx context.Context, req *connect.Request[optoutv1.CheckBatchRequest]) (*connect.Response[optoutv1.CheckBatchResponse], error) {
@@ -65,6 +68,7 @@ func (s *optOutServer) CheckBatch(ctx context.Context, req *connect.Request[opto
 		return nil, invalidf("checks: %d entries, must be 1..%d", n, optoutd.MaxBatchChecks)
 	}
 	keys := make([]optoutd.Key, n)
+	wantReceipts := false
 	for i, c := range req.Msg.Checks {
 		if err := noUnknownFields(c); err != nil {
 			return nil, err
@@ -74,27 +78,76 @@ func (s *optOutServer) CheckBatch(ctx context.Context, req *connect.Request[opto
 			return nil, err
 		}
 		keys[i] = k
+		wantReceipts = wantReceipts || c.Receipt
 	}
-	results := make([]optoutd.CheckResult, n)
-	idx, cat, err := read(ctx, s.store, func(v optoutd.View) error {
-		for i, k := range keys {
-			r, err := v.Check(k)
-			if err != nil {
-				return prefixed(fmt.Sprintf("checks[%d]: ", i), err)
-			}
-			results[i] = r
-		}
-		return nil
-	})
+	d, err := s.decide(ctx, keys, true, wantReceipts)
 	if err != nil {
 		return nil, readError(err)
 	}
-	out := &optoutv1.CheckBatchResponse{ReadIndex: idx, CatalogVersion: cat, Results: make([]*optoutv1.CheckResponse, n)}
-	for i, r := range results {
-		out.Results[i] = checkToProto(r, idx, cat)
+	out := &optoutv1.CheckBatchResponse{ReadIndex: d.idx, CatalogVersion: d.cat, Results: make([]*optoutv1.CheckResponse, n)}
+	for i, r := range d.results {
+		out.Results[i] = checkToProto(r, d.idx, d.cat)
+		if req.Msg.Checks[i].Receipt {
+			if out.Results[i].Receipt, err = s.receipts.sign(d.sk[i], keys[i], r, d.idx); err != nil {
+				return nil, readError(err)
+			}
+		}
 		s.metrics.decided(keys[i].Purpose, r.Decision)
 	}
-	return withCatalog(out, cat), nil
+	return withCatalog(out, d.cat), nil
+}
+
+// decided is a set of decisions made at one read index, with the signing
+// key (and each subject's hash) read in the same view when receipts were
+// asked for.
+type decided struct {
+	results  []optoutd.CheckResult
+	sk       []signingKey
+	idx, cat uint64
+}
+
+// decide checks keys at one linearizable read (a batch's errors name the
+// check). With withReceipts and no
+// receipt key in the cluster yet, it creates the first key and decides
+// again, so the key and the decisions come from one view.
+func (s *optOutServer) decide(ctx context.Context, keys []optoutd.Key, batch, withReceipts bool) (decided, error) {
+	for attempt := 0; ; attempt++ {
+		d := decided{results: make([]optoutd.CheckResult, len(keys))}
+		haveKey := true
+		var err error
+		d.idx, d.cat, err = read(ctx, s.store, func(v optoutd.View) error {
+			for i, k := range keys {
+				r, err := v.Check(k)
+				if err != nil {
+					if batch {
+						err = prefixed(fmt.Sprintf("checks[%d]: ", i), err)
+					}
+					return err
+				}
+				d.results[i] = r
+			}
+			if !withReceipts {
+				return nil
+			}
+			d.sk = make([]signingKey, len(keys))
+			for i, k := range keys {
+				var err error
+				if d.sk[i], haveKey, err = currentKey(v, k.SubjectID); err != nil || !haveKey {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || haveKey {
+			return d, err
+		}
+		if attempt > 0 {
+			return d, optoutd.Errorf(optoutd.Internal, "the cluster has no receipt key after creating one")
+		}
+		if err := s.receipts.ensureKey(ctx); err != nil {
+			return d, err
+		}
+	}
 }
 
 func (s *optOutServer) Get(ctx context.Context, req *connect.Request[optoutv1.GetRequest]) (*connect.Response[optoutv1.GetResponse], error) {

@@ -34,6 +34,8 @@ type Options struct {
 	Principals Principals
 	// RequireAuth refuses every call without valid credentials.
 	RequireAuth bool
+	// NodeID names the answering node in the receipts it signs.
+	NodeID string
 }
 
 // NewHandler returns the whole API: both services, gRPC health, gRPC
@@ -51,7 +53,9 @@ func NewHandler(store Store, opts Options) http.Handler {
 		connect.WithInterceptors(metricsInterceptor{am}, newLogInterceptor(opts.Logger), authInterceptor{principals: opts.Principals, required: opts.RequireAuth}, schemaInterceptor{}),
 	)
 	mux := http.NewServeMux()
-	mux.Handle(optoutv1connect.NewOptOutServiceHandler(&optOutServer{store: store, metrics: am}, hopts...))
+	rc := &receipts{store: store, nodeID: opts.NodeID}
+	mux.Handle(optoutv1connect.NewOptOutServiceHandler(&optOutServer{store: store, metrics: am, receipts: rc}, hopts...))
+	mux.Handle(optoutv1connect.NewEnforcementServiceHandler(&enforcementServer{store: store, receipts: rc, fence: newFenceCounts(opts.Registerer)}, hopts...))
 	mux.Handle(optoutv1connect.NewClusterServiceHandler(&clusterServer{store: store, members: opts.Members}, hopts...))
 	mux.Handle(optoutv1connect.NewCatalogServiceHandler(&catalogServer{store: store}, hopts...))
 	mux.Handle(optoutv1connect.NewAuditServiceHandler(&auditServer{store: store}, hopts...))
@@ -63,6 +67,7 @@ func NewHandler(store Store, opts Options) http.Handler {
 		optoutv1connect.CatalogServiceName,
 		optoutv1connect.AuditServiceName,
 		optoutv1connect.AdminServiceName,
+		optoutv1connect.EnforcementServiceName,
 		grpchealth.HealthV1ServiceName,
 	)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
@@ -128,7 +133,8 @@ func (h *healthChecker) Check(_ context.Context, req *grpchealth.CheckRequest) (
 			status = grpchealth.StatusNotServing
 		}
 		return &grpchealth.CheckResponse{Status: status}, nil
-	case optoutv1connect.CatalogServiceName, optoutv1connect.AuditServiceName, optoutv1connect.AdminServiceName:
+	case optoutv1connect.CatalogServiceName, optoutv1connect.AuditServiceName, optoutv1connect.AdminServiceName,
+		optoutv1connect.EnforcementServiceName:
 		status := grpchealth.StatusServing
 		if h.store.Ready() != nil {
 			status = grpchealth.StatusNotServing

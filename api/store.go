@@ -31,6 +31,10 @@ type Store interface {
 	// EraseSubject erases a subject and returns the erasure's version and
 	// how many records it removed.
 	EraseSubject(ctx context.Context, subject, reason string, client uint32, caller string) (uint64, uint32, error)
+	// RotateReceiptKey adds a receipt signing key from seed (32 bytes) and
+	// makes it current (with onlyIfNone: only if there is none); it
+	// returns the current key's id.
+	RotateReceiptKey(ctx context.Context, seed []byte, onlyIfNone bool, client uint32, caller string) (uint32, error)
 	// Status reports the answering node's view of the cluster.
 	Status(ctx context.Context) (optoutd.ClusterStatus, error)
 	// StateDigest hashes the answering node's local state.

@@ -35,6 +35,7 @@ type endpoint struct {
 	catalog optoutv1connect.CatalogServiceClient
 	audit   optoutv1connect.AuditServiceClient
 	admin   optoutv1connect.AdminServiceClient
+	enforce optoutv1connect.EnforcementServiceClient
 }
 
 // Option configures a Client.
@@ -133,6 +134,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 			catalog: optoutv1connect.NewCatalogServiceClient(hc, u, copts...),
 			audit:   optoutv1connect.NewAuditServiceClient(hc, u, copts...),
 			admin:   optoutv1connect.NewAdminServiceClient(hc, u, copts...),
+			enforce: optoutv1connect.NewEnforcementServiceClient(hc, u, copts...),
 		})
 	}
 	if len(c.eps) == 0 {

@@ -70,6 +70,10 @@ func checkForwarded(data []byte, caller string) error {
 		if !optoutd.PrincipalNameRE.MatchString(c.Name) {
 			return optoutd.Errorf(optoutd.Invalid, "name: %q must match %s", shorten(c.Name), optoutd.PrincipalNameRE)
 		}
+	case *fsmv1.RotateReceiptKeyCommand:
+		if len(c.Seed) != 32 {
+			return optoutd.Errorf(optoutd.Invalid, "seed: %d bytes, a receipt key seed is 32", len(c.Seed))
+		}
 	case *fsmv1.RegisterNodeCommand:
 		if c.NodeId != caller {
 			return optoutd.Errorf(optoutd.Invalid, "node_id: %q registers another node than the caller %q", shorten(c.NodeId), shorten(caller))

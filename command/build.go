@@ -105,3 +105,10 @@ func PurposeDefs(catalog []optoutd.Purpose) []*fsmv1.PurposeDef {
 func purposeDef(p optoutd.Purpose) *fsmv1.PurposeDef {
 	return &fsmv1.PurposeDef{Name: p.Name, Description: p.Description, DefaultDecision: fsmv1.DefaultDecision(p.Default)}
 }
+
+// RotateReceiptKey adds a receipt signing key from seed (32 bytes, drawn by
+// the proposer) and makes it current; onlyIfNone adds it only if the
+// cluster has no key yet.
+func RotateReceiptKey(seed []byte, onlyIfNone bool, client uint32, caller string) *fsmv1.RotateReceiptKeyCommand {
+	return &fsmv1.RotateReceiptKeyCommand{Seed: seed, OnlyIfNone: onlyIfNone, ClientSchemaVersion: client, Caller: caller}
+}

@@ -18,8 +18,9 @@ import (
 //
 // Format 2 added InitCluster, DefinePurpose, UpdateSettings and
 // EraseSubject, and the idempotency, schema and caller fields of Set.
-// Format 3 added PutPrincipal and DeletePrincipal.
-const FormatVersion uint32 = 3
+// Format 3 added PutPrincipal and DeletePrincipal. Format 4 added
+// RotateReceiptKey and the settings' receipt key.
+const FormatVersion uint32 = 4
 
 // olderRelease, set at link time, makes a test build read command formats
 // 1..N only, like the release before format N+1:

@@ -11,15 +11,16 @@ import (
 // caller pairs them by hand. A new command kind is one line here (and a
 // fixture, see commandtest).
 var payloads = map[fsmv1.CommandType]func() proto.Message{
-	fsmv1.CommandType_COMMAND_TYPE_SET:              func() proto.Message { return &fsmv1.SetCommand{} },
-	fsmv1.CommandType_COMMAND_TYPE_TERM_START:       func() proto.Message { return &fsmv1.TermStartCommand{} },
-	fsmv1.CommandType_COMMAND_TYPE_REGISTER_NODE:    func() proto.Message { return &fsmv1.RegisterNodeCommand{} },
-	fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER:     func() proto.Message { return &fsmv1.InitClusterCommand{} },
-	fsmv1.CommandType_COMMAND_TYPE_DEFINE_PURPOSE:   func() proto.Message { return &fsmv1.DefinePurposeCommand{} },
-	fsmv1.CommandType_COMMAND_TYPE_UPDATE_SETTINGS:  func() proto.Message { return &fsmv1.UpdateSettingsCommand{} },
-	fsmv1.CommandType_COMMAND_TYPE_ERASE_SUBJECT:    func() proto.Message { return &fsmv1.EraseSubjectCommand{} },
-	fsmv1.CommandType_COMMAND_TYPE_PUT_PRINCIPAL:    func() proto.Message { return &fsmv1.PutPrincipalCommand{} },
-	fsmv1.CommandType_COMMAND_TYPE_DELETE_PRINCIPAL: func() proto.Message { return &fsmv1.DeletePrincipalCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_SET:                func() proto.Message { return &fsmv1.SetCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_TERM_START:         func() proto.Message { return &fsmv1.TermStartCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_REGISTER_NODE:      func() proto.Message { return &fsmv1.RegisterNodeCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_INIT_CLUSTER:       func() proto.Message { return &fsmv1.InitClusterCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_DEFINE_PURPOSE:     func() proto.Message { return &fsmv1.DefinePurposeCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_UPDATE_SETTINGS:    func() proto.Message { return &fsmv1.UpdateSettingsCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_ERASE_SUBJECT:      func() proto.Message { return &fsmv1.EraseSubjectCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_PUT_PRINCIPAL:      func() proto.Message { return &fsmv1.PutPrincipalCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_DELETE_PRINCIPAL:   func() proto.Message { return &fsmv1.DeletePrincipalCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_ROTATE_RECEIPT_KEY: func() proto.Message { return &fsmv1.RotateReceiptKeyCommand{} },
 }
 
 // typesByMessage is payloads the other way round.

@@ -57,6 +57,8 @@ func apply(tx *bbolt.Tx, e entry) (*fsmv1.Result, error) {
 		res, err = st.applyPutPrincipal(e, p)
 	case *fsmv1.DeletePrincipalCommand:
 		res, err = st.applyDeletePrincipal(e, p)
+	case *fsmv1.RotateReceiptKeyCommand:
+		res, err = st.applyRotateReceiptKey(e, p)
 	default:
 		// Decode only returns the types above; reaching here is a bug.
 		return nil, fmt.Errorf("%w: no apply step for %T", command.ErrUnknownType, p)

@@ -25,6 +25,7 @@ var (
 	bucketErased         = []byte("erased")           // subject HMAC -> StoredRecord (the suppression)
 	bucketPrincipals     = []byte("principals")       // name -> StoredPrincipal
 	bucketTokenIndex     = []byte("token_index")      // token SHA-256 -> principal name
+	bucketReceiptKeys    = []byte("receipt_keys")     // key id (4 bytes BE) -> StoredReceiptKey
 
 	keyAppliedIndex  = []byte("applied_index")
 	keyAppliedTerm   = []byte("applied_term")
@@ -45,7 +46,7 @@ const storageFormat uint64 = 2
 var allBuckets = [][]byte{
 	bucketMeta, bucketRecords, bucketNodes, bucketPurposes, bucketPurposeHistory,
 	bucketAudit, bucketAuditBySubject, bucketIdem, bucketIdemExpiry, bucketErased,
-	bucketPrincipals, bucketTokenIndex,
+	bucketPrincipals, bucketTokenIndex, bucketReceiptKeys,
 }
 
 // state is one transaction's view of the buckets, with the settings and

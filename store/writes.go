@@ -56,3 +56,14 @@ func (s *Store) EraseSubject(ctx context.Context, subject, reason string, client
 	}
 	return res.Index, res.ErasedRecords, nil
 }
+
+// RotateReceiptKey adds a receipt signing key from seed and makes it
+// current; with onlyIfNone it adds one only if the cluster has none. It
+// returns the key that is current afterwards.
+func (s *Store) RotateReceiptKey(ctx context.Context, seed []byte, onlyIfNone bool, client uint32, caller string) (uint32, error) {
+	res, err := s.write(ctx, command.RotateReceiptKey(seed, onlyIfNone, client, caller))
+	if err != nil {
+		return 0, err
+	}
+	return res.ReceiptKeyId, nil
+}

@@ -233,6 +233,9 @@ func (s *fakeStore) EraseSubject(context.Context, string, string, uint32, string
 	}
 	return 0, 0, s.erase()
 }
+func (s *fakeStore) RotateReceiptKey(context.Context, []byte, bool, uint32, string) (uint32, error) {
+	return 0, errFakeDown
+}
 func (s *fakeStore) Ready() error { return errors.New("no leader") }
 
 // TestWriteErrorsAreDescribed: the CLI tells a user whether a failed write

@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/optoutd/optoutd"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
 	"github.com/optoutd/optoutd/client"
@@ -123,7 +125,7 @@ func TestDomainRulesThroughTheAPI(t *testing.T) {
 				req.Header().Set("Optout-Schema-Version", header)
 			}
 			resp, err := raw.Check(ctx, req)
-			if err == nil && (resp.Header().Get("Optout-Schema-Version") != "2" || resp.Header().Get("Optout-Catalog-Version") == "") {
+			if err == nil && (resp.Header().Get("Optout-Schema-Version") != strconv.Itoa(int(optoutd.SchemaVersion)) || resp.Header().Get("Optout-Catalog-Version") == "") {
 				t.Fatalf("response headers %v lack the schema or catalog version", resp.Header())
 			}
 			return err
@@ -132,7 +134,7 @@ func TestDomainRulesThroughTheAPI(t *testing.T) {
 			t.Fatalf("no minimum set, no header: %v", err)
 		}
 		wantCode(t, check("abc"), connect.CodeInvalidArgument, "Optout-Schema-Version")
-		if _, err := c.SetMinSchemaVersion(ctx, 3); err == nil {
+		if _, err := c.SetMinSchemaVersion(ctx, optoutd.SchemaVersion+1); err == nil {
 			t.Fatal("a minimum above the server's schema was accepted")
 		}
 		if _, err := c.SetMinSchemaVersion(ctx, 2); err != nil {

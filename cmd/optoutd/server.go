@@ -293,7 +293,7 @@ func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry, sec
 	}
 	st := store.New(node)
 	h := api.NewHandler(readiness{Store: st, dataDir: cfg.DataDir}, api.Options{Logger: cfg.Logger, Gatherer: reg, Registerer: reg, Members: node, Backups: st,
-		Principals: st, RequireAuth: sec.requireAuth})
+		Principals: st, RequireAuth: sec.requireAuth, NodeID: cfg.ID})
 	rn := &runningNode{node: node, ln: ln, srv: api.NewServer(apiAddr, h), serveErr: make(chan error, 1), stop: make(chan struct{}), dataDir: cfg.DataDir}
 	if cfg.Logger != nil {
 		go rn.watchRemoved(cfg.Logger, time.Second)
