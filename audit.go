@@ -13,10 +13,13 @@ const (
 	AuditUnspecified AuditKind = iota
 	AuditSet
 	AuditErase
+	AuditOverrideCreated
+	AuditOverrideRevoked
+	AuditOverrideExpired
 )
 
 func (k AuditKind) String() string {
-	names := [...]string{"unspecified", "set", "erase"}
+	names := [...]string{"unspecified", "set", "erase", "override_created", "override_revoked", "override_expired"}
 	if k < 0 || int(k) >= len(names) {
 		return "auditkind(" + strconv.Itoa(int(k)) + ")"
 	}
@@ -39,6 +42,8 @@ type AuditEntry struct {
 	Caller     string
 	PrevHash   []byte
 	Hash       []byte
+	// OverrideID: override entries only.
+	OverrideID uint64
 }
 
 // AuditReport is the result of walking the hash chain.

@@ -30,6 +30,8 @@ type CheckResult struct {
 	Version   uint64
 	Basis     Basis
 	DecidedBy string
+	// OverrideID is the override that decided (Basis is BasisOverride).
+	OverrideID uint64
 }
 
 // Basis says which fact decided a Check.
@@ -45,10 +47,12 @@ const (
 	BasisPurposeDefault
 	// BasisErased: the subject was erased; its suppression decided.
 	BasisErased
+	// BasisOverride: an override decided (see WithOverrides).
+	BasisOverride
 )
 
 func (b Basis) String() string {
-	names := [...]string{"unspecified", "purpose_record", "all_record", "purpose_default", "erased"}
+	names := [...]string{"unspecified", "purpose_record", "all_record", "purpose_default", "erased", "override"}
 	if b < 0 || int(b) >= len(names) {
 		return "basis(" + strconv.Itoa(int(b)) + ")"
 	}

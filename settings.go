@@ -20,4 +20,8 @@ type Settings struct {
 	// AuditCompactedThrough is the newest version removed by retention; a
 	// watch must start at or after it.
 	AuditCompactedThrough uint64
+	// MaxOverride caps an override's lifetime.
+	MaxOverride time.Duration
+	// OverridesExpired counts overrides that ran to their expiry unrevoked.
+	OverridesExpired uint64
 }

@@ -31,4 +31,12 @@ type View interface {
 	ReceiptKey(id uint32) (ReceiptKey, bool, error)
 	// ReceiptSubjectHash is the keyed hash of subject that receipts carry.
 	ReceiptSubjectHash(subject string) []byte
+	// Overrides returns the active overrides whose scope covers k; apply
+	// them with WithOverrides.
+	Overrides(k Key) ([]Override, error)
+	// ListOverrides returns overrides newest first (only active ones unless
+	// ended; only purpose's unless purpose is ""), at most limit.
+	ListOverrides(ended bool, purpose string, limit int) ([]Override, error)
+	// Override returns one override; NotFound if there is none.
+	Override(id uint64) (Override, error)
 }

@@ -30,10 +30,16 @@ var access = func() map[string][]optoutd.Role {
 		optoutv1connect.ClusterServiceStatusProcedure, optoutv1connect.ClusterServiceStateDigestProcedure,
 		optoutv1connect.EnforcementServiceVerifyReceiptProcedure, optoutv1connect.EnforcementServiceShouldProcessProcedure,
 		optoutv1connect.EnforcementServiceListReceiptKeysProcedure, optoutv1connect.EnforcementServiceGetFenceStatsProcedure,
+		optoutv1connect.EnforcementServiceListOverridesProcedure,
 	} {
 		m[p] = reader
 	}
 	m[optoutv1connect.OptOutServiceSetProcedure] = writer
+	// A writer may open a DENY override (a kill switch) and revoke
+	// overrides; an ALLOW override needs the admin role, checked by the
+	// handler, which sees the effect.
+	m[optoutv1connect.EnforcementServiceCreateOverrideProcedure] = writer
+	m[optoutv1connect.EnforcementServiceRevokeOverrideProcedure] = writer
 	for _, p := range []string{
 		optoutv1connect.AuditServiceHistoryProcedure, optoutv1connect.AuditServiceStateAtProcedure,
 		optoutv1connect.AuditServiceVerifyAuditProcedure,
@@ -48,7 +54,7 @@ var access = func() map[string][]optoutd.Role {
 		optoutv1connect.AdminServiceSetAuditRetentionProcedure, optoutv1connect.AdminServiceSnapshotProcedure,
 		optoutv1connect.AdminServiceCreateTokenProcedure, optoutv1connect.AdminServiceGrantCertificateProcedure,
 		optoutv1connect.AdminServiceRevokePrincipalProcedure, optoutv1connect.AdminServiceListPrincipalsProcedure,
-		optoutv1connect.EnforcementServiceRotateReceiptKeyProcedure,
+		optoutv1connect.EnforcementServiceRotateReceiptKeyProcedure, optoutv1connect.EnforcementServiceSetMaxOverrideDurationProcedure,
 	} {
 		m[p] = admin
 	}
@@ -105,7 +111,7 @@ func (a authInterceptor) authenticate(ctx context.Context, procedure string, h h
 		return ctx, connect.NewError(connect.CodePermissionDenied,
 			fmt.Errorf("%s (role %s) may not call %s", p.Name, p.Role, procedure))
 	}
-	return context.WithValue(ctx, callerKey{}, p.Name), nil
+	return context.WithValue(context.WithValue(ctx, callerKey{}, p.Name), roleKey{}, p.Role), nil
 }
 
 func (a authInterceptor) identify(ctx context.Context, h http.Header) (optoutd.Principal, bool, error) {

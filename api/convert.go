@@ -51,6 +51,7 @@ func checkToProto(c optoutd.CheckResult, readIndex, catalog uint64) *optoutv1.Ch
 		Basis:            optoutv1.Basis(c.Basis),
 		DecidedByPurpose: c.DecidedBy,
 		CatalogVersion:   catalog,
+		OverrideId:       c.OverrideID,
 	}
 }
 
@@ -70,6 +71,7 @@ func auditToProto(a optoutd.AuditEntry) *optoutv1.AuditEntry {
 		Caller:     a.Caller,
 		PrevHash:   a.PrevHash,
 		Hash:       a.Hash,
+		OverrideId: a.OverrideID,
 	}
 }
 
@@ -90,6 +92,7 @@ func settingsToProto(s optoutd.Settings) *optoutv1.Settings {
 		CatalogVersion:        s.CatalogVersion,
 		AuditCompactedThrough: s.AuditCompactedThrough,
 		ServerSchemaVersion:   optoutd.SchemaVersion,
+		MaxOverride:           durationpb.New(s.MaxOverride),
 	}
 }
 

@@ -65,6 +65,21 @@ func (s *fakeStore) RotateReceiptKey(ctx context.Context, seed []byte, onlyIfNon
 	return s.RotateKeyFn(ctx, seed, onlyIfNone)
 }
 
+func (s *fakeStore) CreateOverride(context.Context, optoutd.Override, uint32, string) (optoutd.Override, error) {
+	s.otherCalls.Add(1)
+	return optoutd.Override{}, errNoFake
+}
+
+func (s *fakeStore) EndOverride(context.Context, uint64, bool, string, uint32, string) (optoutd.Override, error) {
+	s.otherCalls.Add(1)
+	return optoutd.Override{}, errNoFake
+}
+
+func (s *fakeStore) SetMaxOverride(context.Context, time.Duration, uint32, string) (optoutd.Settings, error) {
+	s.otherCalls.Add(1)
+	return optoutd.Settings{}, errNoFake
+}
+
 func (s *fakeStore) ReadLocal(fn func(optoutd.View) error) error {
 	s.otherCalls.Add(1)
 	if s.ReadLocalFn == nil {
@@ -208,6 +223,15 @@ func (v memView) ReceiptKey(uint32) (optoutd.ReceiptKey, bool, error) {
 
 func (v memView) ReceiptSubjectHash(string) []byte {
 	return make([]byte, optoutd.ReceiptSubjectHashBytes)
+}
+
+// memView has no overrides: they are tested against real clusters.
+func (v memView) Overrides(optoutd.Key) ([]optoutd.Override, error) { return nil, nil }
+
+func (v memView) ListOverrides(bool, string, int) ([]optoutd.Override, error) { return nil, nil }
+
+func (v memView) Override(id uint64) (optoutd.Override, error) {
+	return optoutd.Override{}, optoutd.Errorf(optoutd.NotFound, "override %d does not exist", id)
 }
 
 // firstIndex is where memStore's log starts, so versions and read indexes

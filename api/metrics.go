@@ -16,6 +16,7 @@ type apiMetrics struct {
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	decisions *prometheus.CounterVec
+	overrides *prometheus.CounterVec
 }
 
 func newAPIMetrics(reg prometheus.Registerer) *apiMetrics {
@@ -33,9 +34,13 @@ func newAPIMetrics(reg prometheus.Registerer) *apiMetrics {
 			Name: "optoutd_decisions_total",
 			Help: "Check and CheckBatch answers, by purpose and decision.",
 		}, []string{"purpose", "decision"}),
+		overrides: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "optoutd_override_decisions_total",
+			Help: "Check and CheckBatch answers an override decided, by purpose and effect (allow: an opt-out bypassed; deny: a kill switch).",
+		}, []string{"purpose", "effect"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency, m.decisions)
+		reg.MustRegister(m.requests, m.latency, m.decisions, m.overrides)
 	}
 	return m
 }
@@ -53,8 +58,11 @@ func (m *apiMetrics) observe(procedure string, start time.Time, err error) {
 	m.latency.WithLabelValues(procedure).Observe(time.Since(start).Seconds())
 }
 
-func (m *apiMetrics) decided(purpose string, d optoutd.Decision) {
-	m.decisions.WithLabelValues(purpose, d.String()).Inc()
+func (m *apiMetrics) decided(purpose string, r optoutd.CheckResult) {
+	m.decisions.WithLabelValues(purpose, r.Decision.String()).Inc()
+	if r.OverrideID != 0 {
+		m.overrides.WithLabelValues(purpose, r.Decision.String()).Inc()
+	}
 }
 
 // metricsInterceptor counts and times every call.

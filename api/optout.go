@@ -55,7 +55,7 @@ func (s *optOutServer) Check(ctx context.Context, req *connect.Request[optoutv1.
 			return nil, readError(err)
 		}
 	}
-	s.metrics.decided(k.Purpose, d.results[0].Decision)
+	s.metrics.decided(k.Purpose, d.results[0])
 	return withCatalog(out, d.cat), nil
 }
 
@@ -92,7 +92,7 @@ func (s *optOutServer) CheckBatch(ctx context.Context, req *connect.Request[opto
 				return nil, readError(err)
 			}
 		}
-		s.metrics.decided(keys[i].Purpose, r.Decision)
+		s.metrics.decided(keys[i].Purpose, r)
 	}
 	return withCatalog(out, d.cat), nil
 }
@@ -117,7 +117,7 @@ func (s *optOutServer) decide(ctx context.Context, keys []optoutd.Key, batch, wi
 		var err error
 		d.idx, d.cat, err = read(ctx, s.store, func(v optoutd.View) error {
 			for i, k := range keys {
-				r, err := v.Check(k)
+				r, err := decideNow(v, k)
 				if err != nil {
 					if batch {
 						err = prefixed(fmt.Sprintf("checks[%d]: ", i), err)

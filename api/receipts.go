@@ -58,6 +58,7 @@ func (r *receipts) sign(sk signingKey, k optoutd.Key, res optoutd.CheckResult, r
 		ReadIndex:         readIndex,
 		NodeId:            r.nodeID,
 		IssuedAtUnixNanos: time.Now().UnixNano(),
+		OverrideId:        res.OverrideID,
 	}, sk.key.ID, sk.key.Seed)
 }
 
@@ -119,7 +120,7 @@ func judgeReceipt(v optoutd.View, p receipt.Parsed, subject string, out *optoutv
 		return nil
 	}
 	k := optoutd.Key{SubjectID: subject, Purpose: p.Body.Purpose}
-	now, err := v.Check(k)
+	now, err := decideNow(v, k)
 	if err != nil {
 		return err
 	}

@@ -14,18 +14,21 @@ import (
 type (
 	schemaKey struct{}
 	callerKey struct{}
+	roleKey   struct{}
 )
 
 // call is what the interceptors learned about a request.
 type call struct {
 	schema uint32 // 0: no header
 	caller string // the authenticated principal; "" when anonymous
+	role   optoutd.Role
 }
 
 func callOf(ctx context.Context) call {
 	s, _ := ctx.Value(schemaKey{}).(uint32)
 	c, _ := ctx.Value(callerKey{}).(string)
-	return call{schema: s, caller: c}
+	r, _ := ctx.Value(roleKey{}).(optoutd.Role)
+	return call{schema: s, caller: c, role: r}
 }
 
 func parseSchema(v string) (uint32, error) {

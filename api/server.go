@@ -45,6 +45,9 @@ func NewHandler(store Store, opts Options) http.Handler {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	am := newAPIMetrics(opts.Registerer)
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(newOverrideCollector(store))
+	}
 	hopts := append(jsonCodecs(),
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		// Most responses are a few hundred bytes, where gzip costs CPU and

@@ -35,6 +35,12 @@ type Store interface {
 	// makes it current (with onlyIfNone: only if there is none); it
 	// returns the current key's id.
 	RotateReceiptKey(ctx context.Context, seed []byte, onlyIfNone bool, client uint32, caller string) (uint32, error)
+	// CreateOverride opens an override; EndOverride revokes one (or, with
+	// expire, records that it ran to its expiry); SetMaxOverride caps their
+	// lifetime.
+	CreateOverride(ctx context.Context, o optoutd.Override, client uint32, caller string) (optoutd.Override, error)
+	EndOverride(ctx context.Context, id uint64, expire bool, reason string, client uint32, caller string) (optoutd.Override, error)
+	SetMaxOverride(ctx context.Context, max time.Duration, client uint32, caller string) (optoutd.Settings, error)
 	// Status reports the answering node's view of the cluster.
 	Status(ctx context.Context) (optoutd.ClusterStatus, error)
 	// StateDigest hashes the answering node's local state.

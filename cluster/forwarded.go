@@ -74,6 +74,24 @@ func checkForwarded(data []byte, caller string) error {
 		if len(c.Seed) != 32 {
 			return optoutd.Errorf(optoutd.Invalid, "seed: %d bytes, a receipt key seed is 32", len(c.Seed))
 		}
+	case *fsmv1.CreateOverrideCommand:
+		if c.SubjectId != "" {
+			if err := optoutd.ValidateSubjectID(c.SubjectId); err != nil {
+				return err
+			}
+		}
+		if err := optoutd.ValidatePurpose(c.Purpose); err != nil {
+			return err
+		}
+		if err := optoutd.ValidateText("reason", c.Reason, optoutd.MaxReasonBytes); err != nil {
+			return err
+		}
+		return optoutd.ValidateText("owner", c.Owner, optoutd.MaxOwnerBytes)
+	case *fsmv1.EndOverrideCommand:
+		if c.Id == 0 {
+			return optoutd.Errorf(optoutd.Invalid, "id: required")
+		}
+		return optoutd.ValidateText("reason", c.Reason, optoutd.MaxReasonBytes)
 	case *fsmv1.RegisterNodeCommand:
 		if c.NodeId != caller {
 			return optoutd.Errorf(optoutd.Invalid, "node_id: %q registers another node than the caller %q", shorten(c.NodeId), shorten(caller))

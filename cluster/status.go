@@ -87,6 +87,9 @@ func (n *Node) Ready() error {
 	return nil
 }
 
+// IsLeader reports whether this node is the leader now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
 // Leader returns the leader's ID and Raft address, empty when unknown.
 func (n *Node) Leader() (id, raftAddr string) {
 	addr, lid := n.raft.LeaderWithID()

@@ -53,6 +53,12 @@ func UpdateSettings(minSchema *uint32, retention *time.Duration, client uint32, 
 	return c
 }
 
+// SetMaxOverride changes the cap on an override's lifetime.
+func SetMaxOverride(max time.Duration, client uint32, caller string) *fsmv1.UpdateSettingsCommand {
+	n := int64(max)
+	return &fsmv1.UpdateSettingsCommand{MaxOverrideNanos: &n, ClientSchemaVersion: client, Caller: caller}
+}
+
 // EraseSubject removes a subject's identifier and keeps its suppression.
 func EraseSubject(subject, reason string, client uint32, caller string) *fsmv1.EraseSubjectCommand {
 	return &fsmv1.EraseSubjectCommand{SubjectId: subject, Reason: reason, ClientSchemaVersion: client, Caller: caller}
@@ -111,4 +117,23 @@ func purposeDef(p optoutd.Purpose) *fsmv1.PurposeDef {
 // cluster has no key yet.
 func RotateReceiptKey(seed []byte, onlyIfNone bool, client uint32, caller string) *fsmv1.RotateReceiptKeyCommand {
 	return &fsmv1.RotateReceiptKeyCommand{Seed: seed, OnlyIfNone: onlyIfNone, ClientSchemaVersion: client, Caller: caller}
+}
+
+// CreateOverride opens an override (its id will be the entry's index).
+func CreateOverride(o optoutd.Override, client uint32, caller string) *fsmv1.CreateOverrideCommand {
+	return &fsmv1.CreateOverrideCommand{
+		SubjectId: o.SubjectID, Purpose: o.Purpose, Effect: fsmv1.OverrideEffect(o.Effect), Reason: o.Reason, Owner: o.Owner,
+		ExpiresAtUnixNanos: o.ExpiresAt.UnixNano(), ClientSchemaVersion: client, Caller: caller,
+	}
+}
+
+// RevokeOverride ends an active override before its expiry.
+func RevokeOverride(id uint64, reason string, client uint32, caller string) *fsmv1.EndOverrideCommand {
+	return &fsmv1.EndOverrideCommand{Id: id, Reason: reason, ClientSchemaVersion: client, Caller: caller}
+}
+
+// ExpireOverride records that an override ran to its expiry; the leader
+// proposes it once the expiry is due.
+func ExpireOverride(id uint64) *fsmv1.EndOverrideCommand {
+	return &fsmv1.EndOverrideCommand{Id: id, Expire: true}
 }

@@ -123,6 +123,10 @@ func TestBuildersEncodeLikeTheFixtures(t *testing.T) {
 		"i_put_principal":      command.PutPrincipal(optoutd.Principal{Name: "svc-web", Kind: optoutd.PrincipalToken, Role: optoutd.RoleWriter, TokenSHA256: token}, true, 2, "admin"),
 		"j_delete_principal":   command.DeletePrincipal("svc-web", 2, "admin"),
 		"k_rotate_receipt_key": command.RotateReceiptKey([]byte("fedcba9876543210fedcba9876543210"), true, 3, "admin"),
+		"l_create_override": command.CreateOverride(optoutd.Override{SubjectID: "u2", Purpose: "analytics", Effect: optoutd.OverrideAllow,
+			Reason: "INC-1", Owner: "oncall", ExpiresAt: time.Unix(1700003600, 0)}, 3, "admin"),
+		"m_revoke_override": command.RevokeOverride(13, "done", 3, "admin"),
+		"n_expire_override": command.ExpireOverride(13),
 	}
 	for name := range commandtest.Current() {
 		m, ok := built[name]

@@ -52,7 +52,22 @@ func AuditFromStored(a *fsmv1.AuditEntry) optoutd.AuditEntry {
 		Caller:     a.Caller,
 		PrevHash:   a.PrevHash,
 		Hash:       a.Hash,
+		OverrideID: a.OverrideId,
 	}
+}
+
+// OverrideFromStored converts a stored override with its id.
+func OverrideFromStored(id uint64, so *fsmv1.StoredOverride) optoutd.Override {
+	o := optoutd.Override{
+		ID: id, SubjectID: so.SubjectId, Purpose: so.Purpose, Effect: optoutd.OverrideEffect(so.Effect),
+		Reason: so.Reason, Owner: so.Owner, CreatedAt: UnixNanos(so.CreatedAtUnixNanos), ExpiresAt: UnixNanos(so.ExpiresAtUnixNanos),
+		State: optoutd.OverrideState(so.State), EndedVersion: so.EndedVersion, EndReason: so.EndReason,
+		CreatedBy: so.CreatedBy, EndedBy: so.EndedBy,
+	}
+	if so.EndedAtUnixNanos != 0 {
+		o.EndedAt = UnixNanos(so.EndedAtUnixNanos)
+	}
+	return o
 }
 
 // PrincipalFromStored converts a stored principal called name.

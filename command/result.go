@@ -41,5 +41,16 @@ func SettingsOf(res *fsmv1.Result) optoutd.Settings {
 		MinSchemaVersion: s.GetMinSchemaVersion(),
 		AuditRetention:   time.Duration(s.GetAuditRetentionNanos()),
 		CatalogVersion:   s.GetCatalogVersion(),
+		MaxOverride:      MaxOverrideOf(s),
+		OverridesExpired: s.GetOverridesExpired(),
 	}
+}
+
+// MaxOverrideOf is the settings' cap on an override's lifetime, with the
+// default for a cluster that never set one.
+func MaxOverrideOf(s *fsmv1.Settings) time.Duration {
+	if n := s.GetMaxOverrideNanos(); n > 0 {
+		return time.Duration(n)
+	}
+	return optoutd.DefaultMaxOverride
 }

@@ -21,6 +21,8 @@ var payloads = map[fsmv1.CommandType]func() proto.Message{
 	fsmv1.CommandType_COMMAND_TYPE_PUT_PRINCIPAL:      func() proto.Message { return &fsmv1.PutPrincipalCommand{} },
 	fsmv1.CommandType_COMMAND_TYPE_DELETE_PRINCIPAL:   func() proto.Message { return &fsmv1.DeletePrincipalCommand{} },
 	fsmv1.CommandType_COMMAND_TYPE_ROTATE_RECEIPT_KEY: func() proto.Message { return &fsmv1.RotateReceiptKeyCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_CREATE_OVERRIDE:    func() proto.Message { return &fsmv1.CreateOverrideCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_END_OVERRIDE:       func() proto.Message { return &fsmv1.EndOverrideCommand{} },
 }
 
 // typesByMessage is payloads the other way round.

@@ -23,6 +23,9 @@ func auditHash(e *fsmv1.AuditEntry) []byte {
 		u64(uint64(e.Kind)).bytes(e.SubjectHmac).str(e.Purpose).
 		u64(uint64(e.OldState)).u64(uint64(e.NewState)).u64(e.OldVersion).
 		bytes(e.SourceHmac).bytes(e.ReasonHmac).str(e.Caller)
+	if e.OverrideId != 0 {
+		c.u64(e.OverrideId) // only override entries: older hashes stay as they were
+	}
 	sum := sha256.Sum256(c.b)
 	return sum[:]
 }
@@ -43,8 +46,12 @@ func (s *state) appendAudit(a *fsmv1.AuditEntry) error {
 	if err := put(s.b(bucketAudit), u64(a.Version), a); err != nil {
 		return err
 	}
-	if err := s.b(bucketAuditBySubject).Put(auditSubjectKey(a.SubjectHmac, a.Version), []byte(a.Purpose)); err != nil {
-		return err
+	// Override entries stay out of the subject index: History and StateAt
+	// read it as the subject's own changes.
+	if a.OverrideId == 0 {
+		if err := s.b(bucketAuditBySubject).Put(auditSubjectKey(a.SubjectHmac, a.Version), []byte(a.Purpose)); err != nil {
+			return err
+		}
 	}
 	return meta.Put(keyAuditHead, a.Hash)
 }

@@ -124,8 +124,14 @@ func (s *state) applyUpdateSettings(e entry, c *fsmv1.UpdateSettingsCommand) (*f
 	if c.AuditRetentionNanos != nil && *c.AuditRetentionNanos < 0 {
 		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "audit retention must not be negative"), nil
 	}
+	if c.MaxOverrideNanos != nil && *c.MaxOverrideNanos <= 0 {
+		return failed(e, fsmv1.ErrorCode_ERROR_CODE_INVALID, "max_override must be positive"), nil
+	}
 	if c.MinSchemaVersion != nil {
 		s.settings.MinSchemaVersion = *c.MinSchemaVersion
+	}
+	if c.MaxOverrideNanos != nil {
+		s.settings.MaxOverrideNanos = *c.MaxOverrideNanos
 	}
 	if c.AuditRetentionNanos != nil {
 		s.settings.AuditRetentionNanos = *c.AuditRetentionNanos

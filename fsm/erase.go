@@ -49,6 +49,9 @@ func (s *state) applyErase(e entry, c *fsmv1.EraseSubjectCommand) (*fsmv1.Result
 	if err := s.scrubHistory(h); err != nil {
 		return nil, err
 	}
+	if err := s.eraseOverrides(e, h); err != nil {
+		return nil, err
+	}
 	sup := &fsmv1.StoredRecord{State: fsmv1.State_STATE_OPTED_OUT, Version: e.index, UpdatedAtUnixNanos: e.cmd.Stamp}
 	if err := put(s.b(bucketErased), h, sup); err != nil {
 		return nil, err

@@ -120,6 +120,8 @@ func (r *Reader) Settings() (optoutd.Settings, error) {
 		AuditRetention:        time.Duration(s.AuditRetentionNanos),
 		CatalogVersion:        s.CatalogVersion,
 		AuditCompactedThrough: readU64(r.tx.Bucket(bucketMeta).Get(keyAuditFloor)),
+		MaxOverride:           command.MaxOverrideOf(s),
+		OverridesExpired:      s.OverridesExpired,
 	}, nil
 }
 

@@ -67,3 +67,35 @@ func (s *Store) RotateReceiptKey(ctx context.Context, seed []byte, onlyIfNone bo
 	}
 	return res.ReceiptKeyId, nil
 }
+
+// CreateOverride opens an override and returns it.
+func (s *Store) CreateOverride(ctx context.Context, o optoutd.Override, client uint32, caller string) (optoutd.Override, error) {
+	res, err := s.write(ctx, command.CreateOverride(o, client, caller))
+	if err != nil {
+		return optoutd.Override{}, err
+	}
+	return command.OverrideFromStored(res.OverrideId, res.Override), nil
+}
+
+// EndOverride revokes an override (expire false), or records that it ran
+// to its expiry (expire true), and returns it.
+func (s *Store) EndOverride(ctx context.Context, id uint64, expire bool, reason string, client uint32, caller string) (optoutd.Override, error) {
+	c := command.RevokeOverride(id, reason, client, caller)
+	if expire {
+		c = command.ExpireOverride(id)
+	}
+	res, err := s.write(ctx, c)
+	if err != nil {
+		return optoutd.Override{}, err
+	}
+	return command.OverrideFromStored(res.OverrideId, res.Override), nil
+}
+
+// SetMaxOverride changes the cap on an override's lifetime.
+func (s *Store) SetMaxOverride(ctx context.Context, max time.Duration, client uint32, caller string) (optoutd.Settings, error) {
+	res, err := s.write(ctx, command.SetMaxOverride(max, client, caller))
+	if err != nil {
+		return optoutd.Settings{}, err
+	}
+	return command.SettingsOf(res), nil
+}

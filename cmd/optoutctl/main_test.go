@@ -236,6 +236,15 @@ func (s *fakeStore) EraseSubject(context.Context, string, string, uint32, string
 func (s *fakeStore) RotateReceiptKey(context.Context, []byte, bool, uint32, string) (uint32, error) {
 	return 0, errFakeDown
 }
+func (s *fakeStore) CreateOverride(context.Context, optoutd.Override, uint32, string) (optoutd.Override, error) {
+	return optoutd.Override{}, errFakeDown
+}
+func (s *fakeStore) EndOverride(context.Context, uint64, bool, string, uint32, string) (optoutd.Override, error) {
+	return optoutd.Override{}, errFakeDown
+}
+func (s *fakeStore) SetMaxOverride(context.Context, time.Duration, uint32, string) (optoutd.Settings, error) {
+	return optoutd.Settings{}, errFakeDown
+}
 func (s *fakeStore) Ready() error { return errors.New("no leader") }
 
 // TestWriteErrorsAreDescribed: the CLI tells a user whether a failed write

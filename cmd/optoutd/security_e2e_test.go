@@ -16,6 +16,7 @@ import (
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"github.com/optoutd/optoutd/client"
 	"github.com/optoutd/optoutd/security"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 type testPKI struct {
@@ -132,6 +133,26 @@ func TestSecuredCluster(t *testing.T) {
 	wantCode(t, err, connect.CodeUnauthenticated, "invalid token")
 	_, err = ops.Set(ctx, denied)
 	wantCode(t, err, connect.CodePermissionDenied, "ops (role auditor)")
+	// Overrides: a writer may pull a kill switch (DENY) but not bypass
+	// opt-outs (ALLOW); an admin may.
+	ov := func(e optoutv1.OverrideEffect) *optoutv1.CreateOverrideRequest {
+		return &optoutv1.CreateOverrideRequest{SubjectId: "sec-1", Purpose: "analytics", Effect: e, Reason: "INC-7", Owner: "oncall",
+			ExpiresAt: timestamppb.New(time.Now().Add(time.Hour))}
+	}
+	_, err = writer.CreateOverride(ctx, ov(optoutv1.OverrideEffect_OVERRIDE_EFFECT_ALLOW))
+	wantCode(t, err, connect.CodePermissionDenied, "needs the admin role; svc-web has role writer")
+	if _, err := writer.CreateOverride(ctx, ov(optoutv1.OverrideEffect_OVERRIDE_EFFECT_DENY)); err != nil {
+		t.Fatalf("writer DENY override: %v", err)
+	}
+	allow, err := admin.CreateOverride(ctx, ov(optoutv1.OverrideEffect_OVERRIDE_EFFECT_ALLOW))
+	if err != nil || allow.CreatedBy != "bootstrap" {
+		t.Fatalf("admin ALLOW override: %v, %v", allow, err)
+	}
+	_, err = reader.CreateOverride(ctx, ov(optoutv1.OverrideEffect_OVERRIDE_EFFECT_DENY))
+	wantCode(t, err, connect.CodePermissionDenied, "dashboard (role reader) may not call")
+	if l, err := reader.ListOverrides(ctx, &optoutv1.ListOverridesRequest{}); err != nil || len(l.Overrides) != 2 {
+		t.Fatalf("reader lists overrides: %v, %v", l, err)
+	}
 	// None of the refused writes touched state.
 	if _, err := admin.Get(ctx, &optoutv1.GetRequest{SubjectId: "sec-2", Purpose: "analytics"}); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("a refused write reached state: %v", err)

@@ -233,6 +233,8 @@ type runningNode struct {
 	stop     chan struct{} // closed by close: ends watchRemoved
 	stopOnce sync.Once
 	dataDir  string
+	// stopExpiry ends the override expiry loop.
+	stopExpiry context.CancelFunc
 }
 
 // removedAdvice is what a removed node says, in its readiness and its log.
@@ -275,6 +277,11 @@ func (r *runningNode) watchRemoved(log *slog.Logger, every time.Duration) {
 	}
 }
 
+// overrideSweep is how often the leader looks for overrides due to expire;
+// until their expiry entry applies, nodes already refuse to honour them by
+// their own clocks.
+const overrideSweep = 500 * time.Millisecond
+
 // startNode listens on apiAddr first (so a busy port fails before Raft
 // starts), then opens the node and serves the API.
 func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry, sec *secured) (*runningNode, error) {
@@ -298,6 +305,9 @@ func startNode(cfg cluster.Config, apiAddr string, reg *prometheus.Registry, sec
 	if cfg.Logger != nil {
 		go rn.watchRemoved(cfg.Logger, time.Second)
 	}
+	var expiry context.Context
+	expiry, rn.stopExpiry = context.WithCancel(context.Background())
+	go st.ExpireOverrides(expiry, overrideSweep, cfg.Logger)
 	rn.srv.TLSConfig = sec.apiTLS
 	go func() {
 		err := api.Serve(rn.srv, ln) // over TLS when TLSConfig is set
@@ -315,6 +325,7 @@ func (r *runningNode) apiAddr() string { return r.ln.Addr().String() }
 // without leaving the cluster.
 func (r *runningNode) close() error {
 	r.stopOnce.Do(func() { close(r.stop) })
+	r.stopExpiry()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	r.node.HandOff(ctx)

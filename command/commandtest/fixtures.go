@@ -36,7 +36,11 @@ func Current() map[string]proto.Message {
 		"h_register_node":   &fsmv1.RegisterNodeCommand{NodeId: "n2", ApiAddress: "127.0.0.1:7002"},
 		"i_put_principal": &fsmv1.PutPrincipalCommand{Name: "svc-web", Kind: fsmv1.PrincipalKind_PRINCIPAL_KIND_TOKEN, Role: fsmv1.Role_ROLE_WRITER,
 			TokenSha256: []byte("0123456789abcdef0123456789abcdef"), CreateOnly: true, ClientSchemaVersion: 2, Caller: "admin"},
-		"j_delete_principal":   &fsmv1.DeletePrincipalCommand{Name: "svc-web", ClientSchemaVersion: 2, Caller: "admin"},
+		"j_delete_principal": &fsmv1.DeletePrincipalCommand{Name: "svc-web", ClientSchemaVersion: 2, Caller: "admin"},
+		"l_create_override": &fsmv1.CreateOverrideCommand{SubjectId: "u2", Purpose: "analytics", Effect: fsmv1.OverrideEffect_OVERRIDE_EFFECT_ALLOW,
+			Reason: "INC-1", Owner: "oncall", ExpiresAtUnixNanos: 1700003600e9, ClientSchemaVersion: 3, Caller: "admin"},
+		"m_revoke_override":    &fsmv1.EndOverrideCommand{Id: 13, Reason: "done", ClientSchemaVersion: 3, Caller: "admin"},
+		"n_expire_override":    &fsmv1.EndOverrideCommand{Id: 13, Expire: true},
 		"k_rotate_receipt_key": &fsmv1.RotateReceiptKeyCommand{Seed: []byte("fedcba9876543210fedcba9876543210"), OnlyIfNone: true, ClientSchemaVersion: 3, Caller: "admin"},
 	}
 }

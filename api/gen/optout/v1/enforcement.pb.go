@@ -23,6 +23,111 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type OverrideEffect int32
+
+const (
+	OverrideEffect_OVERRIDE_EFFECT_UNSPECIFIED OverrideEffect = 0
+	// Processing is allowed in the scope even where the subject opted out
+	// (never for an erased subject).
+	OverrideEffect_OVERRIDE_EFFECT_ALLOW OverrideEffect = 1
+	// Processing is denied in the scope, whatever the subjects chose.
+	OverrideEffect_OVERRIDE_EFFECT_DENY OverrideEffect = 2
+)
+
+// Enum value maps for OverrideEffect.
+var (
+	OverrideEffect_name = map[int32]string{
+		0: "OVERRIDE_EFFECT_UNSPECIFIED",
+		1: "OVERRIDE_EFFECT_ALLOW",
+		2: "OVERRIDE_EFFECT_DENY",
+	}
+	OverrideEffect_value = map[string]int32{
+		"OVERRIDE_EFFECT_UNSPECIFIED": 0,
+		"OVERRIDE_EFFECT_ALLOW":       1,
+		"OVERRIDE_EFFECT_DENY":        2,
+	}
+)
+
+func (x OverrideEffect) Enum() *OverrideEffect {
+	p := new(OverrideEffect)
+	*p = x
+	return p
+}
+
+func (x OverrideEffect) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OverrideEffect) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_v1_enforcement_proto_enumTypes[0].Descriptor()
+}
+
+func (OverrideEffect) Type() protoreflect.EnumType {
+	return &file_optout_v1_enforcement_proto_enumTypes[0]
+}
+
+func (x OverrideEffect) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OverrideEffect.Descriptor instead.
+func (OverrideEffect) EnumDescriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{0}
+}
+
+type OverrideState int32
+
+const (
+	OverrideState_OVERRIDE_STATE_UNSPECIFIED OverrideState = 0
+	OverrideState_OVERRIDE_STATE_ACTIVE      OverrideState = 1
+	OverrideState_OVERRIDE_STATE_REVOKED     OverrideState = 2
+	// It ran to its expiry without being revoked: a forgotten bypass.
+	OverrideState_OVERRIDE_STATE_EXPIRED OverrideState = 3
+)
+
+// Enum value maps for OverrideState.
+var (
+	OverrideState_name = map[int32]string{
+		0: "OVERRIDE_STATE_UNSPECIFIED",
+		1: "OVERRIDE_STATE_ACTIVE",
+		2: "OVERRIDE_STATE_REVOKED",
+		3: "OVERRIDE_STATE_EXPIRED",
+	}
+	OverrideState_value = map[string]int32{
+		"OVERRIDE_STATE_UNSPECIFIED": 0,
+		"OVERRIDE_STATE_ACTIVE":      1,
+		"OVERRIDE_STATE_REVOKED":     2,
+		"OVERRIDE_STATE_EXPIRED":     3,
+	}
+)
+
+func (x OverrideState) Enum() *OverrideState {
+	p := new(OverrideState)
+	*p = x
+	return p
+}
+
+func (x OverrideState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OverrideState) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_v1_enforcement_proto_enumTypes[1].Descriptor()
+}
+
+func (OverrideState) Type() protoreflect.EnumType {
+	return &file_optout_v1_enforcement_proto_enumTypes[1]
+}
+
+func (x OverrideState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OverrideState.Descriptor instead.
+func (OverrideState) EnumDescriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{1}
+}
+
 // ReceiptStatus is what verifying a receipt found.
 type ReceiptStatus int32
 
@@ -75,11 +180,11 @@ func (x ReceiptStatus) String() string {
 }
 
 func (ReceiptStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_optout_v1_enforcement_proto_enumTypes[0].Descriptor()
+	return file_optout_v1_enforcement_proto_enumTypes[2].Descriptor()
 }
 
 func (ReceiptStatus) Type() protoreflect.EnumType {
-	return &file_optout_v1_enforcement_proto_enumTypes[0]
+	return &file_optout_v1_enforcement_proto_enumTypes[2]
 }
 
 func (x ReceiptStatus) Number() protoreflect.EnumNumber {
@@ -88,7 +193,7 @@ func (x ReceiptStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReceiptStatus.Descriptor instead.
 func (ReceiptStatus) EnumDescriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{0}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{2}
 }
 
 type Verdict int32
@@ -124,11 +229,11 @@ func (x Verdict) String() string {
 }
 
 func (Verdict) Descriptor() protoreflect.EnumDescriptor {
-	return file_optout_v1_enforcement_proto_enumTypes[1].Descriptor()
+	return file_optout_v1_enforcement_proto_enumTypes[3].Descriptor()
 }
 
 func (Verdict) Type() protoreflect.EnumType {
-	return &file_optout_v1_enforcement_proto_enumTypes[1]
+	return &file_optout_v1_enforcement_proto_enumTypes[3]
 }
 
 func (x Verdict) Number() protoreflect.EnumNumber {
@@ -137,7 +242,7 @@ func (x Verdict) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Verdict.Descriptor instead.
 func (Verdict) EnumDescriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{1}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{3}
 }
 
 // DiscardReason says why ShouldProcess answered DISCARD.
@@ -181,11 +286,11 @@ func (x DiscardReason) String() string {
 }
 
 func (DiscardReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_optout_v1_enforcement_proto_enumTypes[2].Descriptor()
+	return file_optout_v1_enforcement_proto_enumTypes[4].Descriptor()
 }
 
 func (DiscardReason) Type() protoreflect.EnumType {
-	return &file_optout_v1_enforcement_proto_enumTypes[2]
+	return &file_optout_v1_enforcement_proto_enumTypes[4]
 }
 
 func (x DiscardReason) Number() protoreflect.EnumNumber {
@@ -194,7 +299,597 @@ func (x DiscardReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DiscardReason.Descriptor instead.
 func (DiscardReason) EnumDescriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{4}
+}
+
+type Override struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The log index that created it.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Empty: the whole purpose.
+	SubjectId string `protobuf:"bytes,2,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// A defined purpose, or "all".
+	Purpose   string                 `protobuf:"bytes,3,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Effect    OverrideEffect         `protobuf:"varint,4,opt,name=effect,proto3,enum=optout.v1.OverrideEffect" json:"effect,omitempty"`
+	Reason    string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Owner     string                 `protobuf:"bytes,6,opt,name=owner,proto3" json:"owner,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	State     OverrideState          `protobuf:"varint,9,opt,name=state,proto3,enum=optout.v1.OverrideState" json:"state,omitempty"`
+	// When it was revoked or expired, and the log index that ended it.
+	EndedAt      *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	EndedVersion uint64                 `protobuf:"varint,11,opt,name=ended_version,json=endedVersion,proto3" json:"ended_version,omitempty"`
+	EndReason    string                 `protobuf:"bytes,12,opt,name=end_reason,json=endReason,proto3" json:"end_reason,omitempty"`
+	// The authenticated principals that created and revoked it.
+	CreatedBy     string `protobuf:"bytes,13,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	EndedBy       string `protobuf:"bytes,14,opt,name=ended_by,json=endedBy,proto3" json:"ended_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Override) Reset() {
+	*x = Override{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Override) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Override) ProtoMessage() {}
+
+func (x *Override) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Override.ProtoReflect.Descriptor instead.
+func (*Override) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Override) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Override) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *Override) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *Override) GetEffect() OverrideEffect {
+	if x != nil {
+		return x.Effect
+	}
+	return OverrideEffect_OVERRIDE_EFFECT_UNSPECIFIED
+}
+
+func (x *Override) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Override) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *Override) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Override) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Override) GetState() OverrideState {
+	if x != nil {
+		return x.State
+	}
+	return OverrideState_OVERRIDE_STATE_UNSPECIFIED
+}
+
+func (x *Override) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
+func (x *Override) GetEndedVersion() uint64 {
+	if x != nil {
+		return x.EndedVersion
+	}
+	return 0
+}
+
+func (x *Override) GetEndReason() string {
+	if x != nil {
+		return x.EndReason
+	}
+	return ""
+}
+
+func (x *Override) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *Override) GetEndedBy() string {
+	if x != nil {
+		return x.EndedBy
+	}
+	return ""
+}
+
+type CreateOverrideRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty for the whole purpose; else 1 to 256 bytes of UTF-8.
+	SubjectId string `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// A defined purpose, or "all".
+	Purpose string         `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Effect  OverrideEffect `protobuf:"varint,3,opt,name=effect,proto3,enum=optout.v1.OverrideEffect" json:"effect,omitempty"`
+	// Required: why, e.g. "INC-4411 replay of lost receipts". At most 256
+	// bytes.
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Required: who answers for it, e.g. "oncall-payments". At most 128
+	// bytes.
+	Owner string `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Required: when it ends by itself; in the future and within the
+	// cluster's max_override of now.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOverrideRequest) Reset() {
+	*x = CreateOverrideRequest{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOverrideRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOverrideRequest) ProtoMessage() {}
+
+func (x *CreateOverrideRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOverrideRequest.ProtoReflect.Descriptor instead.
+func (*CreateOverrideRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateOverrideRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *CreateOverrideRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *CreateOverrideRequest) GetEffect() OverrideEffect {
+	if x != nil {
+		return x.Effect
+	}
+	return OverrideEffect_OVERRIDE_EFFECT_UNSPECIFIED
+}
+
+func (x *CreateOverrideRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CreateOverrideRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *CreateOverrideRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+type CreateOverrideResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Override      *Override              `protobuf:"bytes,1,opt,name=override,proto3" json:"override,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOverrideResponse) Reset() {
+	*x = CreateOverrideResponse{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOverrideResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOverrideResponse) ProtoMessage() {}
+
+func (x *CreateOverrideResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOverrideResponse.ProtoReflect.Descriptor instead.
+func (*CreateOverrideResponse) Descriptor() ([]byte, []int) {
 	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateOverrideResponse) GetOverride() *Override {
+	if x != nil {
+		return x.Override
+	}
+	return nil
+}
+
+type ListOverridesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Also revoked and expired ones.
+	IncludeEnded bool `protobuf:"varint,1,opt,name=include_ended,json=includeEnded,proto3" json:"include_ended,omitempty"`
+	// Only this purpose ("" for all).
+	Purpose string `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// At most 1000; 0 means 100.
+	Limit         uint32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOverridesRequest) Reset() {
+	*x = ListOverridesRequest{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOverridesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOverridesRequest) ProtoMessage() {}
+
+func (x *ListOverridesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOverridesRequest.ProtoReflect.Descriptor instead.
+func (*ListOverridesRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListOverridesRequest) GetIncludeEnded() bool {
+	if x != nil {
+		return x.IncludeEnded
+	}
+	return false
+}
+
+func (x *ListOverridesRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *ListOverridesRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListOverridesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Overrides     []*Override            `protobuf:"bytes,1,rep,name=overrides,proto3" json:"overrides,omitempty"`
+	ReadIndex     uint64                 `protobuf:"varint,2,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOverridesResponse) Reset() {
+	*x = ListOverridesResponse{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOverridesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOverridesResponse) ProtoMessage() {}
+
+func (x *ListOverridesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOverridesResponse.ProtoReflect.Descriptor instead.
+func (*ListOverridesResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListOverridesResponse) GetOverrides() []*Override {
+	if x != nil {
+		return x.Overrides
+	}
+	return nil
+}
+
+func (x *ListOverridesResponse) GetReadIndex() uint64 {
+	if x != nil {
+		return x.ReadIndex
+	}
+	return 0
+}
+
+type RevokeOverrideRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Required. At most 256 bytes.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOverrideRequest) Reset() {
+	*x = RevokeOverrideRequest{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOverrideRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOverrideRequest) ProtoMessage() {}
+
+func (x *RevokeOverrideRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOverrideRequest.ProtoReflect.Descriptor instead.
+func (*RevokeOverrideRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RevokeOverrideRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *RevokeOverrideRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type RevokeOverrideResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Override      *Override              `protobuf:"bytes,1,opt,name=override,proto3" json:"override,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeOverrideResponse) Reset() {
+	*x = RevokeOverrideResponse{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeOverrideResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeOverrideResponse) ProtoMessage() {}
+
+func (x *RevokeOverrideResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeOverrideResponse.ProtoReflect.Descriptor instead.
+func (*RevokeOverrideResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RevokeOverrideResponse) GetOverride() *Override {
+	if x != nil {
+		return x.Override
+	}
+	return nil
+}
+
+type SetMaxOverrideDurationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 minute to 30 days.
+	MaxOverride   *durationpb.Duration `protobuf:"bytes,1,opt,name=max_override,json=maxOverride,proto3" json:"max_override,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMaxOverrideDurationRequest) Reset() {
+	*x = SetMaxOverrideDurationRequest{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMaxOverrideDurationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMaxOverrideDurationRequest) ProtoMessage() {}
+
+func (x *SetMaxOverrideDurationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMaxOverrideDurationRequest.ProtoReflect.Descriptor instead.
+func (*SetMaxOverrideDurationRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SetMaxOverrideDurationRequest) GetMaxOverride() *durationpb.Duration {
+	if x != nil {
+		return x.MaxOverride
+	}
+	return nil
+}
+
+type SetMaxOverrideDurationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *Settings              `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMaxOverrideDurationResponse) Reset() {
+	*x = SetMaxOverrideDurationResponse{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMaxOverrideDurationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMaxOverrideDurationResponse) ProtoMessage() {}
+
+func (x *SetMaxOverrideDurationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMaxOverrideDurationResponse.ProtoReflect.Descriptor instead.
+func (*SetMaxOverrideDurationResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetMaxOverrideDurationResponse) GetSettings() *Settings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
 }
 
 // DecisionReceipt is the signed content of a receipt. A receipt travels as
@@ -224,7 +919,7 @@ type DecisionReceipt struct {
 
 func (x *DecisionReceipt) Reset() {
 	*x = DecisionReceipt{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[0]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -236,7 +931,7 @@ func (x *DecisionReceipt) String() string {
 func (*DecisionReceipt) ProtoMessage() {}
 
 func (x *DecisionReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[0]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -249,7 +944,7 @@ func (x *DecisionReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionReceipt.ProtoReflect.Descriptor instead.
 func (*DecisionReceipt) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{0}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DecisionReceipt) GetFormat() uint32 {
@@ -328,7 +1023,7 @@ type SignedReceipt struct {
 
 func (x *SignedReceipt) Reset() {
 	*x = SignedReceipt{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[1]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -340,7 +1035,7 @@ func (x *SignedReceipt) String() string {
 func (*SignedReceipt) ProtoMessage() {}
 
 func (x *SignedReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[1]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -353,7 +1048,7 @@ func (x *SignedReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedReceipt.ProtoReflect.Descriptor instead.
 func (*SignedReceipt) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{1}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SignedReceipt) GetBody() []byte {
@@ -389,7 +1084,7 @@ type VerifyReceiptRequest struct {
 
 func (x *VerifyReceiptRequest) Reset() {
 	*x = VerifyReceiptRequest{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[2]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +1096,7 @@ func (x *VerifyReceiptRequest) String() string {
 func (*VerifyReceiptRequest) ProtoMessage() {}
 
 func (x *VerifyReceiptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[2]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +1109,7 @@ func (x *VerifyReceiptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyReceiptRequest.ProtoReflect.Descriptor instead.
 func (*VerifyReceiptRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{2}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VerifyReceiptRequest) GetReceipt() string {
@@ -452,7 +1147,7 @@ type VerifyReceiptResponse struct {
 
 func (x *VerifyReceiptResponse) Reset() {
 	*x = VerifyReceiptResponse{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[3]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +1159,7 @@ func (x *VerifyReceiptResponse) String() string {
 func (*VerifyReceiptResponse) ProtoMessage() {}
 
 func (x *VerifyReceiptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[3]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +1172,7 @@ func (x *VerifyReceiptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyReceiptResponse.ProtoReflect.Descriptor instead.
 func (*VerifyReceiptResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{3}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *VerifyReceiptResponse) GetStatus() ReceiptStatus {
@@ -549,7 +1244,7 @@ type ShouldProcessRequest struct {
 
 func (x *ShouldProcessRequest) Reset() {
 	*x = ShouldProcessRequest{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[4]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +1256,7 @@ func (x *ShouldProcessRequest) String() string {
 func (*ShouldProcessRequest) ProtoMessage() {}
 
 func (x *ShouldProcessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[4]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +1269,7 @@ func (x *ShouldProcessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShouldProcessRequest.ProtoReflect.Descriptor instead.
 func (*ShouldProcessRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{4}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ShouldProcessRequest) GetReceipt() string {
@@ -610,7 +1305,7 @@ type ShouldProcessResponse struct {
 
 func (x *ShouldProcessResponse) Reset() {
 	*x = ShouldProcessResponse{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[5]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -622,7 +1317,7 @@ func (x *ShouldProcessResponse) String() string {
 func (*ShouldProcessResponse) ProtoMessage() {}
 
 func (x *ShouldProcessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[5]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -635,7 +1330,7 @@ func (x *ShouldProcessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShouldProcessResponse.ProtoReflect.Descriptor instead.
 func (*ShouldProcessResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{5}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ShouldProcessResponse) GetVerdict() Verdict {
@@ -667,7 +1362,7 @@ type ListReceiptKeysRequest struct {
 
 func (x *ListReceiptKeysRequest) Reset() {
 	*x = ListReceiptKeysRequest{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[6]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +1374,7 @@ func (x *ListReceiptKeysRequest) String() string {
 func (*ListReceiptKeysRequest) ProtoMessage() {}
 
 func (x *ListReceiptKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[6]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +1387,7 @@ func (x *ListReceiptKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReceiptKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListReceiptKeysRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{6}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{15}
 }
 
 type ReceiptKey struct {
@@ -708,7 +1403,7 @@ type ReceiptKey struct {
 
 func (x *ReceiptKey) Reset() {
 	*x = ReceiptKey{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[7]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -720,7 +1415,7 @@ func (x *ReceiptKey) String() string {
 func (*ReceiptKey) ProtoMessage() {}
 
 func (x *ReceiptKey) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[7]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -733,7 +1428,7 @@ func (x *ReceiptKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiptKey.ProtoReflect.Descriptor instead.
 func (*ReceiptKey) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{7}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReceiptKey) GetKeyId() uint32 {
@@ -773,7 +1468,7 @@ type ListReceiptKeysResponse struct {
 
 func (x *ListReceiptKeysResponse) Reset() {
 	*x = ListReceiptKeysResponse{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[8]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +1480,7 @@ func (x *ListReceiptKeysResponse) String() string {
 func (*ListReceiptKeysResponse) ProtoMessage() {}
 
 func (x *ListReceiptKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[8]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +1493,7 @@ func (x *ListReceiptKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReceiptKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListReceiptKeysResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{8}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListReceiptKeysResponse) GetKeys() []*ReceiptKey {
@@ -816,7 +1511,7 @@ type RotateReceiptKeyRequest struct {
 
 func (x *RotateReceiptKeyRequest) Reset() {
 	*x = RotateReceiptKeyRequest{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[9]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +1523,7 @@ func (x *RotateReceiptKeyRequest) String() string {
 func (*RotateReceiptKeyRequest) ProtoMessage() {}
 
 func (x *RotateReceiptKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[9]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +1536,7 @@ func (x *RotateReceiptKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateReceiptKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateReceiptKeyRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{9}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{18}
 }
 
 type RotateReceiptKeyResponse struct {
@@ -853,7 +1548,7 @@ type RotateReceiptKeyResponse struct {
 
 func (x *RotateReceiptKeyResponse) Reset() {
 	*x = RotateReceiptKeyResponse{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[10]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +1560,7 @@ func (x *RotateReceiptKeyResponse) String() string {
 func (*RotateReceiptKeyResponse) ProtoMessage() {}
 
 func (x *RotateReceiptKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[10]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1573,7 @@ func (x *RotateReceiptKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateReceiptKeyResponse.ProtoReflect.Descriptor instead.
 func (*RotateReceiptKeyResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{10}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RotateReceiptKeyResponse) GetKey() *ReceiptKey {
@@ -896,7 +1591,7 @@ type GetFenceStatsRequest struct {
 
 func (x *GetFenceStatsRequest) Reset() {
 	*x = GetFenceStatsRequest{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[11]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1603,7 @@ func (x *GetFenceStatsRequest) String() string {
 func (*GetFenceStatsRequest) ProtoMessage() {}
 
 func (x *GetFenceStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[11]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1616,7 @@ func (x *GetFenceStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFenceStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetFenceStatsRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{11}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{20}
 }
 
 type FenceCount struct {
@@ -937,7 +1632,7 @@ type FenceCount struct {
 
 func (x *FenceCount) Reset() {
 	*x = FenceCount{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[12]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -949,7 +1644,7 @@ func (x *FenceCount) String() string {
 func (*FenceCount) ProtoMessage() {}
 
 func (x *FenceCount) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[12]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -962,7 +1657,7 @@ func (x *FenceCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FenceCount.ProtoReflect.Descriptor instead.
 func (*FenceCount) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{12}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FenceCount) GetService() string {
@@ -1012,7 +1707,7 @@ type GetFenceStatsResponse struct {
 
 func (x *GetFenceStatsResponse) Reset() {
 	*x = GetFenceStatsResponse{}
-	mi := &file_optout_v1_enforcement_proto_msgTypes[13]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1024,7 +1719,7 @@ func (x *GetFenceStatsResponse) String() string {
 func (*GetFenceStatsResponse) ProtoMessage() {}
 
 func (x *GetFenceStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_enforcement_proto_msgTypes[13]
+	mi := &file_optout_v1_enforcement_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1037,7 +1732,7 @@ func (x *GetFenceStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFenceStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetFenceStatsResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{13}
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetFenceStatsResponse) GetNodeId() string {
@@ -1065,7 +1760,56 @@ var File_optout_v1_enforcement_proto protoreflect.FileDescriptor
 
 const file_optout_v1_enforcement_proto_rawDesc = "" +
 	"\n" +
-	"\x1boptout/v1/enforcement.proto\x12\toptout.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16optout/v1/optout.proto\"\xc8\x02\n" +
+	"\x1boptout/v1/enforcement.proto\x12\toptout.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16optout/v1/optout.proto\"\x8f\x04\n" +
+	"\bOverride\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x02 \x01(\tR\tsubjectId\x12\x18\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\x121\n" +
+	"\x06effect\x18\x04 \x01(\x0e2\x19.optout.v1.OverrideEffectR\x06effect\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05owner\x18\x06 \x01(\tR\x05owner\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12.\n" +
+	"\x05state\x18\t \x01(\x0e2\x18.optout.v1.OverrideStateR\x05state\x125\n" +
+	"\bended_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x12#\n" +
+	"\rended_version\x18\v \x01(\x04R\fendedVersion\x12\x1d\n" +
+	"\n" +
+	"end_reason\x18\f \x01(\tR\tendReason\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\r \x01(\tR\tcreatedBy\x12\x19\n" +
+	"\bended_by\x18\x0e \x01(\tR\aendedBy\"\xec\x01\n" +
+	"\x15CreateOverrideRequest\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x121\n" +
+	"\x06effect\x18\x03 \x01(\x0e2\x19.optout.v1.OverrideEffectR\x06effect\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\tR\x05owner\x129\n" +
+	"\n" +
+	"expires_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"I\n" +
+	"\x16CreateOverrideResponse\x12/\n" +
+	"\boverride\x18\x01 \x01(\v2\x13.optout.v1.OverrideR\boverride\"k\n" +
+	"\x14ListOverridesRequest\x12#\n" +
+	"\rinclude_ended\x18\x01 \x01(\bR\fincludeEnded\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\rR\x05limit\"i\n" +
+	"\x15ListOverridesResponse\x121\n" +
+	"\toverrides\x18\x01 \x03(\v2\x13.optout.v1.OverrideR\toverrides\x12\x1d\n" +
+	"\n" +
+	"read_index\x18\x02 \x01(\x04R\treadIndex\"?\n" +
+	"\x15RevokeOverrideRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"I\n" +
+	"\x16RevokeOverrideResponse\x12/\n" +
+	"\boverride\x18\x01 \x01(\v2\x13.optout.v1.OverrideR\boverride\"]\n" +
+	"\x1dSetMaxOverrideDurationRequest\x12<\n" +
+	"\fmax_override\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vmaxOverride\"Q\n" +
+	"\x1eSetMaxOverrideDurationResponse\x12/\n" +
+	"\bsettings\x18\x01 \x01(\v2\x13.optout.v1.SettingsR\bsettings\"\xc8\x02\n" +
 	"\x0fDecisionReceipt\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12!\n" +
 	"\fsubject_hash\x18\x02 \x01(\fR\vsubjectHash\x12\x18\n" +
@@ -1130,7 +1874,16 @@ const file_optout_v1_enforcement_proto_rawDesc = "" +
 	"\x15GetFenceStatsResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12-\n" +
 	"\x06counts\x18\x02 \x03(\v2\x15.optout.v1.FenceCountR\x06counts\x121\n" +
-	"\x06uptime\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06uptime*\xf2\x01\n" +
+	"\x06uptime\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06uptime*f\n" +
+	"\x0eOverrideEffect\x12\x1f\n" +
+	"\x1bOVERRIDE_EFFECT_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15OVERRIDE_EFFECT_ALLOW\x10\x01\x12\x18\n" +
+	"\x14OVERRIDE_EFFECT_DENY\x10\x02*\x82\x01\n" +
+	"\rOverrideState\x12\x1e\n" +
+	"\x1aOVERRIDE_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15OVERRIDE_STATE_ACTIVE\x10\x01\x12\x1a\n" +
+	"\x16OVERRIDE_STATE_REVOKED\x10\x02\x12\x1a\n" +
+	"\x16OVERRIDE_STATE_EXPIRED\x10\x03*\xf2\x01\n" +
 	"\rReceiptStatus\x12\x1e\n" +
 	"\x1aRECEIPT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RECEIPT_STATUS_VALID\x10\x01\x12\x1c\n" +
@@ -1147,13 +1900,17 @@ const file_optout_v1_enforcement_proto_rawDesc = "" +
 	"\x1aDISCARD_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eDISCARD_REASON_INVALID_RECEIPT\x10\x01\x12$\n" +
 	" DISCARD_REASON_DENIED_AT_RECEIPT\x10\x02\x12\x1d\n" +
-	"\x19DISCARD_REASON_DENIED_NOW\x10\x032\xd6\x03\n" +
+	"\x19DISCARD_REASON_DENIED_NOW\x10\x032\xcc\x06\n" +
 	"\x12EnforcementService\x12W\n" +
 	"\rVerifyReceipt\x12\x1f.optout.v1.VerifyReceiptRequest\x1a .optout.v1.VerifyReceiptResponse\"\x03\x90\x02\x01\x12R\n" +
 	"\rShouldProcess\x12\x1f.optout.v1.ShouldProcessRequest\x1a .optout.v1.ShouldProcessResponse\x12]\n" +
 	"\x0fListReceiptKeys\x12!.optout.v1.ListReceiptKeysRequest\x1a\".optout.v1.ListReceiptKeysResponse\"\x03\x90\x02\x01\x12[\n" +
 	"\x10RotateReceiptKey\x12\".optout.v1.RotateReceiptKeyRequest\x1a#.optout.v1.RotateReceiptKeyResponse\x12W\n" +
-	"\rGetFenceStats\x12\x1f.optout.v1.GetFenceStatsRequest\x1a .optout.v1.GetFenceStatsResponse\"\x03\x90\x02\x01B7Z5github.com/optoutd/optoutd/api/gen/optout/v1;optoutv1b\x06proto3"
+	"\rGetFenceStats\x12\x1f.optout.v1.GetFenceStatsRequest\x1a .optout.v1.GetFenceStatsResponse\"\x03\x90\x02\x01\x12U\n" +
+	"\x0eCreateOverride\x12 .optout.v1.CreateOverrideRequest\x1a!.optout.v1.CreateOverrideResponse\x12W\n" +
+	"\rListOverrides\x12\x1f.optout.v1.ListOverridesRequest\x1a .optout.v1.ListOverridesResponse\"\x03\x90\x02\x01\x12U\n" +
+	"\x0eRevokeOverride\x12 .optout.v1.RevokeOverrideRequest\x1a!.optout.v1.RevokeOverrideResponse\x12m\n" +
+	"\x16SetMaxOverrideDuration\x12(.optout.v1.SetMaxOverrideDurationRequest\x1a).optout.v1.SetMaxOverrideDurationResponseB7Z5github.com/optoutd/optoutd/api/gen/optout/v1;optoutv1b\x06proto3"
 
 var (
 	file_optout_v1_enforcement_proto_rawDescOnce sync.Once
@@ -1167,60 +1924,92 @@ func file_optout_v1_enforcement_proto_rawDescGZIP() []byte {
 	return file_optout_v1_enforcement_proto_rawDescData
 }
 
-var file_optout_v1_enforcement_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_optout_v1_enforcement_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_optout_v1_enforcement_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_optout_v1_enforcement_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_optout_v1_enforcement_proto_goTypes = []any{
-	(ReceiptStatus)(0),               // 0: optout.v1.ReceiptStatus
-	(Verdict)(0),                     // 1: optout.v1.Verdict
-	(DiscardReason)(0),               // 2: optout.v1.DiscardReason
-	(*DecisionReceipt)(nil),          // 3: optout.v1.DecisionReceipt
-	(*SignedReceipt)(nil),            // 4: optout.v1.SignedReceipt
-	(*VerifyReceiptRequest)(nil),     // 5: optout.v1.VerifyReceiptRequest
-	(*VerifyReceiptResponse)(nil),    // 6: optout.v1.VerifyReceiptResponse
-	(*ShouldProcessRequest)(nil),     // 7: optout.v1.ShouldProcessRequest
-	(*ShouldProcessResponse)(nil),    // 8: optout.v1.ShouldProcessResponse
-	(*ListReceiptKeysRequest)(nil),   // 9: optout.v1.ListReceiptKeysRequest
-	(*ReceiptKey)(nil),               // 10: optout.v1.ReceiptKey
-	(*ListReceiptKeysResponse)(nil),  // 11: optout.v1.ListReceiptKeysResponse
-	(*RotateReceiptKeyRequest)(nil),  // 12: optout.v1.RotateReceiptKeyRequest
-	(*RotateReceiptKeyResponse)(nil), // 13: optout.v1.RotateReceiptKeyResponse
-	(*GetFenceStatsRequest)(nil),     // 14: optout.v1.GetFenceStatsRequest
-	(*FenceCount)(nil),               // 15: optout.v1.FenceCount
-	(*GetFenceStatsResponse)(nil),    // 16: optout.v1.GetFenceStatsResponse
-	(Decision)(0),                    // 17: optout.v1.Decision
-	(*timestamppb.Timestamp)(nil),    // 18: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 19: google.protobuf.Duration
+	(OverrideEffect)(0),                    // 0: optout.v1.OverrideEffect
+	(OverrideState)(0),                     // 1: optout.v1.OverrideState
+	(ReceiptStatus)(0),                     // 2: optout.v1.ReceiptStatus
+	(Verdict)(0),                           // 3: optout.v1.Verdict
+	(DiscardReason)(0),                     // 4: optout.v1.DiscardReason
+	(*Override)(nil),                       // 5: optout.v1.Override
+	(*CreateOverrideRequest)(nil),          // 6: optout.v1.CreateOverrideRequest
+	(*CreateOverrideResponse)(nil),         // 7: optout.v1.CreateOverrideResponse
+	(*ListOverridesRequest)(nil),           // 8: optout.v1.ListOverridesRequest
+	(*ListOverridesResponse)(nil),          // 9: optout.v1.ListOverridesResponse
+	(*RevokeOverrideRequest)(nil),          // 10: optout.v1.RevokeOverrideRequest
+	(*RevokeOverrideResponse)(nil),         // 11: optout.v1.RevokeOverrideResponse
+	(*SetMaxOverrideDurationRequest)(nil),  // 12: optout.v1.SetMaxOverrideDurationRequest
+	(*SetMaxOverrideDurationResponse)(nil), // 13: optout.v1.SetMaxOverrideDurationResponse
+	(*DecisionReceipt)(nil),                // 14: optout.v1.DecisionReceipt
+	(*SignedReceipt)(nil),                  // 15: optout.v1.SignedReceipt
+	(*VerifyReceiptRequest)(nil),           // 16: optout.v1.VerifyReceiptRequest
+	(*VerifyReceiptResponse)(nil),          // 17: optout.v1.VerifyReceiptResponse
+	(*ShouldProcessRequest)(nil),           // 18: optout.v1.ShouldProcessRequest
+	(*ShouldProcessResponse)(nil),          // 19: optout.v1.ShouldProcessResponse
+	(*ListReceiptKeysRequest)(nil),         // 20: optout.v1.ListReceiptKeysRequest
+	(*ReceiptKey)(nil),                     // 21: optout.v1.ReceiptKey
+	(*ListReceiptKeysResponse)(nil),        // 22: optout.v1.ListReceiptKeysResponse
+	(*RotateReceiptKeyRequest)(nil),        // 23: optout.v1.RotateReceiptKeyRequest
+	(*RotateReceiptKeyResponse)(nil),       // 24: optout.v1.RotateReceiptKeyResponse
+	(*GetFenceStatsRequest)(nil),           // 25: optout.v1.GetFenceStatsRequest
+	(*FenceCount)(nil),                     // 26: optout.v1.FenceCount
+	(*GetFenceStatsResponse)(nil),          // 27: optout.v1.GetFenceStatsResponse
+	(*timestamppb.Timestamp)(nil),          // 28: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 29: google.protobuf.Duration
+	(*Settings)(nil),                       // 30: optout.v1.Settings
+	(Decision)(0),                          // 31: optout.v1.Decision
 }
 var file_optout_v1_enforcement_proto_depIdxs = []int32{
-	17, // 0: optout.v1.DecisionReceipt.decision:type_name -> optout.v1.Decision
-	0,  // 1: optout.v1.VerifyReceiptResponse.status:type_name -> optout.v1.ReceiptStatus
-	3,  // 2: optout.v1.VerifyReceiptResponse.receipt:type_name -> optout.v1.DecisionReceipt
-	17, // 3: optout.v1.VerifyReceiptResponse.current_decision:type_name -> optout.v1.Decision
-	1,  // 4: optout.v1.ShouldProcessResponse.verdict:type_name -> optout.v1.Verdict
-	2,  // 5: optout.v1.ShouldProcessResponse.reason:type_name -> optout.v1.DiscardReason
-	6,  // 6: optout.v1.ShouldProcessResponse.verification:type_name -> optout.v1.VerifyReceiptResponse
-	18, // 7: optout.v1.ReceiptKey.created_at:type_name -> google.protobuf.Timestamp
-	10, // 8: optout.v1.ListReceiptKeysResponse.keys:type_name -> optout.v1.ReceiptKey
-	10, // 9: optout.v1.RotateReceiptKeyResponse.key:type_name -> optout.v1.ReceiptKey
-	1,  // 10: optout.v1.FenceCount.verdict:type_name -> optout.v1.Verdict
-	2,  // 11: optout.v1.FenceCount.reason:type_name -> optout.v1.DiscardReason
-	15, // 12: optout.v1.GetFenceStatsResponse.counts:type_name -> optout.v1.FenceCount
-	19, // 13: optout.v1.GetFenceStatsResponse.uptime:type_name -> google.protobuf.Duration
-	5,  // 14: optout.v1.EnforcementService.VerifyReceipt:input_type -> optout.v1.VerifyReceiptRequest
-	7,  // 15: optout.v1.EnforcementService.ShouldProcess:input_type -> optout.v1.ShouldProcessRequest
-	9,  // 16: optout.v1.EnforcementService.ListReceiptKeys:input_type -> optout.v1.ListReceiptKeysRequest
-	12, // 17: optout.v1.EnforcementService.RotateReceiptKey:input_type -> optout.v1.RotateReceiptKeyRequest
-	14, // 18: optout.v1.EnforcementService.GetFenceStats:input_type -> optout.v1.GetFenceStatsRequest
-	6,  // 19: optout.v1.EnforcementService.VerifyReceipt:output_type -> optout.v1.VerifyReceiptResponse
-	8,  // 20: optout.v1.EnforcementService.ShouldProcess:output_type -> optout.v1.ShouldProcessResponse
-	11, // 21: optout.v1.EnforcementService.ListReceiptKeys:output_type -> optout.v1.ListReceiptKeysResponse
-	13, // 22: optout.v1.EnforcementService.RotateReceiptKey:output_type -> optout.v1.RotateReceiptKeyResponse
-	16, // 23: optout.v1.EnforcementService.GetFenceStats:output_type -> optout.v1.GetFenceStatsResponse
-	19, // [19:24] is the sub-list for method output_type
-	14, // [14:19] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	0,  // 0: optout.v1.Override.effect:type_name -> optout.v1.OverrideEffect
+	28, // 1: optout.v1.Override.created_at:type_name -> google.protobuf.Timestamp
+	28, // 2: optout.v1.Override.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 3: optout.v1.Override.state:type_name -> optout.v1.OverrideState
+	28, // 4: optout.v1.Override.ended_at:type_name -> google.protobuf.Timestamp
+	0,  // 5: optout.v1.CreateOverrideRequest.effect:type_name -> optout.v1.OverrideEffect
+	28, // 6: optout.v1.CreateOverrideRequest.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 7: optout.v1.CreateOverrideResponse.override:type_name -> optout.v1.Override
+	5,  // 8: optout.v1.ListOverridesResponse.overrides:type_name -> optout.v1.Override
+	5,  // 9: optout.v1.RevokeOverrideResponse.override:type_name -> optout.v1.Override
+	29, // 10: optout.v1.SetMaxOverrideDurationRequest.max_override:type_name -> google.protobuf.Duration
+	30, // 11: optout.v1.SetMaxOverrideDurationResponse.settings:type_name -> optout.v1.Settings
+	31, // 12: optout.v1.DecisionReceipt.decision:type_name -> optout.v1.Decision
+	2,  // 13: optout.v1.VerifyReceiptResponse.status:type_name -> optout.v1.ReceiptStatus
+	14, // 14: optout.v1.VerifyReceiptResponse.receipt:type_name -> optout.v1.DecisionReceipt
+	31, // 15: optout.v1.VerifyReceiptResponse.current_decision:type_name -> optout.v1.Decision
+	3,  // 16: optout.v1.ShouldProcessResponse.verdict:type_name -> optout.v1.Verdict
+	4,  // 17: optout.v1.ShouldProcessResponse.reason:type_name -> optout.v1.DiscardReason
+	17, // 18: optout.v1.ShouldProcessResponse.verification:type_name -> optout.v1.VerifyReceiptResponse
+	28, // 19: optout.v1.ReceiptKey.created_at:type_name -> google.protobuf.Timestamp
+	21, // 20: optout.v1.ListReceiptKeysResponse.keys:type_name -> optout.v1.ReceiptKey
+	21, // 21: optout.v1.RotateReceiptKeyResponse.key:type_name -> optout.v1.ReceiptKey
+	3,  // 22: optout.v1.FenceCount.verdict:type_name -> optout.v1.Verdict
+	4,  // 23: optout.v1.FenceCount.reason:type_name -> optout.v1.DiscardReason
+	26, // 24: optout.v1.GetFenceStatsResponse.counts:type_name -> optout.v1.FenceCount
+	29, // 25: optout.v1.GetFenceStatsResponse.uptime:type_name -> google.protobuf.Duration
+	16, // 26: optout.v1.EnforcementService.VerifyReceipt:input_type -> optout.v1.VerifyReceiptRequest
+	18, // 27: optout.v1.EnforcementService.ShouldProcess:input_type -> optout.v1.ShouldProcessRequest
+	20, // 28: optout.v1.EnforcementService.ListReceiptKeys:input_type -> optout.v1.ListReceiptKeysRequest
+	23, // 29: optout.v1.EnforcementService.RotateReceiptKey:input_type -> optout.v1.RotateReceiptKeyRequest
+	25, // 30: optout.v1.EnforcementService.GetFenceStats:input_type -> optout.v1.GetFenceStatsRequest
+	6,  // 31: optout.v1.EnforcementService.CreateOverride:input_type -> optout.v1.CreateOverrideRequest
+	8,  // 32: optout.v1.EnforcementService.ListOverrides:input_type -> optout.v1.ListOverridesRequest
+	10, // 33: optout.v1.EnforcementService.RevokeOverride:input_type -> optout.v1.RevokeOverrideRequest
+	12, // 34: optout.v1.EnforcementService.SetMaxOverrideDuration:input_type -> optout.v1.SetMaxOverrideDurationRequest
+	17, // 35: optout.v1.EnforcementService.VerifyReceipt:output_type -> optout.v1.VerifyReceiptResponse
+	19, // 36: optout.v1.EnforcementService.ShouldProcess:output_type -> optout.v1.ShouldProcessResponse
+	22, // 37: optout.v1.EnforcementService.ListReceiptKeys:output_type -> optout.v1.ListReceiptKeysResponse
+	24, // 38: optout.v1.EnforcementService.RotateReceiptKey:output_type -> optout.v1.RotateReceiptKeyResponse
+	27, // 39: optout.v1.EnforcementService.GetFenceStats:output_type -> optout.v1.GetFenceStatsResponse
+	7,  // 40: optout.v1.EnforcementService.CreateOverride:output_type -> optout.v1.CreateOverrideResponse
+	9,  // 41: optout.v1.EnforcementService.ListOverrides:output_type -> optout.v1.ListOverridesResponse
+	11, // 42: optout.v1.EnforcementService.RevokeOverride:output_type -> optout.v1.RevokeOverrideResponse
+	13, // 43: optout.v1.EnforcementService.SetMaxOverrideDuration:output_type -> optout.v1.SetMaxOverrideDurationResponse
+	35, // [35:44] is the sub-list for method output_type
+	26, // [26:35] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_optout_v1_enforcement_proto_init() }
@@ -1234,8 +2023,8 @@ func file_optout_v1_enforcement_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_v1_enforcement_proto_rawDesc), len(file_optout_v1_enforcement_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   14,
+			NumEnums:      5,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

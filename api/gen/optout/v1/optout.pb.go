@@ -137,6 +137,8 @@ const (
 	Basis_BASIS_PURPOSE_DEFAULT Basis = 3
 	// The subject was erased; its suppression denies.
 	Basis_BASIS_ERASED Basis = 4
+	// An override (see EnforcementService.CreateOverride) decided.
+	Basis_BASIS_OVERRIDE Basis = 5
 )
 
 // Enum value maps for Basis.
@@ -147,6 +149,7 @@ var (
 		2: "BASIS_ALL_RECORD",
 		3: "BASIS_PURPOSE_DEFAULT",
 		4: "BASIS_ERASED",
+		5: "BASIS_OVERRIDE",
 	}
 	Basis_value = map[string]int32{
 		"BASIS_UNSPECIFIED":     0,
@@ -154,6 +157,7 @@ var (
 		"BASIS_ALL_RECORD":      2,
 		"BASIS_PURPOSE_DEFAULT": 3,
 		"BASIS_ERASED":          4,
+		"BASIS_OVERRIDE":        5,
 	}
 )
 
@@ -242,6 +246,11 @@ const (
 	AuditKind_AUDIT_KIND_UNSPECIFIED AuditKind = 0
 	AuditKind_AUDIT_KIND_SET         AuditKind = 1
 	AuditKind_AUDIT_KIND_ERASE       AuditKind = 2
+	// An override was created, revoked, or ran to its expiry (purpose,
+	// subject_id (empty: whole purpose), reason, and source = its owner).
+	AuditKind_AUDIT_KIND_OVERRIDE_CREATED AuditKind = 3
+	AuditKind_AUDIT_KIND_OVERRIDE_REVOKED AuditKind = 4
+	AuditKind_AUDIT_KIND_OVERRIDE_EXPIRED AuditKind = 5
 )
 
 // Enum value maps for AuditKind.
@@ -250,11 +259,17 @@ var (
 		0: "AUDIT_KIND_UNSPECIFIED",
 		1: "AUDIT_KIND_SET",
 		2: "AUDIT_KIND_ERASE",
+		3: "AUDIT_KIND_OVERRIDE_CREATED",
+		4: "AUDIT_KIND_OVERRIDE_REVOKED",
+		5: "AUDIT_KIND_OVERRIDE_EXPIRED",
 	}
 	AuditKind_value = map[string]int32{
-		"AUDIT_KIND_UNSPECIFIED": 0,
-		"AUDIT_KIND_SET":         1,
-		"AUDIT_KIND_ERASE":       2,
+		"AUDIT_KIND_UNSPECIFIED":      0,
+		"AUDIT_KIND_SET":              1,
+		"AUDIT_KIND_ERASE":            2,
+		"AUDIT_KIND_OVERRIDE_CREATED": 3,
+		"AUDIT_KIND_OVERRIDE_REVOKED": 4,
+		"AUDIT_KIND_OVERRIDE_EXPIRED": 5,
 	}
 )
 
@@ -795,7 +810,10 @@ type CheckResponse struct {
 	CatalogVersion   uint64 `protobuf:"varint,7,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
 	// The signed receipt, when the request asked for one: attach it to the
 	// event processed under this decision.
-	Receipt       string `protobuf:"bytes,8,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	Receipt string `protobuf:"bytes,8,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// The override this decision was made under (0: none); then basis is
+	// BASIS_OVERRIDE.
+	OverrideId    uint64 `protobuf:"varint,9,opt,name=override_id,json=overrideId,proto3" json:"override_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -884,6 +902,13 @@ func (x *CheckResponse) GetReceipt() string {
 		return x.Receipt
 	}
 	return ""
+}
+
+func (x *CheckResponse) GetOverrideId() uint64 {
+	if x != nil {
+		return x.OverrideId
+	}
+	return 0
 }
 
 type CheckBatchRequest struct {
@@ -2587,9 +2612,11 @@ type AuditEntry struct {
 	Source     string `protobuf:"bytes,10,opt,name=source,proto3" json:"source,omitempty"`
 	Reason     string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The authenticated caller, when there was one.
-	Caller        string `protobuf:"bytes,12,opt,name=caller,proto3" json:"caller,omitempty"`
-	PrevHash      []byte `protobuf:"bytes,13,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
-	Hash          []byte `protobuf:"bytes,14,opt,name=hash,proto3" json:"hash,omitempty"`
+	Caller   string `protobuf:"bytes,12,opt,name=caller,proto3" json:"caller,omitempty"`
+	PrevHash []byte `protobuf:"bytes,13,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	Hash     []byte `protobuf:"bytes,14,opt,name=hash,proto3" json:"hash,omitempty"`
+	// Override entries: the override.
+	OverrideId    uint64 `protobuf:"varint,15,opt,name=override_id,json=overrideId,proto3" json:"override_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2720,6 +2747,13 @@ func (x *AuditEntry) GetHash() []byte {
 		return x.Hash
 	}
 	return nil
+}
+
+func (x *AuditEntry) GetOverrideId() uint64 {
+	if x != nil {
+		return x.OverrideId
+	}
+	return 0
 }
 
 type HistoryRequest struct {
@@ -3182,8 +3216,10 @@ type Settings struct {
 	AuditCompactedThrough uint64 `protobuf:"varint,4,opt,name=audit_compacted_through,json=auditCompactedThrough,proto3" json:"audit_compacted_through,omitempty"`
 	// The schema version the answering server speaks.
 	ServerSchemaVersion uint32 `protobuf:"varint,5,opt,name=server_schema_version,json=serverSchemaVersion,proto3" json:"server_schema_version,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The longest an override may last.
+	MaxOverride   *durationpb.Duration `protobuf:"bytes,6,opt,name=max_override,json=maxOverride,proto3" json:"max_override,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Settings) Reset() {
@@ -3249,6 +3285,13 @@ func (x *Settings) GetServerSchemaVersion() uint32 {
 		return x.ServerSchemaVersion
 	}
 	return 0
+}
+
+func (x *Settings) GetMaxOverride() *durationpb.Duration {
+	if x != nil {
+		return x.MaxOverride
+	}
+	return nil
 }
 
 type GetSettingsResponse struct {
@@ -4111,7 +4154,7 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
 	"\apurpose\x18\x02 \x01(\tR\apurpose\x12\x18\n" +
-	"\areceipt\x18\x03 \x01(\bR\areceipt\"\xba\x02\n" +
+	"\areceipt\x18\x03 \x01(\bR\areceipt\"\xdb\x02\n" +
 	"\rCheckResponse\x12/\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x13.optout.v1.DecisionR\bdecision\x12&\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x10.optout.v1.StateR\x05state\x12\x18\n" +
@@ -4121,7 +4164,9 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\x05basis\x18\x05 \x01(\x0e2\x10.optout.v1.BasisR\x05basis\x12,\n" +
 	"\x12decided_by_purpose\x18\x06 \x01(\tR\x10decidedByPurpose\x12'\n" +
 	"\x0fcatalog_version\x18\a \x01(\x04R\x0ecatalogVersion\x12\x18\n" +
-	"\areceipt\x18\b \x01(\tR\areceipt\"D\n" +
+	"\areceipt\x18\b \x01(\tR\areceipt\x12\x1f\n" +
+	"\voverride_id\x18\t \x01(\x04R\n" +
+	"overrideId\"D\n" +
 	"\x11CheckBatchRequest\x12/\n" +
 	"\x06checks\x18\x01 \x03(\v2\x17.optout.v1.CheckRequestR\x06checks\"\x90\x01\n" +
 	"\x12CheckBatchResponse\x122\n" +
@@ -4228,7 +4273,7 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"k\n" +
 	"\x12GetPurposeResponse\x12,\n" +
 	"\apurpose\x18\x01 \x01(\v2\x12.optout.v1.PurposeR\apurpose\x12'\n" +
-	"\x0fcatalog_version\x18\x02 \x01(\x04R\x0ecatalogVersion\"\xc9\x03\n" +
+	"\x0fcatalog_version\x18\x02 \x01(\x04R\x0ecatalogVersion\"\xea\x03\n" +
 	"\n" +
 	"AuditEntry\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12.\n" +
@@ -4247,7 +4292,9 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\x06reason\x18\v \x01(\tR\x06reason\x12\x16\n" +
 	"\x06caller\x18\f \x01(\tR\x06caller\x12\x1b\n" +
 	"\tprev_hash\x18\r \x01(\fR\bprevHash\x12\x12\n" +
-	"\x04hash\x18\x0e \x01(\fR\x04hash\"\x85\x01\n" +
+	"\x04hash\x18\x0e \x01(\fR\x04hash\x12\x1f\n" +
+	"\voverride_id\x18\x0f \x01(\x04R\n" +
+	"overrideId\"\x85\x01\n" +
 	"\x0eHistoryRequest\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
@@ -4284,13 +4331,14 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\aproblem\x18\x06 \x01(\tR\aproblem\x12\x1d\n" +
 	"\n" +
 	"read_index\x18\a \x01(\x04R\treadIndex\"\x14\n" +
-	"\x12GetSettingsRequest\"\x91\x02\n" +
+	"\x12GetSettingsRequest\"\xcf\x02\n" +
 	"\bSettings\x12,\n" +
 	"\x12min_schema_version\x18\x01 \x01(\rR\x10minSchemaVersion\x12B\n" +
 	"\x0faudit_retention\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0eauditRetention\x12'\n" +
 	"\x0fcatalog_version\x18\x03 \x01(\x04R\x0ecatalogVersion\x126\n" +
 	"\x17audit_compacted_through\x18\x04 \x01(\x04R\x15auditCompactedThrough\x122\n" +
-	"\x15server_schema_version\x18\x05 \x01(\rR\x13serverSchemaVersion\"F\n" +
+	"\x15server_schema_version\x18\x05 \x01(\rR\x13serverSchemaVersion\x12<\n" +
+	"\fmax_override\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\vmaxOverride\"F\n" +
 	"\x13GetSettingsResponse\x12/\n" +
 	"\bsettings\x18\x01 \x01(\v2\x13.optout.v1.SettingsR\bsettings\"N\n" +
 	"\x1bSetMinSchemaVersionResponse\x12/\n" +
@@ -4341,21 +4389,25 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\bDecision\x12\x18\n" +
 	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eDECISION_ALLOW\x10\x01\x12\x11\n" +
-	"\rDECISION_DENY\x10\x02*{\n" +
+	"\rDECISION_DENY\x10\x02*\x8f\x01\n" +
 	"\x05Basis\x12\x15\n" +
 	"\x11BASIS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14BASIS_PURPOSE_RECORD\x10\x01\x12\x14\n" +
 	"\x10BASIS_ALL_RECORD\x10\x02\x12\x19\n" +
 	"\x15BASIS_PURPOSE_DEFAULT\x10\x03\x12\x10\n" +
-	"\fBASIS_ERASED\x10\x04*G\n" +
+	"\fBASIS_ERASED\x10\x04\x12\x12\n" +
+	"\x0eBASIS_OVERRIDE\x10\x05*G\n" +
 	"\aDefault\x12\x17\n" +
 	"\x13DEFAULT_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rDEFAULT_ALLOW\x10\x01\x12\x10\n" +
-	"\fDEFAULT_DENY\x10\x02*Q\n" +
+	"\fDEFAULT_DENY\x10\x02*\xb4\x01\n" +
 	"\tAuditKind\x12\x1a\n" +
 	"\x16AUDIT_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eAUDIT_KIND_SET\x10\x01\x12\x14\n" +
-	"\x10AUDIT_KIND_ERASE\x10\x02*`\n" +
+	"\x10AUDIT_KIND_ERASE\x10\x02\x12\x1f\n" +
+	"\x1bAUDIT_KIND_OVERRIDE_CREATED\x10\x03\x12\x1f\n" +
+	"\x1bAUDIT_KIND_OVERRIDE_REVOKED\x10\x04\x12\x1f\n" +
+	"\x1bAUDIT_KIND_OVERRIDE_EXPIRED\x10\x05*`\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_READER\x10\x01\x12\x0f\n" +
@@ -4524,78 +4576,79 @@ var file_optout_v1_optout_proto_depIdxs = []int32{
 	0,  // 25: optout.v1.StateAtResponse.state:type_name -> optout.v1.State
 	2,  // 26: optout.v1.StateAtResponse.basis:type_name -> optout.v1.Basis
 	72, // 27: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
-	52, // 28: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
-	52, // 29: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
-	52, // 30: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
-	6,  // 31: optout.v1.Principal.kind:type_name -> optout.v1.PrincipalKind
-	5,  // 32: optout.v1.Principal.role:type_name -> optout.v1.Role
-	71, // 33: optout.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 34: optout.v1.CreateTokenRequest.role:type_name -> optout.v1.Role
-	58, // 35: optout.v1.CreateTokenResponse.principal:type_name -> optout.v1.Principal
-	5,  // 36: optout.v1.GrantCertificateRequest.role:type_name -> optout.v1.Role
-	58, // 37: optout.v1.GrantCertificateResponse.principal:type_name -> optout.v1.Principal
-	58, // 38: optout.v1.ListPrincipalsResponse.principals:type_name -> optout.v1.Principal
-	72, // 39: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
-	7,  // 40: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
-	9,  // 41: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
-	11, // 42: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
-	13, // 43: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
-	17, // 44: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
-	32, // 45: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
-	35, // 46: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
-	15, // 47: optout.v1.OptOutService.ReadIndex:input_type -> optout.v1.ReadIndexRequest
-	38, // 48: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
-	40, // 49: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
-	42, // 50: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
-	45, // 51: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
-	47, // 52: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
-	49, // 53: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
-	51, // 54: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
-	67, // 55: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
-	68, // 56: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
-	56, // 57: optout.v1.AdminService.Snapshot:input_type -> optout.v1.SnapshotRequest
-	59, // 58: optout.v1.AdminService.CreateToken:input_type -> optout.v1.CreateTokenRequest
-	61, // 59: optout.v1.AdminService.GrantCertificate:input_type -> optout.v1.GrantCertificateRequest
-	63, // 60: optout.v1.AdminService.RevokePrincipal:input_type -> optout.v1.RevokePrincipalRequest
-	65, // 61: optout.v1.AdminService.ListPrincipals:input_type -> optout.v1.ListPrincipalsRequest
-	19, // 62: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
-	29, // 63: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
-	21, // 64: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
-	23, // 65: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
-	25, // 66: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
-	27, // 67: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
-	10, // 68: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
-	12, // 69: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
-	14, // 70: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
-	18, // 71: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
-	33, // 72: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
-	36, // 73: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
-	16, // 74: optout.v1.OptOutService.ReadIndex:output_type -> optout.v1.ReadIndexResponse
-	39, // 75: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
-	41, // 76: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
-	43, // 77: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
-	46, // 78: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
-	48, // 79: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
-	50, // 80: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
-	53, // 81: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
-	54, // 82: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
-	55, // 83: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
-	57, // 84: optout.v1.AdminService.Snapshot:output_type -> optout.v1.SnapshotResponse
-	60, // 85: optout.v1.AdminService.CreateToken:output_type -> optout.v1.CreateTokenResponse
-	62, // 86: optout.v1.AdminService.GrantCertificate:output_type -> optout.v1.GrantCertificateResponse
-	64, // 87: optout.v1.AdminService.RevokePrincipal:output_type -> optout.v1.RevokePrincipalResponse
-	66, // 88: optout.v1.AdminService.ListPrincipals:output_type -> optout.v1.ListPrincipalsResponse
-	20, // 89: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
-	30, // 90: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
-	22, // 91: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
-	24, // 92: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
-	26, // 93: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
-	28, // 94: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
-	68, // [68:95] is the sub-list for method output_type
-	41, // [41:68] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	72, // 28: optout.v1.Settings.max_override:type_name -> google.protobuf.Duration
+	52, // 29: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
+	52, // 30: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
+	52, // 31: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
+	6,  // 32: optout.v1.Principal.kind:type_name -> optout.v1.PrincipalKind
+	5,  // 33: optout.v1.Principal.role:type_name -> optout.v1.Role
+	71, // 34: optout.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 35: optout.v1.CreateTokenRequest.role:type_name -> optout.v1.Role
+	58, // 36: optout.v1.CreateTokenResponse.principal:type_name -> optout.v1.Principal
+	5,  // 37: optout.v1.GrantCertificateRequest.role:type_name -> optout.v1.Role
+	58, // 38: optout.v1.GrantCertificateResponse.principal:type_name -> optout.v1.Principal
+	58, // 39: optout.v1.ListPrincipalsResponse.principals:type_name -> optout.v1.Principal
+	72, // 40: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
+	7,  // 41: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
+	9,  // 42: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
+	11, // 43: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
+	13, // 44: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
+	17, // 45: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
+	32, // 46: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
+	35, // 47: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
+	15, // 48: optout.v1.OptOutService.ReadIndex:input_type -> optout.v1.ReadIndexRequest
+	38, // 49: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
+	40, // 50: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
+	42, // 51: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
+	45, // 52: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
+	47, // 53: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
+	49, // 54: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
+	51, // 55: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
+	67, // 56: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
+	68, // 57: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
+	56, // 58: optout.v1.AdminService.Snapshot:input_type -> optout.v1.SnapshotRequest
+	59, // 59: optout.v1.AdminService.CreateToken:input_type -> optout.v1.CreateTokenRequest
+	61, // 60: optout.v1.AdminService.GrantCertificate:input_type -> optout.v1.GrantCertificateRequest
+	63, // 61: optout.v1.AdminService.RevokePrincipal:input_type -> optout.v1.RevokePrincipalRequest
+	65, // 62: optout.v1.AdminService.ListPrincipals:input_type -> optout.v1.ListPrincipalsRequest
+	19, // 63: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
+	29, // 64: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
+	21, // 65: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
+	23, // 66: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
+	25, // 67: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
+	27, // 68: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
+	10, // 69: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
+	12, // 70: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
+	14, // 71: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
+	18, // 72: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
+	33, // 73: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
+	36, // 74: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
+	16, // 75: optout.v1.OptOutService.ReadIndex:output_type -> optout.v1.ReadIndexResponse
+	39, // 76: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
+	41, // 77: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
+	43, // 78: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
+	46, // 79: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
+	48, // 80: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
+	50, // 81: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
+	53, // 82: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
+	54, // 83: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
+	55, // 84: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
+	57, // 85: optout.v1.AdminService.Snapshot:output_type -> optout.v1.SnapshotResponse
+	60, // 86: optout.v1.AdminService.CreateToken:output_type -> optout.v1.CreateTokenResponse
+	62, // 87: optout.v1.AdminService.GrantCertificate:output_type -> optout.v1.GrantCertificateResponse
+	64, // 88: optout.v1.AdminService.RevokePrincipal:output_type -> optout.v1.RevokePrincipalResponse
+	66, // 89: optout.v1.AdminService.ListPrincipals:output_type -> optout.v1.ListPrincipalsResponse
+	20, // 90: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
+	30, // 91: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
+	22, // 92: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
+	24, // 93: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
+	26, // 94: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
+	28, // 95: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
+	69, // [69:96] is the sub-list for method output_type
+	42, // [42:69] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_optout_v1_optout_proto_init() }

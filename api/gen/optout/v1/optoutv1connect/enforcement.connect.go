@@ -48,6 +48,18 @@ const (
 	// EnforcementServiceGetFenceStatsProcedure is the fully-qualified name of the EnforcementService's
 	// GetFenceStats RPC.
 	EnforcementServiceGetFenceStatsProcedure = "/optout.v1.EnforcementService/GetFenceStats"
+	// EnforcementServiceCreateOverrideProcedure is the fully-qualified name of the EnforcementService's
+	// CreateOverride RPC.
+	EnforcementServiceCreateOverrideProcedure = "/optout.v1.EnforcementService/CreateOverride"
+	// EnforcementServiceListOverridesProcedure is the fully-qualified name of the EnforcementService's
+	// ListOverrides RPC.
+	EnforcementServiceListOverridesProcedure = "/optout.v1.EnforcementService/ListOverrides"
+	// EnforcementServiceRevokeOverrideProcedure is the fully-qualified name of the EnforcementService's
+	// RevokeOverride RPC.
+	EnforcementServiceRevokeOverrideProcedure = "/optout.v1.EnforcementService/RevokeOverride"
+	// EnforcementServiceSetMaxOverrideDurationProcedure is the fully-qualified name of the
+	// EnforcementService's SetMaxOverrideDuration RPC.
+	EnforcementServiceSetMaxOverrideDurationProcedure = "/optout.v1.EnforcementService/SetMaxOverrideDuration"
 )
 
 // EnforcementServiceClient is a client for the optout.v1.EnforcementService service.
@@ -69,6 +81,17 @@ type EnforcementServiceClient interface {
 	// GetFenceStats returns the answering node's ShouldProcess counts since it
 	// started (counts are per node; sum them over the members).
 	GetFenceStats(context.Context, *connect.Request[v1.GetFenceStatsRequest]) (*connect.Response[v1.GetFenceStatsResponse], error)
+	// CreateOverride opens a break-glass override: ALLOW bypasses opt-outs
+	// in its scope (admin only), DENY pauses all processing in its scope (a
+	// kill switch). Every override must expire, within the cluster's cap.
+	CreateOverride(context.Context, *connect.Request[v1.CreateOverrideRequest]) (*connect.Response[v1.CreateOverrideResponse], error)
+	// ListOverrides returns overrides, newest first.
+	ListOverrides(context.Context, *connect.Request[v1.ListOverridesRequest]) (*connect.Response[v1.ListOverridesResponse], error)
+	// RevokeOverride ends an active override before its expiry.
+	RevokeOverride(context.Context, *connect.Request[v1.RevokeOverrideRequest]) (*connect.Response[v1.RevokeOverrideResponse], error)
+	// SetMaxOverrideDuration sets the cap on an override's lifetime (admin;
+	// default 24 h).
+	SetMaxOverrideDuration(context.Context, *connect.Request[v1.SetMaxOverrideDurationRequest]) (*connect.Response[v1.SetMaxOverrideDurationResponse], error)
 }
 
 // NewEnforcementServiceClient constructs a client for the optout.v1.EnforcementService service. By
@@ -115,16 +138,45 @@ func NewEnforcementServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		createOverride: connect.NewClient[v1.CreateOverrideRequest, v1.CreateOverrideResponse](
+			httpClient,
+			baseURL+EnforcementServiceCreateOverrideProcedure,
+			connect.WithSchema(enforcementServiceMethods.ByName("CreateOverride")),
+			connect.WithClientOptions(opts...),
+		),
+		listOverrides: connect.NewClient[v1.ListOverridesRequest, v1.ListOverridesResponse](
+			httpClient,
+			baseURL+EnforcementServiceListOverridesProcedure,
+			connect.WithSchema(enforcementServiceMethods.ByName("ListOverrides")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		revokeOverride: connect.NewClient[v1.RevokeOverrideRequest, v1.RevokeOverrideResponse](
+			httpClient,
+			baseURL+EnforcementServiceRevokeOverrideProcedure,
+			connect.WithSchema(enforcementServiceMethods.ByName("RevokeOverride")),
+			connect.WithClientOptions(opts...),
+		),
+		setMaxOverrideDuration: connect.NewClient[v1.SetMaxOverrideDurationRequest, v1.SetMaxOverrideDurationResponse](
+			httpClient,
+			baseURL+EnforcementServiceSetMaxOverrideDurationProcedure,
+			connect.WithSchema(enforcementServiceMethods.ByName("SetMaxOverrideDuration")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // enforcementServiceClient implements EnforcementServiceClient.
 type enforcementServiceClient struct {
-	verifyReceipt    *connect.Client[v1.VerifyReceiptRequest, v1.VerifyReceiptResponse]
-	shouldProcess    *connect.Client[v1.ShouldProcessRequest, v1.ShouldProcessResponse]
-	listReceiptKeys  *connect.Client[v1.ListReceiptKeysRequest, v1.ListReceiptKeysResponse]
-	rotateReceiptKey *connect.Client[v1.RotateReceiptKeyRequest, v1.RotateReceiptKeyResponse]
-	getFenceStats    *connect.Client[v1.GetFenceStatsRequest, v1.GetFenceStatsResponse]
+	verifyReceipt          *connect.Client[v1.VerifyReceiptRequest, v1.VerifyReceiptResponse]
+	shouldProcess          *connect.Client[v1.ShouldProcessRequest, v1.ShouldProcessResponse]
+	listReceiptKeys        *connect.Client[v1.ListReceiptKeysRequest, v1.ListReceiptKeysResponse]
+	rotateReceiptKey       *connect.Client[v1.RotateReceiptKeyRequest, v1.RotateReceiptKeyResponse]
+	getFenceStats          *connect.Client[v1.GetFenceStatsRequest, v1.GetFenceStatsResponse]
+	createOverride         *connect.Client[v1.CreateOverrideRequest, v1.CreateOverrideResponse]
+	listOverrides          *connect.Client[v1.ListOverridesRequest, v1.ListOverridesResponse]
+	revokeOverride         *connect.Client[v1.RevokeOverrideRequest, v1.RevokeOverrideResponse]
+	setMaxOverrideDuration *connect.Client[v1.SetMaxOverrideDurationRequest, v1.SetMaxOverrideDurationResponse]
 }
 
 // VerifyReceipt calls optout.v1.EnforcementService.VerifyReceipt.
@@ -152,6 +204,26 @@ func (c *enforcementServiceClient) GetFenceStats(ctx context.Context, req *conne
 	return c.getFenceStats.CallUnary(ctx, req)
 }
 
+// CreateOverride calls optout.v1.EnforcementService.CreateOverride.
+func (c *enforcementServiceClient) CreateOverride(ctx context.Context, req *connect.Request[v1.CreateOverrideRequest]) (*connect.Response[v1.CreateOverrideResponse], error) {
+	return c.createOverride.CallUnary(ctx, req)
+}
+
+// ListOverrides calls optout.v1.EnforcementService.ListOverrides.
+func (c *enforcementServiceClient) ListOverrides(ctx context.Context, req *connect.Request[v1.ListOverridesRequest]) (*connect.Response[v1.ListOverridesResponse], error) {
+	return c.listOverrides.CallUnary(ctx, req)
+}
+
+// RevokeOverride calls optout.v1.EnforcementService.RevokeOverride.
+func (c *enforcementServiceClient) RevokeOverride(ctx context.Context, req *connect.Request[v1.RevokeOverrideRequest]) (*connect.Response[v1.RevokeOverrideResponse], error) {
+	return c.revokeOverride.CallUnary(ctx, req)
+}
+
+// SetMaxOverrideDuration calls optout.v1.EnforcementService.SetMaxOverrideDuration.
+func (c *enforcementServiceClient) SetMaxOverrideDuration(ctx context.Context, req *connect.Request[v1.SetMaxOverrideDurationRequest]) (*connect.Response[v1.SetMaxOverrideDurationResponse], error) {
+	return c.setMaxOverrideDuration.CallUnary(ctx, req)
+}
+
 // EnforcementServiceHandler is an implementation of the optout.v1.EnforcementService service.
 type EnforcementServiceHandler interface {
 	// VerifyReceipt checks a receipt's signature and that it was issued for
@@ -171,6 +243,17 @@ type EnforcementServiceHandler interface {
 	// GetFenceStats returns the answering node's ShouldProcess counts since it
 	// started (counts are per node; sum them over the members).
 	GetFenceStats(context.Context, *connect.Request[v1.GetFenceStatsRequest]) (*connect.Response[v1.GetFenceStatsResponse], error)
+	// CreateOverride opens a break-glass override: ALLOW bypasses opt-outs
+	// in its scope (admin only), DENY pauses all processing in its scope (a
+	// kill switch). Every override must expire, within the cluster's cap.
+	CreateOverride(context.Context, *connect.Request[v1.CreateOverrideRequest]) (*connect.Response[v1.CreateOverrideResponse], error)
+	// ListOverrides returns overrides, newest first.
+	ListOverrides(context.Context, *connect.Request[v1.ListOverridesRequest]) (*connect.Response[v1.ListOverridesResponse], error)
+	// RevokeOverride ends an active override before its expiry.
+	RevokeOverride(context.Context, *connect.Request[v1.RevokeOverrideRequest]) (*connect.Response[v1.RevokeOverrideResponse], error)
+	// SetMaxOverrideDuration sets the cap on an override's lifetime (admin;
+	// default 24 h).
+	SetMaxOverrideDuration(context.Context, *connect.Request[v1.SetMaxOverrideDurationRequest]) (*connect.Response[v1.SetMaxOverrideDurationResponse], error)
 }
 
 // NewEnforcementServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -213,6 +296,31 @@ func NewEnforcementServiceHandler(svc EnforcementServiceHandler, opts ...connect
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	enforcementServiceCreateOverrideHandler := connect.NewUnaryHandler(
+		EnforcementServiceCreateOverrideProcedure,
+		svc.CreateOverride,
+		connect.WithSchema(enforcementServiceMethods.ByName("CreateOverride")),
+		connect.WithHandlerOptions(opts...),
+	)
+	enforcementServiceListOverridesHandler := connect.NewUnaryHandler(
+		EnforcementServiceListOverridesProcedure,
+		svc.ListOverrides,
+		connect.WithSchema(enforcementServiceMethods.ByName("ListOverrides")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	enforcementServiceRevokeOverrideHandler := connect.NewUnaryHandler(
+		EnforcementServiceRevokeOverrideProcedure,
+		svc.RevokeOverride,
+		connect.WithSchema(enforcementServiceMethods.ByName("RevokeOverride")),
+		connect.WithHandlerOptions(opts...),
+	)
+	enforcementServiceSetMaxOverrideDurationHandler := connect.NewUnaryHandler(
+		EnforcementServiceSetMaxOverrideDurationProcedure,
+		svc.SetMaxOverrideDuration,
+		connect.WithSchema(enforcementServiceMethods.ByName("SetMaxOverrideDuration")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/optout.v1.EnforcementService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case EnforcementServiceVerifyReceiptProcedure:
@@ -225,6 +333,14 @@ func NewEnforcementServiceHandler(svc EnforcementServiceHandler, opts ...connect
 			enforcementServiceRotateReceiptKeyHandler.ServeHTTP(w, r)
 		case EnforcementServiceGetFenceStatsProcedure:
 			enforcementServiceGetFenceStatsHandler.ServeHTTP(w, r)
+		case EnforcementServiceCreateOverrideProcedure:
+			enforcementServiceCreateOverrideHandler.ServeHTTP(w, r)
+		case EnforcementServiceListOverridesProcedure:
+			enforcementServiceListOverridesHandler.ServeHTTP(w, r)
+		case EnforcementServiceRevokeOverrideProcedure:
+			enforcementServiceRevokeOverrideHandler.ServeHTTP(w, r)
+		case EnforcementServiceSetMaxOverrideDurationProcedure:
+			enforcementServiceSetMaxOverrideDurationHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -252,4 +368,20 @@ func (UnimplementedEnforcementServiceHandler) RotateReceiptKey(context.Context, 
 
 func (UnimplementedEnforcementServiceHandler) GetFenceStats(context.Context, *connect.Request[v1.GetFenceStatsRequest]) (*connect.Response[v1.GetFenceStatsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.EnforcementService.GetFenceStats is not implemented"))
+}
+
+func (UnimplementedEnforcementServiceHandler) CreateOverride(context.Context, *connect.Request[v1.CreateOverrideRequest]) (*connect.Response[v1.CreateOverrideResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.EnforcementService.CreateOverride is not implemented"))
+}
+
+func (UnimplementedEnforcementServiceHandler) ListOverrides(context.Context, *connect.Request[v1.ListOverridesRequest]) (*connect.Response[v1.ListOverridesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.EnforcementService.ListOverrides is not implemented"))
+}
+
+func (UnimplementedEnforcementServiceHandler) RevokeOverride(context.Context, *connect.Request[v1.RevokeOverrideRequest]) (*connect.Response[v1.RevokeOverrideResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.EnforcementService.RevokeOverride is not implemented"))
+}
+
+func (UnimplementedEnforcementServiceHandler) SetMaxOverrideDuration(context.Context, *connect.Request[v1.SetMaxOverrideDurationRequest]) (*connect.Response[v1.SetMaxOverrideDurationResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.EnforcementService.SetMaxOverrideDuration is not implemented"))
 }

@@ -52,6 +52,10 @@ const (
 	CommandType_COMMAND_TYPE_DELETE_PRINCIPAL CommandType = 9
 	// payload: RotateReceiptKeyCommand. Format 4.
 	CommandType_COMMAND_TYPE_ROTATE_RECEIPT_KEY CommandType = 10
+	// payload: CreateOverrideCommand. Format 4.
+	CommandType_COMMAND_TYPE_CREATE_OVERRIDE CommandType = 11
+	// payload: EndOverrideCommand. Format 4.
+	CommandType_COMMAND_TYPE_END_OVERRIDE CommandType = 12
 )
 
 // Enum value maps for CommandType.
@@ -68,6 +72,8 @@ var (
 		8:  "COMMAND_TYPE_PUT_PRINCIPAL",
 		9:  "COMMAND_TYPE_DELETE_PRINCIPAL",
 		10: "COMMAND_TYPE_ROTATE_RECEIPT_KEY",
+		11: "COMMAND_TYPE_CREATE_OVERRIDE",
+		12: "COMMAND_TYPE_END_OVERRIDE",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":        0,
@@ -81,6 +87,8 @@ var (
 		"COMMAND_TYPE_PUT_PRINCIPAL":      8,
 		"COMMAND_TYPE_DELETE_PRINCIPAL":   9,
 		"COMMAND_TYPE_ROTATE_RECEIPT_KEY": 10,
+		"COMMAND_TYPE_CREATE_OVERRIDE":    11,
+		"COMMAND_TYPE_END_OVERRIDE":       12,
 	}
 )
 
@@ -313,12 +321,116 @@ func (PrincipalKind) EnumDescriptor() ([]byte, []int) {
 	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{4}
 }
 
+type OverrideEffect int32
+
+const (
+	OverrideEffect_OVERRIDE_EFFECT_UNSPECIFIED OverrideEffect = 0
+	OverrideEffect_OVERRIDE_EFFECT_ALLOW       OverrideEffect = 1
+	OverrideEffect_OVERRIDE_EFFECT_DENY        OverrideEffect = 2
+)
+
+// Enum value maps for OverrideEffect.
+var (
+	OverrideEffect_name = map[int32]string{
+		0: "OVERRIDE_EFFECT_UNSPECIFIED",
+		1: "OVERRIDE_EFFECT_ALLOW",
+		2: "OVERRIDE_EFFECT_DENY",
+	}
+	OverrideEffect_value = map[string]int32{
+		"OVERRIDE_EFFECT_UNSPECIFIED": 0,
+		"OVERRIDE_EFFECT_ALLOW":       1,
+		"OVERRIDE_EFFECT_DENY":        2,
+	}
+)
+
+func (x OverrideEffect) Enum() *OverrideEffect {
+	p := new(OverrideEffect)
+	*p = x
+	return p
+}
+
+func (x OverrideEffect) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OverrideEffect) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_fsm_v1_command_proto_enumTypes[5].Descriptor()
+}
+
+func (OverrideEffect) Type() protoreflect.EnumType {
+	return &file_optout_fsm_v1_command_proto_enumTypes[5]
+}
+
+func (x OverrideEffect) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OverrideEffect.Descriptor instead.
+func (OverrideEffect) EnumDescriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{5}
+}
+
+type OverrideState int32
+
+const (
+	OverrideState_OVERRIDE_STATE_UNSPECIFIED OverrideState = 0
+	OverrideState_OVERRIDE_STATE_ACTIVE      OverrideState = 1
+	OverrideState_OVERRIDE_STATE_REVOKED     OverrideState = 2
+	OverrideState_OVERRIDE_STATE_EXPIRED     OverrideState = 3
+)
+
+// Enum value maps for OverrideState.
+var (
+	OverrideState_name = map[int32]string{
+		0: "OVERRIDE_STATE_UNSPECIFIED",
+		1: "OVERRIDE_STATE_ACTIVE",
+		2: "OVERRIDE_STATE_REVOKED",
+		3: "OVERRIDE_STATE_EXPIRED",
+	}
+	OverrideState_value = map[string]int32{
+		"OVERRIDE_STATE_UNSPECIFIED": 0,
+		"OVERRIDE_STATE_ACTIVE":      1,
+		"OVERRIDE_STATE_REVOKED":     2,
+		"OVERRIDE_STATE_EXPIRED":     3,
+	}
+)
+
+func (x OverrideState) Enum() *OverrideState {
+	p := new(OverrideState)
+	*p = x
+	return p
+}
+
+func (x OverrideState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OverrideState) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_fsm_v1_command_proto_enumTypes[6].Descriptor()
+}
+
+func (OverrideState) Type() protoreflect.EnumType {
+	return &file_optout_fsm_v1_command_proto_enumTypes[6]
+}
+
+func (x OverrideState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OverrideState.Descriptor instead.
+func (OverrideState) EnumDescriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{6}
+}
+
 type AuditKind int32
 
 const (
-	AuditKind_AUDIT_KIND_UNSPECIFIED AuditKind = 0
-	AuditKind_AUDIT_KIND_SET         AuditKind = 1
-	AuditKind_AUDIT_KIND_ERASE       AuditKind = 2
+	AuditKind_AUDIT_KIND_UNSPECIFIED      AuditKind = 0
+	AuditKind_AUDIT_KIND_SET              AuditKind = 1
+	AuditKind_AUDIT_KIND_ERASE            AuditKind = 2
+	AuditKind_AUDIT_KIND_OVERRIDE_CREATED AuditKind = 3
+	AuditKind_AUDIT_KIND_OVERRIDE_REVOKED AuditKind = 4
+	AuditKind_AUDIT_KIND_OVERRIDE_EXPIRED AuditKind = 5
 )
 
 // Enum value maps for AuditKind.
@@ -327,11 +439,17 @@ var (
 		0: "AUDIT_KIND_UNSPECIFIED",
 		1: "AUDIT_KIND_SET",
 		2: "AUDIT_KIND_ERASE",
+		3: "AUDIT_KIND_OVERRIDE_CREATED",
+		4: "AUDIT_KIND_OVERRIDE_REVOKED",
+		5: "AUDIT_KIND_OVERRIDE_EXPIRED",
 	}
 	AuditKind_value = map[string]int32{
-		"AUDIT_KIND_UNSPECIFIED": 0,
-		"AUDIT_KIND_SET":         1,
-		"AUDIT_KIND_ERASE":       2,
+		"AUDIT_KIND_UNSPECIFIED":      0,
+		"AUDIT_KIND_SET":              1,
+		"AUDIT_KIND_ERASE":            2,
+		"AUDIT_KIND_OVERRIDE_CREATED": 3,
+		"AUDIT_KIND_OVERRIDE_REVOKED": 4,
+		"AUDIT_KIND_OVERRIDE_EXPIRED": 5,
 	}
 )
 
@@ -346,11 +464,11 @@ func (x AuditKind) String() string {
 }
 
 func (AuditKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_optout_fsm_v1_command_proto_enumTypes[5].Descriptor()
+	return file_optout_fsm_v1_command_proto_enumTypes[7].Descriptor()
 }
 
 func (AuditKind) Type() protoreflect.EnumType {
-	return &file_optout_fsm_v1_command_proto_enumTypes[5]
+	return &file_optout_fsm_v1_command_proto_enumTypes[7]
 }
 
 func (x AuditKind) Number() protoreflect.EnumNumber {
@@ -359,7 +477,7 @@ func (x AuditKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AuditKind.Descriptor instead.
 func (AuditKind) EnumDescriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{5}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 type ErrorCode int32
@@ -406,11 +524,11 @@ func (x ErrorCode) String() string {
 }
 
 func (ErrorCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_optout_fsm_v1_command_proto_enumTypes[6].Descriptor()
+	return file_optout_fsm_v1_command_proto_enumTypes[8].Descriptor()
 }
 
 func (ErrorCode) Type() protoreflect.EnumType {
-	return &file_optout_fsm_v1_command_proto_enumTypes[6]
+	return &file_optout_fsm_v1_command_proto_enumTypes[8]
 }
 
 func (x ErrorCode) Number() protoreflect.EnumNumber {
@@ -419,7 +537,7 @@ func (x ErrorCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorCode.Descriptor instead.
 func (ErrorCode) EnumDescriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 // Command is the envelope of every Raft log entry of type LogCommand.
@@ -818,8 +936,10 @@ type UpdateSettingsCommand struct {
 	AuditRetentionNanos *int64 `protobuf:"varint,2,opt,name=audit_retention_nanos,json=auditRetentionNanos,proto3,oneof" json:"audit_retention_nanos,omitempty"`
 	ClientSchemaVersion uint32 `protobuf:"varint,3,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
 	Caller              string `protobuf:"bytes,4,opt,name=caller,proto3" json:"caller,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Format 4. The cap on an override's lifetime.
+	MaxOverrideNanos *int64 `protobuf:"varint,5,opt,name=max_override_nanos,json=maxOverrideNanos,proto3,oneof" json:"max_override_nanos,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *UpdateSettingsCommand) Reset() {
@@ -878,6 +998,13 @@ func (x *UpdateSettingsCommand) GetCaller() string {
 		return x.Caller
 	}
 	return ""
+}
+
+func (x *UpdateSettingsCommand) GetMaxOverrideNanos() int64 {
+	if x != nil && x.MaxOverrideNanos != nil {
+		return *x.MaxOverrideNanos
+	}
+	return 0
 }
 
 type EraseSubjectCommand struct {
@@ -1350,6 +1477,339 @@ func (x *RotateReceiptKeyCommand) GetCaller() string {
 	return ""
 }
 
+// CreateOverrideCommand opens an override; its id is the entry's index.
+type CreateOverrideCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: the whole purpose.
+	SubjectId           string         `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Purpose             string         `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Effect              OverrideEffect `protobuf:"varint,3,opt,name=effect,proto3,enum=optout.fsm.v1.OverrideEffect" json:"effect,omitempty"`
+	Reason              string         `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Owner               string         `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	ExpiresAtUnixNanos  int64          `protobuf:"varint,6,opt,name=expires_at_unix_nanos,json=expiresAtUnixNanos,proto3" json:"expires_at_unix_nanos,omitempty"`
+	ClientSchemaVersion uint32         `protobuf:"varint,7,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
+	Caller              string         `protobuf:"bytes,8,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *CreateOverrideCommand) Reset() {
+	*x = CreateOverrideCommand{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOverrideCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOverrideCommand) ProtoMessage() {}
+
+func (x *CreateOverrideCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOverrideCommand.ProtoReflect.Descriptor instead.
+func (*CreateOverrideCommand) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CreateOverrideCommand) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *CreateOverrideCommand) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *CreateOverrideCommand) GetEffect() OverrideEffect {
+	if x != nil {
+		return x.Effect
+	}
+	return OverrideEffect_OVERRIDE_EFFECT_UNSPECIFIED
+}
+
+func (x *CreateOverrideCommand) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CreateOverrideCommand) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *CreateOverrideCommand) GetExpiresAtUnixNanos() int64 {
+	if x != nil {
+		return x.ExpiresAtUnixNanos
+	}
+	return 0
+}
+
+func (x *CreateOverrideCommand) GetClientSchemaVersion() uint32 {
+	if x != nil {
+		return x.ClientSchemaVersion
+	}
+	return 0
+}
+
+func (x *CreateOverrideCommand) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+// EndOverrideCommand revokes an override (expire = false), or records that
+// it ran to its expiry (expire = true; the leader appends it once the
+// expiry is due, and apply checks that it is, against the entry's stamp).
+type EndOverrideCommand struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Id                  uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Expire              bool                   `protobuf:"varint,2,opt,name=expire,proto3" json:"expire,omitempty"`
+	Reason              string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	ClientSchemaVersion uint32                 `protobuf:"varint,4,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
+	Caller              string                 `protobuf:"bytes,5,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *EndOverrideCommand) Reset() {
+	*x = EndOverrideCommand{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndOverrideCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndOverrideCommand) ProtoMessage() {}
+
+func (x *EndOverrideCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndOverrideCommand.ProtoReflect.Descriptor instead.
+func (*EndOverrideCommand) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *EndOverrideCommand) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *EndOverrideCommand) GetExpire() bool {
+	if x != nil {
+		return x.Expire
+	}
+	return false
+}
+
+func (x *EndOverrideCommand) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *EndOverrideCommand) GetClientSchemaVersion() uint32 {
+	if x != nil {
+		return x.ClientSchemaVersion
+	}
+	return 0
+}
+
+func (x *EndOverrideCommand) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+// StoredOverride is the value kept in the overrides bucket, by id (8 bytes,
+// big-endian).
+type StoredOverride struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	SubjectId          string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Purpose            string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Effect             OverrideEffect         `protobuf:"varint,3,opt,name=effect,proto3,enum=optout.fsm.v1.OverrideEffect" json:"effect,omitempty"`
+	Reason             string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	Owner              string                 `protobuf:"bytes,5,opt,name=owner,proto3" json:"owner,omitempty"`
+	CreatedAtUnixNanos int64                  `protobuf:"varint,6,opt,name=created_at_unix_nanos,json=createdAtUnixNanos,proto3" json:"created_at_unix_nanos,omitempty"`
+	ExpiresAtUnixNanos int64                  `protobuf:"varint,7,opt,name=expires_at_unix_nanos,json=expiresAtUnixNanos,proto3" json:"expires_at_unix_nanos,omitempty"`
+	State              OverrideState          `protobuf:"varint,8,opt,name=state,proto3,enum=optout.fsm.v1.OverrideState" json:"state,omitempty"`
+	EndedAtUnixNanos   int64                  `protobuf:"varint,9,opt,name=ended_at_unix_nanos,json=endedAtUnixNanos,proto3" json:"ended_at_unix_nanos,omitempty"`
+	EndedVersion       uint64                 `protobuf:"varint,10,opt,name=ended_version,json=endedVersion,proto3" json:"ended_version,omitempty"`
+	EndReason          string                 `protobuf:"bytes,11,opt,name=end_reason,json=endReason,proto3" json:"end_reason,omitempty"`
+	CreatedBy          string                 `protobuf:"bytes,12,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	EndedBy            string                 `protobuf:"bytes,13,opt,name=ended_by,json=endedBy,proto3" json:"ended_by,omitempty"`
+	// The subject's identifier was erased (subject_id is blanked; the
+	// override covers no one).
+	Erased        bool `protobuf:"varint,14,opt,name=erased,proto3" json:"erased,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredOverride) Reset() {
+	*x = StoredOverride{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredOverride) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredOverride) ProtoMessage() {}
+
+func (x *StoredOverride) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredOverride.ProtoReflect.Descriptor instead.
+func (*StoredOverride) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *StoredOverride) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *StoredOverride) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *StoredOverride) GetEffect() OverrideEffect {
+	if x != nil {
+		return x.Effect
+	}
+	return OverrideEffect_OVERRIDE_EFFECT_UNSPECIFIED
+}
+
+func (x *StoredOverride) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *StoredOverride) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *StoredOverride) GetCreatedAtUnixNanos() int64 {
+	if x != nil {
+		return x.CreatedAtUnixNanos
+	}
+	return 0
+}
+
+func (x *StoredOverride) GetExpiresAtUnixNanos() int64 {
+	if x != nil {
+		return x.ExpiresAtUnixNanos
+	}
+	return 0
+}
+
+func (x *StoredOverride) GetState() OverrideState {
+	if x != nil {
+		return x.State
+	}
+	return OverrideState_OVERRIDE_STATE_UNSPECIFIED
+}
+
+func (x *StoredOverride) GetEndedAtUnixNanos() int64 {
+	if x != nil {
+		return x.EndedAtUnixNanos
+	}
+	return 0
+}
+
+func (x *StoredOverride) GetEndedVersion() uint64 {
+	if x != nil {
+		return x.EndedVersion
+	}
+	return 0
+}
+
+func (x *StoredOverride) GetEndReason() string {
+	if x != nil {
+		return x.EndReason
+	}
+	return ""
+}
+
+func (x *StoredOverride) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *StoredOverride) GetEndedBy() string {
+	if x != nil {
+		return x.EndedBy
+	}
+	return ""
+}
+
+func (x *StoredOverride) GetErased() bool {
+	if x != nil {
+		return x.Erased
+	}
+	return false
+}
+
 // StoredReceiptKey is the value kept in the receipt_keys bucket, by key id
 // (4 bytes, big-endian).
 type StoredReceiptKey struct {
@@ -1364,7 +1824,7 @@ type StoredReceiptKey struct {
 
 func (x *StoredReceiptKey) Reset() {
 	*x = StoredReceiptKey{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1376,7 +1836,7 @@ func (x *StoredReceiptKey) String() string {
 func (*StoredReceiptKey) ProtoMessage() {}
 
 func (x *StoredReceiptKey) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,7 +1849,7 @@ func (x *StoredReceiptKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredReceiptKey.ProtoReflect.Descriptor instead.
 func (*StoredReceiptKey) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StoredReceiptKey) GetSeed() []byte {
@@ -1427,7 +1887,7 @@ type StoredPrincipal struct {
 
 func (x *StoredPrincipal) Reset() {
 	*x = StoredPrincipal{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1899,7 @@ func (x *StoredPrincipal) String() string {
 func (*StoredPrincipal) ProtoMessage() {}
 
 func (x *StoredPrincipal) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1912,7 @@ func (x *StoredPrincipal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredPrincipal.ProtoReflect.Descriptor instead.
 func (*StoredPrincipal) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StoredPrincipal) GetKind() PrincipalKind {
@@ -1506,7 +1966,7 @@ type StoredPurpose struct {
 
 func (x *StoredPurpose) Reset() {
 	*x = StoredPurpose{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1978,7 @@ func (x *StoredPurpose) String() string {
 func (*StoredPurpose) ProtoMessage() {}
 
 func (x *StoredPurpose) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1991,7 @@ func (x *StoredPurpose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredPurpose.ProtoReflect.Descriptor instead.
 func (*StoredPurpose) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StoredPurpose) GetDef() *PurposeDef {
@@ -1578,21 +2038,24 @@ type AuditEntry struct {
 	NewState    State  `protobuf:"varint,8,opt,name=new_state,json=newState,proto3,enum=optout.fsm.v1.State" json:"new_state,omitempty"`
 	OldVersion  uint64 `protobuf:"varint,9,opt,name=old_version,json=oldVersion,proto3" json:"old_version,omitempty"`
 	// Empty once erased.
-	Source        string `protobuf:"bytes,10,opt,name=source,proto3" json:"source,omitempty"`
-	Reason        string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
-	SourceHmac    []byte `protobuf:"bytes,12,opt,name=source_hmac,json=sourceHmac,proto3" json:"source_hmac,omitempty"`
-	ReasonHmac    []byte `protobuf:"bytes,13,opt,name=reason_hmac,json=reasonHmac,proto3" json:"reason_hmac,omitempty"`
-	Caller        string `protobuf:"bytes,14,opt,name=caller,proto3" json:"caller,omitempty"`
-	PrevHash      []byte `protobuf:"bytes,15,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
-	Hash          []byte `protobuf:"bytes,16,opt,name=hash,proto3" json:"hash,omitempty"`
-	Erased        bool   `protobuf:"varint,17,opt,name=erased,proto3" json:"erased,omitempty"`
+	Source     string `protobuf:"bytes,10,opt,name=source,proto3" json:"source,omitempty"`
+	Reason     string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	SourceHmac []byte `protobuf:"bytes,12,opt,name=source_hmac,json=sourceHmac,proto3" json:"source_hmac,omitempty"`
+	ReasonHmac []byte `protobuf:"bytes,13,opt,name=reason_hmac,json=reasonHmac,proto3" json:"reason_hmac,omitempty"`
+	Caller     string `protobuf:"bytes,14,opt,name=caller,proto3" json:"caller,omitempty"`
+	PrevHash   []byte `protobuf:"bytes,15,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	Hash       []byte `protobuf:"bytes,16,opt,name=hash,proto3" json:"hash,omitempty"`
+	Erased     bool   `protobuf:"varint,17,opt,name=erased,proto3" json:"erased,omitempty"`
+	// Override entries: the override (hashed only when set, so older
+	// entries keep their hashes).
+	OverrideId    uint64 `protobuf:"varint,18,opt,name=override_id,json=overrideId,proto3" json:"override_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +2067,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +2080,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AuditEntry) GetVersion() uint64 {
@@ -1739,6 +2202,13 @@ func (x *AuditEntry) GetErased() bool {
 	return false
 }
 
+func (x *AuditEntry) GetOverrideId() uint64 {
+	if x != nil {
+		return x.OverrideId
+	}
+	return 0
+}
+
 // StoredIdempotency remembers the result of a write made with a key.
 type StoredIdempotency struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -1751,7 +2221,7 @@ type StoredIdempotency struct {
 
 func (x *StoredIdempotency) Reset() {
 	*x = StoredIdempotency{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +2233,7 @@ func (x *StoredIdempotency) String() string {
 func (*StoredIdempotency) ProtoMessage() {}
 
 func (x *StoredIdempotency) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +2246,7 @@ func (x *StoredIdempotency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredIdempotency.ProtoReflect.Descriptor instead.
 func (*StoredIdempotency) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{17}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StoredIdempotency) GetRequestHash() []byte {
@@ -1808,14 +2278,18 @@ type Settings struct {
 	AuditRetentionNanos int64                  `protobuf:"varint,3,opt,name=audit_retention_nanos,json=auditRetentionNanos,proto3" json:"audit_retention_nanos,omitempty"`
 	CatalogVersion      uint64                 `protobuf:"varint,4,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
 	// Format 4. The current receipt signing key (0: none yet).
-	ReceiptKeyId  uint32 `protobuf:"varint,5,opt,name=receipt_key_id,json=receiptKeyId,proto3" json:"receipt_key_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ReceiptKeyId uint32 `protobuf:"varint,5,opt,name=receipt_key_id,json=receiptKeyId,proto3" json:"receipt_key_id,omitempty"`
+	// Format 4. The cap on an override's lifetime (0: the default, 24 h).
+	MaxOverrideNanos int64 `protobuf:"varint,6,opt,name=max_override_nanos,json=maxOverrideNanos,proto3" json:"max_override_nanos,omitempty"`
+	// Format 4. How many overrides ran to their expiry unrevoked.
+	OverridesExpired uint64 `protobuf:"varint,7,opt,name=overrides_expired,json=overridesExpired,proto3" json:"overrides_expired,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +2301,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +2314,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{18}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Settings) GetInitialized() bool {
@@ -1878,6 +2352,20 @@ func (x *Settings) GetReceiptKeyId() uint32 {
 	return 0
 }
 
+func (x *Settings) GetMaxOverrideNanos() int64 {
+	if x != nil {
+		return x.MaxOverrideNanos
+	}
+	return 0
+}
+
+func (x *Settings) GetOverridesExpired() uint64 {
+	if x != nil {
+		return x.OverridesExpired
+	}
+	return 0
+}
+
 // StoredNode is the value kept in the nodes bucket.
 type StoredNode struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1889,7 +2377,7 @@ type StoredNode struct {
 
 func (x *StoredNode) Reset() {
 	*x = StoredNode{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1901,7 +2389,7 @@ func (x *StoredNode) String() string {
 func (*StoredNode) ProtoMessage() {}
 
 func (x *StoredNode) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1914,7 +2402,7 @@ func (x *StoredNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredNode.ProtoReflect.Descriptor instead.
 func (*StoredNode) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{19}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StoredNode) GetApiAddress() string {
@@ -1957,14 +2445,17 @@ type Result struct {
 	// UpdateSettings: the settings after the command.
 	Settings *Settings `protobuf:"bytes,11,opt,name=settings,proto3" json:"settings,omitempty"`
 	// RotateReceiptKey: the key that is current after the command.
-	ReceiptKeyId  uint32 `protobuf:"varint,12,opt,name=receipt_key_id,json=receiptKeyId,proto3" json:"receipt_key_id,omitempty"`
+	ReceiptKeyId uint32 `protobuf:"varint,12,opt,name=receipt_key_id,json=receiptKeyId,proto3" json:"receipt_key_id,omitempty"`
+	// CreateOverride, EndOverride: the override after the command, and its id.
+	Override      *StoredOverride `protobuf:"bytes,13,opt,name=override,proto3" json:"override,omitempty"`
+	OverrideId    uint64          `protobuf:"varint,14,opt,name=override_id,json=overrideId,proto3" json:"override_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1976,7 +2467,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1989,7 +2480,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{20}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Result) GetIndex() uint64 {
@@ -2076,6 +2567,20 @@ func (x *Result) GetReceiptKeyId() uint32 {
 	return 0
 }
 
+func (x *Result) GetOverride() *StoredOverride {
+	if x != nil {
+		return x.Override
+	}
+	return nil
+}
+
+func (x *Result) GetOverrideId() uint64 {
+	if x != nil {
+		return x.OverrideId
+	}
+	return 0
+}
+
 // SnapshotHeader starts every snapshot stream, after the 8-byte magic
 // "OPTSNAP1" and a 4-byte big-endian header length. The state file follows
 // (exactly state_bytes bytes), then a 32-byte SHA-256 of header and state.
@@ -2098,7 +2603,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2110,7 +2615,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2123,7 +2628,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{21}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SnapshotHeader) GetFormatVersion() uint32 {
@@ -2208,14 +2713,16 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x18expected_catalog_version\x18\x02 \x01(\x04H\x00R\x16expectedCatalogVersion\x88\x01\x01\x122\n" +
 	"\x15client_schema_version\x18\x03 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
 	"\x06caller\x18\x04 \x01(\tR\x06callerB\x1b\n" +
-	"\x19_expected_catalog_version\"\x80\x02\n" +
+	"\x19_expected_catalog_version\"\xca\x02\n" +
 	"\x15UpdateSettingsCommand\x121\n" +
 	"\x12min_schema_version\x18\x01 \x01(\rH\x00R\x10minSchemaVersion\x88\x01\x01\x127\n" +
 	"\x15audit_retention_nanos\x18\x02 \x01(\x03H\x01R\x13auditRetentionNanos\x88\x01\x01\x122\n" +
 	"\x15client_schema_version\x18\x03 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
-	"\x06caller\x18\x04 \x01(\tR\x06callerB\x15\n" +
+	"\x06caller\x18\x04 \x01(\tR\x06caller\x121\n" +
+	"\x12max_override_nanos\x18\x05 \x01(\x03H\x02R\x10maxOverrideNanos\x88\x01\x01B\x15\n" +
 	"\x13_min_schema_versionB\x18\n" +
-	"\x16_audit_retention_nanos\"\x98\x01\n" +
+	"\x16_audit_retention_nanosB\x15\n" +
+	"\x13_max_override_nanos\"\x98\x01\n" +
 	"\x13EraseSubjectCommand\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x16\n" +
@@ -2252,7 +2759,42 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\fonly_if_none\x18\x02 \x01(\bR\n" +
 	"onlyIfNone\x122\n" +
 	"\x15client_schema_version\x18\x03 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
-	"\x06caller\x18\x04 \x01(\tR\x06caller\"s\n" +
+	"\x06caller\x18\x04 \x01(\tR\x06caller\"\xb4\x02\n" +
+	"\x15CreateOverrideCommand\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x125\n" +
+	"\x06effect\x18\x03 \x01(\x0e2\x1d.optout.fsm.v1.OverrideEffectR\x06effect\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\tR\x05owner\x121\n" +
+	"\x15expires_at_unix_nanos\x18\x06 \x01(\x03R\x12expiresAtUnixNanos\x122\n" +
+	"\x15client_schema_version\x18\a \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
+	"\x06caller\x18\b \x01(\tR\x06caller\"\xa0\x01\n" +
+	"\x12EndOverrideCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06expire\x18\x02 \x01(\bR\x06expire\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x122\n" +
+	"\x15client_schema_version\x18\x04 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
+	"\x06caller\x18\x05 \x01(\tR\x06caller\"\x8d\x04\n" +
+	"\x0eStoredOverride\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x125\n" +
+	"\x06effect\x18\x03 \x01(\x0e2\x1d.optout.fsm.v1.OverrideEffectR\x06effect\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05owner\x18\x05 \x01(\tR\x05owner\x121\n" +
+	"\x15created_at_unix_nanos\x18\x06 \x01(\x03R\x12createdAtUnixNanos\x121\n" +
+	"\x15expires_at_unix_nanos\x18\a \x01(\x03R\x12expiresAtUnixNanos\x122\n" +
+	"\x05state\x18\b \x01(\x0e2\x1c.optout.fsm.v1.OverrideStateR\x05state\x12-\n" +
+	"\x13ended_at_unix_nanos\x18\t \x01(\x03R\x10endedAtUnixNanos\x12#\n" +
+	"\rended_version\x18\n" +
+	" \x01(\x04R\fendedVersion\x12\x1d\n" +
+	"\n" +
+	"end_reason\x18\v \x01(\tR\tendReason\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\f \x01(\tR\tcreatedBy\x12\x19\n" +
+	"\bended_by\x18\r \x01(\tR\aendedBy\x12\x16\n" +
+	"\x06erased\x18\x0e \x01(\bR\x06erased\"s\n" +
 	"\x10StoredReceiptKey\x12\x12\n" +
 	"\x04seed\x18\x01 \x01(\fR\x04seed\x121\n" +
 	"\x15created_at_unix_nanos\x18\x02 \x01(\x03R\x12createdAtUnixNanos\x12\x18\n" +
@@ -2267,7 +2809,7 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x03def\x18\x01 \x01(\v2\x19.optout.fsm.v1.PurposeDefR\x03def\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x121\n" +
 	"\x15updated_at_unix_nanos\x18\x03 \x01(\x03R\x12updatedAtUnixNanos\x12'\n" +
-	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"\xb2\x04\n" +
+	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"\xd3\x04\n" +
 	"\n" +
 	"AuditEntry\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12&\n" +
@@ -2291,22 +2833,26 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x06caller\x18\x0e \x01(\tR\x06caller\x12\x1b\n" +
 	"\tprev_hash\x18\x0f \x01(\fR\bprevHash\x12\x12\n" +
 	"\x04hash\x18\x10 \x01(\fR\x04hash\x12\x16\n" +
-	"\x06erased\x18\x11 \x01(\bR\x06erased\"\x98\x01\n" +
+	"\x06erased\x18\x11 \x01(\bR\x06erased\x12\x1f\n" +
+	"\voverride_id\x18\x12 \x01(\x04R\n" +
+	"overrideId\"\x98\x01\n" +
 	"\x11StoredIdempotency\x12!\n" +
 	"\frequest_hash\x18\x01 \x01(\fR\vrequestHash\x121\n" +
 	"\x15expires_at_unix_nanos\x18\x02 \x01(\x03R\x12expiresAtUnixNanos\x12-\n" +
-	"\x06result\x18\x03 \x01(\v2\x15.optout.fsm.v1.ResultR\x06result\"\xdd\x01\n" +
+	"\x06result\x18\x03 \x01(\v2\x15.optout.fsm.v1.ResultR\x06result\"\xb8\x02\n" +
 	"\bSettings\x12 \n" +
 	"\vinitialized\x18\x01 \x01(\bR\vinitialized\x12,\n" +
 	"\x12min_schema_version\x18\x02 \x01(\rR\x10minSchemaVersion\x122\n" +
 	"\x15audit_retention_nanos\x18\x03 \x01(\x03R\x13auditRetentionNanos\x12'\n" +
 	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\x12$\n" +
-	"\x0ereceipt_key_id\x18\x05 \x01(\rR\freceiptKeyId\"G\n" +
+	"\x0ereceipt_key_id\x18\x05 \x01(\rR\freceiptKeyId\x12,\n" +
+	"\x12max_override_nanos\x18\x06 \x01(\x03R\x10maxOverrideNanos\x12+\n" +
+	"\x11overrides_expired\x18\a \x01(\x04R\x10overridesExpired\"G\n" +
 	"\n" +
 	"StoredNode\x12\x1f\n" +
 	"\vapi_address\x18\x01 \x01(\tR\n" +
 	"apiAddress\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x04R\aversion\"\xed\x03\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"\xc9\x04\n" +
 	"\x06Result\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x123\n" +
 	"\x06record\x18\x02 \x01(\v2\x1b.optout.fsm.v1.StoredRecordR\x06record\x127\n" +
@@ -2321,7 +2867,10 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x0eerased_records\x18\n" +
 	" \x01(\rR\rerasedRecords\x123\n" +
 	"\bsettings\x18\v \x01(\v2\x17.optout.fsm.v1.SettingsR\bsettings\x12$\n" +
-	"\x0ereceipt_key_id\x18\f \x01(\rR\freceiptKeyId\"\xed\x01\n" +
+	"\x0ereceipt_key_id\x18\f \x01(\rR\freceiptKeyId\x129\n" +
+	"\boverride\x18\r \x01(\v2\x1d.optout.fsm.v1.StoredOverrideR\boverride\x12\x1f\n" +
+	"\voverride_id\x18\x0e \x01(\x04R\n" +
+	"overrideId\"\xed\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x1f\n" +
@@ -2329,7 +2878,7 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"stateBytes\x12!\n" +
 	"\fapplied_term\x18\x04 \x01(\x04R\vappliedTerm\x12\x18\n" +
 	"\arecords\x18\x05 \x01(\x04R\arecords\x121\n" +
-	"\x15created_at_unix_nanos\x18\x06 \x01(\x03R\x12createdAtUnixNanos*\xe8\x02\n" +
+	"\x15created_at_unix_nanos\x18\x06 \x01(\x03R\x12createdAtUnixNanos*\xa9\x03\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10COMMAND_TYPE_SET\x10\x01\x12\x1b\n" +
@@ -2342,7 +2891,9 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x1aCOMMAND_TYPE_PUT_PRINCIPAL\x10\b\x12!\n" +
 	"\x1dCOMMAND_TYPE_DELETE_PRINCIPAL\x10\t\x12#\n" +
 	"\x1fCOMMAND_TYPE_ROTATE_RECEIPT_KEY\x10\n" +
-	"*G\n" +
+	"\x12 \n" +
+	"\x1cCOMMAND_TYPE_CREATE_OVERRIDE\x10\v\x12\x1d\n" +
+	"\x19COMMAND_TYPE_END_OVERRIDE\x10\f*G\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_OPTED_OUT\x10\x01\x12\x12\n" +
@@ -2361,11 +2912,23 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\rPrincipalKind\x12\x1e\n" +
 	"\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PRINCIPAL_KIND_TOKEN\x10\x01\x12\x1e\n" +
-	"\x1aPRINCIPAL_KIND_CERTIFICATE\x10\x02*Q\n" +
+	"\x1aPRINCIPAL_KIND_CERTIFICATE\x10\x02*f\n" +
+	"\x0eOverrideEffect\x12\x1f\n" +
+	"\x1bOVERRIDE_EFFECT_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15OVERRIDE_EFFECT_ALLOW\x10\x01\x12\x18\n" +
+	"\x14OVERRIDE_EFFECT_DENY\x10\x02*\x82\x01\n" +
+	"\rOverrideState\x12\x1e\n" +
+	"\x1aOVERRIDE_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15OVERRIDE_STATE_ACTIVE\x10\x01\x12\x1a\n" +
+	"\x16OVERRIDE_STATE_REVOKED\x10\x02\x12\x1a\n" +
+	"\x16OVERRIDE_STATE_EXPIRED\x10\x03*\xb4\x01\n" +
 	"\tAuditKind\x12\x1a\n" +
 	"\x16AUDIT_KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eAUDIT_KIND_SET\x10\x01\x12\x14\n" +
-	"\x10AUDIT_KIND_ERASE\x10\x02*\x9e\x01\n" +
+	"\x10AUDIT_KIND_ERASE\x10\x02\x12\x1f\n" +
+	"\x1bAUDIT_KIND_OVERRIDE_CREATED\x10\x03\x12\x1f\n" +
+	"\x1bAUDIT_KIND_OVERRIDE_REVOKED\x10\x04\x12\x1f\n" +
+	"\x1bAUDIT_KIND_OVERRIDE_EXPIRED\x10\x05*\x9e\x01\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bERROR_CODE_VERSION_MISMATCH\x10\x01\x12\x16\n" +
@@ -2385,64 +2948,73 @@ func file_optout_fsm_v1_command_proto_rawDescGZIP() []byte {
 	return file_optout_fsm_v1_command_proto_rawDescData
 }
 
-var file_optout_fsm_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_optout_fsm_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_optout_fsm_v1_command_proto_goTypes = []any{
 	(CommandType)(0),                // 0: optout.fsm.v1.CommandType
 	(State)(0),                      // 1: optout.fsm.v1.State
 	(DefaultDecision)(0),            // 2: optout.fsm.v1.DefaultDecision
 	(Role)(0),                       // 3: optout.fsm.v1.Role
 	(PrincipalKind)(0),              // 4: optout.fsm.v1.PrincipalKind
-	(AuditKind)(0),                  // 5: optout.fsm.v1.AuditKind
-	(ErrorCode)(0),                  // 6: optout.fsm.v1.ErrorCode
-	(*Command)(nil),                 // 7: optout.fsm.v1.Command
-	(*SetCommand)(nil),              // 8: optout.fsm.v1.SetCommand
-	(*PurposeDef)(nil),              // 9: optout.fsm.v1.PurposeDef
-	(*InitClusterCommand)(nil),      // 10: optout.fsm.v1.InitClusterCommand
-	(*DefinePurposeCommand)(nil),    // 11: optout.fsm.v1.DefinePurposeCommand
-	(*UpdateSettingsCommand)(nil),   // 12: optout.fsm.v1.UpdateSettingsCommand
-	(*EraseSubjectCommand)(nil),     // 13: optout.fsm.v1.EraseSubjectCommand
-	(*TermStartCommand)(nil),        // 14: optout.fsm.v1.TermStartCommand
-	(*RegisterNodeCommand)(nil),     // 15: optout.fsm.v1.RegisterNodeCommand
-	(*StoredRecord)(nil),            // 16: optout.fsm.v1.StoredRecord
-	(*PutPrincipalCommand)(nil),     // 17: optout.fsm.v1.PutPrincipalCommand
-	(*DeletePrincipalCommand)(nil),  // 18: optout.fsm.v1.DeletePrincipalCommand
-	(*RotateReceiptKeyCommand)(nil), // 19: optout.fsm.v1.RotateReceiptKeyCommand
-	(*StoredReceiptKey)(nil),        // 20: optout.fsm.v1.StoredReceiptKey
-	(*StoredPrincipal)(nil),         // 21: optout.fsm.v1.StoredPrincipal
-	(*StoredPurpose)(nil),           // 22: optout.fsm.v1.StoredPurpose
-	(*AuditEntry)(nil),              // 23: optout.fsm.v1.AuditEntry
-	(*StoredIdempotency)(nil),       // 24: optout.fsm.v1.StoredIdempotency
-	(*Settings)(nil),                // 25: optout.fsm.v1.Settings
-	(*StoredNode)(nil),              // 26: optout.fsm.v1.StoredNode
-	(*Result)(nil),                  // 27: optout.fsm.v1.Result
-	(*SnapshotHeader)(nil),          // 28: optout.fsm.v1.SnapshotHeader
+	(OverrideEffect)(0),             // 5: optout.fsm.v1.OverrideEffect
+	(OverrideState)(0),              // 6: optout.fsm.v1.OverrideState
+	(AuditKind)(0),                  // 7: optout.fsm.v1.AuditKind
+	(ErrorCode)(0),                  // 8: optout.fsm.v1.ErrorCode
+	(*Command)(nil),                 // 9: optout.fsm.v1.Command
+	(*SetCommand)(nil),              // 10: optout.fsm.v1.SetCommand
+	(*PurposeDef)(nil),              // 11: optout.fsm.v1.PurposeDef
+	(*InitClusterCommand)(nil),      // 12: optout.fsm.v1.InitClusterCommand
+	(*DefinePurposeCommand)(nil),    // 13: optout.fsm.v1.DefinePurposeCommand
+	(*UpdateSettingsCommand)(nil),   // 14: optout.fsm.v1.UpdateSettingsCommand
+	(*EraseSubjectCommand)(nil),     // 15: optout.fsm.v1.EraseSubjectCommand
+	(*TermStartCommand)(nil),        // 16: optout.fsm.v1.TermStartCommand
+	(*RegisterNodeCommand)(nil),     // 17: optout.fsm.v1.RegisterNodeCommand
+	(*StoredRecord)(nil),            // 18: optout.fsm.v1.StoredRecord
+	(*PutPrincipalCommand)(nil),     // 19: optout.fsm.v1.PutPrincipalCommand
+	(*DeletePrincipalCommand)(nil),  // 20: optout.fsm.v1.DeletePrincipalCommand
+	(*RotateReceiptKeyCommand)(nil), // 21: optout.fsm.v1.RotateReceiptKeyCommand
+	(*CreateOverrideCommand)(nil),   // 22: optout.fsm.v1.CreateOverrideCommand
+	(*EndOverrideCommand)(nil),      // 23: optout.fsm.v1.EndOverrideCommand
+	(*StoredOverride)(nil),          // 24: optout.fsm.v1.StoredOverride
+	(*StoredReceiptKey)(nil),        // 25: optout.fsm.v1.StoredReceiptKey
+	(*StoredPrincipal)(nil),         // 26: optout.fsm.v1.StoredPrincipal
+	(*StoredPurpose)(nil),           // 27: optout.fsm.v1.StoredPurpose
+	(*AuditEntry)(nil),              // 28: optout.fsm.v1.AuditEntry
+	(*StoredIdempotency)(nil),       // 29: optout.fsm.v1.StoredIdempotency
+	(*Settings)(nil),                // 30: optout.fsm.v1.Settings
+	(*StoredNode)(nil),              // 31: optout.fsm.v1.StoredNode
+	(*Result)(nil),                  // 32: optout.fsm.v1.Result
+	(*SnapshotHeader)(nil),          // 33: optout.fsm.v1.SnapshotHeader
 }
 var file_optout_fsm_v1_command_proto_depIdxs = []int32{
 	0,  // 0: optout.fsm.v1.Command.type:type_name -> optout.fsm.v1.CommandType
 	1,  // 1: optout.fsm.v1.SetCommand.state:type_name -> optout.fsm.v1.State
 	2,  // 2: optout.fsm.v1.PurposeDef.default_decision:type_name -> optout.fsm.v1.DefaultDecision
-	9,  // 3: optout.fsm.v1.InitClusterCommand.purposes:type_name -> optout.fsm.v1.PurposeDef
-	9,  // 4: optout.fsm.v1.DefinePurposeCommand.purpose:type_name -> optout.fsm.v1.PurposeDef
+	11, // 3: optout.fsm.v1.InitClusterCommand.purposes:type_name -> optout.fsm.v1.PurposeDef
+	11, // 4: optout.fsm.v1.DefinePurposeCommand.purpose:type_name -> optout.fsm.v1.PurposeDef
 	1,  // 5: optout.fsm.v1.StoredRecord.state:type_name -> optout.fsm.v1.State
 	4,  // 6: optout.fsm.v1.PutPrincipalCommand.kind:type_name -> optout.fsm.v1.PrincipalKind
 	3,  // 7: optout.fsm.v1.PutPrincipalCommand.role:type_name -> optout.fsm.v1.Role
-	4,  // 8: optout.fsm.v1.StoredPrincipal.kind:type_name -> optout.fsm.v1.PrincipalKind
-	3,  // 9: optout.fsm.v1.StoredPrincipal.role:type_name -> optout.fsm.v1.Role
-	9,  // 10: optout.fsm.v1.StoredPurpose.def:type_name -> optout.fsm.v1.PurposeDef
-	5,  // 11: optout.fsm.v1.AuditEntry.kind:type_name -> optout.fsm.v1.AuditKind
-	1,  // 12: optout.fsm.v1.AuditEntry.old_state:type_name -> optout.fsm.v1.State
-	1,  // 13: optout.fsm.v1.AuditEntry.new_state:type_name -> optout.fsm.v1.State
-	27, // 14: optout.fsm.v1.StoredIdempotency.result:type_name -> optout.fsm.v1.Result
-	16, // 15: optout.fsm.v1.Result.record:type_name -> optout.fsm.v1.StoredRecord
-	6,  // 16: optout.fsm.v1.Result.error_code:type_name -> optout.fsm.v1.ErrorCode
-	22, // 17: optout.fsm.v1.Result.purpose:type_name -> optout.fsm.v1.StoredPurpose
-	25, // 18: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	5,  // 8: optout.fsm.v1.CreateOverrideCommand.effect:type_name -> optout.fsm.v1.OverrideEffect
+	5,  // 9: optout.fsm.v1.StoredOverride.effect:type_name -> optout.fsm.v1.OverrideEffect
+	6,  // 10: optout.fsm.v1.StoredOverride.state:type_name -> optout.fsm.v1.OverrideState
+	4,  // 11: optout.fsm.v1.StoredPrincipal.kind:type_name -> optout.fsm.v1.PrincipalKind
+	3,  // 12: optout.fsm.v1.StoredPrincipal.role:type_name -> optout.fsm.v1.Role
+	11, // 13: optout.fsm.v1.StoredPurpose.def:type_name -> optout.fsm.v1.PurposeDef
+	7,  // 14: optout.fsm.v1.AuditEntry.kind:type_name -> optout.fsm.v1.AuditKind
+	1,  // 15: optout.fsm.v1.AuditEntry.old_state:type_name -> optout.fsm.v1.State
+	1,  // 16: optout.fsm.v1.AuditEntry.new_state:type_name -> optout.fsm.v1.State
+	32, // 17: optout.fsm.v1.StoredIdempotency.result:type_name -> optout.fsm.v1.Result
+	18, // 18: optout.fsm.v1.Result.record:type_name -> optout.fsm.v1.StoredRecord
+	8,  // 19: optout.fsm.v1.Result.error_code:type_name -> optout.fsm.v1.ErrorCode
+	27, // 20: optout.fsm.v1.Result.purpose:type_name -> optout.fsm.v1.StoredPurpose
+	30, // 21: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
+	24, // 22: optout.fsm.v1.Result.override:type_name -> optout.fsm.v1.StoredOverride
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_optout_fsm_v1_command_proto_init() }
@@ -2458,8 +3030,8 @@ func file_optout_fsm_v1_command_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_fsm_v1_command_proto_rawDesc), len(file_optout_fsm_v1_command_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   22,
+			NumEnums:      9,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
