@@ -219,3 +219,31 @@ func waitUntil(t *testing.T, cond func() bool, what string) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// TestWatchDeliversTheFirstProgressOfAStream: a watch from the current
+// version hears "nothing newer than N" at once, though N is its cursor:
+// that is how a cache learns its stream is up while nothing is written.
+// Later progress that does not move is not repeated.
+func TestWatchDeliversTheFirstProgressOfAStream(t *testing.T) {
+	f := newFakeCluster(t)
+	c := newClient(t, []string{f.url})
+	stop := errors.New("stop")
+	var got []uint64
+	err := c.Watch(ctx(t), 100, nil, func(ev client.WatchEvent) error {
+		if ev.Change != nil {
+			return fmt.Errorf("unexpected change %v", ev.Change)
+		}
+		got = append(got, ev.Progress)
+		switch len(got) {
+		case 1:
+			f.freeze(false) // the node sends progress 100 again
+			f.defineCatalog()
+		case 2:
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || len(got) != 2 || got[0] != 100 || got[1] != 101 {
+		t.Fatalf("Watch from 100 delivered progress %v (%v), want [100 101]", got, err)
+	}
+}
