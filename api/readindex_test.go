@@ -73,7 +73,7 @@ func TestReadIndexIsAReadThatReadsNothing(t *testing.T) {
 			}
 			code := "ok"
 			if tc.want != 0 {
-				wireError(t, err, tc.want)
+				_ = wireError(t, err, tc.want)
 				code = tc.want.String()
 			} else {
 				if err != nil {
@@ -150,7 +150,7 @@ func TestReadIndexNeedsTheReaderRole(t *testing.T) {
 		t.Fatalf("ReadIndex as a reader = %v, %v; want read index %d", r, err, firstIndex)
 	}
 	_, err := c.ReadIndex(ctx(t), connect.NewRequest(&optoutv1.ReadIndexRequest{}))
-	wireError(t, err, connect.CodeUnauthenticated)
+	_ = wireError(t, err, connect.CodeUnauthenticated)
 }
 
 // TestReadIndexOnARealCluster: on every node, a follower's included, the
