@@ -33,6 +33,7 @@ type fakeCluster struct {
 	refuse  bool          // new streams are refused
 	frozen  bool          // streams send nothing more
 	checks  atomic.Int64
+	streams atomic.Int64         // Watch calls
 	onCheck func(subject string) // runs once, after a Check decided, before it answers
 }
 
@@ -159,6 +160,7 @@ func (f *fakeCluster) ReadIndex(context.Context, *connect.Request[optoutv1.ReadI
 var errCut = connect.NewError(connect.CodeUnavailable, errors.New("fake: stream cut"))
 
 func (f *fakeCluster) Watch(ctx context.Context, req *connect.Request[optoutv1.WatchRequest], stream *connect.ServerStream[optoutv1.WatchResponse]) error {
+	f.streams.Add(1)
 	cursor := req.Msg.FromVersion
 	f.mu.Lock()
 	if f.refuse {

@@ -210,6 +210,21 @@ func TestCacheOnlyCachesThePurposesItFollows(t *testing.T) {
 	}
 }
 
+// TestASilentStreamIsReopened: a stream that brings nothing, not even
+// the idle progress, for StallTimeout (its node stopped, the connection
+// still open) is dropped and opened again.
+func TestASilentStreamIsReopened(t *testing.T) {
+	f := newFakeCluster(t)
+	cc := newCache(t, f, client.CacheOptions{StallTimeout: 2 * time.Second})
+	f.freeze(true)
+	waitUntil(t, func() bool { return f.streams.Load() >= 2 }, "the silent stream is reopened")
+	if cc.Stats().Connected {
+		t.Error("a cache whose new stream has said nothing counts itself connected")
+	}
+	f.freeze(false)
+	waitUntil(t, func() bool { return cc.Stats().Connected }, "the new stream is up")
+}
+
 func waitUntil(t *testing.T, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
