@@ -26,6 +26,7 @@ var access = func() map[string][]optoutd.Role {
 	for _, p := range []string{
 		optoutv1connect.OptOutServiceCheckProcedure, optoutv1connect.OptOutServiceCheckBatchProcedure,
 		optoutv1connect.OptOutServiceGetProcedure, optoutv1connect.OptOutServiceWatchProcedure,
+		optoutv1connect.OptOutServiceReadIndexProcedure,
 		optoutv1connect.CatalogServiceListPurposesProcedure, optoutv1connect.CatalogServiceGetPurposeProcedure,
 		optoutv1connect.ClusterServiceStatusProcedure, optoutv1connect.ClusterServiceStateDigestProcedure,
 		optoutv1connect.EnforcementServiceVerifyReceiptProcedure, optoutv1connect.EnforcementServiceShouldProcessProcedure,

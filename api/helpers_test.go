@@ -26,6 +26,7 @@ type fakeStore struct {
 	SetFn            func(context.Context, optoutd.SetRequest) (optoutd.SetResult, error)
 	ReadFn           func(context.Context, func(optoutd.View) error) (uint64, error)
 	ReadLocalFn      func(func(optoutd.View) error) error
+	WaitAppliedFn    func(context.Context, uint64) error // nil: wait until ctx ends
 	DefinePurposeFn  func(context.Context, optoutd.Purpose, *uint64) (optoutd.Purpose, uint64, error)
 	UpdateSettingsFn func(context.Context, *uint32, *time.Duration) (optoutd.Settings, error)
 	EraseSubjectFn   func(ctx context.Context, subject, reason string) (uint64, uint32, error)
@@ -88,8 +89,11 @@ func (s *fakeStore) ReadLocal(fn func(optoutd.View) error) error {
 	return s.ReadLocalFn(fn)
 }
 
-func (s *fakeStore) WaitApplied(ctx context.Context, _ uint64) error {
+func (s *fakeStore) WaitApplied(ctx context.Context, index uint64) error {
 	s.otherCalls.Add(1)
+	if s.WaitAppliedFn != nil {
+		return s.WaitAppliedFn(ctx, index)
+	}
 	<-ctx.Done()
 	return ctx.Err()
 }

@@ -20,8 +20,9 @@ const (
 )
 
 // Watch streams changes from this node's state: every audit entry with a
-// version above the cursor, in order, then a progress message, then waits
-// for the state machine to apply more. It never skips: the cursor only
+// version above the cursor, in order, then a progress message whenever the
+// cursor moved (and at least every watchProgressEvery), then waits for the
+// state machine to apply more. It never skips: the cursor only
 // passes a version once every change up to it has been read.
 func (s *optOutServer) Watch(ctx context.Context, req *connect.Request[optoutv1.WatchRequest], stream *connect.ServerStream[optoutv1.WatchResponse]) error {
 	if err := noUnknownFields(req.Msg); err != nil {
@@ -37,7 +38,10 @@ func (s *optOutServer) Watch(ctx context.Context, req *connect.Request[optoutv1.
 	client := callOf(ctx).schema
 	cursor := req.Msg.FromVersion
 	first := true
-	lastProgress := time.Time{}
+	var (
+		lastProgress time.Time // when the last progress was sent
+		progressed   uint64    // what it said
+	)
 	for {
 		var (
 			changes []optoutd.AuditEntry
@@ -83,11 +87,17 @@ func (s *optOutServer) Watch(ctx context.Context, req *connect.Request[optoutv1.
 		}
 		// Every change up to applied has been sent (or filtered out).
 		cursor = max(cursor, applied)
-		if time.Since(lastProgress) >= watchProgressEvery || len(changes) > 0 {
+		// Progress goes out as soon as the cursor passed what the last one
+		// said, whether or not a change was sent: entries that are no
+		// audit change (a catalog or settings change, a leader's no-op)
+		// and filtered-out changes move it too, and a client cache waits
+		// for progress at or above a read index before it answers. An
+		// idle watch still hears from the node every watchProgressEvery.
+		if lastProgress.IsZero() || cursor > progressed || time.Since(lastProgress) >= watchProgressEvery {
 			if err := stream.Send(&optoutv1.WatchResponse{Event: &optoutv1.WatchResponse_Progress{Progress: &optoutv1.Progress{AppliedIndex: cursor}}}); err != nil {
 				return err
 			}
-			lastProgress = time.Now()
+			lastProgress, progressed = time.Now(), cursor
 		}
 		wctx, cancel := context.WithTimeout(ctx, watchProgressEvery)
 		err = s.store.WaitApplied(wctx, cursor+1)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/optoutd/optoutd"
@@ -172,5 +173,73 @@ func TestWatchOfUndefinedPurposeIsNotFound(t *testing.T) {
 				t.Errorf("the refusal made %d linearizable reads, want 1 (to rule out a lagging node)", reads)
 			}
 		})
+	}
+}
+
+// TestWatchSendsProgressAsSoonAsTheCursorMoves: when the node applies
+// entries that are no audit change (a catalog change, a leader's no-op),
+// or changes the watch filters out, the watch says so at once, not on its
+// idle timer: a client cache waits for progress at or above a read index
+// before it answers. The fake WaitApplied never times out, so a watch
+// that only sent progress on its timer would never send 5 or 9.
+func TestWatchSendsProgressAsSoonAsTheCursorMoves(t *testing.T) {
+	var mu sync.Mutex
+	v := auditView{memView: memView{applied: 3}, entries: entries(1, 2, 3)}
+	moved := make(chan struct{}, 1)
+	release := make(chan struct{})
+	st := watchStore(func() auditView { mu.Lock(); defer mu.Unlock(); return v })
+	st.WaitAppliedFn = func(ctx context.Context, index uint64) error {
+		for {
+			mu.Lock()
+			applied := v.applied
+			mu.Unlock()
+			if applied >= index {
+				return nil
+			}
+			select {
+			case <-moved:
+			case <-release:
+				return context.Canceled
+			}
+		}
+	}
+	s := serve(t, st, api.Options{})
+	t.Cleanup(func() { close(release) }) // before the server closes
+	c := optoutv1connect.NewOptOutServiceClient(http1Client(t), s.URL)
+	wctx, cancel := context.WithTimeout(ctx(t), 10*time.Second)
+	defer cancel()
+	stream, err := c.Watch(wctx, connect.NewRequest(&optoutv1.WatchRequest{Purposes: []string{"email_marketing"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	advance := func(applied uint64, more ...optoutd.AuditEntry) {
+		mu.Lock()
+		v.applied = applied
+		v.entries = append(v.entries, more...)
+		mu.Unlock()
+		moved <- struct{}{}
+	}
+	var got []string
+	for stream.Receive() {
+		switch m := stream.Msg().Event.(type) {
+		case *optoutv1.WatchResponse_Change:
+			got = append(got, "change "+u64(m.Change.Version))
+		case *optoutv1.WatchResponse_Progress:
+			got = append(got, "progress "+u64(m.Progress.AppliedIndex))
+			switch m.Progress.AppliedIndex {
+			case 3:
+				advance(5) // two entries without an audit change
+			case 5: // a change to a purpose this watch does not follow
+				advance(9, optoutd.AuditEntry{Version: 8, SubjectID: "u2", Purpose: "sms_marketing"})
+			}
+		}
+		if len(got) == 6 {
+			break
+		}
+	}
+	want := []string{"change 1", "change 2", "change 3", "progress 3", "progress 5", "progress 9"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("watch sent %v, want %v (stream error: %v)", got, want, stream.Err())
 	}
 }

@@ -361,6 +361,15 @@ func (c *Client) CheckBatch(ctx context.Context, req *optoutv1.CheckBatchRequest
 	})
 }
 
+// ReadIndex asks for a read index: a commit index, confirmed by a quorum,
+// that every write acknowledged before the call began is at or below (a
+// Check's read-index round, reading nothing). Cache uses it.
+func (c *Client) ReadIndex(ctx context.Context) (*optoutv1.ReadIndexResponse, error) {
+	return unary(ctx, c, retryRead, &optoutv1.ReadIndexRequest{}, func(e endpoint) func(context.Context, *connect.Request[optoutv1.ReadIndexRequest]) (*connect.Response[optoutv1.ReadIndexResponse], error) {
+		return e.optout.ReadIndex
+	})
+}
+
 // Get reads one record.
 func (c *Client) Get(ctx context.Context, req *optoutv1.GetRequest) (*optoutv1.GetResponse, error) {
 	return do(ctx, c, retryRead, func(e endpoint) (*optoutv1.GetResponse, error) {

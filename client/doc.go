@@ -13,7 +13,18 @@
 //   - Set always carries an idempotency key (one is made up when the
 //     caller gave none), so it too is retried after an unknown outcome;
 //   - Gate and GateBatch, the fail-closed call a service puts in front of
-//     processing: any error, timeout or unreachable cluster is a deny.
+//     processing: any error, timeout or unreachable cluster is a deny;
+//   - Cache (NewCache), which answers Check and Gate from memory and is
+//     still linearizable: each lookup takes a fresh read index from a
+//     read-index round shared with the lookups waiting beside it (never
+//     one that began before it), waits until the cache's Watch stream has
+//     delivered every change up to that index, and only then answers from
+//     what the stream has not invalidated. When the stream is cut, or has
+//     not caught up within CacheOptions.MaxLag, it refuses
+//     (ErrCacheDisconnected, ErrCacheLagging) and Gate denies; it never
+//     serves older data. It pays off when many lookups ask about the same
+//     subjects and writes are few next to reads; CACHE.md gives the
+//     argument, the costs and the failure cases.
 //
 // Every call honours the context's deadline. Every request carries the
 // schema version this client was built against and the bearer token, if
@@ -21,8 +32,12 @@
 // the HTTP and Connect middleware built on it, are gate.go and
 // middleware.go. The calls are grouped by service, as in package api:
 // client.go (OptOutService), catalog.go, audit.go, admin.go, members.go,
-// principals.go, snapshot.go, watch.go.
+// principals.go, snapshot.go, watch.go. The cache is cache.go (options,
+// start, stats), cache_lookup.go (Check, Gate, what memory holds),
+// cache_watch.go (the stream, its refusals) and readrounds.go (the shared
+// read-index rounds).
 //
 // It imports only the generated API code, the header names of package
-// api/wire and the domain's SchemaVersion: never the server.
+// api/wire and the domain's SchemaVersion and validators: never the
+// server.
 package client

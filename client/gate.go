@@ -18,6 +18,10 @@ type Decision struct {
 	// FailedClosed is true when no answer could be had: Allow is false and
 	// Gate's error says why.
 	FailedClosed bool
+	// Cached is true when a Cache answered from memory; Check's read index
+	// is then the cache's fresh read index (the answer is at least that
+	// new), and its receipt is empty.
+	Cached bool
 }
 
 // deny is the fail-closed answer.
@@ -29,7 +33,8 @@ type GateOption func(*optoutv1.CheckRequest)
 // Gate is the call a service puts in front of processing an event about
 // subject for purpose. It fails closed: on any error, timeout or
 // unreachable cluster it answers "deny" and returns the error for the
-// log. It never answers from a cache or a stale replica: the cluster's
+// log. It never answers from a cache or a stale replica (a Cache, which
+// does answer from memory, proves each answer current first): the cluster's
 // Check is linearizable, and a node that cannot confirm it is current
 // refuses instead of answering. Reads are retried across nodes (with
 // backoff) until ctx's deadline; give ctx the deadline your processing can

@@ -11,7 +11,9 @@ import (
 )
 
 // WatchEvent is one message of a watch: a change, or progress (every
-// change up to Progress has been delivered).
+// change up to Progress has been delivered). Each stream's first progress
+// is delivered even when it repeats the last version delivered (a
+// reconnect that found nothing new); after that, only progress that moves.
 type WatchEvent struct {
 	Change   *optoutv1.AuditEntry
 	Progress uint64
@@ -30,7 +32,7 @@ func (c *Client) Watch(ctx context.Context, from uint64, purposes []string, fn f
 	start := int(c.next.Load())
 	for attempt := 0; ; attempt++ {
 		e := c.eps[(start+attempt)%len(c.eps)]
-		delivered, err := c.watchOnce(ctx, e, &cursor, purposes, fn)
+		delivered, err := c.watchOnce(ctx, e, &cursor, purposes, fn, nil)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -59,7 +61,10 @@ type stopError struct{ err error }
 
 func (e *stopError) Error() string { return e.err.Error() }
 
-func (c *Client) watchOnce(ctx context.Context, e endpoint, cursor *uint64, purposes []string, fn func(WatchEvent) error) (bool, error) {
+// watchOnce runs one stream from *cursor, delivering to fn and moving
+// *cursor past what it delivered. received, if set, is called for every
+// message the stream brings, delivered or not (the cache's stall watch).
+func (c *Client) watchOnce(ctx context.Context, e endpoint, cursor *uint64, purposes []string, fn func(WatchEvent) error, received func()) (bool, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := e.optout.Watch(ctx, connect.NewRequest(&optoutv1.WatchRequest{FromVersion: *cursor, Purposes: purposes}))
@@ -68,8 +73,12 @@ func (c *Client) watchOnce(ctx context.Context, e endpoint, cursor *uint64, purp
 	}
 	defer stream.Close()
 	delivered := false
+	progressed := false // this stream delivered a progress
 	lastProgress := *cursor
 	for stream.Receive() {
+		if received != nil {
+			received()
+		}
 		msg := stream.Msg()
 		var ev WatchEvent
 		switch m := msg.Event.(type) {
@@ -82,12 +91,17 @@ func (c *Client) watchOnce(ctx context.Context, e endpoint, cursor *uint64, purp
 		case *optoutv1.WatchResponse_Progress:
 			// Deliver progress when it moves, even if it only confirms the
 			// last change: "nothing newer than N" is what a cache needs.
-			if m.Progress.AppliedIndex <= lastProgress || m.Progress.AppliedIndex < *cursor {
+			// The first of each stream is delivered even when it equals
+			// the cursor: it says the stream is up and has caught up with
+			// the node (a cache that skipped it never saw itself connected
+			// while nothing was written).
+			p := m.Progress.AppliedIndex
+			if p < *cursor || progressed && p <= lastProgress {
 				continue
 			}
-			ev.Progress = m.Progress.AppliedIndex
-			lastProgress = ev.Progress
-			*cursor = ev.Progress
+			ev.Progress = p
+			lastProgress, progressed = p, true
+			*cursor = p
 		default:
 			continue
 		}
