@@ -144,9 +144,13 @@ var importRules = []importRule{
 	{"cluster never reaches api or anything above it", pkgUnder("cluster"), true,
 		func(d string) bool { return under(d, "api", "store", "offline", "client", "cmd") }},
 	{"api talks to the cluster through its own interfaces: the domain, its generated code and wire names only", pkgUnder("api"), true,
-		func(d string) bool { return ours(d) && d != module && !under(d, "api/gen", "api/wire", "receipt") }},
+		func(d string) bool {
+			return ours(d) && d != module && !under(d, "api/gen", "api/wire", "receipt", "judge")
+		}},
 	{"receipt links the wire types only", pkgIs("receipt"), true,
 		func(d string) bool { return ours(d) && !under(d, "api/gen") }},
+	{"judge links the domain, receipts and the wire types only", pkgIs("judge"), true,
+		func(d string) bool { return ours(d) && d != module && !under(d, "api/gen", "receipt") }},
 	{"store sits below the API", pkgIs("store"), true,
 		func(d string) bool { return under(d, "api", "client", "offline", "cmd") }},
 	{"offline sits below the API", pkgIs("offline"), true,

@@ -1,5 +1,7 @@
 package optoutd
 
+import "time"
+
 // View is one consistent version of the state, as of some applied index.
 type View interface {
 	// AppliedIndex is the log index this view reflects.
@@ -39,4 +41,11 @@ type View interface {
 	ListOverrides(ended bool, purpose string, limit int) ([]Override, error)
 	// Override returns one override; NotFound if there is none.
 	Override(id uint64) (Override, error)
+	// ListViolations returns violations newest first, with id below
+	// before (0: no bound), only service's / purpose's / the subject
+	// hash's unless empty, at most limit.
+	ListViolations(service, purpose string, subjectHash []byte, before uint64, limit int) ([]Violation, error)
+	// ServiceScores sums each service's reports in the hours from from to
+	// to (only service's unless ""), in service order.
+	ServiceScores(service string, from, to time.Time) ([]ServiceScore, error)
 }

@@ -31,7 +31,7 @@ var access = func() map[string][]optoutd.Role {
 		optoutv1connect.ClusterServiceStatusProcedure, optoutv1connect.ClusterServiceStateDigestProcedure,
 		optoutv1connect.EnforcementServiceVerifyReceiptProcedure, optoutv1connect.EnforcementServiceShouldProcessProcedure,
 		optoutv1connect.EnforcementServiceListReceiptKeysProcedure, optoutv1connect.EnforcementServiceGetFenceStatsProcedure,
-		optoutv1connect.EnforcementServiceListOverridesProcedure,
+		optoutv1connect.EnforcementServiceListOverridesProcedure, optoutv1connect.EnforcementServiceGetServiceScoresProcedure,
 	} {
 		m[p] = reader
 	}
@@ -41,9 +41,11 @@ var access = func() map[string][]optoutd.Role {
 	// handler, which sees the effect.
 	m[optoutv1connect.EnforcementServiceCreateOverrideProcedure] = writer
 	m[optoutv1connect.EnforcementServiceRevokeOverrideProcedure] = writer
+	// Services (or their sidecars) report what they processed.
+	m[optoutv1connect.EnforcementServiceReportProcessingProcedure] = writer
 	for _, p := range []string{
 		optoutv1connect.AuditServiceHistoryProcedure, optoutv1connect.AuditServiceStateAtProcedure,
-		optoutv1connect.AuditServiceVerifyAuditProcedure,
+		optoutv1connect.AuditServiceVerifyAuditProcedure, optoutv1connect.EnforcementServiceListViolationsProcedure,
 	} {
 		m[p] = auditor
 	}

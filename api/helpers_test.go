@@ -81,6 +81,11 @@ func (s *fakeStore) SetMaxOverride(context.Context, time.Duration, uint32, strin
 	return optoutd.Settings{}, errNoFake
 }
 
+func (s *fakeStore) RecordReports(context.Context, optoutd.ReportBatch, uint32, string) (uint64, error) {
+	s.otherCalls.Add(1)
+	return 0, errNoFake
+}
+
 func (s *fakeStore) ReadLocal(fn func(optoutd.View) error) error {
 	s.otherCalls.Add(1)
 	if s.ReadLocalFn == nil {
@@ -233,6 +238,15 @@ func (v memView) ReceiptSubjectHash(string) []byte {
 func (v memView) Overrides(optoutd.Key) ([]optoutd.Override, error) { return nil, nil }
 
 func (v memView) ListOverrides(bool, string, int) ([]optoutd.Override, error) { return nil, nil }
+
+// memView has no reports either.
+func (v memView) ListViolations(string, string, []byte, uint64, int) ([]optoutd.Violation, error) {
+	return nil, nil
+}
+
+func (v memView) ServiceScores(string, time.Time, time.Time) ([]optoutd.ServiceScore, error) {
+	return nil, nil
+}
 
 func (v memView) Override(id uint64) (optoutd.Override, error) {
 	return optoutd.Override{}, optoutd.Errorf(optoutd.NotFound, "override %d does not exist", id)

@@ -41,6 +41,9 @@ type Store interface {
 	CreateOverride(ctx context.Context, o optoutd.Override, client uint32, caller string) (optoutd.Override, error)
 	EndOverride(ctx context.Context, id uint64, expire bool, reason string, client uint32, caller string) (optoutd.Override, error)
 	SetMaxOverride(ctx context.Context, max time.Duration, client uint32, caller string) (optoutd.Settings, error)
+	// RecordReports records a judged report batch; it returns the log
+	// index (violation ids are index<<16 | the report's place).
+	RecordReports(ctx context.Context, b optoutd.ReportBatch, client uint32, caller string) (uint64, error)
 	// Status reports the answering node's view of the cluster.
 	Status(ctx context.Context) (optoutd.ClusterStatus, error)
 	// StateDigest hashes the answering node's local state.

@@ -120,7 +120,9 @@ func (cc *Cache) lookup(ctx context.Context, subject, purpose string) (Decision,
 	fresh := cc.unpendLocked(tok)
 	if err == nil && fresh {
 		cc.seeCatalogLocked(resp.CatalogVersion)
-		if resp.CatalogVersion == cc.catalog {
+		// A decision an override made is not kept: the override ends by
+		// the clock at its expiry, before any change reaches the stream.
+		if resp.CatalogVersion == cc.catalog && resp.OverrideId == 0 {
 			cc.putLocked(subject, purpose, resp)
 		}
 	}

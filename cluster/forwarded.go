@@ -87,6 +87,18 @@ func checkForwarded(data []byte, caller string) error {
 			return err
 		}
 		return optoutd.ValidateText("owner", c.Owner, optoutd.MaxOwnerBytes)
+	case *fsmv1.RecordReportsCommand:
+		if err := optoutd.ValidateService(c.Service); err != nil {
+			return err
+		}
+		if c.Reports == 0 || c.Reports > optoutd.MaxReportBatch || uint32(len(c.Violations)) > c.Reports {
+			return optoutd.Errorf(optoutd.Invalid, "reports: %d reports with %d violations, must be 1..%d", c.Reports, len(c.Violations), optoutd.MaxReportBatch)
+		}
+		for i, v := range c.Violations {
+			if err := optoutd.ValidateText(fmt.Sprintf("violations[%d].evidence", i), v.Evidence, 4096); err != nil {
+				return err
+			}
+		}
 	case *fsmv1.EndOverrideCommand:
 		if c.Id == 0 {
 			return optoutd.Errorf(optoutd.Invalid, "id: required")

@@ -137,3 +137,18 @@ func RevokeOverride(id uint64, reason string, client uint32, caller string) *fsm
 func ExpireOverride(id uint64) *fsmv1.EndOverrideCommand {
 	return &fsmv1.EndOverrideCommand{Id: id, Expire: true}
 }
+
+// RecordReports records one judged ReportProcessing batch.
+func RecordReports(b optoutd.ReportBatch, client uint32, caller string) *fsmv1.RecordReportsCommand {
+	c := &fsmv1.RecordReportsCommand{Service: b.Service, Reports: b.Reports, WithoutReceipt: b.WithoutReceipt, JudgedAt: b.JudgedAt,
+		ClientSchemaVersion: client, Caller: caller}
+	for _, v := range b.Violations {
+		jv := &fsmv1.JudgedViolation{SubjectHash: v.SubjectHash, Purpose: v.Purpose, Kind: uint32(v.Kind), Evidence: v.Evidence,
+			ProcessedVersion: v.ProcessedVersion, DecidingVersion: v.DecidingVersion, ReceiptReadIndex: v.ReceiptReadIndex, Report: v.Report}
+		if !v.ProcessedAt.IsZero() {
+			jv.ProcessedAtUnixNanos = v.ProcessedAt.UnixNano()
+		}
+		c.Violations = append(c.Violations, jv)
+	}
+	return c
+}

@@ -127,6 +127,9 @@ func TestBuildersEncodeLikeTheFixtures(t *testing.T) {
 			Reason: "INC-1", Owner: "oncall", ExpiresAt: time.Unix(1700003600, 0)}, 3, "admin"),
 		"m_revoke_override": command.RevokeOverride(13, "done", 3, "admin"),
 		"n_expire_override": command.ExpireOverride(13),
+		"o_record_reports": command.RecordReports(optoutd.ReportBatch{Service: "mailer", Reports: 3, WithoutReceipt: 1, JudgedAt: 12,
+			Violations: []optoutd.Violation{{SubjectHash: []byte("0123456789abcdef"), Purpose: "analytics", Kind: optoutd.ViolationProcessedWhileOptedOut,
+				Evidence: "processed while opted out", ProcessedVersion: 11, DecidingVersion: 9, Report: 2}}}, 3, "svc-web"),
 	}
 	for name := range commandtest.Current() {
 		m, ok := built[name]

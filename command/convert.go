@@ -83,3 +83,18 @@ func PrincipalFromStored(name string, sp *fsmv1.StoredPrincipal) optoutd.Princip
 
 // UnixNanos is a stamp of the log as a time, in UTC.
 func UnixNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// ViolationFromStored converts a stored violation with its id.
+func ViolationFromStored(id uint64, sv *fsmv1.StoredViolation) optoutd.Violation {
+	j := sv.GetViolation()
+	v := optoutd.Violation{
+		ID: id, Service: sv.Service, SubjectHash: j.GetSubjectHash(), Purpose: j.GetPurpose(), Kind: optoutd.ViolationKind(j.GetKind()),
+		Evidence: j.GetEvidence(), ProcessedVersion: j.GetProcessedVersion(), DecidingVersion: j.GetDecidingVersion(),
+		ReceiptReadIndex: j.GetReceiptReadIndex(), ReportedAt: UnixNanos(sv.ReportedAtUnixNanos), ReportVersion: sv.ReportVersion,
+		Report: j.GetReport(),
+	}
+	if n := j.GetProcessedAtUnixNanos(); n != 0 {
+		v.ProcessedAt = UnixNanos(n)
+	}
+	return v
+}

@@ -23,6 +23,7 @@ var payloads = map[fsmv1.CommandType]func() proto.Message{
 	fsmv1.CommandType_COMMAND_TYPE_ROTATE_RECEIPT_KEY: func() proto.Message { return &fsmv1.RotateReceiptKeyCommand{} },
 	fsmv1.CommandType_COMMAND_TYPE_CREATE_OVERRIDE:    func() proto.Message { return &fsmv1.CreateOverrideCommand{} },
 	fsmv1.CommandType_COMMAND_TYPE_END_OVERRIDE:       func() proto.Message { return &fsmv1.EndOverrideCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_RECORD_REPORTS:     func() proto.Message { return &fsmv1.RecordReportsCommand{} },
 }
 
 // typesByMessage is payloads the other way round.

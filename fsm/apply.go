@@ -63,6 +63,8 @@ func apply(tx *bbolt.Tx, e entry) (*fsmv1.Result, error) {
 		res, err = st.applyCreateOverride(e, p)
 	case *fsmv1.EndOverrideCommand:
 		res, err = st.applyEndOverride(e, p)
+	case *fsmv1.RecordReportsCommand:
+		res, err = st.applyRecordReports(e, p)
 	default:
 		// Decode only returns the types above; reaching here is a bug.
 		return nil, fmt.Errorf("%w: no apply step for %T", command.ErrUnknownType, p)

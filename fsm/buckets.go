@@ -13,22 +13,25 @@ import (
 
 // Bucket names. Every bucket exists from Open on.
 var (
-	bucketMeta              = []byte("meta")
-	bucketRecords           = []byte("records")             // recordKey(subject, purpose) -> StoredRecord
-	bucketNodes             = []byte("nodes")               // node id -> StoredNode
-	bucketPurposes          = []byte("purposes")            // name -> StoredPurpose
-	bucketPurposeHistory    = []byte("purpose_history")     // name 0x00 version -> StoredPurpose
-	bucketAudit             = []byte("audit")               // version -> AuditEntry
-	bucketAuditBySubject    = []byte("audit_by_subject")    // subject HMAC | version -> purpose
-	bucketIdem              = []byte("idempotency")         // key -> StoredIdempotency
-	bucketIdemExpiry        = []byte("idempotency_exp")     // expiry | key -> nil
-	bucketErased            = []byte("erased")              // subject HMAC -> StoredRecord (the suppression)
-	bucketPrincipals        = []byte("principals")          // name -> StoredPrincipal
-	bucketTokenIndex        = []byte("token_index")         // token SHA-256 -> principal name
-	bucketReceiptKeys       = []byte("receipt_keys")        // key id (4 bytes BE) -> StoredReceiptKey
-	bucketOverrides         = []byte("overrides")           // id -> StoredOverride
-	bucketOverrideScope     = []byte("override_scope")      // purpose 0 subject 0 id -> nil (active only)
-	bucketOverrideBySubject = []byte("override_by_subject") // subject HMAC | id -> nil
+	bucketMeta                = []byte("meta")
+	bucketRecords             = []byte("records")               // recordKey(subject, purpose) -> StoredRecord
+	bucketNodes               = []byte("nodes")                 // node id -> StoredNode
+	bucketPurposes            = []byte("purposes")              // name -> StoredPurpose
+	bucketPurposeHistory      = []byte("purpose_history")       // name 0x00 version -> StoredPurpose
+	bucketAudit               = []byte("audit")                 // version -> AuditEntry
+	bucketAuditBySubject      = []byte("audit_by_subject")      // subject HMAC | version -> purpose
+	bucketIdem                = []byte("idempotency")           // key -> StoredIdempotency
+	bucketIdemExpiry          = []byte("idempotency_exp")       // expiry | key -> nil
+	bucketErased              = []byte("erased")                // subject HMAC -> StoredRecord (the suppression)
+	bucketPrincipals          = []byte("principals")            // name -> StoredPrincipal
+	bucketTokenIndex          = []byte("token_index")           // token SHA-256 -> principal name
+	bucketReceiptKeys         = []byte("receipt_keys")          // key id (4 bytes BE) -> StoredReceiptKey
+	bucketOverrides           = []byte("overrides")             // id -> StoredOverride
+	bucketOverrideScope       = []byte("override_scope")        // purpose 0 subject 0 id -> nil (active only)
+	bucketOverrideBySubject   = []byte("override_by_subject")   // subject HMAC | id -> nil
+	bucketViolations          = []byte("violations")            // id -> StoredViolation
+	bucketViolationsByService = []byte("violations_by_service") // service 0 id -> nil
+	bucketServiceStats        = []byte("service_stats")         // service 0 hour -> ServiceStats
 
 	keyAppliedIndex  = []byte("applied_index")
 	keyAppliedTerm   = []byte("applied_term")
@@ -50,7 +53,7 @@ var allBuckets = [][]byte{
 	bucketMeta, bucketRecords, bucketNodes, bucketPurposes, bucketPurposeHistory,
 	bucketAudit, bucketAuditBySubject, bucketIdem, bucketIdemExpiry, bucketErased,
 	bucketPrincipals, bucketTokenIndex, bucketReceiptKeys, bucketOverrides, bucketOverrideScope,
-	bucketOverrideBySubject,
+	bucketOverrideBySubject, bucketViolations, bucketViolationsByService, bucketServiceStats,
 }
 
 // state is one transaction's view of the buckets, with the settings and

@@ -99,3 +99,13 @@ func (s *Store) SetMaxOverride(ctx context.Context, max time.Duration, client ui
 	}
 	return command.SettingsOf(res), nil
 }
+
+// RecordReports records one judged ReportProcessing batch and returns the
+// log index it was recorded at (the base of its violations' ids).
+func (s *Store) RecordReports(ctx context.Context, b optoutd.ReportBatch, client uint32, caller string) (uint64, error) {
+	res, err := s.write(ctx, command.RecordReports(b, client, caller))
+	if err != nil {
+		return 0, err
+	}
+	return res.Index, nil
+}

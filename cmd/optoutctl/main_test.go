@@ -245,6 +245,9 @@ func (s *fakeStore) EndOverride(context.Context, uint64, bool, string, uint32, s
 func (s *fakeStore) SetMaxOverride(context.Context, time.Duration, uint32, string) (optoutd.Settings, error) {
 	return optoutd.Settings{}, errFakeDown
 }
+func (s *fakeStore) RecordReports(context.Context, optoutd.ReportBatch, uint32, string) (uint64, error) {
+	return 0, errFakeDown
+}
 func (s *fakeStore) Ready() error { return errors.New("no leader") }
 
 // TestWriteErrorsAreDescribed: the CLI tells a user whether a failed write

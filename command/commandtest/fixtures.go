@@ -39,8 +39,11 @@ func Current() map[string]proto.Message {
 		"j_delete_principal": &fsmv1.DeletePrincipalCommand{Name: "svc-web", ClientSchemaVersion: 2, Caller: "admin"},
 		"l_create_override": &fsmv1.CreateOverrideCommand{SubjectId: "u2", Purpose: "analytics", Effect: fsmv1.OverrideEffect_OVERRIDE_EFFECT_ALLOW,
 			Reason: "INC-1", Owner: "oncall", ExpiresAtUnixNanos: 1700003600e9, ClientSchemaVersion: 3, Caller: "admin"},
-		"m_revoke_override":    &fsmv1.EndOverrideCommand{Id: 13, Reason: "done", ClientSchemaVersion: 3, Caller: "admin"},
-		"n_expire_override":    &fsmv1.EndOverrideCommand{Id: 13, Expire: true},
+		"m_revoke_override": &fsmv1.EndOverrideCommand{Id: 13, Reason: "done", ClientSchemaVersion: 3, Caller: "admin"},
+		"n_expire_override": &fsmv1.EndOverrideCommand{Id: 13, Expire: true},
+		"o_record_reports": &fsmv1.RecordReportsCommand{Service: "mailer", Reports: 3, WithoutReceipt: 1, JudgedAt: 12, ClientSchemaVersion: 3, Caller: "svc-web",
+			Violations: []*fsmv1.JudgedViolation{{SubjectHash: []byte("0123456789abcdef"), Purpose: "analytics", Kind: 1, Evidence: "processed while opted out",
+				ProcessedVersion: 11, DecidingVersion: 9, Report: 2}}},
 		"k_rotate_receipt_key": &fsmv1.RotateReceiptKeyCommand{Seed: []byte("fedcba9876543210fedcba9876543210"), OnlyIfNone: true, ClientSchemaVersion: 3, Caller: "admin"},
 	}
 }

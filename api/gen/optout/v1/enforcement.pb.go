@@ -302,6 +302,73 @@ func (DiscardReason) EnumDescriptor() ([]byte, []int) {
 	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{4}
 }
 
+// ViolationKind is what was wrong with one processed event.
+type ViolationKind int32
+
+const (
+	ViolationKind_VIOLATION_KIND_UNSPECIFIED ViolationKind = 0
+	// The subject was opted out of the purpose when the event was processed,
+	// and no ALLOW override covered it.
+	ViolationKind_VIOLATION_KIND_PROCESSED_WHILE_OPTED_OUT ViolationKind = 1
+	// As above, and the event carried an allow receipt from before the
+	// opt-out: a stale decision used without fencing.
+	ViolationKind_VIOLATION_KIND_RECEIPT_BEFORE_OPT_OUT ViolationKind = 2
+	// The event carried no receipt: the service did not ask.
+	ViolationKind_VIOLATION_KIND_NO_RECEIPT ViolationKind = 3
+	// The receipt was forged, altered, for another subject or purpose, or
+	// not a receipt.
+	ViolationKind_VIOLATION_KIND_INVALID_RECEIPT ViolationKind = 4
+	// The receipt said deny, and the event was processed anyway.
+	ViolationKind_VIOLATION_KIND_DENIED_RECEIPT ViolationKind = 5
+)
+
+// Enum value maps for ViolationKind.
+var (
+	ViolationKind_name = map[int32]string{
+		0: "VIOLATION_KIND_UNSPECIFIED",
+		1: "VIOLATION_KIND_PROCESSED_WHILE_OPTED_OUT",
+		2: "VIOLATION_KIND_RECEIPT_BEFORE_OPT_OUT",
+		3: "VIOLATION_KIND_NO_RECEIPT",
+		4: "VIOLATION_KIND_INVALID_RECEIPT",
+		5: "VIOLATION_KIND_DENIED_RECEIPT",
+	}
+	ViolationKind_value = map[string]int32{
+		"VIOLATION_KIND_UNSPECIFIED":               0,
+		"VIOLATION_KIND_PROCESSED_WHILE_OPTED_OUT": 1,
+		"VIOLATION_KIND_RECEIPT_BEFORE_OPT_OUT":    2,
+		"VIOLATION_KIND_NO_RECEIPT":                3,
+		"VIOLATION_KIND_INVALID_RECEIPT":           4,
+		"VIOLATION_KIND_DENIED_RECEIPT":            5,
+	}
+)
+
+func (x ViolationKind) Enum() *ViolationKind {
+	p := new(ViolationKind)
+	*p = x
+	return p
+}
+
+func (x ViolationKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ViolationKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_optout_v1_enforcement_proto_enumTypes[5].Descriptor()
+}
+
+func (ViolationKind) Type() protoreflect.EnumType {
+	return &file_optout_v1_enforcement_proto_enumTypes[5]
+}
+
+func (x ViolationKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ViolationKind.Descriptor instead.
+func (ViolationKind) EnumDescriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{5}
+}
+
 type Override struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The log index that created it.
@@ -1756,6 +1823,734 @@ func (x *GetFenceStatsResponse) GetUptime() *durationpb.Duration {
 	return nil
 }
 
+type ProcessingReport struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SubjectId string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Purpose   string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// When the event was processed: exactly one of processed_version (the
+	// read index the service processed at, e.g. its fence's) and
+	// processed_at.
+	ProcessedVersion uint64                 `protobuf:"varint,3,opt,name=processed_version,json=processedVersion,proto3" json:"processed_version,omitempty"`
+	ProcessedAt      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=processed_at,json=processedAt,proto3" json:"processed_at,omitempty"`
+	// The receipt the event carried; empty if it had none.
+	Receipt       string `protobuf:"bytes,5,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProcessingReport) Reset() {
+	*x = ProcessingReport{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessingReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessingReport) ProtoMessage() {}
+
+func (x *ProcessingReport) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessingReport.ProtoReflect.Descriptor instead.
+func (*ProcessingReport) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ProcessingReport) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *ProcessingReport) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *ProcessingReport) GetProcessedVersion() uint64 {
+	if x != nil {
+		return x.ProcessedVersion
+	}
+	return 0
+}
+
+func (x *ProcessingReport) GetProcessedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ProcessedAt
+	}
+	return nil
+}
+
+func (x *ProcessingReport) GetReceipt() string {
+	if x != nil {
+		return x.Receipt
+	}
+	return ""
+}
+
+type ReportProcessingRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reporting service. Matches [a-z0-9_.-]{1,64}.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	// 1 to 1000 reports.
+	Reports       []*ProcessingReport `protobuf:"bytes,2,rep,name=reports,proto3" json:"reports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportProcessingRequest) Reset() {
+	*x = ReportProcessingRequest{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportProcessingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportProcessingRequest) ProtoMessage() {}
+
+func (x *ReportProcessingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportProcessingRequest.ProtoReflect.Descriptor instead.
+func (*ReportProcessingRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ReportProcessingRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ReportProcessingRequest) GetReports() []*ProcessingReport {
+	if x != nil {
+		return x.Reports
+	}
+	return nil
+}
+
+type ReportVerdict struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// VIOLATION_KIND_UNSPECIFIED: no violation.
+	Kind ViolationKind `protobuf:"varint,1,opt,name=kind,proto3,enum=optout.v1.ViolationKind" json:"kind,omitempty"`
+	// The stored violation (0: none).
+	ViolationId   uint64 `protobuf:"varint,2,opt,name=violation_id,json=violationId,proto3" json:"violation_id,omitempty"`
+	Evidence      string `protobuf:"bytes,3,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportVerdict) Reset() {
+	*x = ReportVerdict{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportVerdict) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportVerdict) ProtoMessage() {}
+
+func (x *ReportVerdict) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportVerdict.ProtoReflect.Descriptor instead.
+func (*ReportVerdict) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ReportVerdict) GetKind() ViolationKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ViolationKind_VIOLATION_KIND_UNSPECIFIED
+}
+
+func (x *ReportVerdict) GetViolationId() uint64 {
+	if x != nil {
+		return x.ViolationId
+	}
+	return 0
+}
+
+func (x *ReportVerdict) GetEvidence() string {
+	if x != nil {
+		return x.Evidence
+	}
+	return ""
+}
+
+type ReportProcessingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The log index the reports were recorded at.
+	Version uint64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// One per report, in request order.
+	Verdicts   []*ReportVerdict `protobuf:"bytes,2,rep,name=verdicts,proto3" json:"verdicts,omitempty"`
+	Violations uint32           `protobuf:"varint,3,opt,name=violations,proto3" json:"violations,omitempty"`
+	// The read index the reports were judged at.
+	JudgedAt      uint64 `protobuf:"varint,4,opt,name=judged_at,json=judgedAt,proto3" json:"judged_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportProcessingResponse) Reset() {
+	*x = ReportProcessingResponse{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportProcessingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportProcessingResponse) ProtoMessage() {}
+
+func (x *ReportProcessingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportProcessingResponse.ProtoReflect.Descriptor instead.
+func (*ReportProcessingResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ReportProcessingResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ReportProcessingResponse) GetVerdicts() []*ReportVerdict {
+	if x != nil {
+		return x.Verdicts
+	}
+	return nil
+}
+
+func (x *ReportProcessingResponse) GetViolations() uint32 {
+	if x != nil {
+		return x.Violations
+	}
+	return 0
+}
+
+func (x *ReportProcessingResponse) GetJudgedAt() uint64 {
+	if x != nil {
+		return x.JudgedAt
+	}
+	return 0
+}
+
+type Violation struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Service string                 `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	// The receipt hash of the subject (see DecisionReceipt.subject_hash):
+	// violations never hold the identifier.
+	SubjectHash []byte        `protobuf:"bytes,3,opt,name=subject_hash,json=subjectHash,proto3" json:"subject_hash,omitempty"`
+	Purpose     string        `protobuf:"bytes,4,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Kind        ViolationKind `protobuf:"varint,5,opt,name=kind,proto3,enum=optout.v1.ViolationKind" json:"kind,omitempty"`
+	// The facts that prove it, in words.
+	Evidence         string                 `protobuf:"bytes,6,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	ProcessedVersion uint64                 `protobuf:"varint,7,opt,name=processed_version,json=processedVersion,proto3" json:"processed_version,omitempty"`
+	ProcessedAt      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=processed_at,json=processedAt,proto3" json:"processed_at,omitempty"`
+	// The version of the record that denied at that point (0: a default).
+	DecidingVersion uint64 `protobuf:"varint,9,opt,name=deciding_version,json=decidingVersion,proto3" json:"deciding_version,omitempty"`
+	// The receipt's read index (0: none).
+	ReceiptReadIndex uint64                 `protobuf:"varint,10,opt,name=receipt_read_index,json=receiptReadIndex,proto3" json:"receipt_read_index,omitempty"`
+	ReportedAt       *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=reported_at,json=reportedAt,proto3" json:"reported_at,omitempty"`
+	// The log index of the report.
+	ReportVersion uint64 `protobuf:"varint,12,opt,name=report_version,json=reportVersion,proto3" json:"report_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Violation) Reset() {
+	*x = Violation{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Violation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Violation) ProtoMessage() {}
+
+func (x *Violation) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Violation.ProtoReflect.Descriptor instead.
+func (*Violation) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *Violation) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Violation) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *Violation) GetSubjectHash() []byte {
+	if x != nil {
+		return x.SubjectHash
+	}
+	return nil
+}
+
+func (x *Violation) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *Violation) GetKind() ViolationKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ViolationKind_VIOLATION_KIND_UNSPECIFIED
+}
+
+func (x *Violation) GetEvidence() string {
+	if x != nil {
+		return x.Evidence
+	}
+	return ""
+}
+
+func (x *Violation) GetProcessedVersion() uint64 {
+	if x != nil {
+		return x.ProcessedVersion
+	}
+	return 0
+}
+
+func (x *Violation) GetProcessedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ProcessedAt
+	}
+	return nil
+}
+
+func (x *Violation) GetDecidingVersion() uint64 {
+	if x != nil {
+		return x.DecidingVersion
+	}
+	return 0
+}
+
+func (x *Violation) GetReceiptReadIndex() uint64 {
+	if x != nil {
+		return x.ReceiptReadIndex
+	}
+	return 0
+}
+
+func (x *Violation) GetReportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReportedAt
+	}
+	return nil
+}
+
+func (x *Violation) GetReportVersion() uint64 {
+	if x != nil {
+		return x.ReportVersion
+	}
+	return 0
+}
+
+type ListViolationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this service / purpose ("" for all).
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Purpose string `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// Only violations with id below this (paging; 0: from the newest).
+	BeforeId uint64 `protobuf:"varint,3,opt,name=before_id,json=beforeId,proto3" json:"before_id,omitempty"`
+	// At most 1000; 0 means 100.
+	Limit uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Only violations of this subject (hashed on the server).
+	SubjectId     string `protobuf:"bytes,5,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListViolationsRequest) Reset() {
+	*x = ListViolationsRequest{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListViolationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListViolationsRequest) ProtoMessage() {}
+
+func (x *ListViolationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListViolationsRequest.ProtoReflect.Descriptor instead.
+func (*ListViolationsRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListViolationsRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ListViolationsRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *ListViolationsRequest) GetBeforeId() uint64 {
+	if x != nil {
+		return x.BeforeId
+	}
+	return 0
+}
+
+func (x *ListViolationsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListViolationsRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+type ListViolationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Violations    []*Violation           `protobuf:"bytes,1,rep,name=violations,proto3" json:"violations,omitempty"`
+	ReadIndex     uint64                 `protobuf:"varint,2,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListViolationsResponse) Reset() {
+	*x = ListViolationsResponse{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListViolationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListViolationsResponse) ProtoMessage() {}
+
+func (x *ListViolationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListViolationsResponse.ProtoReflect.Descriptor instead.
+func (*ListViolationsResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListViolationsResponse) GetViolations() []*Violation {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
+}
+
+func (x *ListViolationsResponse) GetReadIndex() uint64 {
+	if x != nil {
+		return x.ReadIndex
+	}
+	return 0
+}
+
+type GetServiceScoresRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 hour to 30 days, in whole hours; 0 means 24 h.
+	Window *durationpb.Duration `protobuf:"bytes,1,opt,name=window,proto3" json:"window,omitempty"`
+	// Only this service ("" for all).
+	Service       string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServiceScoresRequest) Reset() {
+	*x = GetServiceScoresRequest{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServiceScoresRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServiceScoresRequest) ProtoMessage() {}
+
+func (x *GetServiceScoresRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServiceScoresRequest.ProtoReflect.Descriptor instead.
+func (*GetServiceScoresRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GetServiceScoresRequest) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *GetServiceScoresRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+type ServiceScore struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Service        string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Reports        uint64                 `protobuf:"varint,2,opt,name=reports,proto3" json:"reports,omitempty"`
+	Violations     uint64                 `protobuf:"varint,3,opt,name=violations,proto3" json:"violations,omitempty"`
+	WithoutReceipt uint64                 `protobuf:"varint,4,opt,name=without_receipt,json=withoutReceipt,proto3" json:"without_receipt,omitempty"`
+	// violations / reports * 10,000 (0 with no reports).
+	ViolationsPer_10K float64 `protobuf:"fixed64,5,opt,name=violations_per_10k,json=violationsPer10k,proto3" json:"violations_per_10k,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ServiceScore) Reset() {
+	*x = ServiceScore{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceScore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceScore) ProtoMessage() {}
+
+func (x *ServiceScore) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceScore.ProtoReflect.Descriptor instead.
+func (*ServiceScore) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ServiceScore) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ServiceScore) GetReports() uint64 {
+	if x != nil {
+		return x.Reports
+	}
+	return 0
+}
+
+func (x *ServiceScore) GetViolations() uint64 {
+	if x != nil {
+		return x.Violations
+	}
+	return 0
+}
+
+func (x *ServiceScore) GetWithoutReceipt() uint64 {
+	if x != nil {
+		return x.WithoutReceipt
+	}
+	return 0
+}
+
+func (x *ServiceScore) GetViolationsPer_10K() float64 {
+	if x != nil {
+		return x.ViolationsPer_10K
+	}
+	return 0
+}
+
+type GetServiceScoresResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scores        []*ServiceScore        `protobuf:"bytes,1,rep,name=scores,proto3" json:"scores,omitempty"`
+	Window        *durationpb.Duration   `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
+	ReadIndex     uint64                 `protobuf:"varint,3,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServiceScoresResponse) Reset() {
+	*x = GetServiceScoresResponse{}
+	mi := &file_optout_v1_enforcement_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServiceScoresResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServiceScoresResponse) ProtoMessage() {}
+
+func (x *GetServiceScoresResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_enforcement_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServiceScoresResponse.ProtoReflect.Descriptor instead.
+func (*GetServiceScoresResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_enforcement_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *GetServiceScoresResponse) GetScores() []*ServiceScore {
+	if x != nil {
+		return x.Scores
+	}
+	return nil
+}
+
+func (x *GetServiceScoresResponse) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *GetServiceScoresResponse) GetReadIndex() uint64 {
+	if x != nil {
+		return x.ReadIndex
+	}
+	return 0
+}
+
 var File_optout_v1_enforcement_proto protoreflect.FileDescriptor
 
 const file_optout_v1_enforcement_proto_rawDesc = "" +
@@ -1874,7 +2669,72 @@ const file_optout_v1_enforcement_proto_rawDesc = "" +
 	"\x15GetFenceStatsResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12-\n" +
 	"\x06counts\x18\x02 \x03(\v2\x15.optout.v1.FenceCountR\x06counts\x121\n" +
-	"\x06uptime\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06uptime*f\n" +
+	"\x06uptime\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06uptime\"\xd1\x01\n" +
+	"\x10ProcessingReport\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x12+\n" +
+	"\x11processed_version\x18\x03 \x01(\x04R\x10processedVersion\x12=\n" +
+	"\fprocessed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vprocessedAt\x12\x18\n" +
+	"\areceipt\x18\x05 \x01(\tR\areceipt\"j\n" +
+	"\x17ReportProcessingRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x125\n" +
+	"\areports\x18\x02 \x03(\v2\x1b.optout.v1.ProcessingReportR\areports\"|\n" +
+	"\rReportVerdict\x12,\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x18.optout.v1.ViolationKindR\x04kind\x12!\n" +
+	"\fviolation_id\x18\x02 \x01(\x04R\vviolationId\x12\x1a\n" +
+	"\bevidence\x18\x03 \x01(\tR\bevidence\"\xa7\x01\n" +
+	"\x18ReportProcessingResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x124\n" +
+	"\bverdicts\x18\x02 \x03(\v2\x18.optout.v1.ReportVerdictR\bverdicts\x12\x1e\n" +
+	"\n" +
+	"violations\x18\x03 \x01(\rR\n" +
+	"violations\x12\x1b\n" +
+	"\tjudged_at\x18\x04 \x01(\x04R\bjudgedAt\"\xe5\x03\n" +
+	"\tViolation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\x12!\n" +
+	"\fsubject_hash\x18\x03 \x01(\fR\vsubjectHash\x12\x18\n" +
+	"\apurpose\x18\x04 \x01(\tR\apurpose\x12,\n" +
+	"\x04kind\x18\x05 \x01(\x0e2\x18.optout.v1.ViolationKindR\x04kind\x12\x1a\n" +
+	"\bevidence\x18\x06 \x01(\tR\bevidence\x12+\n" +
+	"\x11processed_version\x18\a \x01(\x04R\x10processedVersion\x12=\n" +
+	"\fprocessed_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vprocessedAt\x12)\n" +
+	"\x10deciding_version\x18\t \x01(\x04R\x0fdecidingVersion\x12,\n" +
+	"\x12receipt_read_index\x18\n" +
+	" \x01(\x04R\x10receiptReadIndex\x12;\n" +
+	"\vreported_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"reportedAt\x12%\n" +
+	"\x0ereport_version\x18\f \x01(\x04R\rreportVersion\"\x9d\x01\n" +
+	"\x15ListViolationsRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x12\x1b\n" +
+	"\tbefore_id\x18\x03 \x01(\x04R\bbeforeId\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x05 \x01(\tR\tsubjectId\"m\n" +
+	"\x16ListViolationsResponse\x124\n" +
+	"\n" +
+	"violations\x18\x01 \x03(\v2\x14.optout.v1.ViolationR\n" +
+	"violations\x12\x1d\n" +
+	"\n" +
+	"read_index\x18\x02 \x01(\x04R\treadIndex\"f\n" +
+	"\x17GetServiceScoresRequest\x121\n" +
+	"\x06window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12\x18\n" +
+	"\aservice\x18\x02 \x01(\tR\aservice\"\xb9\x01\n" +
+	"\fServiceScore\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x18\n" +
+	"\areports\x18\x02 \x01(\x04R\areports\x12\x1e\n" +
+	"\n" +
+	"violations\x18\x03 \x01(\x04R\n" +
+	"violations\x12'\n" +
+	"\x0fwithout_receipt\x18\x04 \x01(\x04R\x0ewithoutReceipt\x12,\n" +
+	"\x12violations_per_10k\x18\x05 \x01(\x01R\x10violationsPer10k\"\x9d\x01\n" +
+	"\x18GetServiceScoresResponse\x12/\n" +
+	"\x06scores\x18\x01 \x03(\v2\x17.optout.v1.ServiceScoreR\x06scores\x121\n" +
+	"\x06window\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12\x1d\n" +
+	"\n" +
+	"read_index\x18\x03 \x01(\x04R\treadIndex*f\n" +
 	"\x0eOverrideEffect\x12\x1f\n" +
 	"\x1bOVERRIDE_EFFECT_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15OVERRIDE_EFFECT_ALLOW\x10\x01\x12\x18\n" +
@@ -1900,7 +2760,14 @@ const file_optout_v1_enforcement_proto_rawDesc = "" +
 	"\x1aDISCARD_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eDISCARD_REASON_INVALID_RECEIPT\x10\x01\x12$\n" +
 	" DISCARD_REASON_DENIED_AT_RECEIPT\x10\x02\x12\x1d\n" +
-	"\x19DISCARD_REASON_DENIED_NOW\x10\x032\xcc\x06\n" +
+	"\x19DISCARD_REASON_DENIED_NOW\x10\x03*\xee\x01\n" +
+	"\rViolationKind\x12\x1e\n" +
+	"\x1aVIOLATION_KIND_UNSPECIFIED\x10\x00\x12,\n" +
+	"(VIOLATION_KIND_PROCESSED_WHILE_OPTED_OUT\x10\x01\x12)\n" +
+	"%VIOLATION_KIND_RECEIPT_BEFORE_OPT_OUT\x10\x02\x12\x1d\n" +
+	"\x19VIOLATION_KIND_NO_RECEIPT\x10\x03\x12\"\n" +
+	"\x1eVIOLATION_KIND_INVALID_RECEIPT\x10\x04\x12!\n" +
+	"\x1dVIOLATION_KIND_DENIED_RECEIPT\x10\x052\xe7\b\n" +
 	"\x12EnforcementService\x12W\n" +
 	"\rVerifyReceipt\x12\x1f.optout.v1.VerifyReceiptRequest\x1a .optout.v1.VerifyReceiptResponse\"\x03\x90\x02\x01\x12R\n" +
 	"\rShouldProcess\x12\x1f.optout.v1.ShouldProcessRequest\x1a .optout.v1.ShouldProcessResponse\x12]\n" +
@@ -1910,7 +2777,10 @@ const file_optout_v1_enforcement_proto_rawDesc = "" +
 	"\x0eCreateOverride\x12 .optout.v1.CreateOverrideRequest\x1a!.optout.v1.CreateOverrideResponse\x12W\n" +
 	"\rListOverrides\x12\x1f.optout.v1.ListOverridesRequest\x1a .optout.v1.ListOverridesResponse\"\x03\x90\x02\x01\x12U\n" +
 	"\x0eRevokeOverride\x12 .optout.v1.RevokeOverrideRequest\x1a!.optout.v1.RevokeOverrideResponse\x12m\n" +
-	"\x16SetMaxOverrideDuration\x12(.optout.v1.SetMaxOverrideDurationRequest\x1a).optout.v1.SetMaxOverrideDurationResponseB7Z5github.com/optoutd/optoutd/api/gen/optout/v1;optoutv1b\x06proto3"
+	"\x16SetMaxOverrideDuration\x12(.optout.v1.SetMaxOverrideDurationRequest\x1a).optout.v1.SetMaxOverrideDurationResponse\x12[\n" +
+	"\x10ReportProcessing\x12\".optout.v1.ReportProcessingRequest\x1a#.optout.v1.ReportProcessingResponse\x12Z\n" +
+	"\x0eListViolations\x12 .optout.v1.ListViolationsRequest\x1a!.optout.v1.ListViolationsResponse\"\x03\x90\x02\x01\x12`\n" +
+	"\x10GetServiceScores\x12\".optout.v1.GetServiceScoresRequest\x1a#.optout.v1.GetServiceScoresResponse\"\x03\x90\x02\x01B7Z5github.com/optoutd/optoutd/api/gen/optout/v1;optoutv1b\x06proto3"
 
 var (
 	file_optout_v1_enforcement_proto_rawDescOnce sync.Once
@@ -1924,92 +2794,120 @@ func file_optout_v1_enforcement_proto_rawDescGZIP() []byte {
 	return file_optout_v1_enforcement_proto_rawDescData
 }
 
-var file_optout_v1_enforcement_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_optout_v1_enforcement_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_optout_v1_enforcement_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_optout_v1_enforcement_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_optout_v1_enforcement_proto_goTypes = []any{
 	(OverrideEffect)(0),                    // 0: optout.v1.OverrideEffect
 	(OverrideState)(0),                     // 1: optout.v1.OverrideState
 	(ReceiptStatus)(0),                     // 2: optout.v1.ReceiptStatus
 	(Verdict)(0),                           // 3: optout.v1.Verdict
 	(DiscardReason)(0),                     // 4: optout.v1.DiscardReason
-	(*Override)(nil),                       // 5: optout.v1.Override
-	(*CreateOverrideRequest)(nil),          // 6: optout.v1.CreateOverrideRequest
-	(*CreateOverrideResponse)(nil),         // 7: optout.v1.CreateOverrideResponse
-	(*ListOverridesRequest)(nil),           // 8: optout.v1.ListOverridesRequest
-	(*ListOverridesResponse)(nil),          // 9: optout.v1.ListOverridesResponse
-	(*RevokeOverrideRequest)(nil),          // 10: optout.v1.RevokeOverrideRequest
-	(*RevokeOverrideResponse)(nil),         // 11: optout.v1.RevokeOverrideResponse
-	(*SetMaxOverrideDurationRequest)(nil),  // 12: optout.v1.SetMaxOverrideDurationRequest
-	(*SetMaxOverrideDurationResponse)(nil), // 13: optout.v1.SetMaxOverrideDurationResponse
-	(*DecisionReceipt)(nil),                // 14: optout.v1.DecisionReceipt
-	(*SignedReceipt)(nil),                  // 15: optout.v1.SignedReceipt
-	(*VerifyReceiptRequest)(nil),           // 16: optout.v1.VerifyReceiptRequest
-	(*VerifyReceiptResponse)(nil),          // 17: optout.v1.VerifyReceiptResponse
-	(*ShouldProcessRequest)(nil),           // 18: optout.v1.ShouldProcessRequest
-	(*ShouldProcessResponse)(nil),          // 19: optout.v1.ShouldProcessResponse
-	(*ListReceiptKeysRequest)(nil),         // 20: optout.v1.ListReceiptKeysRequest
-	(*ReceiptKey)(nil),                     // 21: optout.v1.ReceiptKey
-	(*ListReceiptKeysResponse)(nil),        // 22: optout.v1.ListReceiptKeysResponse
-	(*RotateReceiptKeyRequest)(nil),        // 23: optout.v1.RotateReceiptKeyRequest
-	(*RotateReceiptKeyResponse)(nil),       // 24: optout.v1.RotateReceiptKeyResponse
-	(*GetFenceStatsRequest)(nil),           // 25: optout.v1.GetFenceStatsRequest
-	(*FenceCount)(nil),                     // 26: optout.v1.FenceCount
-	(*GetFenceStatsResponse)(nil),          // 27: optout.v1.GetFenceStatsResponse
-	(*timestamppb.Timestamp)(nil),          // 28: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),            // 29: google.protobuf.Duration
-	(*Settings)(nil),                       // 30: optout.v1.Settings
-	(Decision)(0),                          // 31: optout.v1.Decision
+	(ViolationKind)(0),                     // 5: optout.v1.ViolationKind
+	(*Override)(nil),                       // 6: optout.v1.Override
+	(*CreateOverrideRequest)(nil),          // 7: optout.v1.CreateOverrideRequest
+	(*CreateOverrideResponse)(nil),         // 8: optout.v1.CreateOverrideResponse
+	(*ListOverridesRequest)(nil),           // 9: optout.v1.ListOverridesRequest
+	(*ListOverridesResponse)(nil),          // 10: optout.v1.ListOverridesResponse
+	(*RevokeOverrideRequest)(nil),          // 11: optout.v1.RevokeOverrideRequest
+	(*RevokeOverrideResponse)(nil),         // 12: optout.v1.RevokeOverrideResponse
+	(*SetMaxOverrideDurationRequest)(nil),  // 13: optout.v1.SetMaxOverrideDurationRequest
+	(*SetMaxOverrideDurationResponse)(nil), // 14: optout.v1.SetMaxOverrideDurationResponse
+	(*DecisionReceipt)(nil),                // 15: optout.v1.DecisionReceipt
+	(*SignedReceipt)(nil),                  // 16: optout.v1.SignedReceipt
+	(*VerifyReceiptRequest)(nil),           // 17: optout.v1.VerifyReceiptRequest
+	(*VerifyReceiptResponse)(nil),          // 18: optout.v1.VerifyReceiptResponse
+	(*ShouldProcessRequest)(nil),           // 19: optout.v1.ShouldProcessRequest
+	(*ShouldProcessResponse)(nil),          // 20: optout.v1.ShouldProcessResponse
+	(*ListReceiptKeysRequest)(nil),         // 21: optout.v1.ListReceiptKeysRequest
+	(*ReceiptKey)(nil),                     // 22: optout.v1.ReceiptKey
+	(*ListReceiptKeysResponse)(nil),        // 23: optout.v1.ListReceiptKeysResponse
+	(*RotateReceiptKeyRequest)(nil),        // 24: optout.v1.RotateReceiptKeyRequest
+	(*RotateReceiptKeyResponse)(nil),       // 25: optout.v1.RotateReceiptKeyResponse
+	(*GetFenceStatsRequest)(nil),           // 26: optout.v1.GetFenceStatsRequest
+	(*FenceCount)(nil),                     // 27: optout.v1.FenceCount
+	(*GetFenceStatsResponse)(nil),          // 28: optout.v1.GetFenceStatsResponse
+	(*ProcessingReport)(nil),               // 29: optout.v1.ProcessingReport
+	(*ReportProcessingRequest)(nil),        // 30: optout.v1.ReportProcessingRequest
+	(*ReportVerdict)(nil),                  // 31: optout.v1.ReportVerdict
+	(*ReportProcessingResponse)(nil),       // 32: optout.v1.ReportProcessingResponse
+	(*Violation)(nil),                      // 33: optout.v1.Violation
+	(*ListViolationsRequest)(nil),          // 34: optout.v1.ListViolationsRequest
+	(*ListViolationsResponse)(nil),         // 35: optout.v1.ListViolationsResponse
+	(*GetServiceScoresRequest)(nil),        // 36: optout.v1.GetServiceScoresRequest
+	(*ServiceScore)(nil),                   // 37: optout.v1.ServiceScore
+	(*GetServiceScoresResponse)(nil),       // 38: optout.v1.GetServiceScoresResponse
+	(*timestamppb.Timestamp)(nil),          // 39: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 40: google.protobuf.Duration
+	(*Settings)(nil),                       // 41: optout.v1.Settings
+	(Decision)(0),                          // 42: optout.v1.Decision
 }
 var file_optout_v1_enforcement_proto_depIdxs = []int32{
 	0,  // 0: optout.v1.Override.effect:type_name -> optout.v1.OverrideEffect
-	28, // 1: optout.v1.Override.created_at:type_name -> google.protobuf.Timestamp
-	28, // 2: optout.v1.Override.expires_at:type_name -> google.protobuf.Timestamp
+	39, // 1: optout.v1.Override.created_at:type_name -> google.protobuf.Timestamp
+	39, // 2: optout.v1.Override.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: optout.v1.Override.state:type_name -> optout.v1.OverrideState
-	28, // 4: optout.v1.Override.ended_at:type_name -> google.protobuf.Timestamp
+	39, // 4: optout.v1.Override.ended_at:type_name -> google.protobuf.Timestamp
 	0,  // 5: optout.v1.CreateOverrideRequest.effect:type_name -> optout.v1.OverrideEffect
-	28, // 6: optout.v1.CreateOverrideRequest.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 7: optout.v1.CreateOverrideResponse.override:type_name -> optout.v1.Override
-	5,  // 8: optout.v1.ListOverridesResponse.overrides:type_name -> optout.v1.Override
-	5,  // 9: optout.v1.RevokeOverrideResponse.override:type_name -> optout.v1.Override
-	29, // 10: optout.v1.SetMaxOverrideDurationRequest.max_override:type_name -> google.protobuf.Duration
-	30, // 11: optout.v1.SetMaxOverrideDurationResponse.settings:type_name -> optout.v1.Settings
-	31, // 12: optout.v1.DecisionReceipt.decision:type_name -> optout.v1.Decision
+	39, // 6: optout.v1.CreateOverrideRequest.expires_at:type_name -> google.protobuf.Timestamp
+	6,  // 7: optout.v1.CreateOverrideResponse.override:type_name -> optout.v1.Override
+	6,  // 8: optout.v1.ListOverridesResponse.overrides:type_name -> optout.v1.Override
+	6,  // 9: optout.v1.RevokeOverrideResponse.override:type_name -> optout.v1.Override
+	40, // 10: optout.v1.SetMaxOverrideDurationRequest.max_override:type_name -> google.protobuf.Duration
+	41, // 11: optout.v1.SetMaxOverrideDurationResponse.settings:type_name -> optout.v1.Settings
+	42, // 12: optout.v1.DecisionReceipt.decision:type_name -> optout.v1.Decision
 	2,  // 13: optout.v1.VerifyReceiptResponse.status:type_name -> optout.v1.ReceiptStatus
-	14, // 14: optout.v1.VerifyReceiptResponse.receipt:type_name -> optout.v1.DecisionReceipt
-	31, // 15: optout.v1.VerifyReceiptResponse.current_decision:type_name -> optout.v1.Decision
+	15, // 14: optout.v1.VerifyReceiptResponse.receipt:type_name -> optout.v1.DecisionReceipt
+	42, // 15: optout.v1.VerifyReceiptResponse.current_decision:type_name -> optout.v1.Decision
 	3,  // 16: optout.v1.ShouldProcessResponse.verdict:type_name -> optout.v1.Verdict
 	4,  // 17: optout.v1.ShouldProcessResponse.reason:type_name -> optout.v1.DiscardReason
-	17, // 18: optout.v1.ShouldProcessResponse.verification:type_name -> optout.v1.VerifyReceiptResponse
-	28, // 19: optout.v1.ReceiptKey.created_at:type_name -> google.protobuf.Timestamp
-	21, // 20: optout.v1.ListReceiptKeysResponse.keys:type_name -> optout.v1.ReceiptKey
-	21, // 21: optout.v1.RotateReceiptKeyResponse.key:type_name -> optout.v1.ReceiptKey
+	18, // 18: optout.v1.ShouldProcessResponse.verification:type_name -> optout.v1.VerifyReceiptResponse
+	39, // 19: optout.v1.ReceiptKey.created_at:type_name -> google.protobuf.Timestamp
+	22, // 20: optout.v1.ListReceiptKeysResponse.keys:type_name -> optout.v1.ReceiptKey
+	22, // 21: optout.v1.RotateReceiptKeyResponse.key:type_name -> optout.v1.ReceiptKey
 	3,  // 22: optout.v1.FenceCount.verdict:type_name -> optout.v1.Verdict
 	4,  // 23: optout.v1.FenceCount.reason:type_name -> optout.v1.DiscardReason
-	26, // 24: optout.v1.GetFenceStatsResponse.counts:type_name -> optout.v1.FenceCount
-	29, // 25: optout.v1.GetFenceStatsResponse.uptime:type_name -> google.protobuf.Duration
-	16, // 26: optout.v1.EnforcementService.VerifyReceipt:input_type -> optout.v1.VerifyReceiptRequest
-	18, // 27: optout.v1.EnforcementService.ShouldProcess:input_type -> optout.v1.ShouldProcessRequest
-	20, // 28: optout.v1.EnforcementService.ListReceiptKeys:input_type -> optout.v1.ListReceiptKeysRequest
-	23, // 29: optout.v1.EnforcementService.RotateReceiptKey:input_type -> optout.v1.RotateReceiptKeyRequest
-	25, // 30: optout.v1.EnforcementService.GetFenceStats:input_type -> optout.v1.GetFenceStatsRequest
-	6,  // 31: optout.v1.EnforcementService.CreateOverride:input_type -> optout.v1.CreateOverrideRequest
-	8,  // 32: optout.v1.EnforcementService.ListOverrides:input_type -> optout.v1.ListOverridesRequest
-	10, // 33: optout.v1.EnforcementService.RevokeOverride:input_type -> optout.v1.RevokeOverrideRequest
-	12, // 34: optout.v1.EnforcementService.SetMaxOverrideDuration:input_type -> optout.v1.SetMaxOverrideDurationRequest
-	17, // 35: optout.v1.EnforcementService.VerifyReceipt:output_type -> optout.v1.VerifyReceiptResponse
-	19, // 36: optout.v1.EnforcementService.ShouldProcess:output_type -> optout.v1.ShouldProcessResponse
-	22, // 37: optout.v1.EnforcementService.ListReceiptKeys:output_type -> optout.v1.ListReceiptKeysResponse
-	24, // 38: optout.v1.EnforcementService.RotateReceiptKey:output_type -> optout.v1.RotateReceiptKeyResponse
-	27, // 39: optout.v1.EnforcementService.GetFenceStats:output_type -> optout.v1.GetFenceStatsResponse
-	7,  // 40: optout.v1.EnforcementService.CreateOverride:output_type -> optout.v1.CreateOverrideResponse
-	9,  // 41: optout.v1.EnforcementService.ListOverrides:output_type -> optout.v1.ListOverridesResponse
-	11, // 42: optout.v1.EnforcementService.RevokeOverride:output_type -> optout.v1.RevokeOverrideResponse
-	13, // 43: optout.v1.EnforcementService.SetMaxOverrideDuration:output_type -> optout.v1.SetMaxOverrideDurationResponse
-	35, // [35:44] is the sub-list for method output_type
-	26, // [26:35] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	27, // 24: optout.v1.GetFenceStatsResponse.counts:type_name -> optout.v1.FenceCount
+	40, // 25: optout.v1.GetFenceStatsResponse.uptime:type_name -> google.protobuf.Duration
+	39, // 26: optout.v1.ProcessingReport.processed_at:type_name -> google.protobuf.Timestamp
+	29, // 27: optout.v1.ReportProcessingRequest.reports:type_name -> optout.v1.ProcessingReport
+	5,  // 28: optout.v1.ReportVerdict.kind:type_name -> optout.v1.ViolationKind
+	31, // 29: optout.v1.ReportProcessingResponse.verdicts:type_name -> optout.v1.ReportVerdict
+	5,  // 30: optout.v1.Violation.kind:type_name -> optout.v1.ViolationKind
+	39, // 31: optout.v1.Violation.processed_at:type_name -> google.protobuf.Timestamp
+	39, // 32: optout.v1.Violation.reported_at:type_name -> google.protobuf.Timestamp
+	33, // 33: optout.v1.ListViolationsResponse.violations:type_name -> optout.v1.Violation
+	40, // 34: optout.v1.GetServiceScoresRequest.window:type_name -> google.protobuf.Duration
+	37, // 35: optout.v1.GetServiceScoresResponse.scores:type_name -> optout.v1.ServiceScore
+	40, // 36: optout.v1.GetServiceScoresResponse.window:type_name -> google.protobuf.Duration
+	17, // 37: optout.v1.EnforcementService.VerifyReceipt:input_type -> optout.v1.VerifyReceiptRequest
+	19, // 38: optout.v1.EnforcementService.ShouldProcess:input_type -> optout.v1.ShouldProcessRequest
+	21, // 39: optout.v1.EnforcementService.ListReceiptKeys:input_type -> optout.v1.ListReceiptKeysRequest
+	24, // 40: optout.v1.EnforcementService.RotateReceiptKey:input_type -> optout.v1.RotateReceiptKeyRequest
+	26, // 41: optout.v1.EnforcementService.GetFenceStats:input_type -> optout.v1.GetFenceStatsRequest
+	7,  // 42: optout.v1.EnforcementService.CreateOverride:input_type -> optout.v1.CreateOverrideRequest
+	9,  // 43: optout.v1.EnforcementService.ListOverrides:input_type -> optout.v1.ListOverridesRequest
+	11, // 44: optout.v1.EnforcementService.RevokeOverride:input_type -> optout.v1.RevokeOverrideRequest
+	13, // 45: optout.v1.EnforcementService.SetMaxOverrideDuration:input_type -> optout.v1.SetMaxOverrideDurationRequest
+	30, // 46: optout.v1.EnforcementService.ReportProcessing:input_type -> optout.v1.ReportProcessingRequest
+	34, // 47: optout.v1.EnforcementService.ListViolations:input_type -> optout.v1.ListViolationsRequest
+	36, // 48: optout.v1.EnforcementService.GetServiceScores:input_type -> optout.v1.GetServiceScoresRequest
+	18, // 49: optout.v1.EnforcementService.VerifyReceipt:output_type -> optout.v1.VerifyReceiptResponse
+	20, // 50: optout.v1.EnforcementService.ShouldProcess:output_type -> optout.v1.ShouldProcessResponse
+	23, // 51: optout.v1.EnforcementService.ListReceiptKeys:output_type -> optout.v1.ListReceiptKeysResponse
+	25, // 52: optout.v1.EnforcementService.RotateReceiptKey:output_type -> optout.v1.RotateReceiptKeyResponse
+	28, // 53: optout.v1.EnforcementService.GetFenceStats:output_type -> optout.v1.GetFenceStatsResponse
+	8,  // 54: optout.v1.EnforcementService.CreateOverride:output_type -> optout.v1.CreateOverrideResponse
+	10, // 55: optout.v1.EnforcementService.ListOverrides:output_type -> optout.v1.ListOverridesResponse
+	12, // 56: optout.v1.EnforcementService.RevokeOverride:output_type -> optout.v1.RevokeOverrideResponse
+	14, // 57: optout.v1.EnforcementService.SetMaxOverrideDuration:output_type -> optout.v1.SetMaxOverrideDurationResponse
+	32, // 58: optout.v1.EnforcementService.ReportProcessing:output_type -> optout.v1.ReportProcessingResponse
+	35, // 59: optout.v1.EnforcementService.ListViolations:output_type -> optout.v1.ListViolationsResponse
+	38, // 60: optout.v1.EnforcementService.GetServiceScores:output_type -> optout.v1.GetServiceScoresResponse
+	49, // [49:61] is the sub-list for method output_type
+	37, // [37:49] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_optout_v1_enforcement_proto_init() }
@@ -2023,8 +2921,8 @@ func file_optout_v1_enforcement_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_v1_enforcement_proto_rawDesc), len(file_optout_v1_enforcement_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   23,
+			NumEnums:      6,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

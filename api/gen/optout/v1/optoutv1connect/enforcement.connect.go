@@ -60,6 +60,15 @@ const (
 	// EnforcementServiceSetMaxOverrideDurationProcedure is the fully-qualified name of the
 	// EnforcementService's SetMaxOverrideDuration RPC.
 	EnforcementServiceSetMaxOverrideDurationProcedure = "/optout.v1.EnforcementService/SetMaxOverrideDuration"
+	// EnforcementServiceReportProcessingProcedure is the fully-qualified name of the
+	// EnforcementService's ReportProcessing RPC.
+	EnforcementServiceReportProcessingProcedure = "/optout.v1.EnforcementService/ReportProcessing"
+	// EnforcementServiceListViolationsProcedure is the fully-qualified name of the EnforcementService's
+	// ListViolations RPC.
+	EnforcementServiceListViolationsProcedure = "/optout.v1.EnforcementService/ListViolations"
+	// EnforcementServiceGetServiceScoresProcedure is the fully-qualified name of the
+	// EnforcementService's GetServiceScores RPC.
+	EnforcementServiceGetServiceScoresProcedure = "/optout.v1.EnforcementService/GetServiceScores"
 )
 
 // EnforcementServiceClient is a client for the optout.v1.EnforcementService service.
@@ -92,6 +101,16 @@ type EnforcementServiceClient interface {
 	// SetMaxOverrideDuration sets the cap on an override's lifetime (admin;
 	// default 24 h).
 	SetMaxOverrideDuration(context.Context, *connect.Request[v1.SetMaxOverrideDurationRequest]) (*connect.Response[v1.SetMaxOverrideDurationResponse], error)
+	// ReportProcessing records what a service processed. Each report is
+	// judged against history (was the subject opted out at that point? was
+	// there a valid receipt, from before an opt-out?) and violations are
+	// stored with their evidence. One call is one log entry.
+	ReportProcessing(context.Context, *connect.Request[v1.ReportProcessingRequest]) (*connect.Response[v1.ReportProcessingResponse], error)
+	// ListViolations returns stored violations, newest first.
+	ListViolations(context.Context, *connect.Request[v1.ListViolationsRequest]) (*connect.Response[v1.ListViolationsResponse], error)
+	// GetServiceScores returns each service's violations per 10,000 reports
+	// over a window.
+	GetServiceScores(context.Context, *connect.Request[v1.GetServiceScoresRequest]) (*connect.Response[v1.GetServiceScoresResponse], error)
 }
 
 // NewEnforcementServiceClient constructs a client for the optout.v1.EnforcementService service. By
@@ -163,6 +182,26 @@ func NewEnforcementServiceClient(httpClient connect.HTTPClient, baseURL string, 
 			connect.WithSchema(enforcementServiceMethods.ByName("SetMaxOverrideDuration")),
 			connect.WithClientOptions(opts...),
 		),
+		reportProcessing: connect.NewClient[v1.ReportProcessingRequest, v1.ReportProcessingResponse](
+			httpClient,
+			baseURL+EnforcementServiceReportProcessingProcedure,
+			connect.WithSchema(enforcementServiceMethods.ByName("ReportProcessing")),
+			connect.WithClientOptions(opts...),
+		),
+		listViolations: connect.NewClient[v1.ListViolationsRequest, v1.ListViolationsResponse](
+			httpClient,
+			baseURL+EnforcementServiceListViolationsProcedure,
+			connect.WithSchema(enforcementServiceMethods.ByName("ListViolations")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getServiceScores: connect.NewClient[v1.GetServiceScoresRequest, v1.GetServiceScoresResponse](
+			httpClient,
+			baseURL+EnforcementServiceGetServiceScoresProcedure,
+			connect.WithSchema(enforcementServiceMethods.ByName("GetServiceScores")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -177,6 +216,9 @@ type enforcementServiceClient struct {
 	listOverrides          *connect.Client[v1.ListOverridesRequest, v1.ListOverridesResponse]
 	revokeOverride         *connect.Client[v1.RevokeOverrideRequest, v1.RevokeOverrideResponse]
 	setMaxOverrideDuration *connect.Client[v1.SetMaxOverrideDurationRequest, v1.SetMaxOverrideDurationResponse]
+	reportProcessing       *connect.Client[v1.ReportProcessingRequest, v1.ReportProcessingResponse]
+	listViolations         *connect.Client[v1.ListViolationsRequest, v1.ListViolationsResponse]
+	getServiceScores       *connect.Client[v1.GetServiceScoresRequest, v1.GetServiceScoresResponse]
 }
 
 // VerifyReceipt calls optout.v1.EnforcementService.VerifyReceipt.
@@ -224,6 +266,21 @@ func (c *enforcementServiceClient) SetMaxOverrideDuration(ctx context.Context, r
 	return c.setMaxOverrideDuration.CallUnary(ctx, req)
 }
 
+// ReportProcessing calls optout.v1.EnforcementService.ReportProcessing.
+func (c *enforcementServiceClient) ReportProcessing(ctx context.Context, req *connect.Request[v1.ReportProcessingRequest]) (*connect.Response[v1.ReportProcessingResponse], error) {
+	return c.reportProcessing.CallUnary(ctx, req)
+}
+
+// ListViolations calls optout.v1.EnforcementService.ListViolations.
+func (c *enforcementServiceClient) ListViolations(ctx context.Context, req *connect.Request[v1.ListViolationsRequest]) (*connect.Response[v1.ListViolationsResponse], error) {
+	return c.listViolations.CallUnary(ctx, req)
+}
+
+// GetServiceScores calls optout.v1.EnforcementService.GetServiceScores.
+func (c *enforcementServiceClient) GetServiceScores(ctx context.Context, req *connect.Request[v1.GetServiceScoresRequest]) (*connect.Response[v1.GetServiceScoresResponse], error) {
+	return c.getServiceScores.CallUnary(ctx, req)
+}
+
 // EnforcementServiceHandler is an implementation of the optout.v1.EnforcementService service.
 type EnforcementServiceHandler interface {
 	// VerifyReceipt checks a receipt's signature and that it was issued for
@@ -254,6 +311,16 @@ type EnforcementServiceHandler interface {
 	// SetMaxOverrideDuration sets the cap on an override's lifetime (admin;
 	// default 24 h).
 	SetMaxOverrideDuration(context.Context, *connect.Request[v1.SetMaxOverrideDurationRequest]) (*connect.Response[v1.SetMaxOverrideDurationResponse], error)
+	// ReportProcessing records what a service processed. Each report is
+	// judged against history (was the subject opted out at that point? was
+	// there a valid receipt, from before an opt-out?) and violations are
+	// stored with their evidence. One call is one log entry.
+	ReportProcessing(context.Context, *connect.Request[v1.ReportProcessingRequest]) (*connect.Response[v1.ReportProcessingResponse], error)
+	// ListViolations returns stored violations, newest first.
+	ListViolations(context.Context, *connect.Request[v1.ListViolationsRequest]) (*connect.Response[v1.ListViolationsResponse], error)
+	// GetServiceScores returns each service's violations per 10,000 reports
+	// over a window.
+	GetServiceScores(context.Context, *connect.Request[v1.GetServiceScoresRequest]) (*connect.Response[v1.GetServiceScoresResponse], error)
 }
 
 // NewEnforcementServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -321,6 +388,26 @@ func NewEnforcementServiceHandler(svc EnforcementServiceHandler, opts ...connect
 		connect.WithSchema(enforcementServiceMethods.ByName("SetMaxOverrideDuration")),
 		connect.WithHandlerOptions(opts...),
 	)
+	enforcementServiceReportProcessingHandler := connect.NewUnaryHandler(
+		EnforcementServiceReportProcessingProcedure,
+		svc.ReportProcessing,
+		connect.WithSchema(enforcementServiceMethods.ByName("ReportProcessing")),
+		connect.WithHandlerOptions(opts...),
+	)
+	enforcementServiceListViolationsHandler := connect.NewUnaryHandler(
+		EnforcementServiceListViolationsProcedure,
+		svc.ListViolations,
+		connect.WithSchema(enforcementServiceMethods.ByName("ListViolations")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	enforcementServiceGetServiceScoresHandler := connect.NewUnaryHandler(
+		EnforcementServiceGetServiceScoresProcedure,
+		svc.GetServiceScores,
+		connect.WithSchema(enforcementServiceMethods.ByName("GetServiceScores")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/optout.v1.EnforcementService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case EnforcementServiceVerifyReceiptProcedure:
@@ -341,6 +428,12 @@ func NewEnforcementServiceHandler(svc EnforcementServiceHandler, opts ...connect
 			enforcementServiceRevokeOverrideHandler.ServeHTTP(w, r)
 		case EnforcementServiceSetMaxOverrideDurationProcedure:
 			enforcementServiceSetMaxOverrideDurationHandler.ServeHTTP(w, r)
+		case EnforcementServiceReportProcessingProcedure:
+			enforcementServiceReportProcessingHandler.ServeHTTP(w, r)
+		case EnforcementServiceListViolationsProcedure:
+			enforcementServiceListViolationsHandler.ServeHTTP(w, r)
+		case EnforcementServiceGetServiceScoresProcedure:
+			enforcementServiceGetServiceScoresHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -384,4 +477,16 @@ func (UnimplementedEnforcementServiceHandler) RevokeOverride(context.Context, *c
 
 func (UnimplementedEnforcementServiceHandler) SetMaxOverrideDuration(context.Context, *connect.Request[v1.SetMaxOverrideDurationRequest]) (*connect.Response[v1.SetMaxOverrideDurationResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.EnforcementService.SetMaxOverrideDuration is not implemented"))
+}
+
+func (UnimplementedEnforcementServiceHandler) ReportProcessing(context.Context, *connect.Request[v1.ReportProcessingRequest]) (*connect.Response[v1.ReportProcessingResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.EnforcementService.ReportProcessing is not implemented"))
+}
+
+func (UnimplementedEnforcementServiceHandler) ListViolations(context.Context, *connect.Request[v1.ListViolationsRequest]) (*connect.Response[v1.ListViolationsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.EnforcementService.ListViolations is not implemented"))
+}
+
+func (UnimplementedEnforcementServiceHandler) GetServiceScores(context.Context, *connect.Request[v1.GetServiceScoresRequest]) (*connect.Response[v1.GetServiceScoresResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.EnforcementService.GetServiceScores is not implemented"))
 }

@@ -56,6 +56,8 @@ const (
 	CommandType_COMMAND_TYPE_CREATE_OVERRIDE CommandType = 11
 	// payload: EndOverrideCommand. Format 4.
 	CommandType_COMMAND_TYPE_END_OVERRIDE CommandType = 12
+	// payload: RecordReportsCommand. Format 4.
+	CommandType_COMMAND_TYPE_RECORD_REPORTS CommandType = 13
 )
 
 // Enum value maps for CommandType.
@@ -74,6 +76,7 @@ var (
 		10: "COMMAND_TYPE_ROTATE_RECEIPT_KEY",
 		11: "COMMAND_TYPE_CREATE_OVERRIDE",
 		12: "COMMAND_TYPE_END_OVERRIDE",
+		13: "COMMAND_TYPE_RECORD_REPORTS",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":        0,
@@ -89,6 +92,7 @@ var (
 		"COMMAND_TYPE_ROTATE_RECEIPT_KEY": 10,
 		"COMMAND_TYPE_CREATE_OVERRIDE":    11,
 		"COMMAND_TYPE_END_OVERRIDE":       12,
+		"COMMAND_TYPE_RECORD_REPORTS":     13,
 	}
 )
 
@@ -1810,6 +1814,347 @@ func (x *StoredOverride) GetErased() bool {
 	return false
 }
 
+// JudgedViolation is one violation found in a report batch. The API judged
+// it against history at judged_at; the log carries the verdict, so every
+// replica stores the same one. It holds the subject's receipt hash, never
+// its identifier.
+type JudgedViolation struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	SubjectHash []byte                 `protobuf:"bytes,1,opt,name=subject_hash,json=subjectHash,proto3" json:"subject_hash,omitempty"`
+	Purpose     string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// optout.v1.ViolationKind.
+	Kind                 uint32 `protobuf:"varint,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Evidence             string `protobuf:"bytes,4,opt,name=evidence,proto3" json:"evidence,omitempty"`
+	ProcessedVersion     uint64 `protobuf:"varint,5,opt,name=processed_version,json=processedVersion,proto3" json:"processed_version,omitempty"`
+	ProcessedAtUnixNanos int64  `protobuf:"varint,6,opt,name=processed_at_unix_nanos,json=processedAtUnixNanos,proto3" json:"processed_at_unix_nanos,omitempty"`
+	DecidingVersion      uint64 `protobuf:"varint,7,opt,name=deciding_version,json=decidingVersion,proto3" json:"deciding_version,omitempty"`
+	ReceiptReadIndex     uint64 `protobuf:"varint,8,opt,name=receipt_read_index,json=receiptReadIndex,proto3" json:"receipt_read_index,omitempty"`
+	// Which report of the batch (0-based).
+	Report        uint32 `protobuf:"varint,9,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JudgedViolation) Reset() {
+	*x = JudgedViolation{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JudgedViolation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JudgedViolation) ProtoMessage() {}
+
+func (x *JudgedViolation) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JudgedViolation.ProtoReflect.Descriptor instead.
+func (*JudgedViolation) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *JudgedViolation) GetSubjectHash() []byte {
+	if x != nil {
+		return x.SubjectHash
+	}
+	return nil
+}
+
+func (x *JudgedViolation) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *JudgedViolation) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *JudgedViolation) GetEvidence() string {
+	if x != nil {
+		return x.Evidence
+	}
+	return ""
+}
+
+func (x *JudgedViolation) GetProcessedVersion() uint64 {
+	if x != nil {
+		return x.ProcessedVersion
+	}
+	return 0
+}
+
+func (x *JudgedViolation) GetProcessedAtUnixNanos() int64 {
+	if x != nil {
+		return x.ProcessedAtUnixNanos
+	}
+	return 0
+}
+
+func (x *JudgedViolation) GetDecidingVersion() uint64 {
+	if x != nil {
+		return x.DecidingVersion
+	}
+	return 0
+}
+
+func (x *JudgedViolation) GetReceiptReadIndex() uint64 {
+	if x != nil {
+		return x.ReceiptReadIndex
+	}
+	return 0
+}
+
+func (x *JudgedViolation) GetReport() uint32 {
+	if x != nil {
+		return x.Report
+	}
+	return 0
+}
+
+// RecordReportsCommand records one ReportProcessing batch: its counts and
+// its violations.
+type RecordReportsCommand struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Service             string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Reports             uint32                 `protobuf:"varint,2,opt,name=reports,proto3" json:"reports,omitempty"`
+	WithoutReceipt      uint32                 `protobuf:"varint,3,opt,name=without_receipt,json=withoutReceipt,proto3" json:"without_receipt,omitempty"`
+	Violations          []*JudgedViolation     `protobuf:"bytes,4,rep,name=violations,proto3" json:"violations,omitempty"`
+	JudgedAt            uint64                 `protobuf:"varint,5,opt,name=judged_at,json=judgedAt,proto3" json:"judged_at,omitempty"`
+	ClientSchemaVersion uint32                 `protobuf:"varint,6,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
+	Caller              string                 `protobuf:"bytes,7,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *RecordReportsCommand) Reset() {
+	*x = RecordReportsCommand{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordReportsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordReportsCommand) ProtoMessage() {}
+
+func (x *RecordReportsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordReportsCommand.ProtoReflect.Descriptor instead.
+func (*RecordReportsCommand) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RecordReportsCommand) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *RecordReportsCommand) GetReports() uint32 {
+	if x != nil {
+		return x.Reports
+	}
+	return 0
+}
+
+func (x *RecordReportsCommand) GetWithoutReceipt() uint32 {
+	if x != nil {
+		return x.WithoutReceipt
+	}
+	return 0
+}
+
+func (x *RecordReportsCommand) GetViolations() []*JudgedViolation {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
+}
+
+func (x *RecordReportsCommand) GetJudgedAt() uint64 {
+	if x != nil {
+		return x.JudgedAt
+	}
+	return 0
+}
+
+func (x *RecordReportsCommand) GetClientSchemaVersion() uint32 {
+	if x != nil {
+		return x.ClientSchemaVersion
+	}
+	return 0
+}
+
+func (x *RecordReportsCommand) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+// StoredViolation is the value kept in the violations bucket, by id (the
+// report's log index << 16 | its place in the batch).
+type StoredViolation struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Service             string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Violation           *JudgedViolation       `protobuf:"bytes,2,opt,name=violation,proto3" json:"violation,omitempty"`
+	ReportedAtUnixNanos int64                  `protobuf:"varint,3,opt,name=reported_at_unix_nanos,json=reportedAtUnixNanos,proto3" json:"reported_at_unix_nanos,omitempty"`
+	ReportVersion       uint64                 `protobuf:"varint,4,opt,name=report_version,json=reportVersion,proto3" json:"report_version,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *StoredViolation) Reset() {
+	*x = StoredViolation{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredViolation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredViolation) ProtoMessage() {}
+
+func (x *StoredViolation) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredViolation.ProtoReflect.Descriptor instead.
+func (*StoredViolation) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *StoredViolation) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *StoredViolation) GetViolation() *JudgedViolation {
+	if x != nil {
+		return x.Violation
+	}
+	return nil
+}
+
+func (x *StoredViolation) GetReportedAtUnixNanos() int64 {
+	if x != nil {
+		return x.ReportedAtUnixNanos
+	}
+	return 0
+}
+
+func (x *StoredViolation) GetReportVersion() uint64 {
+	if x != nil {
+		return x.ReportVersion
+	}
+	return 0
+}
+
+// ServiceStats counts one service's reports in one hour, kept in the
+// service_stats bucket by service 0x00 hour (8 bytes, big-endian, Unix
+// hours of the leader's stamp).
+type ServiceStats struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Reports        uint64                 `protobuf:"varint,1,opt,name=reports,proto3" json:"reports,omitempty"`
+	Violations     uint64                 `protobuf:"varint,2,opt,name=violations,proto3" json:"violations,omitempty"`
+	WithoutReceipt uint64                 `protobuf:"varint,3,opt,name=without_receipt,json=withoutReceipt,proto3" json:"without_receipt,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ServiceStats) Reset() {
+	*x = ServiceStats{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceStats) ProtoMessage() {}
+
+func (x *ServiceStats) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceStats.ProtoReflect.Descriptor instead.
+func (*ServiceStats) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ServiceStats) GetReports() uint64 {
+	if x != nil {
+		return x.Reports
+	}
+	return 0
+}
+
+func (x *ServiceStats) GetViolations() uint64 {
+	if x != nil {
+		return x.Violations
+	}
+	return 0
+}
+
+func (x *ServiceStats) GetWithoutReceipt() uint64 {
+	if x != nil {
+		return x.WithoutReceipt
+	}
+	return 0
+}
+
 // StoredReceiptKey is the value kept in the receipt_keys bucket, by key id
 // (4 bytes, big-endian).
 type StoredReceiptKey struct {
@@ -1824,7 +2169,7 @@ type StoredReceiptKey struct {
 
 func (x *StoredReceiptKey) Reset() {
 	*x = StoredReceiptKey{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +2181,7 @@ func (x *StoredReceiptKey) String() string {
 func (*StoredReceiptKey) ProtoMessage() {}
 
 func (x *StoredReceiptKey) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +2194,7 @@ func (x *StoredReceiptKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredReceiptKey.ProtoReflect.Descriptor instead.
 func (*StoredReceiptKey) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StoredReceiptKey) GetSeed() []byte {
@@ -1887,7 +2232,7 @@ type StoredPrincipal struct {
 
 func (x *StoredPrincipal) Reset() {
 	*x = StoredPrincipal{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1899,7 +2244,7 @@ func (x *StoredPrincipal) String() string {
 func (*StoredPrincipal) ProtoMessage() {}
 
 func (x *StoredPrincipal) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1912,7 +2257,7 @@ func (x *StoredPrincipal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredPrincipal.ProtoReflect.Descriptor instead.
 func (*StoredPrincipal) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{17}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StoredPrincipal) GetKind() PrincipalKind {
@@ -1966,7 +2311,7 @@ type StoredPurpose struct {
 
 func (x *StoredPurpose) Reset() {
 	*x = StoredPurpose{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2323,7 @@ func (x *StoredPurpose) String() string {
 func (*StoredPurpose) ProtoMessage() {}
 
 func (x *StoredPurpose) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2336,7 @@ func (x *StoredPurpose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredPurpose.ProtoReflect.Descriptor instead.
 func (*StoredPurpose) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{18}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StoredPurpose) GetDef() *PurposeDef {
@@ -2055,7 +2400,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2067,7 +2412,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2080,7 +2425,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{19}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AuditEntry) GetVersion() uint64 {
@@ -2221,7 +2566,7 @@ type StoredIdempotency struct {
 
 func (x *StoredIdempotency) Reset() {
 	*x = StoredIdempotency{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2233,7 +2578,7 @@ func (x *StoredIdempotency) String() string {
 func (*StoredIdempotency) ProtoMessage() {}
 
 func (x *StoredIdempotency) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2246,7 +2591,7 @@ func (x *StoredIdempotency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredIdempotency.ProtoReflect.Descriptor instead.
 func (*StoredIdempotency) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{20}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StoredIdempotency) GetRequestHash() []byte {
@@ -2289,7 +2634,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2646,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2659,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{21}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Settings) GetInitialized() bool {
@@ -2377,7 +2722,7 @@ type StoredNode struct {
 
 func (x *StoredNode) Reset() {
 	*x = StoredNode{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[22]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2734,7 @@ func (x *StoredNode) String() string {
 func (*StoredNode) ProtoMessage() {}
 
 func (x *StoredNode) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[22]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2747,7 @@ func (x *StoredNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredNode.ProtoReflect.Descriptor instead.
 func (*StoredNode) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{22}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StoredNode) GetApiAddress() string {
@@ -2455,7 +2800,7 @@ type Result struct {
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[23]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2467,7 +2812,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[23]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2480,7 +2825,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{23}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Result) GetIndex() uint64 {
@@ -2603,7 +2948,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[24]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2960,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[24]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2973,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{24}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SnapshotHeader) GetFormatVersion() uint32 {
@@ -2794,7 +3139,38 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\n" +
 	"created_by\x18\f \x01(\tR\tcreatedBy\x12\x19\n" +
 	"\bended_by\x18\r \x01(\tR\aendedBy\x12\x16\n" +
-	"\x06erased\x18\x0e \x01(\bR\x06erased\"s\n" +
+	"\x06erased\x18\x0e \x01(\bR\x06erased\"\xd3\x02\n" +
+	"\x0fJudgedViolation\x12!\n" +
+	"\fsubject_hash\x18\x01 \x01(\fR\vsubjectHash\x12\x18\n" +
+	"\apurpose\x18\x02 \x01(\tR\apurpose\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\rR\x04kind\x12\x1a\n" +
+	"\bevidence\x18\x04 \x01(\tR\bevidence\x12+\n" +
+	"\x11processed_version\x18\x05 \x01(\x04R\x10processedVersion\x125\n" +
+	"\x17processed_at_unix_nanos\x18\x06 \x01(\x03R\x14processedAtUnixNanos\x12)\n" +
+	"\x10deciding_version\x18\a \x01(\x04R\x0fdecidingVersion\x12,\n" +
+	"\x12receipt_read_index\x18\b \x01(\x04R\x10receiptReadIndex\x12\x16\n" +
+	"\x06report\x18\t \x01(\rR\x06report\"\x9c\x02\n" +
+	"\x14RecordReportsCommand\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x18\n" +
+	"\areports\x18\x02 \x01(\rR\areports\x12'\n" +
+	"\x0fwithout_receipt\x18\x03 \x01(\rR\x0ewithoutReceipt\x12>\n" +
+	"\n" +
+	"violations\x18\x04 \x03(\v2\x1e.optout.fsm.v1.JudgedViolationR\n" +
+	"violations\x12\x1b\n" +
+	"\tjudged_at\x18\x05 \x01(\x04R\bjudgedAt\x122\n" +
+	"\x15client_schema_version\x18\x06 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
+	"\x06caller\x18\a \x01(\tR\x06caller\"\xc5\x01\n" +
+	"\x0fStoredViolation\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12<\n" +
+	"\tviolation\x18\x02 \x01(\v2\x1e.optout.fsm.v1.JudgedViolationR\tviolation\x123\n" +
+	"\x16reported_at_unix_nanos\x18\x03 \x01(\x03R\x13reportedAtUnixNanos\x12%\n" +
+	"\x0ereport_version\x18\x04 \x01(\x04R\rreportVersion\"q\n" +
+	"\fServiceStats\x12\x18\n" +
+	"\areports\x18\x01 \x01(\x04R\areports\x12\x1e\n" +
+	"\n" +
+	"violations\x18\x02 \x01(\x04R\n" +
+	"violations\x12'\n" +
+	"\x0fwithout_receipt\x18\x03 \x01(\x04R\x0ewithoutReceipt\"s\n" +
 	"\x10StoredReceiptKey\x12\x12\n" +
 	"\x04seed\x18\x01 \x01(\fR\x04seed\x121\n" +
 	"\x15created_at_unix_nanos\x18\x02 \x01(\x03R\x12createdAtUnixNanos\x12\x18\n" +
@@ -2878,7 +3254,7 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"stateBytes\x12!\n" +
 	"\fapplied_term\x18\x04 \x01(\x04R\vappliedTerm\x12\x18\n" +
 	"\arecords\x18\x05 \x01(\x04R\arecords\x121\n" +
-	"\x15created_at_unix_nanos\x18\x06 \x01(\x03R\x12createdAtUnixNanos*\xa9\x03\n" +
+	"\x15created_at_unix_nanos\x18\x06 \x01(\x03R\x12createdAtUnixNanos*\xca\x03\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10COMMAND_TYPE_SET\x10\x01\x12\x1b\n" +
@@ -2893,7 +3269,8 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x1fCOMMAND_TYPE_ROTATE_RECEIPT_KEY\x10\n" +
 	"\x12 \n" +
 	"\x1cCOMMAND_TYPE_CREATE_OVERRIDE\x10\v\x12\x1d\n" +
-	"\x19COMMAND_TYPE_END_OVERRIDE\x10\f*G\n" +
+	"\x19COMMAND_TYPE_END_OVERRIDE\x10\f\x12\x1f\n" +
+	"\x1bCOMMAND_TYPE_RECORD_REPORTS\x10\r*G\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_OPTED_OUT\x10\x01\x12\x12\n" +
@@ -2949,7 +3326,7 @@ func file_optout_fsm_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_optout_fsm_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_optout_fsm_v1_command_proto_goTypes = []any{
 	(CommandType)(0),                // 0: optout.fsm.v1.CommandType
 	(State)(0),                      // 1: optout.fsm.v1.State
@@ -2976,15 +3353,19 @@ var file_optout_fsm_v1_command_proto_goTypes = []any{
 	(*CreateOverrideCommand)(nil),   // 22: optout.fsm.v1.CreateOverrideCommand
 	(*EndOverrideCommand)(nil),      // 23: optout.fsm.v1.EndOverrideCommand
 	(*StoredOverride)(nil),          // 24: optout.fsm.v1.StoredOverride
-	(*StoredReceiptKey)(nil),        // 25: optout.fsm.v1.StoredReceiptKey
-	(*StoredPrincipal)(nil),         // 26: optout.fsm.v1.StoredPrincipal
-	(*StoredPurpose)(nil),           // 27: optout.fsm.v1.StoredPurpose
-	(*AuditEntry)(nil),              // 28: optout.fsm.v1.AuditEntry
-	(*StoredIdempotency)(nil),       // 29: optout.fsm.v1.StoredIdempotency
-	(*Settings)(nil),                // 30: optout.fsm.v1.Settings
-	(*StoredNode)(nil),              // 31: optout.fsm.v1.StoredNode
-	(*Result)(nil),                  // 32: optout.fsm.v1.Result
-	(*SnapshotHeader)(nil),          // 33: optout.fsm.v1.SnapshotHeader
+	(*JudgedViolation)(nil),         // 25: optout.fsm.v1.JudgedViolation
+	(*RecordReportsCommand)(nil),    // 26: optout.fsm.v1.RecordReportsCommand
+	(*StoredViolation)(nil),         // 27: optout.fsm.v1.StoredViolation
+	(*ServiceStats)(nil),            // 28: optout.fsm.v1.ServiceStats
+	(*StoredReceiptKey)(nil),        // 29: optout.fsm.v1.StoredReceiptKey
+	(*StoredPrincipal)(nil),         // 30: optout.fsm.v1.StoredPrincipal
+	(*StoredPurpose)(nil),           // 31: optout.fsm.v1.StoredPurpose
+	(*AuditEntry)(nil),              // 32: optout.fsm.v1.AuditEntry
+	(*StoredIdempotency)(nil),       // 33: optout.fsm.v1.StoredIdempotency
+	(*Settings)(nil),                // 34: optout.fsm.v1.Settings
+	(*StoredNode)(nil),              // 35: optout.fsm.v1.StoredNode
+	(*Result)(nil),                  // 36: optout.fsm.v1.Result
+	(*SnapshotHeader)(nil),          // 37: optout.fsm.v1.SnapshotHeader
 }
 var file_optout_fsm_v1_command_proto_depIdxs = []int32{
 	0,  // 0: optout.fsm.v1.Command.type:type_name -> optout.fsm.v1.CommandType
@@ -2998,23 +3379,25 @@ var file_optout_fsm_v1_command_proto_depIdxs = []int32{
 	5,  // 8: optout.fsm.v1.CreateOverrideCommand.effect:type_name -> optout.fsm.v1.OverrideEffect
 	5,  // 9: optout.fsm.v1.StoredOverride.effect:type_name -> optout.fsm.v1.OverrideEffect
 	6,  // 10: optout.fsm.v1.StoredOverride.state:type_name -> optout.fsm.v1.OverrideState
-	4,  // 11: optout.fsm.v1.StoredPrincipal.kind:type_name -> optout.fsm.v1.PrincipalKind
-	3,  // 12: optout.fsm.v1.StoredPrincipal.role:type_name -> optout.fsm.v1.Role
-	11, // 13: optout.fsm.v1.StoredPurpose.def:type_name -> optout.fsm.v1.PurposeDef
-	7,  // 14: optout.fsm.v1.AuditEntry.kind:type_name -> optout.fsm.v1.AuditKind
-	1,  // 15: optout.fsm.v1.AuditEntry.old_state:type_name -> optout.fsm.v1.State
-	1,  // 16: optout.fsm.v1.AuditEntry.new_state:type_name -> optout.fsm.v1.State
-	32, // 17: optout.fsm.v1.StoredIdempotency.result:type_name -> optout.fsm.v1.Result
-	18, // 18: optout.fsm.v1.Result.record:type_name -> optout.fsm.v1.StoredRecord
-	8,  // 19: optout.fsm.v1.Result.error_code:type_name -> optout.fsm.v1.ErrorCode
-	27, // 20: optout.fsm.v1.Result.purpose:type_name -> optout.fsm.v1.StoredPurpose
-	30, // 21: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
-	24, // 22: optout.fsm.v1.Result.override:type_name -> optout.fsm.v1.StoredOverride
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	25, // 11: optout.fsm.v1.RecordReportsCommand.violations:type_name -> optout.fsm.v1.JudgedViolation
+	25, // 12: optout.fsm.v1.StoredViolation.violation:type_name -> optout.fsm.v1.JudgedViolation
+	4,  // 13: optout.fsm.v1.StoredPrincipal.kind:type_name -> optout.fsm.v1.PrincipalKind
+	3,  // 14: optout.fsm.v1.StoredPrincipal.role:type_name -> optout.fsm.v1.Role
+	11, // 15: optout.fsm.v1.StoredPurpose.def:type_name -> optout.fsm.v1.PurposeDef
+	7,  // 16: optout.fsm.v1.AuditEntry.kind:type_name -> optout.fsm.v1.AuditKind
+	1,  // 17: optout.fsm.v1.AuditEntry.old_state:type_name -> optout.fsm.v1.State
+	1,  // 18: optout.fsm.v1.AuditEntry.new_state:type_name -> optout.fsm.v1.State
+	36, // 19: optout.fsm.v1.StoredIdempotency.result:type_name -> optout.fsm.v1.Result
+	18, // 20: optout.fsm.v1.Result.record:type_name -> optout.fsm.v1.StoredRecord
+	8,  // 21: optout.fsm.v1.Result.error_code:type_name -> optout.fsm.v1.ErrorCode
+	31, // 22: optout.fsm.v1.Result.purpose:type_name -> optout.fsm.v1.StoredPurpose
+	34, // 23: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
+	24, // 24: optout.fsm.v1.Result.override:type_name -> optout.fsm.v1.StoredOverride
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_optout_fsm_v1_command_proto_init() }
@@ -3031,7 +3414,7 @@ func file_optout_fsm_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_fsm_v1_command_proto_rawDesc), len(file_optout_fsm_v1_command_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   25,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
