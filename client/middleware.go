@@ -39,7 +39,7 @@ type HTTPGate struct {
 	// cluster. Set it for purposes that GPC opts out of where you operate
 	// (sale or sharing, targeted advertising).
 	HonourGPC bool
-	// Options are passed to every Gate call (WithReceipt, AsService).
+	// Options are passed to every Gate call (e.g. WithReceipt).
 	Options []GateOption
 	// Denied writes the answer to a refused request. The default answers
 	// 403 for a deny, 503 with Retry-After when the gate failed closed and
