@@ -72,7 +72,9 @@ func TestJudgeByTimeAndVersionWithOverrides(t *testing.T) {
 		Reason: "INC", Owner: "oncall", ExpiresAt: time.Unix(200, 0)}, 0, ""))
 	s.at(130, command.TermStart("n1"))
 	revoked := s.at(140, command.RevokeOverride(ov.OverrideId, "done", 0, ""))
-	at := func(sec int64) judge.Report { return judge.Report{Subject: "u1", Purpose: "analytics", At: time.Unix(sec, 0)} }
+	at := func(sec int64) judge.Report {
+		return judge.Report{Subject: "u1", Purpose: "analytics", At: time.Unix(sec, 0)}
+	}
 	ver := func(v uint64) judge.Report { return judge.Report{Subject: "u1", Purpose: "analytics", Version: v} }
 	cases := []struct {
 		name string
@@ -120,4 +122,3 @@ func TestBadReportsAreRefused(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
