@@ -11,6 +11,9 @@
 //	principal.go  who may call: Principal, Role, PrincipalKind
 //	settings.go   replicated Settings and the API's SchemaVersion
 //	status.go     a node's view of the cluster (ClusterStatus, StateDigest)
+//	receipt.go    ReceiptKey: the cluster's receipt signing keys
+//	override.go   Override, its effects and states, and WithOverrides
+//	violation.go  ViolationKind, Violation, ReportBatch, ServiceScore
 //	validate.go   the request limits and the Validate* rules
 //	view.go       View, the read port the state machine implements
 //	errors.go     Error and its Codes
@@ -25,7 +28,9 @@
 //	store     the API's Store on a node: requests -> log commands
 //	offline   tools for a stopped node's data directory
 //	api       the Connect/gRPC service and the one table from Code to wire code
-//	client    a Go client that sends the schema headers and tries each endpoint
+//	receipt   the decision receipt's text form: sign, parse, verify
+//	judge     whether a processed event was allowed, from history
+//	client    a Go client: failover, the fail-closed Gate, the fence, the cache
 //	cmd       wiring only: flags, signals, processes
 //
 // Nothing here does I/O; it is imported by everything and imports nothing of
