@@ -14,6 +14,13 @@
 //     caller gave none), so it too is retried after an unknown outcome;
 //   - Gate and GateBatch, the fail-closed call a service puts in front of
 //     processing: any error, timeout or unreachable cluster is a deny;
+//   - enforcement: WithReceipt asks Gate for a signed decision receipt to
+//     attach to the event; Fence and ProcessFenced re-check a queued or
+//     redelivered event at processing time (ShouldProcess) and fail
+//     closed; VerifyReceipt, the receipt keys, overrides (break-glass
+//     ALLOW, kill-switch DENY, always expiring) and ReportProcessing,
+//     ListViolations and ServiceScores (enforcement.go, overrides.go,
+//     reports.go; docs/enforcement.md);
 //   - Cache (NewCache), which answers Check and Gate from memory and is
 //     still linearizable: each lookup takes a fresh read index from a
 //     read-index round shared with the lookups waiting beside it (never
