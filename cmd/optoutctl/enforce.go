@@ -169,10 +169,14 @@ func (m *Main) fenceCmd() *ffcli.Command {
 				if err != nil {
 					return fmt.Errorf("fence stats of %s (the sum would leave that node out): %w", ep, err)
 				}
-				if seen[st.NodeId] {
+				node := st.NodeId
+				if node == "" { // a server that does not say: one per endpoint
+					node = ep
+				}
+				if seen[node] {
 					continue
 				}
-				seen[st.NodeId] = true
+				seen[node] = true
 				out.Nodes = append(out.Nodes, fenceNode{NodeID: st.NodeId, Endpoint: ep, Uptime: st.Uptime.AsDuration().Round(time.Second).String()})
 				for _, n := range st.Counts {
 					sum[fenceCount{Service: n.Service, Purpose: n.Purpose, Verdict: n.Verdict.String(), Reason: n.Reason.String()}] += n.Count
