@@ -105,7 +105,7 @@ func TestEnforcementUsageErrors(t *testing.T) {
 		{[]string{"report", "--service", "mailer", "--file", filepath.Join(dir, "missing.jsonl")}, "--file: open "},
 		{[]string{"report", "--service", "mailer", "--file", file("empty.jsonl", "\n\n")}, "holds no reports"},
 		{[]string{"report", "--service", "mailer", "--file", file("many.jsonl", strings.Repeat(line, 1001))}, "--file: line 1001: more than 1000 reports"},
-		{[]string{"report", "--service", "mailer", "--file", file("wide.jsonl", line+`{"subject_id":"` + strings.Repeat("u", 17000) + `"}` + "\n")},
+		{[]string{"report", "--service", "mailer", "--file", file("wide.jsonl", line+`{"subject_id":"`+strings.Repeat("u", 17000)+`"}`+"\n")},
 			"--file: line 2 is over the limit of 16384 bytes"},
 		{[]string{"report", "--service", "mailer", "--file", file("bad.jsonl", line+"{not json\n")}, "--file: line 2: not a report object"},
 		{[]string{"report", "--service", "mailer", "--file", file("unknown.jsonl", `{"subject_id":"u1","purpose":"analytics","processed_version":3,"extra":1}`)},
