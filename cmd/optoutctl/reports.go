@@ -170,7 +170,7 @@ func readReportFile(path string, stdin io.Reader) ([]*optoutv1.ProcessingReport,
 func reportLine(b []byte) (*optoutv1.ProcessingReport, error) {
 	r := &optoutv1.ProcessingReport{}
 	if err := protojson.Unmarshal(b, r); err != nil {
-		return nil, fmt.Errorf("not a report object: %v", err)
+		return nil, fmt.Errorf("not a report object: %w", err)
 	}
 	if err := checkSubject("subject_id", r.SubjectId, true); err != nil {
 		return nil, err
