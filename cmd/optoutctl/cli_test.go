@@ -33,7 +33,7 @@ func TestHelpGoesToStdout(t *testing.T) {
 	}{
 		{[]string{"--help"}, "optoutctl <command> [flags] [args]"},
 		{[]string{"-h"}, "SUBCOMMANDS"},
-		{[]string{"help"}, "snapshot  back up the cluster"},
+		{[]string{"help"}, "snapshot    back up the cluster"},
 		{[]string{"help", "set"}, "optoutctl set SUBJECT PURPOSE opted_out|opted_in"},
 		{[]string{"help", "purpose", "define"}, "optoutctl purpose define NAME allow|deny"},
 		{[]string{"set", "--help"}, "-expected-version"},

@@ -31,6 +31,7 @@ func main() {
 // Main is the program, split so tests run it in-process.
 type Main struct {
 	Stdout, Stderr io.Writer
+	Stdin          io.Reader // what "report --file -" reads; nil: os.Stdin
 	root           *ffcli.Command
 	endpoints      string
 	timeout        time.Duration
@@ -62,6 +63,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 			m.eraseCmd(), m.purposeCmd(), m.historyCmd(), m.stateAtCmd(), m.auditCmd(), m.watchCmd(), m.adminCmd(), m.membersCmd(),
 			m.tlsCmd(), m.tokenCmd(), m.certCmd(),
 			m.snapshotCmd(),
+			m.receiptCmd(), m.fenceCmd(), m.overrideCmd(), m.reportCmd(), m.violationsCmd(),
 		},
 		Exec: func(_ context.Context, args []string) error {
 			if len(args) > 0 {
@@ -327,6 +329,7 @@ func (m *Main) setCmd() *ffcli.Command {
 func (m *Main) checkCmd() *ffcli.Command {
 	const usage = "optoutctl check SUBJECT PURPOSE"
 	fs := flag.NewFlagSet("optoutctl check", flag.ContinueOnError)
+	receipt := fs.Bool("receipt", false, "also get a signed decision receipt, to attach to the event processed under this answer")
 	return &ffcli.Command{
 		Name: "check", ShortUsage: usage, ShortHelp: "may I process this subject's data for this purpose?",
 		FlagSet: fs,
@@ -336,7 +339,7 @@ func (m *Main) checkCmd() *ffcli.Command {
 				return err
 			}
 			return m.withClient(ctx, func(ctx context.Context, c *client.Client) (proto.Message, error) {
-				return c.Check(ctx, &optoutv1.CheckRequest{SubjectId: a[0], Purpose: a[1]})
+				return c.Check(ctx, &optoutv1.CheckRequest{SubjectId: a[0], Purpose: a[1], Receipt: *receipt})
 			})
 		},
 	}
