@@ -54,7 +54,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		Name:       "optoutctl",
 		ShortUsage: "optoutctl <command> [flags] [args]",
 		LongHelp: "The command-line client of an optoutd cluster. The global flags below go before or after the " +
-			"command. Every flag can also be set through OPTOUT_<FLAG>, e.g. OPTOUT_ENDPOINTS. " +
+			"command. Each global flag can also be set through OPTOUT_<FLAG>, e.g. OPTOUT_ENDPOINTS; a command's own flags are given on the command line. " +
 			"'optoutctl help COMMAND' shows a command's usage and flags.",
 		FlagSet: flag.NewFlagSet("optoutctl", flag.ContinueOnError),
 		Options: []ff.Option{ff.WithEnvVarPrefix("OPTOUT")},

@@ -141,7 +141,7 @@ func TestReceiptsAndFencingEndToEnd(t *testing.T) {
 
 	t.Run("rotation keeps old receipts verifiable", func(t *testing.T) {
 		r, err := c.RotateReceiptKey(ctx)
-		if err != nil || r.Key.KeyId != p.Signed.KeyId+1 {
+		if err != nil || r.Key.KeyId != p.Signed.KeyId+1 || r.Key.CreatedAt == nil || r.Key.CreatedAt.AsTime().IsZero() {
 			t.Fatalf("rotate: %v, %v", r, err)
 		}
 		keys, err := c.ListReceiptKeys(ctx)
