@@ -90,19 +90,18 @@ func (s *enforcementServer) RotateReceiptKey(ctx context.Context, req *connect.R
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
-	// Read the key back for its creation time (the leader's stamp).
+	// Read the key back for its creation time (the leader's stamp); the
+	// rotation applied even if this read fails, so it answers without it.
+	out := &optoutv1.ReceiptKey{KeyId: id, PublicKey: receipt.PublicKey(seed), Current: true}
 	var key optoutd.ReceiptKey
 	var found bool
-	if _, err := s.store.Read(ctx, func(v optoutd.View) (err error) {
+	if _, rerr := s.store.Read(ctx, func(v optoutd.View) (err error) {
 		key, found, err = v.ReceiptKey(id)
 		return err
-	}); err != nil || !found {
-		// The rotation applied; only the read-back failed.
-		return connect.NewResponse(&optoutv1.RotateReceiptKeyResponse{Key: &optoutv1.ReceiptKey{
-			KeyId: id, PublicKey: receipt.PublicKey(seed), Current: true,
-		}}), nil
+	}); rerr == nil && found {
+		out = receiptKeyToProto(key)
 	}
-	return connect.NewResponse(&optoutv1.RotateReceiptKeyResponse{Key: receiptKeyToProto(key)}), nil
+	return connect.NewResponse(&optoutv1.RotateReceiptKeyResponse{Key: out}), nil
 }
 
 func (s *enforcementServer) GetFenceStats(_ context.Context, req *connect.Request[optoutv1.GetFenceStatsRequest]) (*connect.Response[optoutv1.GetFenceStatsResponse], error) {
