@@ -94,10 +94,7 @@ var (
 // each distribution: throughput, p99 latency, and the throughput ratio.
 func sweepChart(path string, res *Results, wl string) error {
 	a, b := res.sides()
-	unit := "calls/s"
-	if wl == wlBatch {
-		unit = "keys/s"
-	}
+	unit := unitOf(wl)
 	tp := sweepPanel(fmt.Sprintf("%s: throughput (%s) against clients", wl, unit), unit, res.Config.Concurrency)
 	tp.Y.Min = 0
 	tp.Y.Tick.Marker = intTicks{}
