@@ -307,3 +307,23 @@ func TestCacheSummaryAndReport(t *testing.T) {
 		t.Errorf("oneLine = %s", line)
 	}
 }
+
+func TestCacheChartHasPlainGate(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Workloads, cfg.Dists, cfg.Concurrency = []string{wlCache}, []string{distUniform}, []int{1, 8}
+	cache := fakeRun(3000, 2, 10)
+	cache.PlainGate = fakeRun(1000, 4, 40)
+	res := fakeResults(cfg, []map[string]*WorkloadRun{{sysOptoutd: cache, sysEtcd: fakeRun(1500, 1, 5)}})
+	res.summarize()
+	pts := cachePoints(res, distUniform, sysOptoutd, func(c *CacheSummary) Spread { return c.PlainOpsPerSec })
+	if len(pts.XYs) != 2 || pts.XYs[0].Y != 1000 || pts.XYs[1].X != 8 {
+		t.Errorf("plain Gate points %v, want 1000 calls/s at 1 and 8 clients", pts.XYs)
+	}
+	if e := cachePoints(res, distUniform, sysEtcd, func(c *CacheSummary) Spread { return c.PlainOpsPerSec }); len(e.XYs) != 0 {
+		t.Errorf("etcd has plain Gate points %v", e.XYs)
+	}
+	names, err := writeCharts(t.TempDir(), res)
+	if err != nil || !slices.Equal(names, []string{"bench-sweep-cache.png"}) {
+		t.Errorf("writeCharts = %v, %v", names, err)
+	}
+}
