@@ -19,12 +19,14 @@ var sysColor = map[string]color.Color{
 	sysOptoutd:     color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	sysEtcd:        color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 	sysOptoutdBase: color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+	plainGateLine:  color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
 }
 
 var sysGlyph = map[string]draw.GlyphDrawer{
 	sysOptoutd:     draw.CircleGlyph{},
 	sysEtcd:        draw.TriangleGlyph{},
 	sysOptoutdBase: draw.SquareGlyph{},
+	plainGateLine:  draw.BoxGlyph{},
 }
 
 const chartW, chartH = 6 * vg.Inch, 3.6 * vg.Inch
@@ -66,14 +68,22 @@ func (r rangePoints) YError(i int) (float64, float64) { return r.lo[i], r.hi[i] 
 // the concurrencies of workload wl with distribution dist, median and
 // range across rounds. Cells with no value are left out.
 func sweepPoints(res *Results, wl, dist, sys string, f func(*CellSummary, string) Spread) rangePoints {
-	var rp rangePoints
-	for _, n := range res.Config.Concurrency {
+	return spreadPoints(res.Config.Concurrency, func(n int) (Spread, bool) {
 		cs := res.Summary[Cell{Workload: wl, Dist: dist, Concurrency: n}.Key()]
 		if cs == nil {
-			continue
+			return Spread{}, false
 		}
-		s := f(cs, sys)
-		if s.N == 0 || math.IsNaN(s.Median) || s.Median <= 0 {
+		return f(cs, sys), true
+	})
+}
+
+// spreadPoints is the median and min–max of get(n) for each concurrency
+// n that has a positive value.
+func spreadPoints(conc []int, get func(n int) (Spread, bool)) rangePoints {
+	var rp rangePoints
+	for _, n := range conc {
+		s, ok := get(n)
+		if !ok || s.N == 0 || math.IsNaN(s.Median) || s.Median <= 0 {
 			continue
 		}
 		rp.XYs = append(rp.XYs, plotter.XY{X: float64(n), Y: s.Median})
@@ -94,10 +104,7 @@ var (
 // each distribution: throughput, p99 latency, and the throughput ratio.
 func sweepChart(path string, res *Results, wl string) error {
 	a, b := res.sides()
-	unit := "calls/s"
-	if wl == wlBatch {
-		unit = "keys/s"
-	}
+	unit := unitOf(wl)
 	tp := sweepPanel(fmt.Sprintf("%s: throughput (%s) against clients", wl, unit), unit, res.Config.Concurrency)
 	tp.Y.Min = 0
 	tp.Y.Tick.Marker = intTicks{}
@@ -111,10 +118,14 @@ func sweepChart(path string, res *Results, wl string) error {
 	rt.Add(one)
 	for _, dist := range res.Config.Dists {
 		for _, sys := range res.Config.Systems {
-			if err := addSweepLine(tp, sys, dist, sys, sweepPoints(res, wl, dist, sys, chartThroughput)); err != nil {
+			label := sys
+			if wl == wlCache && sys != sysEtcd {
+				label += " cache"
+			}
+			if err := addSweepLine(tp, sys, dist, label, sweepPoints(res, wl, dist, sys, chartThroughput)); err != nil {
 				return err
 			}
-			if err := addSweepLine(p99, sys, dist, sys, sweepPoints(res, wl, dist, sys, chartP99)); err != nil {
+			if err := addSweepLine(p99, sys, dist, label, sweepPoints(res, wl, dist, sys, chartP99)); err != nil {
 				return err
 			}
 		}
@@ -125,6 +136,11 @@ func sweepChart(path string, res *Results, wl string) error {
 			}
 			for _, pt := range rp.XYs {
 				rt.Y.Max = max(rt.Y.Max, 1.15*pt.Y)
+			}
+		}
+		if wl == wlCache {
+			if err := addPlainGateLines(tp, p99, rt, res, dist); err != nil {
+				return err
 			}
 		}
 	}

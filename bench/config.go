@@ -12,25 +12,6 @@ import (
 	"time"
 )
 
-// Workload names, in the order they run inside one round.
-const (
-	wlCheck    = "check"
-	wlBatch    = "batch"
-	wlSet      = "set"
-	wlCAS      = "cas"
-	wlMixed    = "mixed"
-	wlFailover = "failover"
-)
-
-var allWorkloads = []string{wlCheck, wlBatch, wlSet, wlCAS, wlMixed, wlFailover}
-
-// throughputWorkloads are the workloads measured in sweep cells.
-var throughputWorkloads = []string{wlCheck, wlBatch, wlSet, wlCAS, wlMixed}
-
-// workloadAliases are the names of earlier releases of the tool, so old
-// commands (in docs/benchmarks.md's lab notebook) still run.
-var workloadAliases = map[string]string{"reads": wlCheck, "writes": wlSet}
-
 // Key distributions.
 const (
 	distUniform = "uniform"
@@ -99,7 +80,7 @@ type Config struct {
 // Zipf keys, 1 to 256 clients, 3 rounds of 10 s per cell and system.
 func DefaultConfig() Config {
 	return Config{
-		Workloads:           slices.Clone(allWorkloads),
+		Workloads:           slices.Clone(defaultWorkloads),
 		Dists:               slices.Clone(allDists),
 		ZipfTheta:           0.99,
 		Concurrency:         []int{1, 16, 64, 256},
@@ -121,8 +102,12 @@ func DefaultConfig() Config {
 }
 
 // applyQuick is what --quick changes, unless a flag says otherwise: every
-// workload and distribution once, at 1 and 8 clients, briefly.
+// workload (the enforcement ones too) and distribution once, at 1 and 8
+// clients, briefly.
 func applyQuick(c *Config, set map[string]bool) {
+	if !set["workloads"] {
+		c.Workloads = slices.Clone(allWorkloads)
+	}
 	if !set["rounds"] {
 		c.Rounds = 1
 	}
@@ -151,12 +136,13 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	workloads := fs.String("workloads", strings.Join(allWorkloads, ","), "comma-separated workloads: "+strings.Join(allWorkloads, ", ")+" (reads and writes: old names of check and set)")
+	workloads := fs.String("workloads", strings.Join(defaultWorkloads, ","), "comma-separated workloads: "+strings.Join(allWorkloads, ", ")+
+		"; enforcement (the last six) and all name groups (reads and writes: old names of check and set); --quick runs all")
 	dists := fs.String("dist", strings.Join(c.Dists, ","), "comma-separated key distributions: uniform, zipf")
 	conc := fs.String("concurrency", joinInts(c.Concurrency), "comma-separated closed-loop client counts to sweep, the same for both systems")
 	systems := fs.String("systems", strings.Join(c.Systems, ","), "comma-separated systems to run: optoutd and etcd, or optoutd and optoutd-base (ratios are optoutd / the other)")
 	fs.Float64Var(&c.ZipfTheta, "zipf-theta", c.ZipfTheta, "skew of --dist zipf (YCSB's is 0.99): the key of rank r is picked with weight 1/r^theta")
-	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "checks per call in the batch workload (etcd: Gets per Txn)")
+	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "checks per call in the batch workload (etcd: Gets per Txn), reports per call in report-batch (etcd: Puts per Txn)")
 	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "rounds; in each, every cell runs every system once, alternating which goes first")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "measured time of each cell per system per round")
 	fs.DurationVar(&c.Warmup, "warmup", c.Warmup, "unmeasured load before each cell")
@@ -190,10 +176,10 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		}
 		c.Concurrency = v
 	}
+	c.Workloads = resolveAliases(splitList(*workloads))
 	if c.Quick {
 		applyQuick(&c, set)
 	}
-	c.Workloads = resolveAliases(splitList(*workloads))
 	c.Dists = splitList(*dists)
 	c.Systems = splitList(*systems)
 	c.ClientH2C = splitList(*clientH2C)
@@ -239,18 +225,6 @@ func joinInts(v []int) string {
 		s[i] = strconv.Itoa(n)
 	}
 	return strings.Join(s, ",")
-}
-
-// resolveAliases maps old workload names to today's.
-func resolveAliases(names []string) []string {
-	out := make([]string, len(names))
-	for i, n := range names {
-		if a, ok := workloadAliases[n]; ok {
-			n = a
-		}
-		out[i] = n
-	}
-	return out
 }
 
 // Validate reports the first bad setting, naming its flag.
@@ -324,6 +298,8 @@ func (c *Config) validateNumbers() error {
 		return fmt.Errorf("--failover-concurrency: %d must be between 2 and %d", c.FailoverConcurrency, maxConcurrency)
 	case c.OpTimeout < 10*time.Millisecond || c.OpTimeout > 10*time.Minute:
 		return fmt.Errorf("--op-timeout: %v must be between 10ms and 10m", c.OpTimeout)
+	case c.has(wlReportBatch) && c.BatchSize > c.Keys:
+		return fmt.Errorf("--batch-size: %d is more than --keys %d; report-batch reports on that many distinct subjects per call", c.BatchSize, c.Keys)
 	case c.OutDir == "":
 		return errors.New("--out: must not be empty")
 	case c.OptoutdRev == "" || strings.HasPrefix(c.OptoutdRev, "-"):

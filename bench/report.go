@@ -112,6 +112,7 @@ func writeMarkdown(w io.Writer, res *Results, charts []string) {
 	writeRatioGrid(w, res, "p99 latency ratio (above 1: "+a+" slower)", func(cs *CellSummary) Spread { return cs.Ratio.P99 })
 	writeRatioGrid(w, res, "Node CPU per call ratio (above 1: "+a+" costlier)", func(cs *CellSummary) Spread { return cs.Ratio.CPUPerOp })
 	writeCellTable(w, res)
+	writeEnforceTables(w, res)
 	writeRunTable(w, res)
 	if res.Failover != nil {
 		writeFailoverTable(w, res)
@@ -164,7 +165,7 @@ func writeRatioGrid(w io.Writer, res *Results, title string, f func(*CellSummary
 func writeCellTable(w io.Writer, res *Results) {
 	a, b := res.sides()
 	fmt.Fprintf(w, "## Every cell (%s / %s)\n\n", a, b)
-	fmt.Fprintf(w, "Throughput is calls/s (batch: keys/s); latency per call; node CPU is the 3 nodes' CPU per call, warm-up included; errors summed over rounds (cas and mixed also count compare-and-set conflicts, which are answers, not errors); commits per fsync: acknowledged writes per commit of the leader's log.\n\n")
+	fmt.Fprintf(w, "Throughput is calls/s (batch: keys/s; report-batch: reports/s); latency per call; node CPU is the 3 nodes' CPU per call, warm-up included; errors summed over rounds (cas and mixed also count compare-and-set conflicts, which are answers, not errors); commits per fsync: acknowledged writes per commit of the leader's log.\n\n")
 	fmt.Fprintf(w, "| cell | throughput | ratio | p50 ms | p99 ms | p99.9 ms | ratio p99 | node CPU µs/call | ratio CPU | errors | conflicts | commits per fsync |\n")
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, cell := range res.Cells {
@@ -173,7 +174,7 @@ func writeCellTable(w io.Writer, res *Results) {
 			continue
 		}
 		tp := cs.OpsPerSec
-		if cell.Workload == wlBatch {
+		if perKey(cell.Workload) {
 			tp = cs.KeysPerSec
 		}
 		wpls := "–"
@@ -290,9 +291,13 @@ func writeBenchfmt(w io.Writer, res *Results) {
 				if r == nil || r.Ops == 0 {
 					continue
 				}
-				name := strings.ToUpper(cr.Workload[:1]) + cr.Workload[1:]
+				name := benchName(cr.Workload)
 				fmt.Fprintf(w, "Benchmark%s/dist=%s/clients=%d/system=%s\t%d\t%.0f ns/op\t%.1f keys/s\t%.0f p50-ns\t%.0f p99-ns\t%.0f p99.9-ns\t%.0f node-cpu-ns/op\n",
 					name, cr.Dist, cr.Concurrency, sys, r.Ops, 1e9/r.OpsPerSec, r.KeysPerSec, r.Latency.P50Ms*1e6, r.Latency.P99Ms*1e6, r.Latency.P999Ms*1e6, r.CPU.NodeCPUPerOpUs*1e3)
+				if p := r.PlainGate; p != nil && p.Ops > 0 {
+					fmt.Fprintf(w, "Benchmark%sPlainGate/dist=%s/clients=%d/system=%s\t%d\t%.0f ns/op\t%.1f keys/s\t%.0f p50-ns\t%.0f p99-ns\t%.0f p99.9-ns\t%.0f node-cpu-ns/op\n",
+						name, cr.Dist, cr.Concurrency, sys, p.Ops, 1e9/p.OpsPerSec, p.KeysPerSec, p.Latency.P50Ms*1e6, p.Latency.P99Ms*1e6, p.Latency.P999Ms*1e6, p.CPU.NodeCPUPerOpUs*1e3)
+				}
 			}
 		}
 		for _, sys := range res.Config.Systems {
@@ -322,6 +327,9 @@ func oneLine(res *Results, dir string) string {
 			v := fmtNum(cs.OpsPerSec[res.Config.Systems[0]].Median) + "/s"
 			if both {
 				v = fmtRatio(cs.Ratio.OpsPerSec)
+			}
+			if c := cs.Cache[sysOptoutd]; c != nil {
+				v += " (" + fmtRatio(c.Ratio.OpsPerSec) + " plain Gate)"
 			}
 			cells = append(cells, fmt.Sprintf("×%d %s", n, v))
 			if len(conc) == 1 {

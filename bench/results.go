@@ -84,6 +84,8 @@ type CellSummary struct {
 	// round, then summarised.
 	Ratio    RatioSummary `json:"ratio"`
 	PerRound []RoundRatio `json:"per_round"`
+	// Cache: the cache workload, by system with a cache (enforce_results.go).
+	Cache map[string]*CacheSummary `json:"cache,omitempty"`
 }
 
 // RatioSummary summarises per-round ratios optoutd / the other system. For
@@ -249,6 +251,9 @@ func summarizeCell(rounds []*RoundResult, cell Cell, systems []string, a, b stri
 	for i, rr := range rounds {
 		cs.PerRound = append(cs.PerRound, RoundRatio{Round: rr.Round, OpsPerSec: finite(ro[i]), P50: finite(r50[i]), P99: finite(r99[i]),
 			P999: finite(r999[i]), CPUPerOp: finite(rc[i])})
+	}
+	if cell.Workload == wlCache {
+		cs.Cache = summarizeCache(rounds, key, systems)
 	}
 	return cs
 }

@@ -147,7 +147,7 @@ func (r *runner) runRound(ctx context.Context, rr *RoundResult) error {
 				continue
 			}
 			prefix := fmt.Sprintf("[round %d/%d cell %d/%d %-*s]", rr.Round, r.cfg.Rounds, i+1, len(cells), nameWidth(r.cfg.Systems), name)
-			run, err := r.runCell(ctx, ls, cell, r.peers(live, name), prefix)
+			run, err := r.runCell(ctx, ls, cell, rr.Round, r.peers(live, name), prefix)
 			if ctx.Err() != nil {
 				return ctx.Err() // an interrupted run is not a measurement
 			}
@@ -158,6 +158,9 @@ func (r *runner) runRound(ctx context.Context, rr *RoundResult) error {
 				fail(ls, fmt.Errorf("%s: %w", cell.Key(), err))
 				r.stop(live, name)
 			}
+		}
+		if cell.Workload == wlCache && (i+1 == len(cells) || cells[i+1].Workload != wlCache) {
+			closeCaches(live)
 		}
 	}
 	if r.cfg.has(wlFailover) {
@@ -243,78 +246,6 @@ func (r *runner) startSystem(ctx context.Context, name string, round int) (*live
 	ls.sr.PreloadSeconds = time.Since(t).Seconds()
 	r.prog.logf("%s started in %.1fs, preloaded %d keys in %.1fs", prefix, ls.sr.StartupSeconds, len(r.keys), ls.sr.PreloadSeconds)
 	return ls, nil
-}
-
-// isWrite: workloads whose storage commits are counted.
-func isWrite(wl string) bool { return wl == wlSet || wl == wlCAS || wl == wlMixed }
-
-// runCell measures one system in one cell.
-func (r *runner) runCell(ctx context.Context, ls *liveSystem, cell Cell, peers []int, prefix string) (*WorkloadRun, error) {
-	var writes atomic.Int64
-	batch := 1
-	if cell.Workload == wlBatch {
-		batch = r.cfg.BatchSize
-	}
-	op := newOp(cell.Workload, opSpec{ops: ls.ops, keys: r.keys, choose: r.choosers[cell.Dist], conc: cell.Concurrency, batch: batch, writes: &writes})
-	sys := ls.sys
-	leader, syncErr := -1, error(nil)
-	var before []nodeSyncs
-	if isWrite(cell.Workload) {
-		if leader, syncErr = sys.Leader(ctx); syncErr == nil {
-			before, syncErr = scrapeSyncs(ctx, sys, false)
-		}
-	}
-	var n atomic.Int64
-	r.prog.step(prefix, fmt.Sprintf("%s %s ×%d", cell.Workload, cell.Dist, cell.Concurrency), r.cfg.Warmup+r.cfg.Duration, &n)
-	nodes, self := sys.PIDs(), os.Getpid()
-	all := append(append([]int{self}, nodes...), peers...)
-	cpuBefore := readCPU(all)
-	run := closedLoop(ctx, cell.Concurrency, r.cfg.Warmup, r.cfg.Duration, r.cfg.OpTimeout, &n, op)
-	run.CPU = cpuUsage(cpuBefore, readCPU(all), nodes, peers, self, n.Load())
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
-	run.KeysPerOp = batch
-	run.KeysPerSec = run.OpsPerSec * float64(batch)
-	run.Writes = writes.Load()
-	if isWrite(cell.Workload) {
-		if syncErr == nil {
-			var after []nodeSyncs
-			if after, syncErr = scrapeSyncs(ctx, sys, true); syncErr == nil {
-				run.Sync = syncStats(before, after, leader, run.Writes)
-			}
-		}
-		if syncErr != nil {
-			run.Sync = &SyncStats{Error: syncErr.Error()}
-		}
-	}
-	for _, p := range sys.Procs() {
-		p.samplePeak()
-	}
-	if err := sys.Check(); err != nil {
-		return run, err
-	}
-	r.prog.logf("%s %-16s %s  p50 %7.2f  p99 %7.2f  p99.9 %7.2f ms  errors %d  node CPU %.0f µs/op%s%s", prefix,
-		fmt.Sprintf("%s %s ×%d", cell.Workload, cell.Dist, cell.Concurrency), rateCell(run), run.Latency.P50Ms, run.Latency.P99Ms, run.Latency.P999Ms,
-		run.Errors, run.CPU.NodeCPUPerOpUs, syncNote(run.Sync), firstErrNote(run))
-	return run, nil
-}
-
-func rateCell(run *WorkloadRun) string {
-	if run.KeysPerOp > 1 {
-		return fmt.Sprintf("%9.0f keys/s", run.KeysPerSec)
-	}
-	return fmt.Sprintf("%9.0f ops/s ", run.OpsPerSec)
-}
-
-func syncNote(s *SyncStats) string {
-	switch {
-	case s == nil:
-		return ""
-	case s.Error != "":
-		return "  commits/fsync n/a"
-	}
-	return fmt.Sprintf("  %.1f writes per leader log fsync", s.WritesPerLogSync)
 }
 
 // failover runs the failover samples of one system.

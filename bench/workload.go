@@ -19,7 +19,8 @@ type WorkloadRun struct {
 	Ops       int64 `json:"ops"`
 	Errors    int64 `json:"errors"`
 	Conflicts int64 `json:"conflicts,omitempty"`
-	// KeysPerOp: keys read per call (batch: --batch-size; else 1).
+	// KeysPerOp: keys read per call (batch: --batch-size; else 1), or
+	// reports per call (report-batch: --batch-size).
 	KeysPerOp  int     `json:"keys_per_op"`
 	KeysPerSec float64 `json:"keys_per_sec"`
 	// Writes: writes acknowledged during the whole run, warm-up included
@@ -37,6 +38,12 @@ type WorkloadRun struct {
 	CDF        [][2]float64   `json:"cdf_ms"` // (latency ms, fraction) points
 	// CPU covers the whole run, warm-up included.
 	CPU CPUUsage `json:"cpu"`
+	// Cache: the cache workload's caches during the run, warm-up
+	// included.
+	Cache *CacheRun `json:"cache,omitempty"`
+	// PlainGate: in a cache cell, plain Gate on the same keys, measured
+	// on the same system back to back with the cache run.
+	PlainGate *WorkloadRun `json:"plain_gate,omitempty"`
 }
 
 // opFunc is one request of worker w; i counts the worker's requests.
@@ -187,6 +194,9 @@ const mixedCASPercent = 5
 
 // newOp builds workload wl's request function.
 func newOp(wl string, sp opSpec) opFunc {
+	if isEnforcement(wl) {
+		return newEnforceOp(wl, sp, false)
+	}
 	rngs := workerRNGs(sp.conc, streamOf(wl))
 	key := func(w int) string { return sp.keys[sp.choose.Next(rngs[w])] }
 	cas := func(ctx context.Context, w int, i uint64) error {
