@@ -45,7 +45,11 @@ func (e *Enforce) fence(a *actor, q *Queue, d *Delivery) {
 	if err != nil {
 		op.Outcome, op.Code, op.Error = history.Fail, codeOf(err), errText(err)
 		a.record(op)
-		if connect.CodeOf(err) != connect.CodeInvalidArgument { // a refused request will not improve
+		switch connect.CodeOf(err) {
+		case connect.CodeInvalidArgument, connect.CodeInternal:
+			// Refused, or not even encodable (a subject that is not
+			// UTF-8): trying again will not help. Dropped unprocessed.
+		default:
 			q.Nack(d)
 		}
 		return

@@ -138,6 +138,9 @@ func (q *Queue) wakeLocked() {
 // is closed.
 func (q *Queue) Take(ctx context.Context) (*Delivery, bool) {
 	for {
+		if ctx.Err() != nil {
+			return nil, false
+		}
 		q.mu.Lock()
 		if q.closed {
 			q.mu.Unlock()
