@@ -50,6 +50,11 @@ func enforceAfterwards(ctx context.Context, cl *cluster, enf *workload.Enforce, 
 	fctx, cancel := context.WithTimeout(ctx, finalLimit)
 	defer cancel()
 	enf.Flush(fctx)
+	lctx, lcancel := context.WithTimeout(ctx, finalLimit)
+	defer lcancel()
+	for _, f := range enf.ListViolations(lctx) {
+		res.FinalReadFailures = append(res.FinalReadFailures, "list violations of "+f)
+	}
 	qs := enf.QueueStats()
 	res.EnforceQueue = &qs
 }

@@ -29,6 +29,9 @@ const (
 	// EnfUnreported: a processing whose report never got a verdict after
 	// healing.
 	EnfUnreported = "enforce-unreported"
+	// EnfViolationLost: a verdict named a violation that the final
+	// ListViolations of its service does not hold.
+	EnfViolationLost = "enforce-violation-not-stored"
 	// EnfVacuous: the run exercised too little to prove anything.
 	EnfVacuous = "enforce-vacuous"
 )
@@ -104,6 +107,10 @@ type EnforceResult struct {
 	CleanReports    int `json:"clean_reports"`
 	UnfencedFlagged int `json:"unfenced_flagged"`
 	Unreported      int `json:"unreported"`
+	// Violations: verdicts that named a stored violation; Stored: those
+	// the final ListViolations found.
+	Violations int `json:"violations_reported"`
+	Stored     int `json:"violations_stored"`
 	// Counts is anomalies by type; Findings lists the first MaxListed of
 	// each.
 	Counts   map[string]int   `json:"anomaly_counts"`
@@ -139,6 +146,8 @@ func CheckEnforce(ops []history.Op, opt EnforceOptions) EnforceResult {
 		return subjects[k]
 	}
 	verdicts := map[int][]history.ReportEntry{} // processing op index -> verdicts
+	var flagged []history.Op                    // OK reports, for the stored check
+	stored := map[string]map[uint64]bool{}      // service -> violation ids listed at the end
 	events := map[int]string{}
 	var processings []history.Op
 	for _, op := range sorted {
@@ -186,6 +195,15 @@ func CheckEnforce(ops []history.Op, opt EnforceOptions) EnforceResult {
 					verdicts[e.Op] = append(verdicts[e.Op], e)
 					res.Reports++
 				}
+				flagged = append(flagged, op)
+			}
+		case history.ListViolations:
+			if op.Outcome == history.OK && op.Enf != nil {
+				ids := map[uint64]bool{}
+				for _, id := range op.Enf.Stored {
+					ids[id] = true
+				}
+				stored[op.Key] = ids
 			}
 		}
 	}
@@ -199,6 +217,7 @@ func CheckEnforce(ops []history.Op, opt EnforceOptions) EnforceResult {
 		}
 		res.checkVerdicts(p, verdicts[p.Index], opt)
 	}
+	res.checkStored(flagged, stored)
 	res.checkVacuous(opt)
 	res.Valid = len(res.Counts) == 0
 	return res

@@ -132,6 +132,30 @@ func (r *EnforceResult) checkVerdicts(p history.Op, vs []history.ReportEntry, op
 	}
 }
 
+// checkStored: every violation a verdict named must be in its service's
+// final listing (violations are replicated writes: a kill or a new leader
+// must not lose one). Services that could not be listed are not checked
+// here (the harness reports the failed listing).
+func (r *EnforceResult) checkStored(reports []history.Op, stored map[string]map[uint64]bool) {
+	for _, op := range reports {
+		ids, listed := stored[op.Key]
+		for _, e := range op.Enf.Reports {
+			if e.Kind == "" || e.ViolationID == 0 {
+				continue
+			}
+			r.Violations++
+			switch {
+			case !listed:
+			case ids[e.ViolationID]:
+				r.Stored++
+			default:
+				r.find(EnfViolationLost, op.Key, "op #%d: ReportProcessing named violation %d (%s) of processing op #%d, but the final ListViolations of %s does not hold it",
+					op.Index, e.ViolationID, e.Kind, e.Op, op.Key)
+			}
+		}
+	}
+}
+
 // checkVacuous: an ordinary run must have processed events, discarded
 // some for an opt-out made while they waited, refused forged receipts and
 // seen planted violations flagged, or it proved nothing.

@@ -59,9 +59,19 @@ func (h *eh) gate(role, subject string, out history.Outcome, allow bool) int {
 func (h *eh) report(service string, out history.Outcome, kinds map[int]string) {
 	op := history.Op{Type: history.Report, Key: service, Call: ns(50), Return: ns(50.1), Outcome: out, Enf: &history.Enforce{Service: service}}
 	for i, k := range kinds {
-		op.Enf.Reports = append(op.Enf.Reports, history.ReportEntry{Op: i, Kind: k, Evidence: "because"})
+		e := history.ReportEntry{Op: i, Kind: k, Evidence: "because"}
+		if k != "" {
+			e.ViolationID = uint64(1000 + i)
+		}
+		op.Enf.Reports = append(op.Enf.Reports, e)
 	}
 	h.add(op)
+}
+
+// list records the final listing of service's stored violations.
+func (h *eh) list(service string, out history.Outcome, ids ...uint64) {
+	h.add(history.Op{Type: history.ListViolations, Key: service, Final: true, Call: ns(60), Return: ns(60.1), Outcome: out,
+		Enf: &history.Enforce{Service: service, Stored: ids}})
 }
 
 // base is a healthy history: a clean processing reported clean, a
@@ -263,6 +273,24 @@ func TestEnforceForgedAndFalseEvents(t *testing.T) {
 			c.add(h)
 			wantOnly(t, check(h), c.want)
 		})
+	}
+}
+
+func TestEnforceViolationsStored(t *testing.T) {
+	h := base() // the planted violation is op 4, violation 1004
+	h.list("sloppy", history.OK, 1004, 77)
+	res := check(h)
+	wantOnly(t, res, "")
+	if res.Violations != 1 || res.Stored != 1 {
+		t.Fatalf("%+v", res)
+	}
+	h = base()
+	h.list("sloppy", history.OK, 77)
+	wantOnly(t, check(h), EnfViolationLost)
+	h = base()
+	h.list("sloppy", history.Fail)
+	if res := check(h); !res.Valid || res.Stored != 0 || res.Violations != 1 {
+		t.Fatalf("a failed listing must leave the check to the harness: %+v", res)
 	}
 }
 

@@ -26,6 +26,9 @@ const (
 	// ReadIndex is the sloppy service's OptOutService.ReadIndex, the point
 	// it reports for an unfenced processing.
 	ReadIndex Type = "read-index"
+	// ListViolations is the harness's final listing of one service's
+	// stored violations (Final), after healing; Enf.Stored holds the ids.
+	ListViolations Type = "list-violations"
 )
 
 // Roles of an event: what it is and how a correct system must treat it.
@@ -108,13 +111,16 @@ type Enforce struct {
 	ExpiresAt  int64  `json:"expires_at,omitempty"`
 	// Reports: what a Report batch said about each processing it carried.
 	Reports []ReportEntry `json:"reports,omitempty"`
+	// Stored: the violation ids a ListViolations found.
+	Stored []uint64 `json:"stored,omitempty"`
 }
 
 // ReportEntry is one report of a batch: the op index of the processing it
 // reports and the cluster's verdict (a ViolationKind name, "" for none;
 // only meaningful when the batch is OK).
 type ReportEntry struct {
-	Op       int    `json:"op"`
-	Kind     string `json:"kind,omitempty"`
-	Evidence string `json:"evidence,omitempty"`
+	Op          int    `json:"op"`
+	Kind        string `json:"kind,omitempty"`
+	Evidence    string `json:"evidence,omitempty"`
+	ViolationID uint64 `json:"violation_id,omitempty"`
 }

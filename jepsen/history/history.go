@@ -32,7 +32,7 @@ const (
 // state (a fence counts, though the answering node counts it).
 func (t Type) IsRead() bool {
 	switch t {
-	case Get, Check, Gate, Fence, StateRead, ReadIndex:
+	case Get, Check, Gate, Fence, StateRead, ReadIndex, ListViolations:
 		return true
 	}
 	return false

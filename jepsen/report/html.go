@@ -102,6 +102,7 @@ workload {{f1 .R.WorkloadSeconds}} s, wall {{f1 .R.WallSeconds}} s, started {{.R
 <tr><td>forged receipts</td><td>{{.ForgedRefused}} refused of {{.ForgedFenced}} fenced</td></tr>
 <tr><td>false events</td><td>{{.FalseRefused}} refused at the gate of {{.FalseGated}}</td></tr>
 <tr><td>planted violations</td><td>{{.PlantedFlagged}} flagged of {{.Planted}}</td></tr>
+<tr><td>violations named by verdicts</td><td>{{.Violations}} ({{.Stored}} found by the final ListViolations)</td></tr>
 <tr><td>reports judged</td><td>{{.Reports}} ({{.CleanReports}} clean processings, {{.UnfencedFlagged}} unfenced ones flagged, {{.Unreported}} unreported)</td></tr>
 <tr><td>anomalies</td><td>{{.Counts}}</td></tr>
 </table>{{end}}

@@ -37,18 +37,18 @@ type Results struct {
 	FaultsByKind map[string]int    `json:"faults_by_kind"`
 	Schedule     []nemesis.Planned `json:"schedule"`
 
-	Linearizability   checker.LinearResult      `json:"linearizability"`
-	Set               checker.SetResult         `json:"set"`
-	Watch             checker.WatchResult       `json:"watch"`
-	Monotonic         checker.MonotonicResult   `json:"monotonic"`
-	Convergence       checker.ConvergenceResult `json:"convergence"`
+	Linearizability checker.LinearResult      `json:"linearizability"`
+	Set             checker.SetResult         `json:"set"`
+	Watch           checker.WatchResult       `json:"watch"`
+	Monotonic       checker.MonotonicResult   `json:"monotonic"`
+	Convergence     checker.ConvergenceResult `json:"convergence"`
 	// Enforce is the enforcement checker's result (enforce workload only),
 	// EnforceQueue what its queues did.
-	Enforce      *checker.EnforceResult `json:"enforce,omitempty"`
-	EnforceQueue *workload.QueueStats   `json:"enforce_queue,omitempty"`
-	FinalReadFailures []string                  `json:"final_read_failures,omitempty"`
-	Unavailability    Unavailability            `json:"unavailability"`
-	CheckSeconds      float64                   `json:"check_s"`
+	Enforce           *checker.EnforceResult `json:"enforce,omitempty"`
+	EnforceQueue      *workload.QueueStats   `json:"enforce_queue,omitempty"`
+	FinalReadFailures []string               `json:"final_read_failures,omitempty"`
+	Unavailability    Unavailability         `json:"unavailability"`
+	CheckSeconds      float64                `json:"check_s"`
 
 	Anomalies []Anomaly `json:"anomalies"`
 	// HarnessErrors are failures of the harness itself (a fault that could
@@ -228,8 +228,9 @@ func (r *Results) enforceSummary() string {
 	for _, n := range e.Discarded {
 		discarded += n
 	}
-	return fmt.Sprintf("; enforce: %d events, %d processed, %d discarded (%d for a later opt-out), %d forged receipts refused of %d fenced, planted violations flagged %d/%d, processed after an acknowledged opt-out %d",
-		e.Events, e.Processed, discarded, e.Discarded["denied_now"], e.ForgedRefused, e.ForgedFenced, e.PlantedFlagged, e.Planted, e.Counts[checker.EnfAfterOptOut])
+	return fmt.Sprintf("; enforce: %d events, %d processed, %d discarded (%d for a later opt-out), %d forged receipts refused of %d fenced, planted violations flagged %d/%d, violations stored %d/%d, processed after an acknowledged opt-out %d",
+		e.Events, e.Processed, discarded, e.Discarded["denied_now"], e.ForgedRefused, e.ForgedFenced, e.PlantedFlagged, e.Planted,
+		e.Stored, e.Violations, e.Counts[checker.EnfAfterOptOut])
 }
 
 func sortedKeys(m map[string]int) []string {

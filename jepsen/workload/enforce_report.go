@@ -91,6 +91,7 @@ func (r *reporter) send(a *actor) bool {
 	for i, v := range resp.GetVerdicts() {
 		if v.GetKind() != optoutv1.ViolationKind_VIOLATION_KIND_UNSPECIFIED {
 			op.Enf.Reports[i].Kind, op.Enf.Reports[i].Evidence = v.GetKind().String(), v.GetEvidence()
+			op.Enf.Reports[i].ViolationID = v.GetViolationId()
 		}
 	}
 	a.record(op)
@@ -105,3 +106,55 @@ func (r *reporter) drop(n int) {
 }
 
 var errVerdicts = errors.New("workload: the cluster answered a different number of verdicts than reports")
+
+// ListViolations lists every service's stored violations after healing
+// and records one Final op per service; it returns the services it could
+// not list.
+func (e *Enforce) ListViolations(ctx context.Context) []string {
+	a, err := e.newActor()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer a.cl.Close()
+	var failed []string
+	for _, s := range append([]string{SloppyService}, e.cfg.Services...) {
+		op := history.Op{Type: history.ListViolations, Key: s, Final: true, Call: e.rec.Now(), Enf: &history.Enforce{Service: s}}
+		err := e.listAll(ctx, a, s, op.Enf)
+		if err != nil {
+			op.Outcome, op.Code, op.Error = history.Fail, codeOf(err), errText(err)
+			failed = append(failed, s+": "+errText(err))
+		} else {
+			op.Outcome = history.OK
+		}
+		a.record(op)
+	}
+	return failed
+}
+
+// listAll pages through service's violations, newest first, retrying a
+// failed page until ctx ends.
+func (e *Enforce) listAll(ctx context.Context, a *actor, service string, into *history.Enforce) error {
+	var before uint64
+	for {
+		var resp *optoutv1.ListViolationsResponse
+		var err error
+		for {
+			rctx, cancel := a.request()
+			resp, err = a.cl.ListViolations(rctx, &optoutv1.ListViolationsRequest{Service: service, BeforeId: before, Limit: 1000})
+			cancel()
+			if err == nil || !a.pause(ctx, 200*time.Millisecond) {
+				break
+			}
+		}
+		if err != nil {
+			return err
+		}
+		for _, v := range resp.GetViolations() {
+			into.Stored = append(into.Stored, v.GetId())
+			before = v.GetId()
+		}
+		if len(resp.GetViolations()) < 1000 {
+			return nil
+		}
+	}
+}

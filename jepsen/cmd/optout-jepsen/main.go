@@ -43,10 +43,10 @@ type Main struct {
 	fs             *flag.FlagSet
 
 	nemeses, backend, tier, out, binary, image, logLevel, workload string
-	time, checkTimeout                                   time.Duration
-	nodes, concurrency, keys, negativeRuns               int
-	seed                                                 uint64
-	long, negativeOnly, overlap, installDeps             bool
+	time, checkTimeout                                             time.Duration
+	nodes, concurrency, keys, negativeRuns                         int
+	seed                                                           uint64
+	long, negativeOnly, overlap, installDeps                       bool
 
 	tc jepsen.TierConfig
 }
