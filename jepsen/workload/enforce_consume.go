@@ -33,7 +33,7 @@ func (e *Enforce) consume(ctx context.Context, a *actor, service string) {
 	}
 }
 
-// fence is the clean path: client.Fence at processing time, and the
+// fence is the clean path: client.ProcessFenced at processing time, the
 // delivery processed only on PROCESS, reported at the fence's read index
 // with the receipt it carried.
 func (e *Enforce) fence(a *actor, q *Queue, d *Delivery) {
@@ -41,7 +41,11 @@ func (e *Enforce) fence(a *actor, q *Queue, d *Delivery) {
 	ctx, cancel := a.request()
 	defer cancel()
 	op := history.Op{Type: history.Fence, Key: ev.Subject, Call: e.rec.Now(), Enf: e.enf(ev, d)}
-	f, err := a.cl.Fence(ctx, ev.Service, ev.Receipt, ev.Subject)
+	processed := false
+	f, err := a.cl.ProcessFenced(ctx, ev.Service, ev.Receipt, ev.Subject, func(context.Context) error {
+		processed = true // the processing itself: the report below
+		return nil
+	})
 	if err != nil {
 		op.Outcome, op.Code, op.Error = history.Fail, codeOf(err), errText(err)
 		a.record(op)
@@ -55,11 +59,11 @@ func (e *Enforce) fence(a *actor, q *Queue, d *Delivery) {
 		return
 	}
 	v := f.Answer.GetVerification()
-	op.Outcome, op.Enf.Processed = history.OK, f.Process
+	op.Outcome, op.Enf.Processed = history.OK, processed
 	op.Enf.Verdict, op.Enf.Reason = verdictName(f.Answer.GetVerdict()), reasonName(f.Answer.GetReason())
 	op.Enf.ReadIndex, op.Enf.CurrentVersion = v.GetReadIndex(), v.GetCurrentVersion()
 	i := a.record(op)
-	if f.Process {
+	if processed {
 		e.reporters[ev.Service].add(i, e.report(ev, v.GetReadIndex(), ev.Receipt))
 	}
 }
