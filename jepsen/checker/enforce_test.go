@@ -167,6 +167,19 @@ func TestEnforceProcessedAfterOptOut(t *testing.T) {
 	}
 }
 
+func TestEnforceOptOutAcknowledgedDuringTheFence(t *testing.T) {
+	// The fence may have read before the opt-out took effect.
+	h := base()
+	h.write(history.OptOut, "u", 1.9, 2.05, history.OK, 50)
+	h.report("svc", history.OK, map[int]string{h.fence("svc", history.RoleGenuine, "u", 2, 2.1, "process", "", 49, 20): ""})
+	wantOnly(t, check(h), "")
+	// Acknowledged before it started: a violation.
+	h = base()
+	h.write(history.OptOut, "u", 1.9, 1.99, history.OK, 50)
+	h.report("svc", history.OK, map[int]string{h.fence("svc", history.RoleGenuine, "u", 2, 2.1, "process", "", 51, 20): ""})
+	wantOnly(t, check(h), EnfAfterOptOut)
+}
+
 func TestEnforceFailClosedAndDiscardsAreNotProcessing(t *testing.T) {
 	h := base()
 	h.write(history.OptOut, "u", 1, 1.1, history.OK, 50)
