@@ -351,6 +351,9 @@ func check(ctx context.Context, cfg RunConfig, rec *history.Recorder, res *repor
 	res.CheckSeconds = time.Since(start).Seconds()
 	res.Ops = report.Summarize(ops)
 	res.Ops.Checked = res.Linearizability.OpsChecked
+	if res.Enforce != nil {
+		res.Ops.Checked = res.Enforce.OpsChecked
+	}
 	res.Unavailability = report.ComputeUnavailability(ops, faultRecords(res.Faults), int64(graceAfter), workloadEnd)
 	res.CollectAnomalies()
 	res.Decide()

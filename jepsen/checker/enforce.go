@@ -67,8 +67,11 @@ type EnforceFinding struct {
 
 // EnforceResult is the enforcement checker's verdict and counts.
 type EnforceResult struct {
-	Valid  bool `json:"valid"`
-	Events int  `json:"events"`
+	Valid bool `json:"valid"`
+	// OpsChecked counts the enforcement ops read (every one but the
+	// register workload's).
+	OpsChecked int `json:"ops_checked"`
+	Events     int `json:"events"`
 	// EventsByRole counts events (genuine, false-*, forged-*, planted-*).
 	EventsByRole map[string]int `json:"events_by_role"`
 	Gates        int            `json:"gates"`
@@ -151,6 +154,9 @@ func CheckEnforce(ops []history.Op, opt EnforceOptions) EnforceResult {
 	events := map[int]string{}
 	var processings []history.Op
 	for _, op := range sorted {
+		if op.Enf != nil {
+			res.OpsChecked++
+		}
 		if op.Enf != nil && op.Enf.Event != 0 && events[op.Enf.Event] == "" && op.Enf.Role != "" {
 			events[op.Enf.Event] = op.Enf.Role
 		}

@@ -104,7 +104,7 @@ func (e *Enforce) processed(a *actor, d *Delivery, version uint64, rcpt string) 
 func (e *Enforce) readIndex(a *actor) uint64 {
 	ctx, cancel := a.request()
 	defer cancel()
-	op := history.Op{Type: history.ReadIndex, Key: SloppyService, Call: e.rec.Now()}
+	op := history.Op{Type: history.ReadIndex, Key: SloppyService, Call: e.rec.Now(), Enf: &history.Enforce{Service: SloppyService}}
 	r, err := a.cl.ReadIndex(ctx)
 	if err != nil {
 		op.Outcome, op.Code, op.Error = history.Fail, codeOf(err), errText(err)
