@@ -281,31 +281,6 @@ func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Plann
 	return d, wlErr
 }
 
-// newLoad builds the run's workload; load runs it until its context ends.
-func newLoad(cfg RunConfig, cl *cluster, rec *history.Recorder) (load func(context.Context) error, d driven, err error) {
-	if cfg.workload() == WorkloadEnforce {
-		ec := workload.DefaultEnforceConfig(cl.endpoints(), cfg.Seed)
-		ec.SkipFence, ec.Log = cfg.NegativeControl, cfg.Log
-		d.enf, err = workload.NewEnforce(ec, rec)
-		// No watch streams: they follow the register purpose.
-		d.watchers = workload.StartWatchers(nil, cfg.Log)
-		return func(ctx context.Context) error { return d.enf.Run(ctx) }, d, err
-	}
-	mix := workload.DefaultMix()
-	if cfg.NegativeControl {
-		mix = workload.ReadHeavyMix()
-	}
-	d.wl, err = workload.New(workload.Config{Endpoints: cl.endpoints(), Concurrency: cfg.Concurrency, Keys: cfg.Keys,
-		Seed: cfg.Seed, Mix: mix, Timeout: 5 * time.Second, Think: 5 * time.Millisecond, Log: cfg.Log}, rec)
-	if err != nil {
-		return nil, d, err
-	}
-	// The watchers start before the first write, so they see every change,
-	// and outlive the workload until they have caught up after healing.
-	d.watchers = workload.StartWatchers(cl.endpoints(), cfg.Log)
-	return d.wl.Run, d, nil
-}
-
 // afterwards waits for convergence and reads every key on every node.
 func afterwards(ctx context.Context, cl *cluster, rec *history.Recorder, wl *workload.Workload, res *report.Results) {
 	res.Convergence = cl.converge(ctx, convergeLimit)

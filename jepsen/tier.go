@@ -37,15 +37,6 @@ const (
 	EnforceTime = 25 * time.Second
 )
 
-// EnforceNemeses is the fault mix of the tiers' enforcement run: a new
-// leader (fences and reports of the old one end unknown or fail over), a
-// crash and restart, a paused leader.
-var EnforceNemeses = []string{"partition-leader", "kill", "pause"}
-
-// enforceNegativeNemeses: the negative control needs flips and queue
-// delays, not faults; one fault kind keeps it a chaos run.
-var enforceNegativeNemeses = []string{"partition-follower"}
-
 // TierConfig describes a set of runs.
 type TierConfig struct {
 	Tier string
@@ -157,21 +148,6 @@ func (tc TierConfig) Runs() ([]RunConfig, error) {
 		}
 	}
 	return runs, nil
-}
-
-// enforceRuns are the ci and long tiers' enforcement pair: one run under
-// EnforceNemeses (overlapping, for --time, in the long tier) and its
-// negative control.
-func (tc TierConfig) enforceRuns(t time.Duration) []RunConfig {
-	r := tc.Base
-	r.Name, r.Workload, r.Nemeses, r.Overlap, r.Time, r.Seed = WorkloadEnforce, WorkloadEnforce, EnforceNemeses, false, EnforceTime, tc.Base.Seed+2000
-	if tc.Tier == TierLong {
-		r.Name, r.Overlap, r.Time = "enforce-overlap", true, t
-	}
-	n := tc.Base
-	n.Name, n.Workload, n.Nemeses, n.Overlap, n.Time = "enforce-negative-control", WorkloadEnforce, enforceNegativeNemeses, false, NegativeTime
-	n.NegativeControl, n.Seed = true, tc.Base.Seed+3000
-	return []RunConfig{r, n}
 }
 
 func orDuration(v, d time.Duration) time.Duration {
