@@ -55,7 +55,7 @@ img{max-width:100%}
 <h1>{{.R.Name}}: <span class="{{.R.Verdict}}">{{.R.Verdict}}</span></h1>
 <p>backend {{.R.Backend}}, {{.R.Nodes}} nodes, concurrency {{.R.Concurrency}}, {{.R.Keys}} keys, seed {{.R.Seed}},
 workload {{f1 .R.WorkloadSeconds}} s, wall {{f1 .R.WallSeconds}} s, started {{.R.Started.Format "2006-01-02 15:04:05"}}
-{{if .R.NegativeControl}}<br><b>Negative control</b>: every node serves reads without a read index (--unsafe-stale-reads-for-chaos-tests); the checker must find a violation.{{end}}</p>
+{{if .R.NegativeControl}}{{if not .R.Enforce}}<br><b>Negative control</b>: every node serves reads without a read index (--unsafe-stale-reads-for-chaos-tests); the checker must find a violation.{{end}}{{end}}</p>
 <p>{{.R.Ops.Total}} operations, {{.R.Ops.Checked}} checked for linearizability over {{.R.Linearizability.Keys}} keys
 ({{.R.Linearizability.SecondPass}} needed the second pass); check time {{f1 .R.CheckSeconds}} s.</p>
 
