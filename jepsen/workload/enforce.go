@@ -66,7 +66,7 @@ type EnforceConfig struct {
 }
 
 // DefaultEnforceConfig is the shape the harness runs: 16 subjects flipping
-// about once a second each, three producers, two clean services.
+// about every two seconds each, three producers, two clean services.
 func DefaultEnforceConfig(eps []Endpoint, seed uint64) EnforceConfig {
 	return EnforceConfig{Endpoints: eps, Seed: seed, Subjects: 16, Producers: 3, Services: []string{"svc-a", "svc-b"},
 		ConsumersPerService: 2, Flippers: 2, FlipEvery: 150 * time.Millisecond, OverrideEvery: 1500 * time.Millisecond,
