@@ -123,29 +123,31 @@ func (c *cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 	return nil
 }
 
-// definePurpose defines the purpose every key uses (Set refuses an
-// undefined purpose), through whichever node accepts it. A server without
-// a catalog (Unimplemented) needs none.
-func (c *cluster) definePurpose(ctx context.Context, timeout time.Duration) error {
+// definePurposes defines the purposes the workload uses (Set refuses an
+// undefined purpose), each through whichever node accepts it. A server
+// without a catalog (Unimplemented) needs none.
+func (c *cluster) definePurposes(ctx context.Context, timeout time.Duration, names ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var last error
-	ok := poll(ctx, 200*time.Millisecond, func() bool {
-		for _, n := range c.Nodes() {
-			cat := optoutv1connect.NewCatalogServiceClient(http.DefaultClient, "http://"+n.API)
-			rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
-			_, err := cat.DefinePurpose(rctx, connect.NewRequest(&optoutv1.DefinePurposeRequest{Purpose: &optoutv1.Purpose{
-				Name: workload.Purpose, Description: "keys written by the chaos harness", DefaultDecision: optoutv1.Default_DEFAULT_ALLOW}}))
-			rcancel()
-			if err == nil || connect.CodeOf(err) == connect.CodeUnimplemented {
-				return true
+	for _, name := range names {
+		var last error
+		ok := poll(ctx, 200*time.Millisecond, func() bool {
+			for _, n := range c.Nodes() {
+				cat := optoutv1connect.NewCatalogServiceClient(http.DefaultClient, "http://"+n.API)
+				rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
+				_, err := cat.DefinePurpose(rctx, connect.NewRequest(&optoutv1.DefinePurposeRequest{Purpose: &optoutv1.Purpose{
+					Name: name, Description: "keys written by the chaos harness", DefaultDecision: optoutv1.Default_DEFAULT_ALLOW}}))
+				rcancel()
+				if err == nil || connect.CodeOf(err) == connect.CodeUnimplemented {
+					return true
+				}
+				last = fmt.Errorf("%s: %w", n.ID, err)
 			}
-			last = fmt.Errorf("%s: %w", n.ID, err)
+			return false
+		})
+		if !ok {
+			return fmt.Errorf("jepsen: define purpose %q: %w", name, last)
 		}
-		return false
-	})
-	if !ok {
-		return fmt.Errorf("jepsen: define purpose %q: %w", workload.Purpose, last)
 	}
 	return nil
 }

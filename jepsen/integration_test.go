@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,8 +82,9 @@ func TestCleanupRemovesLeftovers(t *testing.T) {
 }
 
 // TestShortRuns starts real clusters: an ordinary run must pass and a
-// negative control must be caught. It is slow (about a minute), so it runs
-// only with OPTOUT_JEPSEN_INTEGRATION=1.
+// negative control must be caught, for the register and the enforcement
+// workload. It is slow (about two minutes), so it runs only with
+// OPTOUT_JEPSEN_INTEGRATION=1.
 func TestShortRuns(t *testing.T) {
 	if os.Getenv("OPTOUT_JEPSEN_INTEGRATION") != "1" {
 		t.Skip("starts real clusters for a minute; set OPTOUT_JEPSEN_INTEGRATION=1 (as root) to run it")
@@ -123,5 +125,26 @@ func TestShortRuns(t *testing.T) {
 		if st, err := os.Stat(res.Dir + "/" + f); err != nil || st.Size() == 0 {
 			t.Errorf("%s missing or empty: %v", f, err)
 		}
+	}
+
+	enf := cfg
+	enf.Name, enf.Nemeses, enf.Workload = "enforce", []string{"kill"}, WorkloadEnforce
+	res, err = Run(context.Background(), enf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := res.Enforce
+	if res.Verdict != "PASS" || e == nil || e.Processed == 0 || e.Planted == 0 || e.PlantedFlagged != e.Planted || e.ForgedRefused == 0 ||
+		e.Violations == 0 || e.Stored != e.Violations || res.EnforceQueue == nil || res.EnforceQueue.Duplicates == 0 {
+		t.Fatalf("%s\n%+v", res.SummaryLine(), e)
+	}
+	enfNeg := enf
+	enfNeg.Name, enfNeg.NegativeControl = "enforce-negative", true
+	res, err = Run(context.Background(), enfNeg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != "CAUGHT" || slices.Contains(res.ServerArgs, "--unsafe-stale-reads-for-chaos-tests") {
+		t.Fatalf("enforcement negative control not caught: %s", res.SummaryLine())
 	}
 }

@@ -30,9 +30,15 @@ type RunConfig struct {
 	Time        time.Duration
 	Nemeses     []string
 	Overlap     bool
-	// NegativeControl starts every node with
+	// Workload is WorkloadRegister (registers, set and watch streams; ""
+	// means it) or WorkloadEnforce.
+	Workload string
+	// NegativeControl, for the register workload, starts every node with
 	// --unsafe-stale-reads-for-chaos-tests; the run succeeds only if the
-	// checker finds a linearizability violation.
+	// checker finds a linearizability violation. For the enforcement
+	// workload the clean services skip the fence instead, and the run
+	// succeeds only if the checker finds an event processed after an
+	// acknowledged opt-out.
 	NegativeControl bool
 	Seed            uint64
 	OutRoot         string
@@ -85,6 +91,8 @@ func (c *RunConfig) Validate() error {
 		return fmt.Errorf("--keys: %d must be at least 1", c.Keys)
 	case len(c.Nemeses) == 0:
 		return errors.New("--nemesis: name at least one fault")
+	case c.Workload != "" && c.Workload != WorkloadRegister && c.Workload != WorkloadEnforce:
+		return fmt.Errorf("--workload: unknown %q (choose %s or %s)", c.Workload, WorkloadRegister, WorkloadEnforce)
 	}
 	for _, n := range c.Nemeses {
 		if _, err := nemesis.Lookup(n); err != nil {
@@ -106,7 +114,7 @@ func (c *RunConfig) schedule() ([]nemesis.Planned, error) {
 }
 
 func (c *RunConfig) backend(dataRoot, logDir string) (db.Backend, error) {
-	opts := db.Options{Nodes: c.Nodes, ServerArgs: ServerArgs(c.NegativeControl), LogDir: logDir, Log: c.Log}
+	opts := db.Options{Nodes: c.Nodes, ServerArgs: ServerArgs(c.unsafeReads()), LogDir: logDir, Log: c.Log}
 	if c.Backend == "docker" {
 		return db.NewDocker(context.Background(), db.DockerOptions{Options: opts, Image: c.Image})
 	}
@@ -141,7 +149,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Results, error) {
 	}
 	res := &report.Results{Name: cfg.Name, Dir: dir, Backend: cfg.Backend, Nodes: cfg.Nodes, Concurrency: cfg.Concurrency,
 		Keys: cfg.Keys, Seed: cfg.Seed, Nemeses: cfg.Nemeses, Overlap: cfg.Overlap, NegativeControl: cfg.NegativeControl,
-		ServerArgs: ServerArgs(cfg.NegativeControl), Started: wall, Schedule: plan}
+		Workload: cfg.workload(), ServerArgs: ServerArgs(cfg.unsafeReads()), Started: wall, Schedule: plan}
 	teardown := func() {
 		tctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -164,7 +172,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Results, error) {
 		teardown()
 		return nil, fmt.Errorf("%w (node logs in %s)", err, filepath.Join(dir, "nodes"))
 	}
-	if err := cl.definePurpose(ctx, readyTimeout); err != nil {
+	if err := cl.definePurposes(ctx, readyTimeout, cfg.purposes()...); err != nil {
 		teardown()
 		return nil, err
 	}
@@ -179,14 +187,17 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Results, error) {
 	}
 	workloadEnd := rec.Now()
 	res.WorkloadSeconds = float64(workloadEnd) / 1e9
-	if ctx.Err() == nil {
-		afterwards(ctx, cl, rec, wl, res)
-		watchAfterwards(ctx, rec, d.watchers, res)
-	} else {
+	switch {
+	case ctx.Err() != nil:
 		// Interrupted: no convergence wait or final reads; the history so
-		// far is still checked for linearizability.
+		// far is still checked.
 		d.watchers.Stop()
 		res.Interrupted = true
+	case d.enf != nil:
+		enforceAfterwards(ctx, cl, d.enf, res)
+	default:
+		afterwards(ctx, cl, rec, wl, res)
+		watchAfterwards(ctx, rec, d.watchers, res)
 	}
 	teardown()
 	check(ctx, cfg, rec, res, workloadEnd)
@@ -202,6 +213,7 @@ func Run(ctx context.Context, cfg RunConfig) (*report.Results, error) {
 type driven struct {
 	rec      *history.Recorder
 	wl       *workload.Workload
+	enf      *workload.Enforce // the enforcement workload instead of wl
 	watchers *workload.Watchers
 	execErr  error
 }
@@ -209,18 +221,11 @@ type driven struct {
 // drive runs the workload and the nemesis together for cfg.Time.
 func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Planned, res *report.Results) (driven, error) {
 	rec := history.NewRecorder()
-	mix := workload.DefaultMix()
-	if cfg.NegativeControl {
-		mix = workload.ReadHeavyMix()
-	}
-	wl, err := workload.New(workload.Config{Endpoints: cl.endpoints(), Concurrency: cfg.Concurrency, Keys: cfg.Keys,
-		Seed: cfg.Seed, Mix: mix, Timeout: 5 * time.Second, Think: 5 * time.Millisecond, Log: cfg.Log}, rec)
+	load, d, err := newLoad(cfg, cl, rec)
 	if err != nil {
 		return driven{}, err
 	}
-	// The watchers start before the first write, so they see every change,
-	// and outlive the workload until they have caught up after healing.
-	watchers := workload.StartWatchers(cl.endpoints(), cfg.Log)
+	watchers := d.watchers
 	x := nemesis.NewExecutor(cl, cfg.Log, rec.Now, cfg.Seed)
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
@@ -232,7 +237,7 @@ func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Plann
 	// schedule heals everything by cfg.Time-recovery; when applying faults
 	// took longer (a slow container restart), the workload runs on until
 	// it has had the recovery time under load after the last heal.
-	go func() { defer wg.Done(); wlErr = wl.Run(wctx) }()
+	go func() { defer wg.Done(); wlErr = load(wctx) }()
 	go func() { defer wg.Done(); defer close(execDone); execErr = x.Run(ctx, rec.Start(), plan) }()
 	go func() {
 		defer wg.Done()
@@ -272,7 +277,8 @@ func drive(ctx context.Context, cfg RunConfig, cl *cluster, plan []nemesis.Plann
 	if wlErr != nil {
 		watchers.Stop()
 	}
-	return driven{rec: rec, wl: wl, watchers: watchers, execErr: execErr}, wlErr
+	d.rec, d.execErr = rec, execErr
+	return d, wlErr
 }
 
 // afterwards waits for convergence and reads every key on every node.
@@ -311,9 +317,18 @@ func check(ctx context.Context, cfg RunConfig, rec *history.Recorder, res *repor
 	}
 	res.Linearizability = checker.CheckLinearizable(ctx, ops, opts)
 	res.Monotonic = checker.CheckMonotonic(ops)
+	if cfg.workload() == WorkloadEnforce {
+		eo := checker.DefaultEnforceOptions(workload.SloppyService)
+		eo.Fencing, eo.Interrupted = !cfg.NegativeControl, res.Interrupted
+		er := checker.CheckEnforce(ops, eo)
+		res.Enforce = &er
+	}
 	res.CheckSeconds = time.Since(start).Seconds()
 	res.Ops = report.Summarize(ops)
 	res.Ops.Checked = res.Linearizability.OpsChecked
+	if res.Enforce != nil {
+		res.Ops.Checked = res.Enforce.OpsChecked
+	}
 	res.Unavailability = report.ComputeUnavailability(ops, faultRecords(res.Faults), int64(graceAfter), workloadEnd)
 	res.CollectAnomalies()
 	res.Decide()

@@ -32,6 +32,9 @@ const (
 	CITime       = 30 * time.Second
 	LongTime     = 2 * time.Minute
 	NegativeTime = 15 * time.Second
+	// EnforceTime is the CI tier's enforcement run; its negative control
+	// runs NegativeTime.
+	EnforceTime = 25 * time.Second
 )
 
 // TierConfig describes a set of runs.
@@ -49,6 +52,9 @@ type TierConfig struct {
 	NegativeRuns int
 	// NegativeOnly runs only the negative control.
 	NegativeOnly bool
+	// Workload chooses the single tier's workload (and the negative
+	// control's with NegativeOnly); ci and long run both.
+	Workload string
 }
 
 // Runs expands a tier into its runs.
@@ -82,13 +88,23 @@ func (tc TierConfig) Runs() ([]RunConfig, error) {
 	if t <= 0 {
 		return nil, fmt.Errorf("--time: %v must be positive", t)
 	}
+	if tc.Workload != "" && tc.Workload != WorkloadRegister && tc.Workload != WorkloadEnforce {
+		return nil, fmt.Errorf("--workload: unknown %q (choose %s or %s)", tc.Workload, WorkloadRegister, WorkloadEnforce)
+	}
+	if tc.Workload != "" && tc.Tier != TierSingle {
+		return nil, fmt.Errorf("--workload: the %s tier runs every workload; use --tier single", tc.Tier)
+	}
 	if tc.NegativeOnly {
 		kinds, negRuns = nil, max(negRuns, 1)
 	}
+	enforceOnly := tc.Workload == WorkloadEnforce
 	var runs []RunConfig
 	add := func(name string, ks []string, overlap bool, d time.Duration, seed uint64) {
 		r := tc.Base
 		r.Name, r.Nemeses, r.Overlap, r.Time, r.Seed = name, ks, overlap, d, seed
+		if tc.Workload != "" {
+			r.Workload = tc.Workload
+		}
 		runs = append(runs, r)
 	}
 	switch {
@@ -115,7 +131,13 @@ func (tc TierConfig) Runs() ([]RunConfig, error) {
 			r.Time = tc.Time
 		}
 		r.NegativeControl, r.Keys, r.Seed = true, 3, tc.Base.Seed+1000+uint64(i)
+		if enforceOnly {
+			r.Name, r.Nemeses, r.Workload = fmt.Sprintf("enforce-negative-control-%d", i+1), enforceNegativeNemeses, WorkloadEnforce
+		}
 		runs = append(runs, r)
+	}
+	if tc.Tier != TierSingle && !tc.NegativeOnly {
+		runs = append(runs, tc.enforceRuns(t)...)
 	}
 	for i := range runs {
 		if err := runs[i].Validate(); err != nil {
@@ -151,15 +173,26 @@ type TierResult struct {
 	Failed         []string          `json:"failed,omitempty"`
 	NegativeRuns   int               `json:"negative_control_runs"`
 	NegativeCaught int               `json:"negative_control_caught"`
-	OK             bool              `json:"ok"`
+	// The enforcement workload's negative controls, counted apart.
+	EnforceNegativeRuns   int  `json:"enforce_negative_control_runs"`
+	EnforceNegativeCaught int  `json:"enforce_negative_control_caught"`
+	OK                    bool `json:"ok"`
 }
 
-// DetectionRate is caught/runs of the negative control.
+// DetectionRate is caught/runs of the negative controls: the register
+// workload's, then (when any ran) the enforcement workload's.
 func (t *TierResult) DetectionRate() string {
-	if t.NegativeRuns == 0 {
-		return "n/a"
+	rate := func(caught, runs int) string {
+		if runs == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%d/%d", caught, runs)
 	}
-	return fmt.Sprintf("%d/%d", t.NegativeCaught, t.NegativeRuns)
+	out := rate(t.NegativeCaught, t.NegativeRuns)
+	if t.EnforceNegativeRuns > 0 {
+		out += ", enforcement " + rate(t.EnforceNegativeCaught, t.EnforceNegativeRuns)
+	}
+	return out
 }
 
 // RunTier runs every run of a tier in turn, printing each summary line to
@@ -189,7 +222,13 @@ func RunTier(ctx context.Context, tc TierConfig, out io.Writer) (*TierResult, er
 			continue
 		}
 		tr.Runs = append(tr.Runs, res)
-		if rc.NegativeControl {
+		switch {
+		case rc.NegativeControl && rc.workload() == WorkloadEnforce:
+			tr.EnforceNegativeRuns++
+			if res.Verdict == "CAUGHT" {
+				tr.EnforceNegativeCaught++
+			}
+		case rc.NegativeControl:
 			tr.NegativeRuns++
 			if res.Verdict == "CAUGHT" {
 				tr.NegativeCaught++

@@ -21,26 +21,37 @@ func TestCITier(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := nemesis.Names()
-	if len(runs) != len(names)+3 {
-		t.Fatalf("%d runs, want %d", len(runs), len(names)+3)
+	if len(runs) != len(names)+3+2 {
+		t.Fatalf("%d runs, want %d", len(runs), len(names)+3+2)
 	}
 	var budget time.Duration
 	for i, r := range runs {
 		budget += r.Time
-		if i < len(names) {
-			if len(r.Nemeses) != 1 || r.Nemeses[0] != names[i] || r.Overlap || r.NegativeControl || r.Time != CITime {
+		switch {
+		case i < len(names):
+			if len(r.Nemeses) != 1 || r.Nemeses[0] != names[i] || r.Overlap || r.NegativeControl || r.Time != CITime || r.workload() != WorkloadRegister {
 				t.Fatalf("run %d: %+v", i, r)
 			}
-			continue
-		}
-		if !r.NegativeControl || r.Keys != 3 || !slices.Contains(ServerArgs(true), "--unsafe-stale-reads-for-chaos-tests") {
-			t.Fatalf("negative run %+v", r)
+		case i < len(names)+3:
+			if !r.NegativeControl || r.Keys != 3 || !r.unsafeReads() || !slices.Contains(ServerArgs(true), "--unsafe-stale-reads-for-chaos-tests") {
+				t.Fatalf("negative run %+v", r)
+			}
+		case i == len(names)+3:
+			if r.workload() != WorkloadEnforce || r.NegativeControl || !slices.Equal(r.Nemeses, EnforceNemeses) || r.Time != EnforceTime {
+				t.Fatalf("enforcement run %+v", r)
+			}
+		default:
+			// The enforcement negative control breaks the services, not
+			// the nodes.
+			if r.workload() != WorkloadEnforce || !r.NegativeControl || r.unsafeReads() || r.Time != NegativeTime {
+				t.Fatalf("enforcement negative run %+v", r)
+			}
 		}
 	}
-	// The CI tier must fit in about 9 minutes on two cores (of CI's 20):
-	// workload time leaves room for ~10 s of set-up, checking and teardown
-	// per run.
-	if budget+time.Duration(len(runs))*10*time.Second > 9*time.Minute {
+	// The CI tier must fit in about 10 minutes on two cores (of CI's 20;
+	// 9 before the enforcement pair): workload time leaves room for ~10 s
+	// of set-up, checking and teardown per run.
+	if budget+time.Duration(len(runs))*10*time.Second > 10*time.Minute {
 		t.Fatalf("CI tier workload time %v is too long", budget)
 	}
 	if slices.Contains(ServerArgs(false), "--unsafe-stale-reads-for-chaos-tests") {
@@ -53,7 +64,8 @@ func TestLongTierOverlaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(runs) != 3 || !runs[0].Overlap || runs[0].Time != LongTime || runs[0].Nemeses[0] != "kill" || !runs[2].NegativeControl {
+	if len(runs) != 5 || !runs[0].Overlap || runs[0].Time != LongTime || runs[0].Nemeses[0] != "kill" || !runs[2].NegativeControl ||
+		runs[3].Name != "enforce-overlap" || !runs[3].Overlap || runs[3].Time != LongTime || !runs[4].NegativeControl || runs[4].workload() != WorkloadEnforce {
 		t.Fatalf("%+v", runs)
 	}
 }
@@ -63,10 +75,22 @@ func TestSingleTierAndErrors(t *testing.T) {
 	if err != nil || len(runs) != 1 || runs[0].Name != "kill+pause" {
 		t.Fatalf("%+v %v", runs, err)
 	}
+	runs, err = TierConfig{Tier: TierSingle, Base: base(), Nemeses: []string{"kill"}, Workload: WorkloadEnforce, NegativeRuns: 2}.Runs()
+	if err != nil || len(runs) != 3 || runs[0].workload() != WorkloadEnforce || !runs[1].NegativeControl || runs[2].workload() != WorkloadEnforce ||
+		runs[2].unsafeReads() || runs[2].Name != "enforce-negative-control-2" {
+		t.Fatalf("single enforcement tier: %+v %v", runs, err)
+	}
+	runs, err = TierConfig{Tier: TierSingle, Base: base(), NegativeOnly: true, Workload: WorkloadEnforce, NegativeRuns: 3}.Runs()
+	if err != nil || len(runs) != 3 || !runs[0].NegativeControl || runs[0].workload() != WorkloadEnforce {
+		t.Fatalf("enforcement negative control only: %+v %v", runs, err)
+	}
 	for _, tc := range []struct {
 		tc   TierConfig
 		want string
 	}{
+		{TierConfig{Tier: TierSingle, Base: base(), Nemeses: []string{"kill"}, Workload: "bank"}, "--workload: unknown \"bank\""},
+		{TierConfig{Tier: TierCI, Base: base(), Workload: WorkloadEnforce}, "--workload: the ci tier runs every workload"},
+		{TierConfig{Tier: TierSingle, Base: func() RunConfig { b := base(); b.Workload = "x"; return b }(), Nemeses: []string{"kill"}}, "--workload"},
 		{TierConfig{Tier: TierSingle, Base: base(), NegativeRuns: -1}, "--nemesis"},
 		{TierConfig{Tier: "x", Base: base(), Nemeses: []string{"kill"}}, "--tier"},
 		{TierConfig{Tier: TierCI, Base: base(), Time: -time.Second}, "--time"},

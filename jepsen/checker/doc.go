@@ -17,4 +17,10 @@
 //   - Monotonic (CheckMonotonic): no client sees a key's version go back.
 //   - Convergence (CheckConvergence): after healing, every node reports the
 //     same applied index and the same state digest.
+//   - Enforcement (CheckEnforce): no clean service processed an event
+//     after its subject's opt-out was acknowledged unless a re-opt-in or an
+//     ALLOW override could have been in force; the cluster's verdicts flag
+//     every planted violation and no clean report, and keep every
+//     violation they name; forged receipts are refused and false events
+//     never allowed or processed.
 package checker

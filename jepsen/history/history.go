@@ -28,11 +28,24 @@ const (
 	Add Type = "add"
 )
 
-// IsRead reports whether t has no side effects.
-func (t Type) IsRead() bool { return t == Get || t == Check }
+// IsRead reports whether t is a request without side effects on the
+// state (a fence counts, though the answering node counts it).
+func (t Type) IsRead() bool {
+	switch t {
+	case Get, Check, Gate, Fence, StateRead, ReadIndex, ListViolations:
+		return true
+	}
+	return false
+}
 
-// IsWrite reports whether t changes state.
-func (t Type) IsWrite() bool { return t == Write || t == CAS || t == Add }
+// IsWrite reports whether t goes through the log.
+func (t Type) IsWrite() bool {
+	switch t {
+	case Write, CAS, Add, OptOut, OptIn, Override, Report:
+		return true
+	}
+	return false
+}
 
 // Outcome is what the client learned about an operation.
 type Outcome string
@@ -78,6 +91,8 @@ type Op struct {
 	Final bool   `json:"final,omitempty"`
 	Code  string `json:"code,omitempty"` // the Connect code of a failure
 	Error string `json:"error,omitempty"`
+	// Enf is set on the enforcement workload's ops.
+	Enf *Enforce `json:"enf,omitempty"`
 }
 
 // Latency is Return-Call.

@@ -55,7 +55,7 @@ img{max-width:100%}
 <h1>{{.R.Name}}: <span class="{{.R.Verdict}}">{{.R.Verdict}}</span></h1>
 <p>backend {{.R.Backend}}, {{.R.Nodes}} nodes, concurrency {{.R.Concurrency}}, {{.R.Keys}} keys, seed {{.R.Seed}},
 workload {{f1 .R.WorkloadSeconds}} s, wall {{f1 .R.WallSeconds}} s, started {{.R.Started.Format "2006-01-02 15:04:05"}}
-{{if .R.NegativeControl}}<br><b>Negative control</b>: every node serves reads without a read index (--unsafe-stale-reads-for-chaos-tests); the checker must find a violation.{{end}}</p>
+{{if .R.NegativeControl}}{{if not .R.Enforce}}<br><b>Negative control</b>: every node serves reads without a read index (--unsafe-stale-reads-for-chaos-tests); the checker must find a violation.{{end}}{{end}}</p>
 <p>{{.R.Ops.Total}} operations, {{.R.Ops.Checked}} checked for linearizability over {{.R.Linearizability.Keys}} keys
 ({{.R.Linearizability.SecondPass}} needed the second pass); check time {{f1 .R.CheckSeconds}} s.</p>
 
@@ -87,7 +87,26 @@ workload {{f1 .R.WorkloadSeconds}} s, wall {{f1 .R.WallSeconds}} s, started {{.R
 <li>watch: {{if .R.Watch.Valid}}valid{{else}}INVALID{{end}} — {{.R.Watch.Streams}} streams, {{.R.Watch.Delivered}} changes delivered, {{.R.Watch.Restarts}} restarts, final index {{.R.Watch.FinalIndex}}</li>
 <li>version monotonicity: {{if .R.Monotonic.Valid}}valid{{else}}INVALID{{end}}</li>
 <li>convergence: {{if .R.Convergence.Valid}}valid{{else}}INVALID: {{.R.Convergence.Reason}}{{end}} (waited {{f1 .R.Convergence.WaitedSeconds}} s)</li>
+{{with .R.Enforce}}<li>enforcement: {{if .Valid}}valid{{else}}INVALID {{.Counts}}{{end}}</li>{{end}}
 </ul>
+{{with .R.Enforce}}<h2>Enforcement</h2>
+{{if $.R.NegativeControl}}<p><b>Negative control</b>: the clean services process on the producer's receipt alone (no fence); the checker must find an event processed after an acknowledged opt-out.</p>{{end}}
+<table>
+<tr><td>events by role</td><td>{{.EventsByRole}}</td></tr>
+<tr><td>gates</td><td>{{.Gates}} ({{.GatesAllowed}} allowed, {{.GatesFailed}} failed closed)</td></tr>
+<tr><td>fences</td><td>{{.Fences}} ({{.FencesFailed}} failed closed)</td></tr>
+<tr><td>processed by clean services</td><td>{{.Processed}} ({{.AfterReOptIn}} with a receipt from before a replaced opt-out, {{.UnderOverride}} under an ALLOW override only)</td></tr>
+<tr><td>discarded by reason</td><td>{{.Discarded}}</td></tr>
+<tr><td>flips acknowledged</td><td>{{.OptOuts}} opt-outs, {{.OptIns}} re-opt-ins, {{.FlipsUnknown}} unknown</td></tr>
+<tr><td>ALLOW overrides</td><td>{{.Overrides}} created, {{.OverridesUnk}} unknown</td></tr>
+<tr><td>forged receipts</td><td>{{.ForgedRefused}} refused of {{.ForgedFenced}} fenced</td></tr>
+<tr><td>false events</td><td>{{.FalseRefused}} refused at the gate of {{.FalseGated}}</td></tr>
+<tr><td>planted violations</td><td>{{.PlantedFlagged}} flagged of {{.Planted}}</td></tr>
+<tr><td>violations named by verdicts</td><td>{{.Violations}} ({{.Stored}} found by the final ListViolations)</td></tr>
+<tr><td>reports judged</td><td>{{.Reports}} ({{.CleanReports}} clean processings, {{.UnfencedFlagged}} unfenced ones flagged, {{.Unreported}} unreported)</td></tr>
+<tr><td>anomalies</td><td>{{.Counts}}</td></tr>
+</table>{{end}}
+{{with .R.EnforceQueue}}<p>Queue: {{.Events}} events, {{.Deliveries}} deliveries ({{.Duplicates}} duplicates, {{.LongWaits}} long waits, {{.Redelivered}} redelivered after a failed fence, {{.GaveUp}} given up, {{.Undelivered}} undelivered at the end).</p>{{end}}
 {{range .Vis}}<h2>Porcupine: {{.}}</h2><p><a href="{{.}}">open</a></p><iframe src="{{.}}"></iframe>{{end}}
 <p>Files: <a href="results.json">results.json</a>, <a href="history.jsonl">history.jsonl</a>, node logs in <a href="nodes/">nodes/</a>.</p>
 </body></html>

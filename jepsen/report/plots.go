@@ -28,6 +28,23 @@ var typeShape = map[history.Type]draw.GlyphDrawer{
 	history.Write: draw.TriangleGlyph{},
 	history.CAS:   draw.SquareGlyph{},
 	history.Add:   draw.CrossGlyph{},
+	// The enforcement workload's (never in the same run as the above).
+	history.Gate:     draw.PlusGlyph{},
+	history.Fence:    draw.BoxGlyph{},
+	history.Process:  draw.PyramidGlyph{},
+	history.OptOut:   draw.TriangleGlyph{},
+	history.OptIn:    draw.SquareGlyph{},
+	history.Override: draw.CrossGlyph{},
+	history.Report:   draw.RingGlyph{},
+}
+
+// shapeOf is typ's glyph; a type without one is drawn as a circle rather
+// than not at all.
+func shapeOf(typ history.Type) draw.GlyphDrawer {
+	if g, ok := typeShape[typ]; ok {
+		return g
+	}
+	return draw.CircleGlyph{}
 }
 
 // faultColors shade fault intervals, one colour per kind.
@@ -118,7 +135,7 @@ func LatencyPlot(path, title string, ops []history.Op, faults []Fault) error {
 			return fmt.Errorf("report: %w", err)
 		}
 		s.GlyphStyle.Color = outcomeColor[k.out]
-		s.GlyphStyle.Shape = typeShape[k.typ]
+		s.GlyphStyle.Shape = shapeOf(k.typ)
 		s.GlyphStyle.Radius = vg.Points(1.6)
 		p.Add(s)
 		p.Legend.Add(fmt.Sprintf("%s %s (%d)", k.typ, k.out, len(groups[k])), s)

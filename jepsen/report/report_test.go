@@ -13,6 +13,8 @@ import (
 	"github.com/optoutd/optoutd/jepsen/checker"
 	"github.com/optoutd/optoutd/jepsen/history"
 	"github.com/optoutd/optoutd/jepsen/nemesis"
+	"github.com/optoutd/optoutd/jepsen/workload"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 func sampleOps() []history.Op {
@@ -151,5 +153,77 @@ func TestProgressLine(t *testing.T) {
 	line := p.Line()
 	if !strings.Contains(line, "ops=2 ok=1 err=1 fault=kill[n2]") || !strings.HasPrefix(line, "[kill]") {
 		t.Fatalf("line %q", line)
+	}
+}
+
+func TestEveryOpTypeHasAShape(t *testing.T) {
+	// A series with a nil glyph is silently not drawn: the types both
+	// workloads plot most have their own, and any other falls back.
+	for _, typ := range []history.Type{history.Get, history.Check, history.Write, history.CAS, history.Add, history.Gate, history.Fence,
+		history.Process, history.OptOut, history.OptIn, history.Override, history.Report} {
+		if _, ok := typeShape[typ]; !ok {
+			t.Errorf("%s has no glyph of its own", typ)
+		}
+	}
+	if _, ok := shapeOf(history.StateRead).(draw.CircleGlyph); !ok {
+		t.Error("a type without a glyph is not drawn as a circle")
+	}
+}
+
+func TestEnforcementResults(t *testing.T) {
+	ok := func() *Results {
+		return &Results{Name: "enforce", Workload: "enforce", Linearizability: checker.LinearResult{Valid: true},
+			Set: checker.SetResult{Valid: true}, Monotonic: checker.MonotonicResult{Valid: true}, Convergence: checker.ConvergenceResult{Valid: true},
+			Enforce: &checker.EnforceResult{Valid: true, Events: 9, Processed: 5, Discarded: map[string]int{"denied_now": 2, "invalid_receipt": 1},
+				ForgedRefused: 1, ForgedFenced: 1, Planted: 3, PlantedFlagged: 3, Violations: 3, Stored: 3, Counts: map[string]int{}},
+			EnforceQueue: &workload.QueueStats{Events: 9, Deliveries: 12, Duplicates: 3}}
+	}
+	r := ok()
+	r.CollectAnomalies()
+	r.Decide()
+	line := r.SummaryLine()
+	if r.Verdict != "PASS" || !strings.Contains(line, "enforce: 9 events, 5 processed, 3 discarded (2 for a later opt-out), 1 forged receipts refused of 1 fenced, planted violations flagged 3/3, violations stored 3/3") {
+		t.Fatalf("%s: %s", r.Verdict, line)
+	}
+	// Findings become anomalies, with a line for those not listed.
+	r = ok()
+	r.Enforce.Counts = map[string]int{checker.EnfAfterOptOut: 25}
+	for range checker.MaxListed {
+		r.Enforce.Findings = append(r.Enforce.Findings, checker.EnforceFinding{Type: checker.EnfAfterOptOut, Key: "enf-1", Detail: "op #1"})
+	}
+	r.CollectAnomalies()
+	r.Decide()
+	if r.Verdict != "FAIL" || len(r.Anomalies) != checker.MaxListed+1 || !strings.Contains(r.Anomalies[checker.MaxListed].Detail, "and 5 more") {
+		t.Fatalf("%s %+v", r.Verdict, r.Anomalies)
+	}
+	// The enforcement negative control is caught by its own rule only: a
+	// linearizability failure (or anything else) does not count.
+	neg := ok()
+	neg.NegativeControl = true
+	neg.Linearizability = checker.LinearResult{Failed: []checker.KeyResult{{Key: "reg-0", Verdict: checker.NotLinearizable}}}
+	neg.Enforce.Counts = map[string]int{checker.EnfForgedAccepted: 1}
+	neg.CollectAnomalies()
+	neg.Decide()
+	if neg.OK() || neg.Verdict != "MISSED" {
+		t.Fatalf("%+v", neg)
+	}
+	neg.Enforce.Counts[checker.EnfAfterOptOut] = 1
+	neg.CollectAnomalies()
+	neg.Decide()
+	if !neg.OK() || neg.Verdict != "CAUGHT" {
+		t.Fatalf("%+v", neg)
+	}
+	dir := t.TempDir()
+	if err := WriteHTML(filepath.Join(dir, "report.html"), neg, nil); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	for _, want := range []string{"<h2>Enforcement</h2>", "(no fence)", "planted violations", "Queue: 9 events, 12 deliveries (3 duplicates"} {
+		if !strings.Contains(string(h), want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	if strings.Contains(string(h), "unsafe-stale-reads") {
+		t.Error("the enforcement negative control is described as the stale-read one")
 	}
 }

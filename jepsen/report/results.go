@@ -11,6 +11,7 @@ import (
 	"github.com/optoutd/optoutd/jepsen/checker"
 	"github.com/optoutd/optoutd/jepsen/history"
 	"github.com/optoutd/optoutd/jepsen/nemesis"
+	"github.com/optoutd/optoutd/jepsen/workload"
 )
 
 // Results is everything one run found; it is written as results.json.
@@ -24,6 +25,7 @@ type Results struct {
 	Seed            uint64    `json:"seed"`
 	Nemeses         []string  `json:"nemeses"`
 	Overlap         bool      `json:"overlapping_faults"`
+	Workload        string    `json:"workload"`
 	NegativeControl bool      `json:"negative_control"`
 	ServerArgs      []string  `json:"server_args"`
 	Started         time.Time `json:"started"`
@@ -35,14 +37,18 @@ type Results struct {
 	FaultsByKind map[string]int    `json:"faults_by_kind"`
 	Schedule     []nemesis.Planned `json:"schedule"`
 
-	Linearizability   checker.LinearResult      `json:"linearizability"`
-	Set               checker.SetResult         `json:"set"`
-	Watch             checker.WatchResult       `json:"watch"`
-	Monotonic         checker.MonotonicResult   `json:"monotonic"`
-	Convergence       checker.ConvergenceResult `json:"convergence"`
-	FinalReadFailures []string                  `json:"final_read_failures,omitempty"`
-	Unavailability    Unavailability            `json:"unavailability"`
-	CheckSeconds      float64                   `json:"check_s"`
+	Linearizability checker.LinearResult      `json:"linearizability"`
+	Set             checker.SetResult         `json:"set"`
+	Watch           checker.WatchResult       `json:"watch"`
+	Monotonic       checker.MonotonicResult   `json:"monotonic"`
+	Convergence     checker.ConvergenceResult `json:"convergence"`
+	// Enforce is the enforcement checker's result (enforce workload only),
+	// EnforceQueue what its queues did.
+	Enforce           *checker.EnforceResult `json:"enforce,omitempty"`
+	EnforceQueue      *workload.QueueStats   `json:"enforce_queue,omitempty"`
+	FinalReadFailures []string               `json:"final_read_failures,omitempty"`
+	Unavailability    Unavailability         `json:"unavailability"`
+	CheckSeconds      float64                `json:"check_s"`
 
 	Anomalies []Anomaly `json:"anomalies"`
 	// HarnessErrors are failures of the harness itself (a fault that could
@@ -141,6 +147,18 @@ func (r *Results) CollectAnomalies() {
 		add("version-went-back", []string{fmt.Sprintf("... and %d more (see results.json monotonic.count)", extra)})
 	}
 	add("final-read-failed", r.FinalReadFailures)
+	if e := r.Enforce; e != nil {
+		listed := map[string]int{}
+		for _, f := range e.Findings {
+			listed[f.Type]++
+			r.Anomalies = append(r.Anomalies, Anomaly{Type: f.Type, Key: f.Key, Detail: f.Detail})
+		}
+		for _, typ := range sortedKeys(e.Counts) {
+			if extra := e.Counts[typ] - listed[typ]; extra > 0 {
+				add(typ, []string{fmt.Sprintf("... and %d more (see results.json enforce.anomaly_counts)", extra)})
+			}
+		}
+	}
 	for _, f := range r.Faults {
 		for _, d := range f.Findings {
 			r.Anomalies = append(r.Anomalies, Anomaly{Type: "nemesis-finding", Detail: fmt.Sprintf("%s #%d: %s", f.Kind, f.ID, d)})
@@ -155,6 +173,14 @@ func (r *Results) CollectAnomalies() {
 func (r *Results) Decide() {
 	r.Valid = len(r.Anomalies) == 0 && len(r.HarnessErrors) == 0
 	switch {
+	case r.NegativeControl && r.Enforce != nil:
+		if r.Enforce.Caught() {
+			r.Verdict = "CAUGHT"
+		} else if r.Interrupted {
+			r.Verdict, r.Valid = "INTERRUPTED", false
+		} else {
+			r.Verdict = "MISSED"
+		}
 	case r.NegativeControl && !r.Linearizability.Valid:
 		r.Verdict = "CAUGHT"
 	case r.Interrupted && len(r.Anomalies) == 0:
@@ -187,9 +213,33 @@ func (r *Results) SummaryLine() string {
 	for _, k := range r.Unavailability.ByKind {
 		worstW, worstR = max(worstW, k.MaxWriteGapS), max(worstR, k.MaxReadGapS)
 	}
-	return fmt.Sprintf("%s %s: %d ops (%d checked), faults [%s], %d anomalies, check %.2fs, worst unavailability write %.1fs read %.1fs → %s",
+	return fmt.Sprintf("%s %s: %d ops (%d checked), faults [%s], %d anomalies, check %.2fs, worst unavailability write %.1fs read %.1fs%s → %s",
 		r.Verdict, r.Name, r.Ops.Total, r.Ops.Checked, strings.Join(kinds, " "), len(r.Anomalies),
-		r.CheckSeconds, worstW, worstR, r.Dir)
+		r.CheckSeconds, worstW, worstR, r.enforceSummary(), r.Dir)
+}
+
+// enforceSummary is the enforcement part of the summary line.
+func (r *Results) enforceSummary() string {
+	e := r.Enforce
+	if e == nil {
+		return ""
+	}
+	discarded := 0
+	for _, n := range e.Discarded {
+		discarded += n
+	}
+	return fmt.Sprintf("; enforce: %d events, %d processed, %d discarded (%d for a later opt-out), %d forged receipts refused of %d fenced, planted violations flagged %d/%d, violations stored %d/%d, processed after an acknowledged opt-out %d",
+		e.Events, e.Processed, discarded, e.Discarded["denied_now"], e.ForgedRefused, e.ForgedFenced, e.PlantedFlagged, e.Planted,
+		e.Stored, e.Violations, e.Counts[checker.EnfAfterOptOut])
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // WriteJSON writes results.json.

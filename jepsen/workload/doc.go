@@ -23,4 +23,12 @@
 // version 0, through every fault, until it has caught up with the index the
 // healed cluster converged on. What they received goes to
 // checker.CheckWatch.
+//
+// Enforce (NewEnforce) is the other workload, chosen instead of the
+// workers: producers Gate events with receipts onto Queues that delay and
+// redeliver, clean services fence each delivery with ProcessFenced and
+// report what they processed, flippers opt subjects out and back in, an
+// overrider opens short ALLOW overrides, false and forged events are
+// injected, and a sloppy service plants violations. Its history goes to
+// checker.CheckEnforce.
 package workload

@@ -42,11 +42,11 @@ type Main struct {
 	Stdout, Stderr io.Writer
 	fs             *flag.FlagSet
 
-	nemeses, backend, tier, out, binary, image, logLevel string
-	time, checkTimeout                                   time.Duration
-	nodes, concurrency, keys, negativeRuns               int
-	seed                                                 uint64
-	long, negativeOnly, overlap, installDeps             bool
+	nemeses, backend, tier, out, binary, image, logLevel, workload string
+	time, checkTimeout                                             time.Duration
+	nodes, concurrency, keys, negativeRuns                         int
+	seed                                                           uint64
+	long, negativeOnly, overlap, installDeps                       bool
 
 	tc jepsen.TierConfig
 }
@@ -65,6 +65,8 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	fs.StringVar(&m.out, "out", "", "directory for run outputs (default <repo>/jepsen/runs)")
 	fs.Uint64Var(&m.seed, "seed", 0, "random seed for schedules, targets and workload (default: from the clock, printed)")
 	fs.BoolVar(&m.long, "long", false, "the long tier (same as --tier long): overlapping faults, minutes per nemesis")
+	fs.StringVar(&m.workload, "workload", "", "single tier and --negative-control: "+strings.Join(jepsen.Workloads(), " or ")+
+		" (default register: registers, set and watch streams; enforce: receipts, fencing, overrides and violation reports); ci and long run both")
 	fs.StringVar(&m.tier, "tier", "", "single (one run of --nemesis), ci (each nemesis in turn + negative control) or long")
 	fs.BoolVar(&m.overlap, "overlap", false, "single tier: let faults overlap")
 	fs.IntVar(&m.negativeRuns, "negative-runs", -1, "negative-control runs to add (default 3 for ci and long, 0 for single)")
@@ -116,7 +118,7 @@ func (m *Main) ParseFlags(args []string) error {
 	if tier == jepsen.TierSingle && len(kinds) == 0 && !m.negativeOnly {
 		return errors.New("--nemesis: name at least one fault, or choose --tier ci / --long / --negative-control")
 	}
-	m.tc = jepsen.TierConfig{Tier: tier, Nemeses: kinds, Time: m.time, NegativeRuns: m.negativeRuns, NegativeOnly: m.negativeOnly,
+	m.tc = jepsen.TierConfig{Tier: tier, Nemeses: kinds, Time: m.time, NegativeRuns: m.negativeRuns, NegativeOnly: m.negativeOnly, Workload: m.workload,
 		Base: jepsen.RunConfig{Backend: m.backend, Nodes: m.nodes, Concurrency: m.concurrency, Keys: m.keys, Seed: m.seed,
 			Overlap: m.overlap, OutRoot: m.out, Binary: m.binary, Image: m.image, CheckTimeout: m.checkTimeout}}
 	if m.checkTimeout <= 0 {

@@ -26,6 +26,8 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--nemesis", "kill", "--log-level", "loud"}, "--log-level"},
 		{[]string{"--nemesis", "kill", "--check-timeout", "0s"}, "--check-timeout"},
 		{[]string{"--nemesis", "kill", "extra"}, "unexpected"},
+		{[]string{"--nemesis", "kill", "--workload", "bank"}, `--workload: unknown "bank"`},
+		{[]string{"--tier", "ci", "--workload", "enforce"}, "--workload: the ci tier runs every workload"},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer
@@ -44,6 +46,9 @@ func TestFlagsAccepted(t *testing.T) {
 		{"--long", "--time", "75s"},
 		{"--negative-control"},
 		{"--tier", "ci", "--nemesis", "lagging-follower", "--backend", "docker"},
+		{"--workload", "enforce", "--nemesis", "kill,pause", "--time", "30s"},
+		{"--workload", "enforce", "--negative-control", "--negative-runs", "5"},
+		{"--workload", "register", "--nemesis", "kill"},
 	} {
 		m := NewMain(&bytes.Buffer{}, &bytes.Buffer{})
 		if err := m.ParseFlags(args); err != nil {
