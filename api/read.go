@@ -10,10 +10,16 @@ import (
 )
 
 // read runs fn in a linearizable read, after the schema-version gate, and
-// returns the read index and the catalog version the answer used.
+// returns the index of the state the answer was read from and the catalog
+// version it used. That index is the view's applied index, at or above the
+// read index the round confirmed: the answer is exactly the state at it,
+// which is what a receipt, a fence or a report's processed_version must
+// name (a change applied between the round and the read is in the answer,
+// and so below the index given).
 func read(ctx context.Context, st Store, fn func(optoutd.View) error) (idx, catalog uint64, err error) {
 	client := callOf(ctx).schema
-	idx, err = st.Read(ctx, func(v optoutd.View) error {
+	_, err = st.Read(ctx, func(v optoutd.View) error {
+		idx = v.AppliedIndex()
 		s, err := v.Settings()
 		if err != nil {
 			return err

@@ -60,7 +60,7 @@ func TestReadIndexIsAReadThatReadsNothing(t *testing.T) {
 				if tc.readErr != nil {
 					return 0, tc.readErr
 				}
-				return idx, fn(noRecordsView{minSchema: tc.minSchema})
+				return idx, fn(noRecordsView{memView: memView{applied: idx}, minSchema: tc.minSchema})
 			}
 			reg := prometheus.NewRegistry()
 			s := serve(t, st, api.Options{Registerer: reg})

@@ -91,13 +91,14 @@ func (r *receipts) verify(ctx context.Context, text, subject string) (verificati
 		}
 		return verification{out: out, parsed: p}, nil
 	}
-	idx, err := r.store.Read(ctx, func(v optoutd.View) error {
+	// The index of the state judged (see read in read.go): a consumer
+	// reports it as processed_version, so it must be exactly that state.
+	if _, err := r.store.Read(ctx, func(v optoutd.View) error {
+		out.ReadIndex = v.AppliedIndex()
 		return judgeReceipt(v, p, subject, out)
-	})
-	if err != nil {
+	}); err != nil {
 		return verification{}, err
 	}
-	out.ReadIndex = idx
 	return verification{out: out, parsed: p}, nil
 }
 

@@ -241,9 +241,17 @@ func fromRemovedNode(err error) bool {
 	return errors.As(err, &ce) && ce.Meta().Get(wire.HeaderNodeRemoved) == "true"
 }
 
+// unencodable reports a request this client could not even marshal (a
+// string that is not valid UTF-8): connect calls that internal, but no
+// node will ever be asked, so it is never retried.
+func unencodable(err error) bool { return errors.Is(err, proto.Error) }
+
 // retryRead: reads have no side effects, so any unreachable or unavailable
 // node may be skipped.
 func retryRead(err error) bool {
+	if unencodable(err) {
+		return false
+	}
 	if fromRemovedNode(err) {
 		return true
 	}
@@ -259,6 +267,9 @@ func retryRead(err error) bool {
 // with the first result); a definitive answer (bad input, a conflict, a
 // refused credential) is the same everywhere and is returned.
 func retryIdempotent(err error) bool {
+	if unencodable(err) {
+		return false
+	}
 	if retryWrite(err) {
 		return true
 	}

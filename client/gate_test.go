@@ -60,3 +60,21 @@ func TestGateFailsClosed(t *testing.T) {
 		t.Fatalf("Gate against an allowing node: %+v, %v", d, err)
 	}
 }
+
+// TestGateOfAnUnencodableSubjectFailsAtOnce: a subject that is not valid
+// UTF-8 cannot be marshalled; connect calls that "internal", but no node
+// was asked, so it is not retried until the deadline (the chaos suite saw
+// every such Gate take its whole deadline): it fails closed at once.
+func TestGateOfAnUnencodableSubjectFailsAtOnce(t *testing.T) {
+	allow := (&node{name: "allow"}).start(t)
+	c := newClient(t, []string{allow.url})
+	d, err := c.Gate(context.Background(), "bad\xff", "email_marketing")
+	var all *client.AllFailedError
+	if d.Allow || !d.FailedClosed || err == nil || errors.As(err, &all) {
+		t.Fatalf("Gate of a non-UTF-8 subject = %+v, %v; want a fail-closed deny with the encoding error, not a retried failure", d, err)
+	}
+	if _, err := c.Fence(context.Background(), "mailer", "optr1.x", "bad\xff"); err == nil || errors.As(err, &all) {
+		t.Fatalf("Fence of a non-UTF-8 subject: %v", err)
+	}
+	t.Log(err)
+}

@@ -3,6 +3,7 @@ package judge
 import (
 	"crypto/hmac"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/optoutd/optoutd"
@@ -35,7 +36,7 @@ const maxFutureSkew = time.Minute
 func Batch(v optoutd.View, service string, reports []Report, readIndex uint64, now time.Time) (optoutd.ReportBatch, []Verdict, error) {
 	b := optoutd.ReportBatch{Service: service, Reports: uint32(len(reports)), JudgedAt: readIndex}
 	verdicts := make([]Verdict, len(reports))
-	overrides, err := v.ListOverrides(true, "", optoutd.MaxHistoryPage)
+	overrides, err := overridesOf(v, reports)
 	if err != nil {
 		return b, nil, err
 	}
@@ -61,6 +62,35 @@ func Batch(v optoutd.View, service string, reports []Report, readIndex uint64, n
 		}
 	}
 	return b, verdicts, nil
+}
+
+// overridesOf returns every override, active or ended, of the purposes
+// the reports name and of "all": a report may be about processing under
+// an override that ended long ago. Overrides are made by people, one at a
+// time, so all of a purpose's are few enough to read.
+func overridesOf(v optoutd.View, reports []Report) ([]optoutd.Override, error) {
+	seen := map[string]bool{}
+	var out []optoutd.Override
+	for _, p := range append([]string{optoutd.AllPurposes}, purposesOf(reports)...) {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		list, err := v.ListOverrides(true, p, math.MaxInt)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, list...)
+	}
+	return out, nil
+}
+
+func purposesOf(reports []Report) []string {
+	out := make([]string, len(reports))
+	for i, r := range reports {
+		out[i] = r.Purpose
+	}
+	return out
 }
 
 func checkPoint(r Report, readIndex uint64, now time.Time) error {

@@ -122,3 +122,28 @@ func TestBadReportsAreRefused(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestOldOverridesStillCount: a report about processing under an override
+// is judged with it even after many newer overrides (of another purpose)
+// were made; an earlier version read only the newest 1,000.
+func TestOldOverridesStillCount(t *testing.T) {
+	s := newState(t)
+	k := optoutd.Key{SubjectID: "u1", Purpose: "analytics"}
+	s.at(100, command.Set(optoutd.SetRequest{Key: k, State: optoutd.StateOptedOut}, 0))
+	old := s.at(110, command.CreateOverride(optoutd.Override{SubjectID: "u1", Purpose: "analytics", Effect: optoutd.OverrideAllow,
+		Reason: "INC", Owner: "oncall", ExpiresAt: time.Unix(3000, 0)}, 0, ""))
+	var logs []*raft.Log
+	for i := 0; i < 1001; i++ {
+		data, err := command.Encode(command.CreateOverride(optoutd.Override{Purpose: "profiling", Effect: optoutd.OverrideDeny,
+			Reason: "drill", Owner: "oncall", ExpiresAt: time.Unix(3000, 0)}, 0, ""), time.Unix(200, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.idx++
+		logs = append(logs, &raft.Log{Index: s.idx, Term: 1, Type: raft.LogCommand, Data: data})
+	}
+	s.f.ApplyBatch(logs)
+	if got := s.judge(judge.Report{Subject: "u1", Purpose: "analytics", Version: old.OverrideId + 1}); got[0].Kind != optoutd.ViolationNoReceipt {
+		t.Fatalf("processing under override %d, after 1001 newer overrides: %v (%s)", old.OverrideId, got[0].Kind, got[0].Evidence)
+	}
+}
