@@ -78,9 +78,10 @@ func generated(path string) bool {
 }
 
 // wireOnly is what reaching the product "over the wire" may use: the Go
-// client, the generated wire types and the header names.
+// client, the generated wire types, the header names and the receipt's
+// text form (receipt: encoding and signatures over the wire types only).
 func wireOnly(path string) bool {
-	return under(path, "client", "api/wire") || generated(path)
+	return under(path, "client", "api/wire", "receipt") || generated(path)
 }
 
 func networking(path string) bool {
