@@ -17,6 +17,18 @@ type auditServer struct {
 
 func uitoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
+// pageSize is a page size field: 0 means DefaultHistoryPage, and more than
+// MaxHistoryPage is refused naming the field.
+func pageSize(field string, n uint32) (int, error) {
+	switch {
+	case n == 0:
+		return optoutd.DefaultHistoryPage, nil
+	case n > optoutd.MaxHistoryPage:
+		return 0, invalidf("%s: %d is over the limit of %d", field, n, optoutd.MaxHistoryPage)
+	}
+	return int(n), nil
+}
+
 func (s *auditServer) History(ctx context.Context, req *connect.Request[optoutv1.HistoryRequest]) (*connect.Response[optoutv1.HistoryResponse], error) {
 	m := req.Msg
 	if err := noUnknownFields(m); err != nil {
@@ -30,12 +42,9 @@ func (s *auditServer) History(ctx context.Context, req *connect.Request[optoutv1
 			return nil, invalidf("%s", optoutd.ErrorMessage(err))
 		}
 	}
-	size := int(m.PageSize)
-	switch {
-	case size == 0:
-		size = optoutd.DefaultHistoryPage
-	case size > optoutd.MaxHistoryPage:
-		return nil, invalidf("page_size: %d is over the limit of %d", size, optoutd.MaxHistoryPage)
+	size, err := pageSize("page_size", m.PageSize)
+	if err != nil {
+		return nil, err
 	}
 	var before uint64
 	if m.PageToken != "" {

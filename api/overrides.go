@@ -108,12 +108,9 @@ func (s *enforcementServer) ListOverrides(ctx context.Context, req *connect.Requ
 			return nil, readError(err)
 		}
 	}
-	limit := int(m.Limit)
-	switch {
-	case limit == 0:
-		limit = optoutd.DefaultHistoryPage
-	case limit > optoutd.MaxHistoryPage:
-		return nil, invalidf("limit: %d is over the maximum of %d", limit, optoutd.MaxHistoryPage)
+	limit, err := pageSize("limit", m.Limit)
+	if err != nil {
+		return nil, err
 	}
 	var list []optoutd.Override
 	idx, err := s.store.Read(ctx, func(v optoutd.View) (err error) {

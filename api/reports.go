@@ -87,12 +87,9 @@ func (s *enforcementServer) ListViolations(ctx context.Context, req *connect.Req
 			return nil, readError(err)
 		}
 	}
-	limit := int(m.Limit)
-	switch {
-	case limit == 0:
-		limit = optoutd.DefaultHistoryPage
-	case limit > optoutd.MaxHistoryPage:
-		return nil, invalidf("limit: %d is over the maximum of %d", limit, optoutd.MaxHistoryPage)
+	limit, err := pageSize("limit", m.Limit)
+	if err != nil {
+		return nil, err
 	}
 	var list []optoutd.Violation
 	idx, err := s.store.Read(ctx, func(v optoutd.View) (err error) {
