@@ -31,6 +31,9 @@ type View interface {
 	ReceiptKeys() ([]ReceiptKey, error)
 	// ReceiptKey returns one key, and false if the cluster never had it.
 	ReceiptKey(id uint32) (ReceiptKey, bool, error)
+	// CurrentReceiptKey returns the key receipts are signed with now, and
+	// false if the cluster has none yet.
+	CurrentReceiptKey() (ReceiptKey, bool, error)
 	// ReceiptSubjectHash is the keyed hash of subject that receipts carry.
 	ReceiptSubjectHash(subject string) []byte
 	// Overrides returns the active overrides whose scope covers k; apply

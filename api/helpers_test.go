@@ -230,6 +230,10 @@ func (v memView) ReceiptKey(uint32) (optoutd.ReceiptKey, bool, error) {
 	return optoutd.ReceiptKey{}, false, nil
 }
 
+func (v memView) CurrentReceiptKey() (optoutd.ReceiptKey, bool, error) {
+	return optoutd.ReceiptKey{}, false, nil
+}
+
 func (v memView) ReceiptSubjectHash(string) []byte {
 	return make([]byte, optoutd.ReceiptSubjectHashBytes)
 }

@@ -129,14 +129,9 @@ func (s *optOutServer) decide(ctx context.Context, keys []optoutd.Key, batch, wi
 			if !withReceipts {
 				return nil
 			}
-			d.sk = make([]signingKey, len(keys))
-			for i, k := range keys {
-				var err error
-				if d.sk[i], haveKey, err = currentKey(v, k.SubjectID); err != nil || !haveKey {
-					return err
-				}
-			}
-			return nil
+			var err error
+			d.sk, haveKey, err = signingKeys(v, keys)
+			return err
 		})
 		if err != nil || haveKey {
 			return d, err

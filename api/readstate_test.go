@@ -41,9 +41,9 @@ func TestPageLimitsAreChecked(t *testing.T) {
 	s := serve(t, st, api.Options{})
 	e := optoutv1connect.NewEnforcementServiceClient(http1Client(t), s.URL)
 	_, err := e.ListOverrides(ctx(t), connect.NewRequest(&optoutv1.ListOverridesRequest{Limit: 1001}))
-	checkMapped(t, err, mapping{code: connect.CodeInvalidArgument, message: "limit: 1001 is over the limit of 1000"})
+	_ = checkMapped(t, err, mapping{code: connect.CodeInvalidArgument, message: "limit: 1001 is over the limit of 1000"})
 	_, err = e.ListViolations(ctx(t), connect.NewRequest(&optoutv1.ListViolationsRequest{Limit: 5000}))
-	checkMapped(t, err, mapping{code: connect.CodeInvalidArgument, message: "limit: 5000 is over the limit of 1000"})
+	_ = checkMapped(t, err, mapping{code: connect.CodeInvalidArgument, message: "limit: 5000 is over the limit of 1000"})
 	if n := st.calls(); n != 0 {
 		t.Fatalf("refused lists made %d store calls", n)
 	}

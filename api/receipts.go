@@ -27,12 +27,17 @@ type signingKey struct {
 	hash []byte
 }
 
-func currentKey(v optoutd.View, subject string) (signingKey, bool, error) {
-	keys, err := v.ReceiptKeys()
-	if err != nil || len(keys) == 0 || !keys[0].Current {
-		return signingKey{}, false, err
+// signingKeys reads the current key once and hashes each key's subject.
+func signingKeys(v optoutd.View, keys []optoutd.Key) ([]signingKey, bool, error) {
+	cur, ok, err := v.CurrentReceiptKey()
+	if err != nil || !ok {
+		return nil, false, err
 	}
-	return signingKey{key: keys[0], hash: v.ReceiptSubjectHash(subject)}, true, nil
+	out := make([]signingKey, len(keys))
+	for i, k := range keys {
+		out[i] = signingKey{key: cur, hash: v.ReceiptSubjectHash(k.SubjectID)}
+	}
+	return out, true, nil
 }
 
 // ensureKey creates the cluster's first receipt key when it has none: the

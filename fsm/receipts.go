@@ -61,6 +61,14 @@ func (r *Reader) ReceiptKey(id uint32) (optoutd.ReceiptKey, bool, error) {
 	return rk, err == nil, err
 }
 
+// CurrentReceiptKey returns the key receipts are signed with now.
+func (r *Reader) CurrentReceiptKey() (optoutd.ReceiptKey, bool, error) {
+	if r.st.settings.ReceiptKeyId == 0 {
+		return optoutd.ReceiptKey{}, false, nil
+	}
+	return r.ReceiptKey(r.st.settings.ReceiptKeyId)
+}
+
 func (r *Reader) receiptKey(k []byte) (optoutd.ReceiptKey, error) {
 	if len(k) != 4 {
 		return optoutd.ReceiptKey{}, fmt.Errorf("%w: receipt key id %x", command.ErrMalformed, k)

@@ -49,6 +49,9 @@ func TestReceiptKeysRotateAndStay(t *testing.T) {
 			keys[1].ID != 1 || keys[1].Current || !bytes.Equal(keys[1].Seed, seed(1)) || keys[1].Version != 2 {
 			t.Fatalf("keys: %+v", keys)
 		}
+		if cur, ok, err := v.CurrentReceiptKey(); err != nil || !ok || cur.ID != 2 || !bytes.Equal(cur.Seed, seed(3)) {
+			t.Fatalf("current key: %+v %v %v", cur, ok, err)
+		}
 		if _, ok, _ := v.ReceiptKey(7); ok {
 			t.Fatal("key 7 exists")
 		}
