@@ -22,19 +22,20 @@ type fakeCluster struct {
 	optoutv1connect.UnimplementedOptOutServiceHandler
 	url string
 
-	mu      sync.Mutex
-	index   uint64
-	catalog uint64
-	floor   uint64 // changes at or below it are gone (retention)
-	state   map[[2]string]optoutv1.State
-	log     []*optoutv1.AuditEntry
-	changed chan struct{} // closed and replaced on every change
-	cut     chan struct{} // closed to end every stream with unavailable
-	refuse  bool          // new streams are refused
-	frozen  bool          // streams send nothing more
-	checks  atomic.Int64
-	streams atomic.Int64         // Watch calls
-	onCheck func(subject string) // runs once, after a Check decided, before it answers
+	mu       sync.Mutex
+	index    uint64
+	catalog  uint64
+	floor    uint64 // changes at or below it are gone (retention)
+	state    map[[2]string]optoutv1.State
+	log      []*optoutv1.AuditEntry
+	changed  chan struct{} // closed and replaced on every change
+	cut      chan struct{} // closed to end every stream with unavailable
+	refuse   bool          // new streams are refused
+	frozen   bool          // streams send nothing more
+	checks   atomic.Int64
+	streams  atomic.Int64         // Watch calls
+	onCheck  func(subject string) // runs once, after a Check decided, before it answers
+	override uint64               // if set, every decision says an override made it
 }
 
 func newFakeCluster(t *testing.T) *fakeCluster {
@@ -127,6 +128,10 @@ func (f *fakeCluster) freeze(frozen bool) {
 func (f *fakeCluster) decideLocked(subject, purpose string) *optoutv1.CheckResponse {
 	r := &optoutv1.CheckResponse{Decision: optoutv1.Decision_DECISION_ALLOW, ReadIndex: f.index, CatalogVersion: f.catalog,
 		Basis: optoutv1.Basis_BASIS_PURPOSE_DEFAULT, DecidedByPurpose: purpose}
+	if f.override != 0 {
+		r.Basis, r.OverrideId = optoutv1.Basis_BASIS_OVERRIDE, f.override
+		return r
+	}
 	if f.state[[2]string{subject, "all"}] == optoutv1.State_STATE_OPTED_OUT {
 		r.Decision, r.State, r.Basis, r.DecidedByPurpose = optoutv1.Decision_DECISION_DENY, optoutv1.State_STATE_OPTED_OUT, optoutv1.Basis_BASIS_ALL_RECORD, "all"
 	} else if st, ok := f.state[[2]string{subject, purpose}]; ok {

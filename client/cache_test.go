@@ -119,6 +119,27 @@ func TestCacheServesWhatTheStreamHasNotInvalidated(t *testing.T) {
 	}
 }
 
+// TestOverrideDecisionsAreNotKept: an override stops counting at its
+// expiry by the nodes' clocks, before any change reaches the stream, so a
+// decision an override made is answered but never served from memory.
+func TestOverrideDecisionsAreNotKept(t *testing.T) {
+	f := newFakeCluster(t)
+	f.mu.Lock()
+	f.override = 9
+	f.mu.Unlock()
+	cc := newCache(t, f, client.CacheOptions{MaxLag: time.Minute})
+	for i := 0; i < 3; i++ {
+		d := mustCheck(t, cc, "u1", "email")
+		wantDecision(t, d, true, false, "under an override")
+		if d.Check.OverrideId != 9 {
+			t.Fatalf("the answer lost its override: %v", d.Check)
+		}
+	}
+	if st := cc.Stats(); st.Hits != 0 || st.Misses != 3 {
+		t.Fatalf("Stats = %+v, want every lookup a miss", st)
+	}
+}
+
 // TestACheckOvertakenByAChangeIsNotStored: a change of the subject that
 // the stream delivers while a miss's Check is out may postdate the Check's
 // answer, which then must not be stored (else the cache would serve it
