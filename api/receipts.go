@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
 	"fmt"
 	"time"
@@ -25,6 +24,14 @@ type receipts struct {
 type signingKey struct {
 	key  optoutd.ReceiptKey
 	hash []byte
+}
+
+// seedLookup finds receipt signing seeds in v.
+func seedLookup(v optoutd.View) receipt.KeyLookup {
+	return func(id uint32) ([]byte, bool, error) {
+		k, ok, err := v.ReceiptKey(id)
+		return k.Seed, ok, err
+	}
 }
 
 // signingKeys reads the current key once and hashes each key's subject.
@@ -108,29 +115,17 @@ func (r *receipts) verify(ctx context.Context, text, subject string) (verificati
 }
 
 func judgeReceipt(v optoutd.View, p receipt.Parsed, subject string, out *optoutv1.VerifyReceiptResponse) error {
-	key, ok, err := v.ReceiptKey(p.Signed.KeyId)
-	switch {
-	case err != nil:
+	status, problem, err := receipt.CheckParsed(p, v.ReceiptSubjectHash(subject), seedLookup(v))
+	if err != nil || status != optoutv1.ReceiptStatus_RECEIPT_STATUS_VALID {
+		out.Status, out.Problem = status, problem
 		return err
-	case !ok:
-		out.Status, out.Problem = optoutv1.ReceiptStatus_RECEIPT_STATUS_UNKNOWN_KEY,
-			fmt.Sprintf("signed by key %d, which this cluster never had", p.Signed.KeyId)
-		return nil
-	case !receipt.Verify(p, receipt.PublicKey(key.Seed)):
-		out.Status, out.Problem = optoutv1.ReceiptStatus_RECEIPT_STATUS_BAD_SIGNATURE,
-			fmt.Sprintf("the signature does not match the content under key %d: the receipt was forged or altered", p.Signed.KeyId)
-		return nil
-	case !hmac.Equal(v.ReceiptSubjectHash(subject), p.Body.SubjectHash):
-		out.Status, out.Problem = optoutv1.ReceiptStatus_RECEIPT_STATUS_WRONG_SUBJECT,
-			"the receipt is genuine but was issued for another subject"
-		return nil
 	}
 	k := optoutd.Key{SubjectID: subject, Purpose: p.Body.Purpose}
 	now, err := decideNow(v, k)
 	if err != nil {
 		return err
 	}
-	out.Status = optoutv1.ReceiptStatus_RECEIPT_STATUS_VALID
+	out.Status = status
 	out.CurrentDecision, out.CurrentVersion = optoutv1.Decision(now.Decision), now.Version
 	out.ChangedAtVersion, err = firstChangeAfter(v, k, p.Body.ReadIndex)
 	out.Changed = out.ChangedAtVersion != 0

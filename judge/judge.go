@@ -1,7 +1,6 @@
 package judge
 
 import (
-	"crypto/hmac"
 	"fmt"
 	"math"
 	"time"
@@ -118,7 +117,10 @@ func one(v optoutd.View, r Report, overrides []optoutd.Override) (Verdict, optou
 	}
 	res = optoutd.WithOverrides(res, k, inForceAt(overrides, r), pointTime(r))
 	viol.DecidingVersion = res.Version
-	rc := checkReceipt(v, r)
+	rc, err := checkReceipt(v, r)
+	if err != nil {
+		return Verdict{}, viol, err
+	}
 	viol.ReceiptReadIndex = rc.readIndex
 	where := point(r)
 	if res.Decision == optoutd.DecisionDeny {
@@ -194,27 +196,28 @@ type receiptCheck struct {
 	problem      string
 }
 
-func checkReceipt(v optoutd.View, r Report) receiptCheck {
+func checkReceipt(v optoutd.View, r Report) (receiptCheck, error) {
 	if r.Receipt == "" {
-		return receiptCheck{}
+		return receiptCheck{}, nil
 	}
-	p, err := receipt.Parse(r.Receipt)
-	if err != nil {
-		return receiptCheck{problem: err.Error()}
+	p, perr := receipt.Parse(r.Receipt)
+	if perr != nil { // not a receipt: a verdict, not a failure to judge
+		return receiptCheck{problem: perr.Error()}, nil //nolint:nilerr // the report is judged: an invalid receipt
 	}
 	rc := receiptCheck{readIndex: p.Body.ReadIndex, allow: p.Body.Decision == optoutv1.Decision_DECISION_ALLOW}
-	key, ok, err := v.ReceiptKey(p.Signed.KeyId)
+	status, problem, err := receipt.CheckParsed(p, v.ReceiptSubjectHash(r.Subject), func(id uint32) ([]byte, bool, error) {
+		k, ok, err := v.ReceiptKey(id)
+		return k.Seed, ok, err
+	})
 	switch {
-	case err != nil || !ok:
-		rc.problem = fmt.Sprintf("signed by key %d, which this cluster never had", p.Signed.KeyId)
-	case !receipt.Verify(p, receipt.PublicKey(key.Seed)):
-		rc.problem = "the signature does not match: forged or altered"
-	case !hmac.Equal(v.ReceiptSubjectHash(r.Subject), p.Body.SubjectHash):
-		rc.problem = "issued for another subject"
+	case err != nil:
+		return rc, err
+	case status != optoutv1.ReceiptStatus_RECEIPT_STATUS_VALID:
+		rc.problem = problem
 	case p.Body.Purpose != r.Purpose:
 		rc.problem = fmt.Sprintf("issued for purpose %q, not %q", p.Body.Purpose, r.Purpose)
 	default:
 		rc.valid = true
 	}
-	return rc
+	return rc, nil
 }
