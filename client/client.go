@@ -341,7 +341,7 @@ func (c *Client) Set(ctx context.Context, req *optoutv1.SetRequest) (*optoutv1.S
 		r.IdempotencyKey = NewIdempotencyKey()
 		req = r
 	}
-	return do(ctx, c, retryIdempotent, func(e endpoint) (*optoutv1.SetResponse, error) {
+	return doIdempotent(ctx, c, func(e endpoint) (*optoutv1.SetResponse, error) {
 		r, err := e.optout.Set(ctx, connect.NewRequest(req))
 		if err != nil {
 			return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/optoutd/optoutd"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
+	"github.com/optoutd/optoutd/api/wire"
 	"github.com/optoutd/optoutd/client"
 )
 
@@ -503,5 +504,64 @@ func TestRetriesBackOffUntilTheDeadline(t *testing.T) {
 	}
 	if down.reads.Load() < 2 {
 		t.Fatalf("tried %d times within the deadline, want several", down.reads.Load())
+	}
+}
+
+// TestRetryAfterAnUnknownOutcomeStaysUnknown: a Set whose first attempt may
+// have applied (the node's deadline passed while it was in flight) is
+// retried with its key; when the retries are refused before they reach the
+// log (by a node that was removed from the cluster meanwhile, or with a
+// version mismatch that the first attempt may itself have caused), the call
+// still reports the first attempt's unknown outcome, never "not applied".
+// The chaos suite found this: a harness client recorded such a write as
+// not applied, and its value was then read. The last case shows that a run
+// of certain refusals stays certain.
+func TestRetryAfterAnUnknownOutcomeStaysUnknown(t *testing.T) {
+	unknown := writeErr(connect.CodeUnknown, optoutv1.Outcome_OUTCOME_UNKNOWN, "deadline passed while the write was in flight; it may have been applied")
+	removed := writeErr(connect.CodeFailedPrecondition, optoutv1.Outcome_OUTCOME_NOT_APPLIED, "this node (n5) was removed from the cluster")
+	var rce *connect.Error
+	if errors.As(removed, &rce) {
+		rce.Meta().Set(wire.HeaderNodeRemoved, "true")
+	}
+	mismatch := writeErr(connect.CodeFailedPrecondition, optoutv1.Outcome_OUTCOME_NOT_APPLIED, "expected version 3, current version 4")
+	noLeader := writeErr(connect.CodeUnavailable, optoutv1.Outcome_OUTCOME_NOT_APPLIED, "no leader; write not applied")
+	for _, tc := range []struct {
+		name string
+		errs []error // the node's answers in turn; the last one repeats
+		want optoutv1.Outcome
+		code connect.Code
+	}{
+		{"unknown, then a removed node", []error{unknown, removed}, optoutv1.Outcome_OUTCOME_UNKNOWN, connect.CodeUnknown},
+		{"unknown, then a mismatch", []error{unknown, mismatch}, optoutv1.Outcome_OUTCOME_UNKNOWN, connect.CodeUnknown},
+		{"no leader, then a removed node", []error{noLeader, removed}, optoutv1.Outcome_OUTCOME_NOT_APPLIED, connect.CodeFailedPrecondition},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var n atomic.Int64
+			only := (&node{name: "only", set: func() error {
+				return tc.errs[min(int(n.Add(1))-1, len(tc.errs)-1)]
+			}}).start(t)
+			c := newClient(t, []string{only.url}, client.WithRetryBudget(300*time.Millisecond))
+			_, err := c.Set(ctx(t), setReq)
+			if err == nil {
+				t.Fatal("Set succeeded")
+			}
+			if only.sets.Load() < 2 {
+				t.Fatalf("the node saw %d sets; want a retry", only.sets.Load())
+			}
+			if got := client.Outcome(err); got != tc.want {
+				t.Errorf("Outcome = %v, want %v, for %v", got, tc.want, err)
+			}
+			if got := connect.CodeOf(err); got != tc.code {
+				t.Errorf("code = %v, want %v, for %v", got, tc.code, err)
+			}
+			if tc.want == optoutv1.Outcome_OUTCOME_UNKNOWN {
+				if _, ok := client.CurrentVersion(err); ok {
+					t.Errorf("a version mismatch was reported after an unknown outcome: %v", err)
+				}
+				if !strings.Contains(err.Error(), "may have been applied") || !strings.Contains(err.Error(), tc.errs[1].Error()) {
+					t.Errorf("the message does not name both attempts: %v", err)
+				}
+			}
+		})
 	}
 }

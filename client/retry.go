@@ -4,8 +4,13 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"connectrpc.com/connect"
+	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 )
 
 // Retrying.
@@ -68,3 +73,50 @@ func NewIdempotencyKey() string {
 	_, _ = crand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 	return "c-" + hex.EncodeToString(b[:])
 }
+
+// doIdempotent is do for a write that carries an idempotency key, retried
+// with retryIdempotent. An attempt whose outcome was unknown may still be
+// applied, so the call as a whole is "certainly not applied" only when every
+// attempt was: a retry refused before it reached the log (by a removed node,
+// say) says nothing about the first attempt. The error is then the first
+// uncertain attempt's, with the retry's refusal in its message.
+func doIdempotent[T any](ctx context.Context, c *Client, fn func(endpoint) (T, error)) (T, error) {
+	var uncertain error
+	v, err := do(ctx, c, func(err error) bool {
+		if uncertain == nil && Outcome(err) != optoutv1.Outcome_OUTCOME_NOT_APPLIED {
+			uncertain = err
+		}
+		return retryIdempotent(err)
+	}, fn)
+	if err != nil && uncertain != nil && Outcome(err) == optoutv1.Outcome_OUTCOME_NOT_APPLIED {
+		err = outcomeUnknownAfter(uncertain, err)
+	}
+	return v, err
+}
+
+// outcomeUnknownAfter reports an earlier attempt's unknown outcome, keeping
+// its code, after a later attempt was refused without being applied (a
+// refusal that, for all it says, may have met the earlier attempt's effect:
+// a version mismatch, say). It unwraps to both.
+func outcomeUnknownAfter(uncertain, last error) error {
+	msg := uncertain.Error()
+	if ce := new(connect.Error); errors.As(uncertain, &ce) {
+		msg = ce.Message()
+	}
+	ce := connect.NewError(connect.CodeOf(uncertain), &retriedError{
+		msg:  fmt.Sprintf("%s; the write may have been applied (a retry was then refused: %v)", msg, last),
+		errs: []error{uncertain, last},
+	})
+	if d, err := connect.NewErrorDetail(&optoutv1.WriteOutcome{Outcome: optoutv1.Outcome_OUTCOME_UNKNOWN}); err == nil {
+		ce.AddDetail(d)
+	}
+	return ce
+}
+
+type retriedError struct {
+	msg  string
+	errs []error
+}
+
+func (e *retriedError) Error() string   { return e.msg }
+func (e *retriedError) Unwrap() []error { return e.errs }
