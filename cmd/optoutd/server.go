@@ -39,7 +39,7 @@ type nodeFlags struct {
 	peerCert, peerKey, peerCA               string
 	clientCert, clientKey, clientCA         string
 	clientCertAuth, auth                    bool
-	bootstrapTokenFile                      string
+	bootstrapTokenFile, debugAddr           string
 }
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
@@ -77,6 +77,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.bootstrapTokenFile, "bootstrap-token-file", "", "file holding the first admin token, registered as principal \"bootstrap\" when this node initialises a new cluster")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiling endpoints (/debug/pprof/) on this host:port, without authentication; bind it to loopback (off when empty)")
 	fs.BoolVar(&f.unsafeStaleReads, "unsafe-stale-reads-for-chaos-tests", false,
 		"DANGER: serve reads from local state without a read index. Exists only so the chaos suite can prove it catches stale reads")
 }
@@ -105,6 +106,11 @@ func (f *nodeFlags) config(log *slog.Logger) (cluster.Config, error) {
 	cfg.Logger = log
 	if err := checkListenAddr("--api-addr", f.apiAddr); err != nil {
 		return cfg, err
+	}
+	if f.debugAddr != "" {
+		if err := checkListenAddr("--debug-addr", f.debugAddr); err != nil {
+			return cfg, err
+		}
 	}
 	if f.join != "" && f.initialCluster != "" {
 		return cfg, fmt.Errorf("--join: cannot be combined with --initial-cluster (bootstrap a new cluster, or join a running one)")
@@ -181,6 +187,14 @@ func newServerCmd(m *Main) *ffcli.Command {
 			rn, err := startNode(cfg, f.apiAddr, reg, sec)
 			if err != nil {
 				return err
+			}
+			if f.debugAddr != "" {
+				dbg, err := startDebugServer(f.debugAddr, log)
+				if err != nil {
+					_ = rn.close()
+					return err
+				}
+				defer dbg.close()
 			}
 			if rn.node.Fresh() && f.join == "" && f.initialCluster == "" {
 				// raft.db exists but holds no state (a first start that
