@@ -20,13 +20,13 @@ func (r *runner) runCell(ctx context.Context, ls *liveSystem, cell Cell, round i
 	withPlain := cell.Workload == wlCache && hasCache
 	var plain *WorkloadRun
 	if withPlain && round%2 == 0 {
-		if plain, err = r.measure(ctx, ls, cell, nil, peers, prefix); err != nil {
+		if plain, err = r.measure(ctx, ls, cell, nil, round, peers, prefix); err != nil {
 			return nil, err
 		}
 	}
-	run, err := r.measure(ctx, ls, cell, eops, peers, prefix)
+	run, err := r.measure(ctx, ls, cell, eops, round, peers, prefix)
 	if err == nil && withPlain && plain == nil {
-		plain, err = r.measure(ctx, ls, cell, nil, peers, prefix)
+		plain, err = r.measure(ctx, ls, cell, nil, round, peers, prefix)
 	}
 	if run != nil {
 		run.PlainGate = plain
@@ -37,7 +37,7 @@ func (r *runner) runCell(ctx context.Context, ls *liveSystem, cell Cell, round i
 // measure runs one closed loop of the cell's workload on ls. eops are the
 // enforcement clients whose caches are counted; for the cache workload,
 // nil eops means its plain-Gate run.
-func (r *runner) measure(ctx context.Context, ls *liveSystem, cell Cell, eops []EnforceOps, peers []int, prefix string) (*WorkloadRun, error) {
+func (r *runner) measure(ctx context.Context, ls *liveSystem, cell Cell, eops []EnforceOps, round int, peers []int, prefix string) (*WorkloadRun, error) {
 	var writes atomic.Int64
 	batch := 1
 	if perKey(cell.Workload) {
@@ -62,8 +62,12 @@ func (r *runner) measure(ctx context.Context, ls *liveSystem, cell Cell, eops []
 	all := append(append([]int{self}, nodes...), peers...)
 	cacheBefore, counted := sumCacheCounts(eops)
 	cpuBefore := readCPU(all)
+	saveProfiles := profileCell(ctx, r.cfg.PprofDir, sys, fmt.Sprintf("%s-r%d-%s", sys.Name(), round, label), r.cfg.Warmup, r.cfg.Duration)
 	run := closedLoop(ctx, cell.Concurrency, r.cfg.Warmup, r.cfg.Duration, r.cfg.OpTimeout, &n, op)
 	run.CPU = cpuUsage(cpuBefore, readCPU(all), nodes, peers, self, n.Load())
+	if err := saveProfiles(); err != nil {
+		r.prog.logf("%s %s: %v", prefix, label, err)
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

@@ -74,6 +74,9 @@ type Config struct {
 	// client's default, HTTP/1.1.
 	ClientH2C []string `json:"client_h2c,omitempty"`
 	NoCharts  bool     `json:"-"`
+	// PprofDir: optoutd nodes run with --debug-addr and a CPU profile of
+	// every node is saved here for every measured optoutd cell.
+	PprofDir string `json:"-"`
 }
 
 // DefaultConfig is the full sweep of issue 11: every workload, uniform and
@@ -161,6 +164,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	clientH2C := fs.String("client-h2c", "", "comma-separated optoutd systems (optoutd, optoutd-base) whose clients use h2c instead of HTTP/1.1")
 	clientHTTP1 := fs.String("client-http1", "", "optoutd systems whose clients use HTTP/1.1: the client's default now, so only checked (kept for old commands)")
 	fs.BoolVar(&c.NoCharts, "no-charts", false, "skip the PNG charts")
+	fs.StringVar(&c.PprofDir, "pprof", "", "save a CPU profile of every optoutd node for every measured cell in this directory (nodes run with --debug-addr)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

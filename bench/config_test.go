@@ -219,3 +219,14 @@ func TestQuickDefaultsYieldToExplicitFlags(t *testing.T) {
 		t.Errorf("--quick with --rounds 3 --duration 5s --concurrency 2 = %+v", q)
 	}
 }
+
+// TestProfileFileNames: --pprof files are named by system, round, cell and
+// node, with no spaces or slashes; without --pprof nothing is profiled.
+func TestProfileFileNames(t *testing.T) {
+	if got, want := fileLabel("optoutd-r2-check zipf ×16"), "optoutd-r2-check-zipf-c16"; got != want {
+		t.Errorf("fileLabel = %q, want %q", got, want)
+	}
+	if err := profileCell(t.Context(), "", &optoutdSystem{debug: []string{"127.0.0.1:1"}}, "x", 0, 0)(); err != nil {
+		t.Errorf("profileCell without a directory: %v", err)
+	}
+}

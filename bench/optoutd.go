@@ -23,6 +23,9 @@ type optoutdSystem struct {
 	bin    string
 	commit string // what bin was built from, for the report
 	h2c    bool   // clients speak h2c, not HTTP/1.1 (--client-h2c)
+	// pprof: nodes serve profiles on debug (--pprof).
+	pprof bool
+	debug []string
 	// noCatalog: the server answered UNIMPLEMENTED to DefinePurpose (a
 	// build before the purpose catalog, which accepts any purpose).
 	noCatalog bool
@@ -36,7 +39,10 @@ type optoutdSystem struct {
 	enf     *optoutdEnforce // the enforcement workloads' receipts and caches
 }
 
-func (s *optoutdSystem) Name() string          { return s.name }
+func (s *optoutdSystem) Name() string { return s.name }
+
+// DebugAddrs are the nodes' --debug-addr, when --pprof asked for them.
+func (s *optoutdSystem) DebugAddrs() []string  { return s.debug }
 func (s *optoutdSystem) NodeName(i int) string { return s.procs[i].name }
 
 func (s *optoutdSystem) Settings() map[string]string {
@@ -56,10 +62,11 @@ func (s *optoutdSystem) Settings() map[string]string {
 }
 
 func (s *optoutdSystem) Start(ctx context.Context, dir string) error {
-	addrs, err := freePorts(6)
+	addrs, err := freePorts(9)
 	if err != nil {
 		return err
 	}
+	s.debug = nil
 	names := []string{"n1", "n2", "n3"}
 	initial := joinInitial(names, addrs[3:], "")
 	s.api = addrs[:3]
@@ -70,6 +77,10 @@ func (s *optoutdSystem) Start(ctx context.Context, dir string) error {
 			args: []string{"server", "--id", name, "--data-dir", filepath.Join(dir, name),
 				"--api-addr", addrs[i], "--raft-addr", addrs[3+i], "--initial-cluster", initial,
 				"--log-level", "warn"},
+		}
+		if s.pprof {
+			p.args = append(p.args, "--debug-addr", addrs[6+i])
+			s.debug = append(s.debug, addrs[6+i])
 		}
 		s.procs = append(s.procs, p)
 		if err := p.start(); err != nil {

@@ -101,7 +101,7 @@ func newSystem(name string, cfg Config, builds map[string]optoutdBuild, self str
 		if !ok {
 			return nil, fmt.Errorf("bench: no binary for %s", name)
 		}
-		return &optoutdSystem{name: name, bin: b.Bin, commit: b.Commit, h2c: slices.Contains(cfg.ClientH2C, name)}, nil
+		return &optoutdSystem{name: name, bin: b.Bin, commit: b.Commit, h2c: slices.Contains(cfg.ClientH2C, name), pprof: cfg.PprofDir != ""}, nil
 	case sysEtcd:
 		return &etcdSystem{self: self, timing: cfg.EtcdTiming}, nil
 	}
