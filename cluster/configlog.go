@@ -100,11 +100,7 @@ func (c *configLog) latest() uint64 {
 // latestConfigIndex is the index at which this node's latest Raft
 // configuration (committed or not) was written.
 func (n *Node) latestConfigIndex() uint64 {
-	idx := n.configLog.latest()
-	if snaps, err := n.snapStore.List(); err == nil && len(snaps) > 0 {
-		idx = max(idx, snaps[0].ConfigurationIndex)
-	}
-	return idx
+	return max(n.configLog.latest(), n.snapStore.newestConfigIndex())
 }
 
 // latestConfiguration returns the latest configuration's servers and the

@@ -45,7 +45,7 @@ func (n *Node) markerPath() string { return filepath.Join(n.cfg.DataDir, Removed
 func (n *Node) loadRemovedMarker() {
 	if b, err := os.ReadFile(n.markerPath()); err == nil {
 		n.removed.Store(true)
-		close(n.removedCh)
+		n.cancelRemoved()
 		n.log.Error("this node was removed from the cluster and will not serve; wipe the data directory to re-add it", "marker", string(b))
 	}
 }
@@ -56,7 +56,7 @@ func (n *Node) markRemoved(index uint64) {
 	if !n.removed.CompareAndSwap(false, true) {
 		return
 	}
-	close(n.removedCh)
+	n.cancelRemoved()
 	n.log.Error("this node was removed from the cluster; it stops serving", LogKeyIndex, index)
 	_ = os.WriteFile(n.markerPath(), []byte("removed at configuration index "+strconv.FormatUint(index, 10)+"\n"), 0o600)
 	n.broadcastChange()

@@ -30,7 +30,7 @@ type Node struct {
 	fsm       *fsm.FSM
 	logStore  *raftboltdb.BoltStore
 	configLog *configLog // what raft writes its log through
-	snapStore *raft.FileSnapshotStore
+	snapStore *snapStore
 	trans     *raft.NetworkTransport
 	acks      *ackTracker // fresh acknowledgements seen by trans
 	raft      *raft.Raft
@@ -53,11 +53,13 @@ type Node struct {
 	metrics      *metrics
 	leaderNotify <-chan bool
 	registering  atomic.Bool
-	memberMu     sync.Mutex    // one membership change at a time on this node
-	stamps       stamper       // the time this node, as leader, stamps into entries
-	removed      atomic.Bool   // this node was removed from the cluster
-	removedCh    chan struct{} // closed when removed becomes true
-	fresh        bool          // no Raft state at start
+	memberMu     sync.Mutex  // one membership change at a time on this node
+	stamps       stamper     // the time this node, as leader, stamps into entries
+	removed      atomic.Bool // this node was removed from the cluster
+	// removedCtx ends (cancelRemoved) when removed becomes true.
+	removedCtx    context.Context
+	cancelRemoved context.CancelFunc
+	fresh         bool // no Raft state at start
 
 	readyMu     sync.Mutex
 	readyLeader raft.ServerID // the leader Ready last saw
@@ -86,15 +88,15 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:       cfg,
-		log:       cfg.Logger.With(LogKeyNode, cfg.ID),
-		changed:   make(chan struct{}),
-		readQ:     make(chan chan readResult, 1024),
-		stop:      make(chan struct{}),
-		removedCh: make(chan struct{}),
-		metrics:   newMetrics(cfg.Metrics),
-		acks:      newAckTracker(),
+		cfg:     cfg,
+		log:     cfg.Logger.With(LogKeyNode, cfg.ID),
+		changed: make(chan struct{}),
+		readQ:   make(chan chan readResult, 1024),
+		stop:    make(chan struct{}),
+		metrics: newMetrics(cfg.Metrics),
+		acks:    newAckTracker(),
 	}
+	n.removedCtx, n.cancelRemoved = context.WithCancel(context.Background())
 	if err := n.open(); err != nil {
 		_ = n.closeStores()
 		return nil, err
@@ -123,10 +125,11 @@ func (n *Node) open() error {
 	if err != nil {
 		return fmt.Errorf("cluster: open raft.db: %w", err)
 	}
-	n.snapStore, err = raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, n.cfg.SnapshotsRetained, newHCLog(n.log))
+	fss, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, n.cfg.SnapshotsRetained, newHCLog(n.log))
 	if err != nil {
 		return fmt.Errorf("cluster: open snapshot store: %w", err)
 	}
+	n.snapStore = newSnapStore(fss)
 	if err := n.catchUpFromSnapshot(); err != nil {
 		return err
 	}

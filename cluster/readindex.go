@@ -51,17 +51,12 @@ func (n *Node) Read(ctx context.Context, fn func(optoutd.View) error) (uint64, e
 }
 
 // untilRemoved returns a context that also ends, with cause errRemoved,
-// when this node learns it was removed.
+// when this node learns it was removed. It registers a callback on the
+// node's removal context rather than starting a goroutine per request.
 func (n *Node) untilRemoved(ctx context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	go func() {
-		select {
-		case <-n.removedCh:
-			cancel(errRemoved)
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, func() { cancel(nil) }
+	stop := context.AfterFunc(n.removedCtx, func() { cancel(errRemoved) })
+	return ctx, func() { stop(); cancel(nil) }
 }
 
 // readIndex returns an index such that state applied up to it reflects
