@@ -110,7 +110,7 @@ func (n *Node) open() error {
 	}
 	var err error
 	n.loadRemovedMarker()
-	n.fsm, err = fsm.Open(fsm.Config{Path: filepath.Join(n.cfg.DataDir, "fsm.db"), Logger: n.log})
+	n.fsm, err = fsm.Open(fsm.Config{Path: filepath.Join(n.cfg.DataDir, "fsm.db"), Logger: n.log, SyncInterval: n.cfg.FSMSyncInterval})
 	if err != nil {
 		return err
 	}

@@ -16,9 +16,13 @@
 // # Durability and replay
 //
 // FSM implements raft.BatchingFSM. Each batch is one bbolt transaction that
-// also stores the last applied index; bbolt is fsynced on commit. After a
-// restart hashicorp/raft replays the log from its last snapshot, and entries
-// at or below the stored index are skipped, so nothing is applied twice.
+// also stores the last applied index. With Config.SyncInterval the commit
+// is not fsynced (the file is, every interval and on Close), and a file
+// that a machine crash may have torn is removed on Open and rebuilt from the
+// newest snapshot and the log (durability.go, DESIGN.md); without it, bbolt
+// fsyncs on commit. After a restart hashicorp/raft replays the log from its
+// last snapshot, and entries at or below the stored index are skipped, so
+// nothing is applied twice.
 //
 // # Unknown commands halt
 //

@@ -26,6 +26,12 @@ type Config struct {
 	InitialMmapSize int
 	// OnHalt, if set, is called once when the FSM halts.
 	OnHalt func(error)
+	// SyncInterval > 0 defers fsync: commits of applied entries are not
+	// fsynced, the file is fsynced this often and on Close, and a file
+	// left open with unsynced commits by a machine crash is rebuilt (see
+	// durability.go). 0 fsyncs every commit. Deferring needs the kernel's
+	// boot id; without one every commit is fsynced.
+	SyncInterval time.Duration
 }
 
 // DefaultInitialMmapSize is 4 GiB of address space (not memory): room for
@@ -62,6 +68,14 @@ type FSM struct {
 	haltOnce sync.Once
 	stop     chan struct{}
 	stopOnce sync.Once
+
+	// boot is the boot id the marker names while commits are deferred;
+	// "" when every commit is fsynced.
+	boot     string
+	synced   atomic.Uint64 // deferred fsyncs done
+	syncDone sync.WaitGroup
+	// rebuilt: Open removed an untrusted file and started empty.
+	rebuilt bool
 }
 
 var _ raft.BatchingFSM = (*FSM)(nil)
@@ -78,15 +92,44 @@ func Open(cfg Config) (*FSM, error) {
 		cfg.InitialMmapSize = DefaultInitialMmapSize
 	}
 	f := &FSM{cfg: cfg, log: cfg.Logger, notify: make(chan struct{}), stop: make(chan struct{})}
+	boot := bootID()
+	removed, why, err := distrust(cfg.Path, boot)
+	if err != nil {
+		return nil, err
+	}
+	if removed {
+		f.rebuilt = true
+		f.log.Warn("state file removed: "+why+", so it may be torn; it is rebuilt from the newest snapshot and the Raft log",
+			"path", cfg.Path)
+	}
 	db, idx, err := openDB(cfg.Path, cfg.InitialMmapSize)
 	if err != nil {
 		return nil, err
 	}
 	f.db = db
+	if cfg.SyncInterval > 0 && boot != "" {
+		if err := writeMarker(cfg.Path, markerOpen, boot); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		f.boot = boot
+		db.NoSync = true
+		f.syncDone.Add(1)
+		go f.syncLoop(cfg.SyncInterval)
+	} else if err := syncAndClearMarker(db, cfg.Path); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	f.applied.Store(idx)
 	f.loadLastStamp()
 	return f, nil
 }
+
+// Rebuilt reports whether Open found the file untrusted and started empty.
+func (f *FSM) Rebuilt() bool { return f.rebuilt }
+
+// DeferredSyncs counts the fsyncs done by the deferred-sync loop.
+func (f *FSM) DeferredSyncs() uint64 { return f.synced.Load() }
 
 // loadLastStamp reads the latest applied stamp from the file (after Open
 // and Restore). A file written before it was recorded has none: 0.
@@ -145,13 +188,28 @@ func (f *FSM) Stop() { f.stopOnce.Do(func() { close(f.stop) }) }
 // Close stops the FSM and closes the file. A halted Apply returns.
 func (f *FSM) Close() error {
 	f.Stop()
+	f.syncDone.Wait()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closing.Wait()
 	if f.db == nil {
 		return nil
 	}
-	err := f.db.Close()
+	var err error
+	if f.boot != "" && f.Halted() == nil {
+		// Sync, then say so; a failed sync leaves the marker "open" (or
+		// "untrusted"), so the next Open decides as after a crash.
+		if err = f.db.Sync(); err != nil {
+			_ = writeMarker(f.cfg.Path, markerUntrusted, f.boot)
+			err = fmt.Errorf("fsm: fsync %s: %w", f.cfg.Path, err)
+		}
+	}
+	if cerr := f.db.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && f.boot != "" && f.Halted() == nil {
+		err = writeMarker(f.cfg.Path, markerClean, f.boot)
+	}
 	f.db = nil
 	return err
 }
@@ -209,17 +267,22 @@ func (f *FSM) wake() {
 // Snapshot refuses, so hashicorp/raft (which then believes the batch was
 // applied) can never compact the unapplied entry away.
 func (f *FSM) halt(index uint64, err error) {
+	f.markHalted(fmt.Errorf("log index %d: %w", index, err),
+		"state machine halted: refusing to skip a log entry it cannot apply; upgrade or repair this node")
+	<-f.stop
+}
+
+// markHalted records a halt without waiting (halt waits; the sync loop
+// does not apply entries, so it must not).
+func (f *FSM) markHalted(err error, msg string) {
 	f.haltOnce.Do(func() {
-		err = fmt.Errorf("log index %d: %w", index, err)
 		f.haltErr.Store(&err)
-		f.log.Error("state machine halted: refusing to skip a log entry it cannot apply; upgrade or repair this node",
-			"index", index, "error", err)
+		f.log.Error(msg, "error", err)
 		if f.cfg.OnHalt != nil {
 			f.cfg.OnHalt(err)
 		}
 		f.wake()
 	})
-	<-f.stop
 }
 
 // View runs fn in a read transaction over the current state.

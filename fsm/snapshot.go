@@ -149,6 +149,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return fmt.Errorf("fsm: restore: reopen: %w", err)
 	}
+	db.NoSync = f.boot != "" // the marker still says "open" for this boot
 	if old := f.db; old != nil {
 		f.closing.Add(1)
 		go func() {

@@ -144,6 +144,13 @@ func (c *Cluster) Wipe(id string) {
 	}
 }
 
+// DataDir is node id's data directory.
+func (c *Cluster) DataDir(id string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfgs[id].DataDir
+}
+
 // Start (re)starts node id from its data directory.
 func (c *Cluster) Start(id string) *cluster.Node {
 	c.t.Helper()
