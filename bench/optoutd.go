@@ -51,7 +51,7 @@ func (s *optoutdSystem) Settings() map[string]string {
 		"heartbeat-timeout":  "500ms (default)",
 		"election-timeout":   "500ms (default)",
 		"leader-lease":       "250ms (default)",
-		"commit-timeout":     "10ms (default)",
+		"commit-timeout":     "2ms (default)",
 		"snapshot-threshold": "8192 entries (default), checked every 30s",
 		"trailing-logs":      "10240 (default)",
 		"storage":            "raft.db (raft-boltdb, fsync per append) + fsm.db (bbolt, fsync per applied batch)",
