@@ -88,7 +88,7 @@ func NewHandler(store Store, opts Options) http.Handler {
 	if opts.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	}
-	return withTLSState(withRequestErrors(mux))
+	return withTLSState(withRequestErrors(withLeaderHint(store, mux)))
 }
 
 // NewServer wraps h in an http.Server that speaks HTTP/1.1 and h2c, so

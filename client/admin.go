@@ -19,7 +19,7 @@ func (c *Client) GetSettings(ctx context.Context) (*optoutv1.Settings, error) {
 
 // SetMinSchemaVersion sets the cluster's minimum client schema version.
 func (c *Client) SetMinSchemaVersion(ctx context.Context, v uint32) (*optoutv1.Settings, error) {
-	r, err := unary(ctx, c, retryWrite, &optoutv1.SetMinSchemaVersionRequest{MinSchemaVersion: v}, func(e endpoint) func(context.Context, *connect.Request[optoutv1.SetMinSchemaVersionRequest]) (*connect.Response[optoutv1.SetMinSchemaVersionResponse], error) {
+	r, err := unaryWrite(ctx, c, &optoutv1.SetMinSchemaVersionRequest{MinSchemaVersion: v}, func(e endpoint) func(context.Context, *connect.Request[optoutv1.SetMinSchemaVersionRequest]) (*connect.Response[optoutv1.SetMinSchemaVersionResponse], error) {
 		return e.admin.SetMinSchemaVersion
 	})
 	return r.GetSettings(), err
@@ -27,7 +27,7 @@ func (c *Client) SetMinSchemaVersion(ctx context.Context, v uint32) (*optoutv1.S
 
 // SetAuditRetention sets how long history is kept (0: forever).
 func (c *Client) SetAuditRetention(ctx context.Context, d time.Duration) (*optoutv1.Settings, error) {
-	r, err := unary(ctx, c, retryWrite, &optoutv1.SetAuditRetentionRequest{Retention: durationpb.New(d)}, func(e endpoint) func(context.Context, *connect.Request[optoutv1.SetAuditRetentionRequest]) (*connect.Response[optoutv1.SetAuditRetentionResponse], error) {
+	r, err := unaryWrite(ctx, c, &optoutv1.SetAuditRetentionRequest{Retention: durationpb.New(d)}, func(e endpoint) func(context.Context, *connect.Request[optoutv1.SetAuditRetentionRequest]) (*connect.Response[optoutv1.SetAuditRetentionResponse], error) {
 		return e.admin.SetAuditRetention
 	})
 	return r.GetSettings(), err

@@ -9,7 +9,7 @@ import (
 
 // DefinePurpose creates or redefines a purpose.
 func (c *Client) DefinePurpose(ctx context.Context, req *optoutv1.DefinePurposeRequest) (*optoutv1.DefinePurposeResponse, error) {
-	return unary(ctx, c, retryWrite, req, func(e endpoint) func(context.Context, *connect.Request[optoutv1.DefinePurposeRequest]) (*connect.Response[optoutv1.DefinePurposeResponse], error) {
+	return unaryWrite(ctx, c, req, func(e endpoint) func(context.Context, *connect.Request[optoutv1.DefinePurposeRequest]) (*connect.Response[optoutv1.DefinePurposeResponse], error) {
 		return e.catalog.DefinePurpose
 	})
 }

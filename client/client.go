@@ -22,7 +22,11 @@ import (
 type Client struct {
 	eps  []endpoint
 	next atomic.Int64 // index of the endpoint to try first
-	tr   *http.Transport
+	// leader is the index of the endpoint that the nodes' last
+	// Optout-Leader hint named, -1 when none matches; writes start there.
+	leader     atomic.Int64
+	leaderHint atomic.Pointer[string] // the hint leader was computed from
+	tr         *http.Transport
 	// retryBudget bounds how long one call retries; 0: one pass over the
 	// endpoints.
 	retryBudget time.Duration
@@ -30,6 +34,7 @@ type Client struct {
 
 type endpoint struct {
 	url     string
+	host    string // host:port of url, to match Optout-Leader hints
 	optout  optoutv1connect.OptOutServiceClient
 	cluster optoutv1connect.ClusterServiceClient
 	catalog optoutv1connect.CatalogServiceClient
@@ -113,6 +118,7 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 	}
 	hc := &http.Client{Transport: tr}
 	c := &Client{tr: tr, retryBudget: o.retryBudget}
+	c.leader.Store(-1)
 	for _, e := range endpoints {
 		e = strings.TrimSpace(e)
 		if e == "" {
@@ -126,9 +132,10 @@ func New(endpoints []string, opts ...Option) (*Client, error) {
 				u = "http://" + u
 			}
 		}
-		copts := append([]connect.ClientOption{connect.WithInterceptors(schemaHeader{token: o.token})}, o.connectOpts...)
+		copts := append([]connect.ClientOption{connect.WithInterceptors(schemaHeader{token: o.token}, leaderWatch{c})}, o.connectOpts...)
 		c.eps = append(c.eps, endpoint{
 			url:     u,
+			host:    hostOf(u),
 			optout:  optoutv1connect.NewOptOutServiceClient(hc, u, copts...),
 			cluster: optoutv1connect.NewClusterServiceClient(hc, u, copts...),
 			catalog: optoutv1connect.NewCatalogServiceClient(hc, u, copts...),
@@ -167,16 +174,29 @@ func (e *dialError) Unwrap() error { return e.err }
 // the deadline or the retry budget, whichever comes first (see retry.go). The error is the last one when retry said
 // no, else an *AllFailedError with the last pass's failures.
 func do[T any](ctx context.Context, c *Client, retry func(error) bool, fn func(endpoint) (T, error)) (T, error) {
+	return doFrom(ctx, c, -1, retry, fn)
+}
+
+// doFrom is do starting at endpoint first (a write: the leader's, see
+// leader.go), or, when first is -1, at the last good endpoint, which a
+// success then moves. A write's success does not move it, so reads stay
+// spread over the endpoints.
+func doFrom[T any](ctx context.Context, c *Client, first int, retry func(error) bool, fn func(endpoint) (T, error)) (T, error) {
 	var zero T
 	giveUp := time.Now().Add(c.retryBudget)
 	for pass := 0; ; pass++ {
-		start := int(c.next.Load())
+		start := first
+		if start < 0 {
+			start = int(c.next.Load())
+		}
 		all := &AllFailedError{}
 		for i := range c.eps {
 			idx := (start + i) % len(c.eps)
 			v, err := fn(c.eps[idx])
 			if err == nil {
-				c.next.Store(int64(idx))
+				if first < 0 {
+					c.next.Store(int64(idx))
+				}
 				return v, nil
 			}
 			all.Errs = append(all.Errs, EndpointError{Endpoint: c.eps[idx].url, Err: err})
@@ -433,10 +453,23 @@ func unary[Req, Resp any](ctx context.Context, c *Client, retry func(error) bool
 	})
 }
 
+// unaryWrite is unary for a write retried only when it certainly did not
+// apply (retryWrite), starting at the leader's endpoint when known.
+func unaryWrite[Req, Resp any](ctx context.Context, c *Client, req *Req,
+	call func(endpoint) func(context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (*Resp, error) {
+	return doFrom(ctx, c, c.writeStart(), retryWrite, func(e endpoint) (*Resp, error) {
+		r, err := call(e)(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg, nil
+	})
+}
+
 // EraseSubject erases a subject (a write: never repeated unless it
 // certainly did not apply).
 func (c *Client) EraseSubject(ctx context.Context, req *optoutv1.EraseSubjectRequest) (*optoutv1.EraseSubjectResponse, error) {
-	return unary(ctx, c, retryWrite, req, func(e endpoint) func(context.Context, *connect.Request[optoutv1.EraseSubjectRequest]) (*connect.Response[optoutv1.EraseSubjectResponse], error) {
+	return unaryWrite(ctx, c, req, func(e endpoint) func(context.Context, *connect.Request[optoutv1.EraseSubjectRequest]) (*connect.Response[optoutv1.EraseSubjectResponse], error) {
 		return e.optout.EraseSubject
 	})
 }

@@ -39,6 +39,8 @@ type node struct {
 	url     string
 	// decision is what Check answers (DENY when unset).
 	decision optoutv1.Decision
+	// leader, when set, is sent as the Optout-Leader hint on every answer.
+	leader atomic.Pointer[string]
 }
 
 func (n *node) Set(_ context.Context, req *connect.Request[optoutv1.SetRequest]) (*connect.Response[optoutv1.SetResponse], error) {
@@ -115,7 +117,12 @@ func (n *node) start(t *testing.T) *node {
 	mux := http.NewServeMux()
 	mux.Handle(optoutv1connect.NewOptOutServiceHandler(n))
 	mux.Handle(optoutv1connect.NewClusterServiceHandler(n))
-	s := httptest.NewUnstartedServer(mux)
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l := n.leader.Load(); l != nil {
+			w.Header().Set(wire.HeaderLeader, *l)
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	var p http.Protocols
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
@@ -563,5 +570,58 @@ func TestRetryAfterAnUnknownOutcomeStaysUnknown(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWritesGoToTheHintedLeader: once an answer names the leader's address
+// (Optout-Leader) and it is one of the endpoints, writes start there while
+// reads stay where they were; a hint naming no endpoint changes nothing;
+// when the hinted leader fails, the write moves on as before.
+func TestWritesGoToTheHintedLeader(t *testing.T) {
+	a := (&node{name: "a"}).start(t)
+	b := (&node{name: "b"}).start(t)
+	hostB := strings.TrimPrefix(b.url, "http://")
+	a.leader.Store(&hostB)
+	b.leader.Store(&hostB)
+	c := newClient(t, []string{a.url, b.url})
+	ctx := ctx(t)
+	if _, err := c.Check(ctx, checkReq); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.LeaderEndpoint(); got != b.url {
+		t.Fatalf("LeaderEndpoint = %q after a hint naming %s, want %q", got, hostB, b.url)
+	}
+	for range 3 {
+		if _, err := c.Set(ctx, setReq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Check(ctx, checkReq); err != nil {
+		t.Fatal(err)
+	}
+	if a.sets.Load() != 0 || b.sets.Load() != 3 || a.reads.Load() != 2 || b.reads.Load() != 0 {
+		t.Fatalf("sets a=%d b=%d, reads a=%d b=%d; want writes on b (the leader), reads on a",
+			a.sets.Load(), b.sets.Load(), a.reads.Load(), b.reads.Load())
+	}
+
+	b.set = func() error {
+		return writeErr(connect.CodeUnavailable, optoutv1.Outcome_OUTCOME_NOT_APPLIED, "no leader; write not applied")
+	}
+	if _, err := c.Set(ctx, setReq); err != nil {
+		t.Fatalf("Set with the hinted leader failing: %v", err)
+	}
+	if a.sets.Load() != 1 {
+		t.Fatalf("the write did not move on from the failing leader: a has %d sets", a.sets.Load())
+	}
+
+	elsewhere := "10.9.9.9:7001"
+	b.leader.Store(&elsewhere)
+	a.leader.Store(&elsewhere)
+	b.set = nil
+	if _, err := c.Check(ctx, checkReq); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.LeaderEndpoint(); got != "" {
+		t.Fatalf("LeaderEndpoint = %q after a hint naming no endpoint", got)
 	}
 }

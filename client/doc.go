@@ -11,7 +11,12 @@
 //     retryable call retried with jittered exponential backoff until the
 //     context's deadline or DefaultRetryBudget (see retry.go);
 //   - Set always carries an idempotency key (one is made up when the
-//     caller gave none), so it too is retried after an unknown outcome;
+//     caller gave none), so it too is retried after an unknown outcome,
+//     and a call whose first attempt's outcome was unknown is never
+//     reported as not applied because a retry was refused;
+//   - writes start at the leader's endpoint when a node's answer named it
+//     (the Optout-Leader header) and it is one of the endpoints, saving the
+//     follower's forwarding hop; reads stay spread (leader.go);
 //   - Gate and GateBatch, the fail-closed call a service puts in front of
 //     processing: any error, timeout or unreachable cluster is a deny;
 //   - enforcement: WithReceipt asks Gate for a signed decision receipt to

@@ -44,7 +44,7 @@ func (c *Client) ListReceiptKeys(ctx context.Context) (*optoutv1.ListReceiptKeys
 
 // RotateReceiptKey makes a new receipt signing key current (admin).
 func (c *Client) RotateReceiptKey(ctx context.Context) (*optoutv1.RotateReceiptKeyResponse, error) {
-	return unary(ctx, c, retryWrite, &optoutv1.RotateReceiptKeyRequest{},
+	return unaryWrite(ctx, c, &optoutv1.RotateReceiptKeyRequest{},
 		func(e endpoint) func(context.Context, *connect.Request[optoutv1.RotateReceiptKeyRequest]) (*connect.Response[optoutv1.RotateReceiptKeyResponse], error) {
 			return e.enforce.RotateReceiptKey
 		})

@@ -13,7 +13,7 @@ import (
 // write without an idempotency key, so it is retried only when it
 // certainly did not apply.
 func (c *Client) CreateOverride(ctx context.Context, req *optoutv1.CreateOverrideRequest) (*optoutv1.Override, error) {
-	r, err := unary(ctx, c, retryWrite, req,
+	r, err := unaryWrite(ctx, c, req,
 		func(e endpoint) func(context.Context, *connect.Request[optoutv1.CreateOverrideRequest]) (*connect.Response[optoutv1.CreateOverrideResponse], error) {
 			return e.enforce.CreateOverride
 		})
@@ -30,7 +30,7 @@ func (c *Client) ListOverrides(ctx context.Context, req *optoutv1.ListOverridesR
 
 // RevokeOverride ends an active override before its expiry.
 func (c *Client) RevokeOverride(ctx context.Context, id uint64, reason string) (*optoutv1.Override, error) {
-	r, err := unary(ctx, c, retryWrite, &optoutv1.RevokeOverrideRequest{Id: id, Reason: reason},
+	r, err := unaryWrite(ctx, c, &optoutv1.RevokeOverrideRequest{Id: id, Reason: reason},
 		func(e endpoint) func(context.Context, *connect.Request[optoutv1.RevokeOverrideRequest]) (*connect.Response[optoutv1.RevokeOverrideResponse], error) {
 			return e.enforce.RevokeOverride
 		})
@@ -39,7 +39,7 @@ func (c *Client) RevokeOverride(ctx context.Context, id uint64, reason string) (
 
 // SetMaxOverrideDuration caps how long an override may last (admin).
 func (c *Client) SetMaxOverrideDuration(ctx context.Context, d time.Duration) (*optoutv1.Settings, error) {
-	r, err := unary(ctx, c, retryWrite, &optoutv1.SetMaxOverrideDurationRequest{MaxOverride: durationpb.New(d)},
+	r, err := unaryWrite(ctx, c, &optoutv1.SetMaxOverrideDurationRequest{MaxOverride: durationpb.New(d)},
 		func(e endpoint) func(context.Context, *connect.Request[optoutv1.SetMaxOverrideDurationRequest]) (*connect.Response[optoutv1.SetMaxOverrideDurationResponse], error) {
 			return e.enforce.SetMaxOverrideDuration
 		})

@@ -15,7 +15,7 @@ import (
 // not apply: after an unknown outcome a report may be recorded twice if
 // the caller sends it again.
 func (c *Client) ReportProcessing(ctx context.Context, service string, reports []*optoutv1.ProcessingReport) (*optoutv1.ReportProcessingResponse, error) {
-	return unary(ctx, c, retryWrite, &optoutv1.ReportProcessingRequest{Service: service, Reports: reports},
+	return unaryWrite(ctx, c, &optoutv1.ReportProcessingRequest{Service: service, Reports: reports},
 		func(e endpoint) func(context.Context, *connect.Request[optoutv1.ReportProcessingRequest]) (*connect.Response[optoutv1.ReportProcessingResponse], error) {
 			return e.enforce.ReportProcessing
 		})

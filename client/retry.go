@@ -82,7 +82,7 @@ func NewIdempotencyKey() string {
 // uncertain attempt's, with the retry's refusal in its message.
 func doIdempotent[T any](ctx context.Context, c *Client, fn func(endpoint) (T, error)) (T, error) {
 	var uncertain error
-	v, err := do(ctx, c, func(err error) bool {
+	v, err := doFrom(ctx, c, c.writeStart(), func(err error) bool {
 		if uncertain == nil && Outcome(err) != optoutv1.Outcome_OUTCOME_NOT_APPLIED {
 			uncertain = err
 		}

@@ -56,6 +56,8 @@ type Node struct {
 	memberMu     sync.Mutex  // one membership change at a time on this node
 	stamps       stamper     // the time this node, as leader, stamps into entries
 	removed      atomic.Bool // this node was removed from the cluster
+	// leaderHint caches LeaderAPIAddress.
+	leaderHint atomic.Pointer[leaderHint]
 	// removedCtx ends (cancelRemoved) when removed becomes true.
 	removedCtx    context.Context
 	cancelRemoved context.CancelFunc

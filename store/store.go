@@ -56,6 +56,9 @@ func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
 // Status reports this node's view of the cluster.
 func (s *Store) Status(ctx context.Context) (optoutd.ClusterStatus, error) { return s.node.Status(ctx) }
 
+// LeaderAPIAddress is the leader's API address, a routing hint (api.LeaderHinter).
+func (s *Store) LeaderAPIAddress() string { return s.node.LeaderAPIAddress() }
+
 // StateDigest hashes this node's local state.
 func (s *Store) StateDigest(ctx context.Context) (optoutd.StateDigest, error) {
 	return s.node.StateDigest(ctx)

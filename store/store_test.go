@@ -14,9 +14,10 @@ import (
 )
 
 var (
-	_ api.Store      = (*store.Store)(nil)
-	_ api.Principals = (*store.Store)(nil)
-	_ api.Backuper   = (*store.Store)(nil)
+	_ api.Store        = (*store.Store)(nil)
+	_ api.LeaderHinter = (*store.Store)(nil)
+	_ api.Principals   = (*store.Store)(nil)
+	_ api.Backuper     = (*store.Store)(nil)
 )
 
 // TestWritesReadsAndBackupThroughTheStore: a write comes back as the domain

@@ -21,3 +21,9 @@ const HeaderNodeRemoved = "Optout-Node-Removed"
 // HeaderRequestID carries a request id: taken from the request when it is
 // sane, generated otherwise, echoed on the response and in every log line.
 const HeaderRequestID = "Optout-Request-Id"
+
+// HeaderLeader is on every API response: the client API address (as the
+// leader registered it) of the node this node believes leads, when it
+// knows one. A hint, not a promise: a client may send writes there to save
+// the forwarding hop, and every node still accepts every write.
+const HeaderLeader = "Optout-Leader"
