@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/optoutd/optoutd"
 	peerv1 "github.com/optoutd/optoutd/cluster/gen/optout/peer/v1"
+	"github.com/optoutd/optoutd/internal/durable"
 )
 
 // RemovedMarker is the file written into the data directory when this node
@@ -58,7 +59,11 @@ func (n *Node) markRemoved(index uint64) {
 	}
 	n.cancelRemoved()
 	n.log.Error("this node was removed from the cluster; it stops serving", LogKeyIndex, index)
-	_ = os.WriteFile(n.markerPath(), []byte("removed at configuration index "+strconv.FormatUint(index, 10)+"\n"), 0o600)
+	if err := durable.WriteFile(n.markerPath(), []byte("removed at configuration index "+strconv.FormatUint(index, 10)+"\n"), 0o600); err != nil {
+		// The node stops serving now either way; restarted without the
+		// marker, it would have to learn of the removal again.
+		n.log.Error("writing the removal marker failed", "marker", n.markerPath(), LogKeyErr, err)
+	}
 	n.broadcastChange()
 	go func() { _ = n.shutdownRaft().Error() }()
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,6 +35,9 @@ const (
 
 // bootIDPath names the running kernel's boot; a variable for tests.
 var bootIDPath = "/proc/sys/kernel/random/boot_id"
+
+// fdatasync flushes a state file; a variable so tests can make it fail.
+var fdatasync = (*bbolt.DB).Sync
 
 // bootID is the running kernel's boot id, or "" where there is none (the
 // FSM then fsyncs every commit).
@@ -68,31 +70,10 @@ func readMarker(dbPath string) (state, boot string, ok bool, err error) {
 	return f[0], f[1], true, nil
 }
 
-// writeMarker replaces the marker durably (temporary file, fsync, rename,
-// fsync of the directory).
+// writeMarker replaces the marker durably.
 func writeMarker(dbPath, state, boot string) error {
-	p := markerPath(dbPath)
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("fsm: write %s: %w", p, err)
-	}
-	_, err = fmt.Fprintf(f, "%s %s\n", state, boot)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err == nil {
-		err = durable.SyncDir(filepath.Dir(p))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("fsm: write %s: %w", p, err)
+	if err := durable.WriteFile(markerPath(dbPath), []byte(state+" "+boot+"\n"), 0o600); err != nil {
+		return fmt.Errorf("fsm: write %s: %w", markerPath(dbPath), err)
 	}
 	return nil
 }
@@ -152,7 +133,7 @@ func (f *FSM) syncNow() error {
 	if f.db == nil {
 		return nil
 	}
-	if err := f.db.Sync(); err != nil {
+	if err := fdatasync(f.db); err != nil {
 		_ = writeMarker(f.cfg.Path, markerUntrusted, f.boot)
 		return fmt.Errorf("fsm: fsync %s: %w", f.cfg.Path, err)
 	}

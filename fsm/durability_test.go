@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"go.etcd.io/bbolt"
 )
 
 // fakeBoot points bootID at a file holding id, for the rest of the test.
@@ -165,5 +167,49 @@ func TestDeferredSyncLoopSyncs(t *testing.T) {
 			t.Fatal("no deferred fsync within 30s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestFailedFsyncHaltsAndRebuilds: when the deferred fsync fails, the
+// kernel may have dropped the writes it could not make durable, so the FSM
+// halts (reads fail) and marks the file untrusted, and the next Open
+// rebuilds it instead of trusting it.
+func TestFailedFsyncHaltsAndRebuilds(t *testing.T) {
+	fakeBoot(t, "boot-a")
+	old := fdatasync
+	t.Cleanup(func() { fdatasync = old })
+	fdatasync = func(*bbolt.DB) error { return errors.New("EIO (injected)") }
+	path := filepath.Join(t.TempDir(), "fsm.db")
+	halted := make(chan error, 1)
+	f, err := Open(Config{Path: path, SyncInterval: 10 * time.Millisecond, OnHalt: func(err error) { halted <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-halted:
+		if !strings.Contains(err.Error(), "EIO (injected)") || !strings.Contains(err.Error(), "fsync") {
+			t.Errorf("halt reason %q does not name the failed fsync", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no halt within 30s of a failing fsync")
+	}
+	if err := f.View(func(*Reader) error { return nil }); !errors.Is(err, ErrHalted) {
+		t.Errorf("a read after the failed fsync: %v, want ErrHalted", err)
+	}
+	if got := marker(t, path); got != markerUntrusted {
+		t.Errorf("marker %q after a failed fsync, want %q", got, markerUntrusted)
+	}
+	_ = f.Close()
+	if got := marker(t, path); got != markerUntrusted {
+		t.Errorf("Close rewrote the marker to %q after a failed fsync", got)
+	}
+	fdatasync = old
+	f, err = Open(Config{Path: path, SyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !f.Rebuilt() {
+		t.Fatal("a file whose fsync failed was trusted on the next open")
 	}
 }

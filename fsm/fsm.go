@@ -199,7 +199,7 @@ func (f *FSM) Close() error {
 	if f.boot != "" && f.Halted() == nil {
 		// Sync, then say so; a failed sync leaves the marker "open" (or
 		// "untrusted"), so the next Open decides as after a crash.
-		if err = f.db.Sync(); err != nil {
+		if err = fdatasync(f.db); err != nil {
 			_ = writeMarker(f.cfg.Path, markerUntrusted, f.boot)
 			err = fmt.Errorf("fsm: fsync %s: %w", f.cfg.Path, err)
 		}
