@@ -195,6 +195,7 @@ func TestCacheWhoseStreamIsCutRefuses(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	waitStopped(t, pid)
 	continued := false
 	defer func() {
 		if !continued {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ func freeze(t *testing.T, p *proc) func() {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	waitStopped(t, pid)
 	resumed := false
 	resume := func() {
 		if !resumed {
@@ -26,6 +30,44 @@ func freeze(t *testing.T, p *proc) func() {
 	}
 	t.Cleanup(resume)
 	return resume
+}
+
+// waitStopped returns once every thread of pid is stopped: kill returns
+// when SIGSTOP is queued, and a thread that is running goes on until it
+// next enters the kernel, so a request sent at once could still be
+// answered (a leader frozen a moment too late confirmed a read once).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if allThreadsStopped(pid) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop within 10s of SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// allThreadsStopped reads each thread's state from /proc: T is stopped.
+func allThreadsStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which is in parentheses.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
 
 // TestGateFailsClosedAgainstRealNodes: against three real processes, Gate
