@@ -55,6 +55,19 @@ func TestCleanupRemovesLeftovers(t *testing.T) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- sleeper.Wait() }()
+	// A leftover process is inside its namespace; wait until this one is,
+	// or cleanup could list the namespace before it joined and then miss it.
+	joined := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := exec.Command("ip", "netns", "pids", "ojp-n9").Output()
+		if strings.TrimSpace(string(out)) != "" {
+			break
+		}
+		if time.Now().After(joined) {
+			t.Fatal("the staged process did not enter its namespace within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	if err := db.CleanupNetns(ctx, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("cleanup: %v", err)
