@@ -44,6 +44,9 @@ type AuditEntry struct {
 	Hash       []byte
 	// OverrideID: override entries only.
 	OverrideID uint64
+	// Seq is the entry's place among the changes at its version: 0 except
+	// for the second and later records of one SetBatch.
+	Seq uint32
 }
 
 // AuditReport is the result of walking the hash chain.

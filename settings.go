@@ -7,8 +7,10 @@ import "time"
 // clients below a minimum (AdminService.SetMinSchemaVersion). Version 1 was
 // the core contract (Set, Check, CheckBatch, Get, Status); version 2 adds the
 // purpose catalog, deny-wins writes, idempotency keys, audit and watch;
-// version 3 adds enforcement (decision receipts, ShouldProcess, ReadIndex).
-const SchemaVersion uint32 = 3
+// version 3 adds enforcement (decision receipts, ShouldProcess, ReadIndex);
+// version 4 adds SetBatch and the watch's ChangeGroup (several changes at
+// one version).
+const SchemaVersion uint32 = 4
 
 // Settings is the replicated cluster configuration.
 type Settings struct {

@@ -66,7 +66,7 @@ func (s *auditServer) History(ctx context.Context, req *connect.Request[optoutv1
 	for _, e := range entries {
 		out.Entries = append(out.Entries, auditToProto(e))
 	}
-	if len(entries) == size {
+	if len(entries) >= size { // a page never ends inside a version, so it may hold more
 		out.NextPageToken = uitoa(entries[len(entries)-1].Version)
 	}
 	return withCatalog(out, cat), nil

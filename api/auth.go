@@ -36,6 +36,7 @@ var access = func() map[string][]optoutd.Role {
 		m[p] = reader
 	}
 	m[optoutv1connect.OptOutServiceSetProcedure] = writer
+	m[optoutv1connect.OptOutServiceSetBatchProcedure] = writer
 	// A writer may open a DENY override (a kill switch) and revoke
 	// overrides; an ALLOW override needs the admin role, checked by the
 	// handler, which sees the effect.

@@ -72,6 +72,7 @@ func auditToProto(a optoutd.AuditEntry) *optoutv1.AuditEntry {
 		PrevHash:   a.PrevHash,
 		Hash:       a.Hash,
 		OverrideId: a.OverrideID,
+		Seq:        a.Seq,
 	}
 }
 

@@ -34,6 +34,7 @@ type fakeStore struct {
 	StateDigestFn    func(context.Context) (optoutd.StateDigest, error)
 	ReadyFn          func() error
 	RotateKeyFn      func(ctx context.Context, seed []byte, onlyIfNone bool) (uint32, error)
+	SetBatchFn       func(context.Context, optoutd.SetBatchRequest) (optoutd.SetBatchResult, error)
 
 	setCalls, readCalls, statusCalls, digestCalls, otherCalls atomic.Int64
 }
@@ -48,6 +49,14 @@ func (s *fakeStore) Set(ctx context.Context, req optoutd.SetRequest) (optoutd.Se
 		return optoutd.SetResult{}, errNoFake
 	}
 	return s.SetFn(ctx, req)
+}
+
+func (s *fakeStore) SetBatch(ctx context.Context, req optoutd.SetBatchRequest) (optoutd.SetBatchResult, error) {
+	s.setCalls.Add(1)
+	if s.SetBatchFn == nil {
+		return optoutd.SetBatchResult{}, errNoFake
+	}
+	return s.SetBatchFn(ctx, req)
 }
 
 func (s *fakeStore) Read(ctx context.Context, fn func(optoutd.View) error) (uint64, error) {

@@ -48,7 +48,7 @@ func TestHTTPErrorBodies(t *testing.T) {
 		{"form Content-Type (curl -d without -H)", "/optout.v1.OptOutService/Check", "application/x-www-form-urlencoded", `{}`,
 			http.StatusUnsupportedMediaType, "invalid_argument", []string{`Content-Type "application/x-www-form-urlencoded" is not supported`}},
 		{"unknown method", "/optout.v1.OptOutService/Sett", "application/json", `{}`,
-			http.StatusNotFound, "unimplemented", []string{`optout.v1.OptOutService has no method "Sett"`, "Set, Check, CheckBatch, Get, Watch, EraseSubject"}},
+			http.StatusNotFound, "unimplemented", []string{`optout.v1.OptOutService has no method "Sett"`, "Set, SetBatch, Check, CheckBatch, Get, Watch, EraseSubject"}},
 		{"unknown service", "/optout.v2.OptOutService/Check", "application/json", `{}`,
 			http.StatusNotFound, "unimplemented", []string{"no method at /optout.v2.OptOutService/Check", "optout.v1.OptOutService, optout.v1.CatalogService"}},
 		{"oversized body", "/optout.v1.OptOutService/Check", "application/json",

@@ -37,6 +37,38 @@ func (s *optOutServer) Set(ctx context.Context, req *connect.Request[optoutv1.Se
 	}, res.CatalogVersion), nil
 }
 
+func (s *optOutServer) SetBatch(ctx context.Context, req *connect.Request[optoutv1.SetBatchRequest]) (*connect.Response[optoutv1.SetBatchResponse], error) {
+	if err := noUnknownFields(req.Msg); err != nil {
+		return nil, rejectedWrite(err)
+	}
+	n := len(req.Msg.Sets)
+	if n == 0 || n > optoutd.MaxBatchSets {
+		return nil, rejectedWrite(invalidf("sets: %d entries, must be 1..%d", n, optoutd.MaxBatchSets))
+	}
+	c := callOf(ctx)
+	in := optoutd.SetBatchRequest{Sets: make([]optoutd.SetRequest, n), IdempotencyKey: req.Msg.IdempotencyKey, ClientSchemaVersion: c.schema, Caller: c.caller}
+	for i, m := range req.Msg.Sets {
+		r, err := setRequest(m)
+		if err != nil {
+			return nil, rejectedWrite(invalidf("sets[%d].%s", i, connectMessage(err)))
+		}
+		in.Sets[i] = r
+	}
+	res, err := s.store.SetBatch(ctx, in)
+	if err != nil {
+		return nil, writeError(ctx, err)
+	}
+	out := &optoutv1.SetBatchResponse{Version: res.Version, Replayed: res.Replayed, CatalogVersion: res.CatalogVersion, Results: make([]*optoutv1.SetBatchResult, n)}
+	for i, it := range res.Items {
+		if it.Err == nil {
+			out.Results[i] = &optoutv1.SetBatchResult{Record: recordToProto(it.Record)}
+			continue
+		}
+		out.Results[i] = &optoutv1.SetBatchResult{ErrorCode: codes[it.Err.Code].String(), ErrorMessage: it.Err.Message, CurrentVersion: it.Err.CurrentVersion}
+	}
+	return withCatalog(out, res.CatalogVersion), nil
+}
+
 func (s *optOutServer) Check(ctx context.Context, req *connect.Request[optoutv1.CheckRequest]) (*connect.Response[optoutv1.CheckResponse], error) {
 	if err := noUnknownFields(req.Msg); err != nil {
 		return nil, err
@@ -200,4 +232,14 @@ func prefixed(prefix string, err error) error {
 		return &cp
 	}
 	return err
+}
+
+// connectMessage is the message of a Connect error (what the client sees
+// after the code), or err's text.
+func connectMessage(err error) string {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Message()
+	}
+	return err.Error()
 }

@@ -16,6 +16,7 @@ import (
 type Store interface {
 	// Set applies one write.
 	Set(ctx context.Context, req optoutd.SetRequest) (optoutd.SetResult, error)
+	SetBatch(ctx context.Context, req optoutd.SetBatchRequest) (optoutd.SetBatchResult, error)
 	// Read runs fn against linearizable state and returns the read index.
 	Read(ctx context.Context, fn func(optoutd.View) error) (uint64, error)
 	// ReadLocal runs fn against this node's current state, without a read

@@ -74,15 +74,17 @@ func (s *optOutServer) Watch(ctx context.Context, req *connect.Request[optoutv1.
 			return readError(err)
 		}
 		first = false
-		for _, c := range changes {
-			if filter(c.Purpose) {
-				if err := stream.Send(&optoutv1.WatchResponse{Event: &optoutv1.WatchResponse_Change{Change: auditToProto(c)}}); err != nil {
-					return err
-				}
+		for len(changes) > 0 {
+			n := 1 // the changes at one version: a page holds whole versions
+			for n < len(changes) && changes[n].Version == changes[0].Version {
+				n++
 			}
-			cursor = c.Version
+			if err := sendVersion(stream, client, changes[:n], filter); err != nil {
+				return err
+			}
+			cursor, changes = changes[0].Version, changes[n:]
 		}
-		if len(changes) == watchPage {
+		if len(changes) >= watchPage { // a page holds whole versions, so it may hold more
 			continue // more to read before this node's applied index
 		}
 		// Every change up to applied has been sent (or filtered out).
@@ -154,4 +156,33 @@ func watchFilter(purposes []string) (func(string) bool, error) {
 		set[p] = true
 	}
 	return func(p string) bool { return set[p] }, nil
+}
+
+// groupSchema is the first client schema version that receives a
+// ChangeGroup. An older client knows one change per version and would take
+// a batch's second change for a protocol error (or, resuming from the
+// version, skip the rest), so its watch fails instead, naming the fix.
+const groupSchema = 4
+
+// sendVersion sends the changes of one version that pass the filter: one
+// change as a change, several (a SetBatch) as one ChangeGroup, so a stream
+// that breaks never leaves a version half delivered.
+func sendVersion(stream *connect.ServerStream[optoutv1.WatchResponse], client uint32, changes []optoutd.AuditEntry, filter func(string) bool) error {
+	var out []*optoutv1.AuditEntry
+	for _, c := range changes {
+		if filter(c.Purpose) {
+			out = append(out, auditToProto(c))
+		}
+	}
+	switch {
+	case len(out) == 0:
+		return nil
+	case len(out) == 1:
+		return stream.Send(&optoutv1.WatchResponse{Event: &optoutv1.WatchResponse_Change{Change: out[0]}})
+	case client < groupSchema:
+		return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf(
+			"version %d holds %d changes of one SetBatch, which only clients of schema version %d or newer can receive (this client declares %d); upgrade the client",
+			changes[0].Version, len(out), groupSchema, client))
+	}
+	return stream.Send(&optoutv1.WatchResponse{Event: &optoutv1.WatchResponse_Changes{Changes: &optoutv1.ChangeGroup{Entries: out}}})
 }

@@ -370,6 +370,25 @@ func (c *Client) Set(ctx context.Context, req *optoutv1.SetRequest) (*optoutv1.S
 	})
 }
 
+// SetBatch writes many records in one log entry (see the API's SetBatch),
+// retried like Set: without an idempotency key it gets one, so a retry of a
+// batch whose outcome was unknown never writes it twice. Per-record
+// refusals are in the response's results, not in the error.
+func (c *Client) SetBatch(ctx context.Context, req *optoutv1.SetBatchRequest) (*optoutv1.SetBatchResponse, error) {
+	if req.IdempotencyKey == "" {
+		r := proto.CloneOf(req)
+		r.IdempotencyKey = NewIdempotencyKey()
+		req = r
+	}
+	return doIdempotent(ctx, c, func(e endpoint) (*optoutv1.SetBatchResponse, error) {
+		r, err := e.optout.SetBatch(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, err
+		}
+		return r.Msg, nil
+	})
+}
+
 // Check asks for a decision.
 func (c *Client) Check(ctx context.Context, req *optoutv1.CheckRequest) (*optoutv1.CheckResponse, error) {
 	return do(ctx, c, retryRead, func(e endpoint) (*optoutv1.CheckResponse, error) {

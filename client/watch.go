@@ -88,6 +88,26 @@ func (c *Client) watchOnce(ctx context.Context, e endpoint, cursor *uint64, purp
 			}
 			ev.Change = m.Change
 			*cursor = m.Change.Version
+		case *optoutv1.WatchResponse_Changes:
+			// One SetBatch's changes at one version, delivered one by one;
+			// the cursor passes the version only after the last.
+			g := m.Changes.GetEntries()
+			if len(g) == 0 || g[0].Version <= *cursor {
+				return delivered, fmt.Errorf("client: %s sent an empty group or one at or below version %d", e.url, *cursor)
+			}
+			for _, ch := range g {
+				if ch.Version != g[0].Version {
+					return delivered, fmt.Errorf("client: %s sent a group mixing versions %d and %d", e.url, g[0].Version, ch.Version)
+				}
+			}
+			for _, ch := range g {
+				delivered = true
+				if err := fn(WatchEvent{Change: ch}); err != nil {
+					return delivered, &stopError{err}
+				}
+			}
+			*cursor = g[0].Version
+			continue
 		case *optoutv1.WatchResponse_Progress:
 			// Deliver progress when it moves, even if it only confirms the
 			// last change: "nothing newer than N" is what a cache needs.

@@ -48,6 +48,18 @@ func checkForwarded(data []byte, caller string) error {
 		if c.IdempotencyKey != "" && c.IdempotencyTtlNanos <= 0 {
 			return optoutd.Errorf(optoutd.Invalid, "idempotency_ttl_nanos: %d must be positive with an idempotency key", c.IdempotencyTtlNanos)
 		}
+	case *fsmv1.SetBatchCommand:
+		b := optoutd.SetBatchRequest{Sets: make([]optoutd.SetRequest, len(c.Sets)), IdempotencyKey: c.IdempotencyKey}
+		for i, sc := range c.Sets {
+			b.Sets[i] = optoutd.SetRequest{Key: optoutd.Key{SubjectID: sc.SubjectId, Purpose: sc.Purpose}, State: optoutd.State(sc.State),
+				Source: sc.Source, Reason: sc.Reason, ExpectedVersion: sc.ExpectedVersion, IdempotencyKey: sc.IdempotencyKey}
+		}
+		if err := optoutd.ValidateSetBatch(b); err != nil {
+			return err
+		}
+		if c.IdempotencyKey != "" && c.IdempotencyTtlNanos <= 0 {
+			return optoutd.Errorf(optoutd.Invalid, "idempotency_ttl_nanos: %d must be positive with an idempotency key", c.IdempotencyTtlNanos)
+		}
 	case *fsmv1.DefinePurposeCommand:
 		if c.Purpose == nil {
 			return optoutd.Errorf(optoutd.Invalid, "purpose: must be set")

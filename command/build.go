@@ -152,3 +152,23 @@ func RecordReports(b optoutd.ReportBatch, client uint32, caller string) *fsmv1.R
 	}
 	return c
 }
+
+// SetBatch is the command of a batch of writes. Each write is built as by
+// Set, without idempotency fields; with a batch key the command carries how
+// long it is remembered: window, the leader's --idempotency-window.
+func SetBatch(b optoutd.SetBatchRequest, window time.Duration) *fsmv1.SetBatchCommand {
+	c := &fsmv1.SetBatchCommand{
+		Sets:                make([]*fsmv1.SetCommand, len(b.Sets)),
+		IdempotencyKey:      b.IdempotencyKey,
+		ClientSchemaVersion: b.ClientSchemaVersion,
+		Caller:              b.Caller,
+	}
+	for i, s := range b.Sets {
+		s.IdempotencyKey, s.ClientSchemaVersion, s.Caller = "", 0, ""
+		c.Sets[i] = Set(s, 0)
+	}
+	if b.IdempotencyKey != "" {
+		c.IdempotencyTtlNanos = int64(window)
+	}
+	return c
+}

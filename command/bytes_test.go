@@ -130,6 +130,10 @@ func TestBuildersEncodeLikeTheFixtures(t *testing.T) {
 		"o_record_reports": command.RecordReports(optoutd.ReportBatch{Service: "mailer", Reports: 3, WithoutReceipt: 1, JudgedAt: 12,
 			Violations: []optoutd.Violation{{SubjectHash: []byte("0123456789abcdef"), Purpose: "analytics", Kind: optoutd.ViolationProcessedWhileOptedOut,
 				Evidence: "processed while opted out", ProcessedVersion: 11, DecidingVersion: 9, Report: 2}}}, 3, "svc-web"),
+		"p_set_batch": command.SetBatch(optoutd.SetBatchRequest{IdempotencyKey: "import-1", ClientSchemaVersion: 4, Caller: "importer", Sets: []optoutd.SetRequest{
+			{Key: optoutd.Key{SubjectID: "u3", Purpose: "email_marketing"}, State: optoutd.StateOptedOut, Source: "esp-export", Reason: "suppression list"},
+			{Key: optoutd.Key{SubjectID: "u3", Purpose: "analytics"}, State: optoutd.StateOptedIn, Source: "esp-export"},
+		}}, 24*time.Hour),
 	}
 	for name := range commandtest.Current() {
 		m, ok := built[name]

@@ -53,6 +53,7 @@ func AuditFromStored(a *fsmv1.AuditEntry) optoutd.AuditEntry {
 		PrevHash:   a.PrevHash,
 		Hash:       a.Hash,
 		OverrideID: a.OverrideId,
+		Seq:        a.Seq,
 	}
 }
 

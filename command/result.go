@@ -1,6 +1,7 @@
 package command
 
 import (
+	"errors"
 	"time"
 
 	"github.com/optoutd/optoutd"
@@ -53,4 +54,28 @@ func MaxOverrideOf(s *fsmv1.Settings) time.Duration {
 		return time.Duration(n)
 	}
 	return optoutd.DefaultMaxOverride
+}
+
+// SetBatchResultOf is what an applied SetBatch of b produced: one item per
+// write, a record or the rule that refused it.
+func SetBatchResultOf(b optoutd.SetBatchRequest, res *fsmv1.Result) (optoutd.SetBatchResult, error) {
+	if len(res.Items) != len(b.Sets) {
+		return optoutd.SetBatchResult{}, optoutd.Errorf(optoutd.Internal, "set batch at index %d returned %d results for %d writes", res.Index, len(res.Items), len(b.Sets))
+	}
+	out := optoutd.SetBatchResult{Version: res.Index, Items: make([]optoutd.SetBatchItem, len(res.Items)), Replayed: res.Replayed, CatalogVersion: res.CatalogVersion}
+	for i, it := range res.Items {
+		if err := ResultError(it); err != nil {
+			var de *optoutd.Error
+			if !errors.As(err, &de) {
+				return optoutd.SetBatchResult{}, err
+			}
+			out.Items[i].Err = de
+			continue
+		}
+		if it.Record == nil {
+			return optoutd.SetBatchResult{}, optoutd.Errorf(optoutd.Internal, "set batch at index %d returned no record for write %d", res.Index, i)
+		}
+		out.Items[i].Record = RecordFromStored(b.Sets[i].Key, it.Record)
+	}
+	return out, nil
 }

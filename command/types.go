@@ -24,6 +24,7 @@ var payloads = map[fsmv1.CommandType]func() proto.Message{
 	fsmv1.CommandType_COMMAND_TYPE_CREATE_OVERRIDE:    func() proto.Message { return &fsmv1.CreateOverrideCommand{} },
 	fsmv1.CommandType_COMMAND_TYPE_END_OVERRIDE:       func() proto.Message { return &fsmv1.EndOverrideCommand{} },
 	fsmv1.CommandType_COMMAND_TYPE_RECORD_REPORTS:     func() proto.Message { return &fsmv1.RecordReportsCommand{} },
+	fsmv1.CommandType_COMMAND_TYPE_SET_BATCH:          func() proto.Message { return &fsmv1.SetBatchCommand{} },
 }
 
 // typesByMessage is payloads the other way round.

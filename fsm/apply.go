@@ -65,6 +65,8 @@ func apply(tx *bbolt.Tx, e entry) (*fsmv1.Result, error) {
 		res, err = st.applyEndOverride(e, p)
 	case *fsmv1.RecordReportsCommand:
 		res, err = st.applyRecordReports(e, p)
+	case *fsmv1.SetBatchCommand:
+		res, err = st.applySetBatch(e, p)
 	default:
 		// Decode only returns the types above; reaching here is a bug.
 		return nil, fmt.Errorf("%w: no apply step for %T", command.ErrUnknownType, p)
@@ -110,7 +112,7 @@ func (s *state) applySet(e entry, c *fsmv1.SetCommand) (*fsmv1.Result, error) {
 	// raised since: that write was applied, and saying otherwise would be a
 	// false "not applied".
 	if c.IdempotencyKey != "" {
-		prior, err := s.idempotentResult(e, c)
+		prior, err := s.idempotentResult(e, []byte(c.IdempotencyKey), requestHash(c))
 		if err != nil || prior != nil {
 			return prior, err
 		}
@@ -118,6 +120,17 @@ func (s *state) applySet(e entry, c *fsmv1.SetCommand) (*fsmv1.Result, error) {
 	if r := s.schemaTooOld(e, c.ClientSchemaVersion); r != nil {
 		return r, nil
 	}
+	res, err := s.setRecord(e, c, 0)
+	if err != nil || res.ErrorCode != fsmv1.ErrorCode_ERROR_CODE_UNSPECIFIED || c.IdempotencyKey == "" {
+		return res, err
+	}
+	return res, s.rememberIdempotent(e, []byte(c.IdempotencyKey), requestHash(c), c.IdempotencyTtlNanos, res)
+}
+
+// setRecord is the rule-checked write of one record (Set's rules after the
+// request-level checks), audited at (e.index, seq). A refusal changes
+// nothing.
+func (s *state) setRecord(e entry, c *fsmv1.SetCommand, seq uint32) (*fsmv1.Result, error) {
 	if c.Purpose != allPurposes {
 		if _, ok, err := s.purpose(c.Purpose); err != nil || !ok {
 			return failed(e, fsmv1.ErrorCode_ERROR_CODE_NOT_FOUND, "purpose %q is not defined", c.Purpose), err
@@ -171,17 +184,11 @@ func (s *state) applySet(e entry, c *fsmv1.SetCommand) (*fsmv1.Result, error) {
 	if err := s.appendAudit(&fsmv1.AuditEntry{
 		Version: e.index, TimeUnixNanos: e.cmd.Stamp, Kind: fsmv1.AuditKind_AUDIT_KIND_SET,
 		SubjectId: c.SubjectId, Purpose: c.Purpose, OldState: cur.GetState(), NewState: c.State,
-		OldVersion: cur.GetVersion(), Source: c.Source, Reason: c.Reason, Caller: c.Caller,
+		OldVersion: cur.GetVersion(), Source: c.Source, Reason: c.Reason, Caller: c.Caller, Seq: seq,
 	}); err != nil {
 		return nil, err
 	}
-	res := &fsmv1.Result{Index: e.index, Record: rec}
-	if c.IdempotencyKey != "" {
-		if err := s.rememberIdempotent(e, c, res); err != nil {
-			return nil, err
-		}
-	}
-	return res, nil
+	return &fsmv1.Result{Index: e.index, Record: rec}, nil
 }
 
 func (s *state) applyRegisterNode(e entry, c *fsmv1.RegisterNodeCommand) (*fsmv1.Result, error) {

@@ -26,12 +26,43 @@ func auditHash(e *fsmv1.AuditEntry) []byte {
 	if e.OverrideId != 0 {
 		c.u64(e.OverrideId) // only override entries: older hashes stay as they were
 	}
+	if e.Seq != 0 {
+		c.str("seq").u64(uint64(e.Seq)) // only later records of a batch, likewise
+	}
 	sum := sha256.Sum256(c.b)
 	return sum[:]
 }
 
 func auditSubjectKey(subjectHMAC []byte, version uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), subjectHMAC...), version)
+}
+
+// auditKey is where an audit entry is stored: its version, and after it
+// the 4-byte seq when not 0. Keys sort by (version, seq), and the entries
+// of every release before batches (all seq 0) keep their 8-byte keys.
+func auditKey(version uint64, seq uint32) []byte {
+	k := u64(version)
+	if seq != 0 {
+		k = binary.BigEndian.AppendUint32(k, seq)
+	}
+	return k
+}
+
+// parseAuditKey is auditKey backwards; ok is false for any other length.
+func parseAuditKey(k []byte) (version uint64, seq uint32, ok bool) {
+	switch len(k) {
+	case 8:
+		return binary.BigEndian.Uint64(k), 0, true
+	case 12:
+		return binary.BigEndian.Uint64(k), binary.BigEndian.Uint32(k[8:]), true
+	}
+	return 0, 0, false
+}
+
+// subjectIndexKey is an entry's key in the subject index: the subject's
+// HMAC and then the entry's audit key.
+func subjectIndexKey(subjectHMAC []byte, version uint64, seq uint32) []byte {
+	return append(append([]byte(nil), subjectHMAC...), auditKey(version, seq)...)
 }
 
 // appendAudit fills in the HMACs and the chain links of a new entry and
@@ -43,13 +74,13 @@ func (s *state) appendAudit(a *fsmv1.AuditEntry) error {
 	meta := s.b(bucketMeta)
 	a.PrevHash = append([]byte(nil), meta.Get(keyAuditHead)...)
 	a.Hash = auditHash(a)
-	if err := put(s.b(bucketAudit), u64(a.Version), a); err != nil {
+	if err := put(s.b(bucketAudit), auditKey(a.Version, a.Seq), a); err != nil {
 		return err
 	}
 	// Override entries stay out of the subject index: History and StateAt
 	// read it as the subject's own changes.
 	if a.OverrideId == 0 {
-		if err := s.b(bucketAuditBySubject).Put(auditSubjectKey(a.SubjectHmac, a.Version), []byte(a.Purpose)); err != nil {
+		if err := s.b(bucketAuditBySubject).Put(subjectIndexKey(a.SubjectHmac, a.Version, a.Seq), []byte(a.Purpose)); err != nil {
 			return err
 		}
 	}
@@ -57,8 +88,9 @@ func (s *state) appendAudit(a *fsmv1.AuditEntry) error {
 }
 
 // compactAudit removes entries older than the retention window (measured
-// against the entry's stamp), at most budget of them, and remembers the
-// newest removed entry's hash as the anchor the chain now starts from.
+// against the entry's stamp), at most budget of them (but never part of a
+// version: the rest of a batch's entries go with the first), and remembers
+// the newest removed entry's hash as the anchor the chain now starts from.
 func (s *state) compactAudit(stamp int64, budget int) error {
 	ret := s.settings.AuditRetentionNanos
 	if ret <= 0 {
@@ -67,15 +99,17 @@ func (s *state) compactAudit(stamp int64, budget int) error {
 	cutoff := stamp - ret
 	ab, idx, meta := s.b(bucketAudit), s.b(bucketAuditBySubject), s.b(bucketMeta)
 	c := ab.Cursor()
-	for k, v := c.First(); k != nil && budget > 0; k, v = c.First() {
+	var last uint64 // the version of the last entry removed
+	for k, v := c.First(); k != nil; k, v = c.First() {
 		var a fsmv1.AuditEntry
 		if err := proto.Unmarshal(v, &a); err != nil {
 			return fmt.Errorf("%w: audit %x: %w", command.ErrMalformed, k, err)
 		}
-		if a.TimeUnixNanos >= cutoff {
+		if a.TimeUnixNanos >= cutoff || budget <= 0 && a.Version != last {
 			return nil
 		}
-		if err := idx.Delete(auditSubjectKey(a.SubjectHmac, a.Version)); err != nil {
+		last = a.Version
+		if err := idx.Delete(subjectIndexKey(a.SubjectHmac, a.Version, a.Seq)); err != nil {
 			return err
 		}
 		if err := c.Delete(); err != nil {
@@ -103,14 +137,17 @@ func verifyAudit(tx *bbolt.Tx) (optoutd.AuditReport, error) {
 	prev := meta.Get(keyAuditAnchor)
 	c := tx.Bucket(bucketAudit).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		ver := readU64(k)
+		ver, seq, ok := parseAuditKey(k)
+		if !ok {
+			return broken(rep, readU64(k), fmt.Sprintf("entry is stored under a %d-byte key (want 8 or 12)", len(k))), nil
+		}
 		var a fsmv1.AuditEntry
 		if err := proto.Unmarshal(v, &a); err != nil {
 			return broken(rep, ver, fmt.Sprintf("entry does not decode: %v", err)), nil
 		}
 		switch {
-		case a.Version != ver:
-			return broken(rep, ver, fmt.Sprintf("entry says version %d but is stored at %d", a.Version, ver)), nil
+		case a.Version != ver || a.Seq != seq:
+			return broken(rep, ver, fmt.Sprintf("entry says version %d seq %d but is stored at version %d seq %d", a.Version, a.Seq, ver, seq)), nil
 		case !bytes.Equal(a.PrevHash, prev):
 			return broken(rep, ver, "link to the previous entry does not match its hash"), nil
 		case !bytes.Equal(a.Hash, auditHash(&a)):

@@ -65,7 +65,7 @@ func (s *state) applyErase(e entry, c *fsmv1.EraseSubjectCommand) (*fsmv1.Result
 	if err := s.appendAudit(a); err != nil {
 		return nil, err
 	}
-	if err := s.scrubEntry(a.Version); err != nil {
+	if err := s.scrubEntry(auditKey(a.Version, a.Seq)); err != nil {
 		return nil, err
 	}
 	return &fsmv1.Result{Index: e.index, ErasedRecords: n}, nil
@@ -74,22 +74,25 @@ func (s *state) applyErase(e entry, c *fsmv1.EraseSubjectCommand) (*fsmv1.Result
 func (s *state) scrubHistory(h []byte) error {
 	c := s.b(bucketAuditBySubject).Cursor()
 	for k, _ := c.Seek(h); k != nil && bytes.HasPrefix(k, h); k, _ = c.Next() {
-		if err := s.scrubEntry(readU64(k[len(h):])); err != nil {
+		if err := s.scrubEntry(k[len(h):]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *state) scrubEntry(version uint64) error {
+// scrubEntry blanks the personal fields of the entry stored under akey
+// (see auditKey).
+func (s *state) scrubEntry(akey []byte) error {
 	ab := s.b(bucketAudit)
+	akey = append([]byte(nil), akey...) // a cursor's key is only valid until the next put
 	var a fsmv1.AuditEntry
-	ok, err := loadProto(ab, u64(version), &a)
+	ok, err := loadProto(ab, akey, &a)
 	if err != nil || !ok {
 		return err
 	}
 	a.SubjectId, a.Source, a.Reason, a.Erased = "", "", "", true
-	return put(ab, u64(version), &a)
+	return put(ab, akey, &a)
 }
 
 // erasedSuppression returns the suppression of an erased subject, or nil.

@@ -20,16 +20,16 @@ func requestHash(c *fsmv1.SetCommand) []byte {
 	return sum[:]
 }
 
-// idempotentResult returns the remembered result when the key was used for
-// the same request (nothing is written), a failure when it was used for a
-// different one, and nil when the key is new (or expired).
-func (s *state) idempotentResult(e entry, c *fsmv1.SetCommand) (*fsmv1.Result, error) {
+// idempotentResult returns the remembered result when key was used for the
+// same request, whose hash is hash (nothing is written), a failure when it
+// was used for a different one, and nil when the key is new (or expired).
+func (s *state) idempotentResult(e entry, key, hash []byte) (*fsmv1.Result, error) {
 	var si fsmv1.StoredIdempotency
-	ok, err := loadProto(s.b(bucketIdem), []byte(c.IdempotencyKey), &si)
+	ok, err := loadProto(s.b(bucketIdem), key, &si)
 	if err != nil || !ok || si.ExpiresAtUnixNanos <= e.cmd.Stamp {
 		return nil, err
 	}
-	if !bytes.Equal(si.RequestHash, requestHash(c)) {
+	if !bytes.Equal(si.RequestHash, hash) {
 		return failed(e, fsmv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION,
 			"idempotency key was used at version %d for a different request; use a new key for a new request",
 			si.GetResult().GetIndex()), nil
@@ -39,12 +39,11 @@ func (s *state) idempotentResult(e entry, c *fsmv1.SetCommand) (*fsmv1.Result, e
 	return res, nil
 }
 
-// rememberIdempotent stores a successful result under its key until the
-// leader-stamped time plus the window the leader stamped.
-func (s *state) rememberIdempotent(e entry, c *fsmv1.SetCommand, res *fsmv1.Result) error {
-	// setProblem refused a non-positive window before anything was written.
-	ttl := c.IdempotencyTtlNanos
-	key := []byte(c.IdempotencyKey)
+// rememberIdempotent stores a successful result under key until the
+// leader-stamped time plus ttl, the window the leader stamped.
+func (s *state) rememberIdempotent(e entry, key, hash []byte, ttl int64, res *fsmv1.Result) error {
+	// The structural checks refused a non-positive window before anything
+	// was written.
 	var old fsmv1.StoredIdempotency
 	if ok, err := loadProto(s.b(bucketIdem), key, &old); err != nil {
 		return err
@@ -55,7 +54,7 @@ func (s *state) rememberIdempotent(e entry, c *fsmv1.SetCommand, res *fsmv1.Resu
 		}
 	}
 	exp := e.cmd.Stamp + ttl
-	if err := put(s.b(bucketIdem), key, &fsmv1.StoredIdempotency{RequestHash: requestHash(c), ExpiresAtUnixNanos: exp, Result: res}); err != nil {
+	if err := put(s.b(bucketIdem), key, &fsmv1.StoredIdempotency{RequestHash: hash, ExpiresAtUnixNanos: exp, Result: res}); err != nil {
 		return err
 	}
 	return s.b(bucketIdemExpiry).Put(expiryKey(exp, key), nil)

@@ -147,8 +147,8 @@ func (s *state) eraseOverrides(e entry, subjectHMAC []byte) error {
 				return err
 			}
 		}
-		for _, v := range []uint64{id, o.EndedVersion} {
-			if err := s.scrubEntry(v); err != nil {
+		for _, v := range []uint64{id, o.EndedVersion} { // override entries are alone at their version (seq 0)
+			if err := s.scrubEntry(auditKey(v, 0)); err != nil {
 				return err
 			}
 		}

@@ -125,24 +125,32 @@ func (r *Reader) Settings() (optoutd.Settings, error) {
 	}, nil
 }
 
-// History returns a subject's entries, newest first.
+// History returns a subject's entries, newest first, with version <
+// before (0: no bound). A page holds at least limit entries if there are
+// that many, and never ends inside a version: the rest of a batch's entries
+// for the subject come with it, so paging by version skips nothing.
 func (r *Reader) History(subject, purpose string, before uint64, limit int) ([]optoutd.AuditEntry, error) {
 	h := r.st.hmacOf("subject", subject)
 	var out []optoutd.AuditEntry
 	c := r.tx.Bucket(bucketAuditBySubject).Cursor()
-	seek := auditSubjectKey(h, ^uint64(0))
-	if before > 0 {
-		seek = auditSubjectKey(h, before-1)
+	if before == 0 {
+		before = ^uint64(0)
 	}
-	k, v := c.Seek(seek)
-	if k == nil || !bytes.Equal(k, seek) {
-		k, v = c.Prev()
-	}
-	for ; k != nil && bytes.HasPrefix(k, h) && len(out) < limit; k, v = c.Prev() {
+	// Every key at or after the seek is at version >= before; Prev also
+	// finds the last key when Seek ran off the end.
+	c.Seek(subjectIndexKey(h, before, 0))
+	for k, v := c.Prev(); k != nil && bytes.HasPrefix(k, h); k, v = c.Prev() {
+		ver, _, ok := parseAuditKey(k[len(h):])
+		if !ok {
+			return nil, fmt.Errorf("%w: audit index key %x", command.ErrMalformed, k)
+		}
+		if len(out) >= limit && ver != out[len(out)-1].Version {
+			break
+		}
 		if purpose != "" && string(v) != purpose {
 			continue
 		}
-		a, err := r.auditEntry(readU64(k[len(h):]))
+		a, err := r.auditEntry(k[len(h):])
 		if err != nil {
 			return nil, err
 		}
@@ -151,14 +159,16 @@ func (r *Reader) History(subject, purpose string, before uint64, limit int) ([]o
 	return out, nil
 }
 
-func (r *Reader) auditEntry(version uint64) (optoutd.AuditEntry, error) {
+// auditEntry loads the entry stored under akey (see auditKey).
+func (r *Reader) auditEntry(akey []byte) (optoutd.AuditEntry, error) {
 	var a fsmv1.AuditEntry
-	ok, err := loadProto(r.tx.Bucket(bucketAudit), u64(version), &a)
+	ok, err := loadProto(r.tx.Bucket(bucketAudit), akey, &a)
 	if err != nil {
 		return optoutd.AuditEntry{}, err
 	}
 	if !ok {
-		return optoutd.AuditEntry{}, fmt.Errorf("%w: audit index names missing entry %d", command.ErrMalformed, version)
+		ver, seq, _ := parseAuditKey(akey)
+		return optoutd.AuditEntry{}, fmt.Errorf("%w: audit index names missing entry %d seq %d", command.ErrMalformed, ver, seq)
 	}
 	return command.AuditFromStored(&a), nil
 }
@@ -220,14 +230,19 @@ func (r *Reader) purposeAt(name string, asOf uint64) (optoutd.Purpose, error) {
 	return command.PurposeFromStored(&sp), nil
 }
 
-// Changes returns entries with version > after, oldest first.
+// Changes returns entries with version > after, oldest first: at least
+// limit of them if there are that many, and never part of a version (a
+// batch's entries all come in one page), so a cursor of versions is enough.
 func (r *Reader) Changes(after uint64, limit int) ([]optoutd.AuditEntry, error) {
 	var out []optoutd.AuditEntry
 	c := r.tx.Bucket(bucketAudit).Cursor()
-	for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+	for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
 		var a fsmv1.AuditEntry
 		if err := proto.Unmarshal(v, &a); err != nil {
 			return nil, fmt.Errorf("%w: audit %x: %w", command.ErrMalformed, k, err)
+		}
+		if len(out) >= limit && a.Version != out[len(out)-1].Version {
+			break
 		}
 		out = append(out, command.AuditFromStored(&a))
 	}

@@ -109,3 +109,17 @@ func (s *Store) RecordReports(ctx context.Context, b optoutd.ReportBatch, client
 	}
 	return res.Index, nil
 }
+
+// SetBatch validates and applies many writes in one log entry. Errors are
+// for the whole batch (as Set's); a write a rule refused is reported in its
+// item.
+func (s *Store) SetBatch(ctx context.Context, req optoutd.SetBatchRequest) (optoutd.SetBatchResult, error) {
+	if err := optoutd.ValidateSetBatch(req); err != nil {
+		return optoutd.SetBatchResult{}, err
+	}
+	res, err := s.write(ctx, command.SetBatch(req, s.node.IdempotencyWindow()))
+	if err != nil {
+		return optoutd.SetBatchResult{}, err
+	}
+	return command.SetBatchResultOf(req, res)
+}

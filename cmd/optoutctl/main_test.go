@@ -196,6 +196,10 @@ type fakeStore struct {
 
 var errFakeDown = optoutd.Errorf(optoutd.Unavailable, "no leader")
 
+func (s *fakeStore) SetBatch(context.Context, optoutd.SetBatchRequest) (optoutd.SetBatchResult, error) {
+	return optoutd.SetBatchResult{}, errFakeDown
+}
+
 func (s *fakeStore) Set(ctx context.Context, r optoutd.SetRequest) (optoutd.SetResult, error) {
 	s.sets.Add(1)
 	var (

@@ -45,6 +45,11 @@ func Current() map[string]proto.Message {
 			Violations: []*fsmv1.JudgedViolation{{SubjectHash: []byte("0123456789abcdef"), Purpose: "analytics", Kind: 1, Evidence: "processed while opted out",
 				ProcessedVersion: 11, DecidingVersion: 9, Report: 2}}},
 		"k_rotate_receipt_key": &fsmv1.RotateReceiptKeyCommand{Seed: []byte("fedcba9876543210fedcba9876543210"), OnlyIfNone: true, ClientSchemaVersion: 3, Caller: "admin"},
+		"p_set_batch": &fsmv1.SetBatchCommand{IdempotencyKey: "import-1", IdempotencyTtlNanos: 86400e9, ClientSchemaVersion: 4, Caller: "importer",
+			Sets: []*fsmv1.SetCommand{
+				{SubjectId: "u3", Purpose: "email_marketing", State: fsmv1.State_STATE_OPTED_OUT, Source: "esp-export", Reason: "suppression list"},
+				{SubjectId: "u3", Purpose: "analytics", State: fsmv1.State_STATE_OPTED_IN, Source: "esp-export"},
+			}},
 	}
 }
 

@@ -732,6 +732,208 @@ func (x *SetResponse) GetCatalogVersion() uint64 {
 	return 0
 }
 
+type SetBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 1000 writes, each as in Set, without their own idempotency_key
+	// (the batch's covers them all) and at most one per (subject_id,
+	// purpose).
+	Sets []*SetRequest `protobuf:"bytes,1,rep,name=sets,proto3" json:"sets,omitempty"`
+	// A retry with the same key and the same batch returns the first result
+	// and writes nothing; the same key with another batch fails with
+	// FAILED_PRECONDITION. At most 128 bytes.
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetBatchRequest) Reset() {
+	*x = SetBatchRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBatchRequest) ProtoMessage() {}
+
+func (x *SetBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBatchRequest.ProtoReflect.Descriptor instead.
+func (*SetBatchRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SetBatchRequest) GetSets() []*SetRequest {
+	if x != nil {
+		return x.Sets
+	}
+	return nil
+}
+
+func (x *SetBatchRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+type SetBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Raft log index of the batch: the version of every record it wrote.
+	Version uint64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	// One per request entry, in request order.
+	Results []*SetBatchResult `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"`
+	// True when idempotency_key matched an earlier batch: this is its result.
+	Replayed       bool   `protobuf:"varint,3,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	CatalogVersion uint64 `protobuf:"varint,4,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetBatchResponse) Reset() {
+	*x = SetBatchResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBatchResponse) ProtoMessage() {}
+
+func (x *SetBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBatchResponse.ProtoReflect.Descriptor instead.
+func (*SetBatchResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SetBatchResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *SetBatchResponse) GetResults() []*SetBatchResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+func (x *SetBatchResponse) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+func (x *SetBatchResponse) GetCatalogVersion() uint64 {
+	if x != nil {
+		return x.CatalogVersion
+	}
+	return 0
+}
+
+// SetBatchResult is one record's outcome: record when it was written,
+// otherwise the refusal, with the code a single Set would have failed with.
+type SetBatchResult struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Record *Record                `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	// A Connect code name, e.g. "failed_precondition" or "not_found"; empty
+	// when the record was written.
+	ErrorCode    string `protobuf:"bytes,2,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ErrorMessage string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// With a version mismatch: the record's current version.
+	CurrentVersion uint64 `protobuf:"varint,4,opt,name=current_version,json=currentVersion,proto3" json:"current_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetBatchResult) Reset() {
+	*x = SetBatchResult{}
+	mi := &file_optout_v1_optout_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBatchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBatchResult) ProtoMessage() {}
+
+func (x *SetBatchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBatchResult.ProtoReflect.Descriptor instead.
+func (*SetBatchResult) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SetBatchResult) GetRecord() *Record {
+	if x != nil {
+		return x.Record
+	}
+	return nil
+}
+
+func (x *SetBatchResult) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *SetBatchResult) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+func (x *SetBatchResult) GetCurrentVersion() uint64 {
+	if x != nil {
+		return x.CurrentVersion
+	}
+	return 0
+}
+
 type CheckRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	SubjectId string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
@@ -744,7 +946,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[3]
+	mi := &file_optout_v1_optout_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +958,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[3]
+	mi := &file_optout_v1_optout_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +971,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{3}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CheckRequest) GetSubjectId() string {
@@ -820,7 +1022,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[4]
+	mi := &file_optout_v1_optout_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +1034,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[4]
+	mi := &file_optout_v1_optout_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +1047,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{4}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CheckResponse) GetDecision() Decision {
@@ -921,7 +1123,7 @@ type CheckBatchRequest struct {
 
 func (x *CheckBatchRequest) Reset() {
 	*x = CheckBatchRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[5]
+	mi := &file_optout_v1_optout_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1135,7 @@ func (x *CheckBatchRequest) String() string {
 func (*CheckBatchRequest) ProtoMessage() {}
 
 func (x *CheckBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[5]
+	mi := &file_optout_v1_optout_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1148,7 @@ func (x *CheckBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckBatchRequest.ProtoReflect.Descriptor instead.
 func (*CheckBatchRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{5}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CheckBatchRequest) GetChecks() []*CheckRequest {
@@ -968,7 +1170,7 @@ type CheckBatchResponse struct {
 
 func (x *CheckBatchResponse) Reset() {
 	*x = CheckBatchResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[6]
+	mi := &file_optout_v1_optout_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1182,7 @@ func (x *CheckBatchResponse) String() string {
 func (*CheckBatchResponse) ProtoMessage() {}
 
 func (x *CheckBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[6]
+	mi := &file_optout_v1_optout_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1195,7 @@ func (x *CheckBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckBatchResponse.ProtoReflect.Descriptor instead.
 func (*CheckBatchResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{6}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CheckBatchResponse) GetResults() []*CheckResponse {
@@ -1025,7 +1227,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[7]
+	mi := &file_optout_v1_optout_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1239,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[7]
+	mi := &file_optout_v1_optout_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1252,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{7}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{10}
 }
 
 type ReadIndexResponse struct {
@@ -1064,7 +1266,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[8]
+	mi := &file_optout_v1_optout_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1278,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[8]
+	mi := &file_optout_v1_optout_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1291,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{8}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReadIndexResponse) GetReadIndex() uint64 {
@@ -1116,7 +1318,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[9]
+	mi := &file_optout_v1_optout_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1330,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[9]
+	mi := &file_optout_v1_optout_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1343,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{9}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetRequest) GetSubjectId() string {
@@ -1168,7 +1370,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[10]
+	mi := &file_optout_v1_optout_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1382,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[10]
+	mi := &file_optout_v1_optout_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1395,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{10}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetResponse) GetRecord() *Record {
@@ -1218,7 +1420,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	mi := &file_optout_v1_optout_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1432,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[11]
+	mi := &file_optout_v1_optout_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1445,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{11}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{14}
 }
 
 type StatusResponse struct {
@@ -1271,7 +1473,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	mi := &file_optout_v1_optout_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1485,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[12]
+	mi := &file_optout_v1_optout_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1498,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{12}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StatusResponse) GetNodeId() string {
@@ -1385,7 +1587,7 @@ type AddMemberRequest struct {
 
 func (x *AddMemberRequest) Reset() {
 	*x = AddMemberRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[13]
+	mi := &file_optout_v1_optout_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1599,7 @@ func (x *AddMemberRequest) String() string {
 func (*AddMemberRequest) ProtoMessage() {}
 
 func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[13]
+	mi := &file_optout_v1_optout_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1612,7 @@ func (x *AddMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberRequest.ProtoReflect.Descriptor instead.
 func (*AddMemberRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{13}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AddMemberRequest) GetId() string {
@@ -1445,7 +1647,7 @@ type AddMemberResponse struct {
 
 func (x *AddMemberResponse) Reset() {
 	*x = AddMemberResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	mi := &file_optout_v1_optout_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1659,7 @@ func (x *AddMemberResponse) String() string {
 func (*AddMemberResponse) ProtoMessage() {}
 
 func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[14]
+	mi := &file_optout_v1_optout_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1672,7 @@ func (x *AddMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMemberResponse.ProtoReflect.Descriptor instead.
 func (*AddMemberResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{14}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddMemberResponse) GetIndex() uint64 {
@@ -1489,7 +1691,7 @@ type PromoteMemberRequest struct {
 
 func (x *PromoteMemberRequest) Reset() {
 	*x = PromoteMemberRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	mi := &file_optout_v1_optout_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1703,7 @@ func (x *PromoteMemberRequest) String() string {
 func (*PromoteMemberRequest) ProtoMessage() {}
 
 func (x *PromoteMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[15]
+	mi := &file_optout_v1_optout_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1716,7 @@ func (x *PromoteMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteMemberRequest.ProtoReflect.Descriptor instead.
 func (*PromoteMemberRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{15}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PromoteMemberRequest) GetId() string {
@@ -1533,7 +1735,7 @@ type PromoteMemberResponse struct {
 
 func (x *PromoteMemberResponse) Reset() {
 	*x = PromoteMemberResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[16]
+	mi := &file_optout_v1_optout_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1747,7 @@ func (x *PromoteMemberResponse) String() string {
 func (*PromoteMemberResponse) ProtoMessage() {}
 
 func (x *PromoteMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[16]
+	mi := &file_optout_v1_optout_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1760,7 @@ func (x *PromoteMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteMemberResponse.ProtoReflect.Descriptor instead.
 func (*PromoteMemberResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{16}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PromoteMemberResponse) GetIndex() uint64 {
@@ -1577,7 +1779,7 @@ type RemoveMemberRequest struct {
 
 func (x *RemoveMemberRequest) Reset() {
 	*x = RemoveMemberRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[17]
+	mi := &file_optout_v1_optout_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1589,7 +1791,7 @@ func (x *RemoveMemberRequest) String() string {
 func (*RemoveMemberRequest) ProtoMessage() {}
 
 func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[17]
+	mi := &file_optout_v1_optout_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1602,7 +1804,7 @@ func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{17}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RemoveMemberRequest) GetId() string {
@@ -1621,7 +1823,7 @@ type RemoveMemberResponse struct {
 
 func (x *RemoveMemberResponse) Reset() {
 	*x = RemoveMemberResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[18]
+	mi := &file_optout_v1_optout_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1633,7 +1835,7 @@ func (x *RemoveMemberResponse) String() string {
 func (*RemoveMemberResponse) ProtoMessage() {}
 
 func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[18]
+	mi := &file_optout_v1_optout_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1646,7 +1848,7 @@ func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
 func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{18}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveMemberResponse) GetIndex() uint64 {
@@ -1666,7 +1868,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[19]
+	mi := &file_optout_v1_optout_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1880,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[19]
+	mi := &file_optout_v1_optout_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1893,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{19}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TransferLeadershipRequest) GetToId() string {
@@ -1711,7 +1913,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[20]
+	mi := &file_optout_v1_optout_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +1925,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[20]
+	mi := &file_optout_v1_optout_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +1938,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{20}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TransferLeadershipResponse) GetLeaderId() string {
@@ -1754,7 +1956,7 @@ type StateDigestRequest struct {
 
 func (x *StateDigestRequest) Reset() {
 	*x = StateDigestRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[21]
+	mi := &file_optout_v1_optout_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1968,7 @@ func (x *StateDigestRequest) String() string {
 func (*StateDigestRequest) ProtoMessage() {}
 
 func (x *StateDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[21]
+	mi := &file_optout_v1_optout_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1981,7 @@ func (x *StateDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateDigestRequest.ProtoReflect.Descriptor instead.
 func (*StateDigestRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{21}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{24}
 }
 
 type StateDigestResponse struct {
@@ -1796,7 +1998,7 @@ type StateDigestResponse struct {
 
 func (x *StateDigestResponse) Reset() {
 	*x = StateDigestResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[22]
+	mi := &file_optout_v1_optout_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +2010,7 @@ func (x *StateDigestResponse) String() string {
 func (*StateDigestResponse) ProtoMessage() {}
 
 func (x *StateDigestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[22]
+	mi := &file_optout_v1_optout_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +2023,7 @@ func (x *StateDigestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateDigestResponse.ProtoReflect.Descriptor instead.
 func (*StateDigestResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{22}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StateDigestResponse) GetNodeId() string {
@@ -1866,7 +2068,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_optout_v1_optout_proto_msgTypes[23]
+	mi := &file_optout_v1_optout_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1878,7 +2080,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[23]
+	mi := &file_optout_v1_optout_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1891,7 +2093,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{23}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Node) GetId() string {
@@ -1943,7 +2145,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[24]
+	mi := &file_optout_v1_optout_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1955,7 +2157,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[24]
+	mi := &file_optout_v1_optout_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1968,7 +2170,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{24}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *WatchRequest) GetFromVersion() uint64 {
@@ -1991,6 +2193,7 @@ type WatchResponse struct {
 	//
 	//	*WatchResponse_Change
 	//	*WatchResponse_Progress
+	//	*WatchResponse_Changes
 	Event         isWatchResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1998,7 +2201,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[25]
+	mi := &file_optout_v1_optout_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2010,7 +2213,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[25]
+	mi := &file_optout_v1_optout_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2023,7 +2226,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{25}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WatchResponse) GetEvent() isWatchResponse_Event {
@@ -2051,6 +2254,15 @@ func (x *WatchResponse) GetProgress() *Progress {
 	return nil
 }
 
+func (x *WatchResponse) GetChanges() *ChangeGroup {
+	if x != nil {
+		if x, ok := x.Event.(*WatchResponse_Changes); ok {
+			return x.Changes
+		}
+	}
+	return nil
+}
+
 type isWatchResponse_Event interface {
 	isWatchResponse_Event()
 }
@@ -2063,9 +2275,64 @@ type WatchResponse_Progress struct {
 	Progress *Progress `protobuf:"bytes,2,opt,name=progress,proto3,oneof"`
 }
 
+type WatchResponse_Changes struct {
+	// All the changes one SetBatch made at one version (after the filter),
+	// in seq order, when there is more than one. Only clients that declare
+	// schema version 4 or newer receive it; an older client's watch fails
+	// with FAILED_PRECONDITION at such a version.
+	Changes *ChangeGroup `protobuf:"bytes,3,opt,name=changes,proto3,oneof"`
+}
+
 func (*WatchResponse_Change) isWatchResponse_Event() {}
 
 func (*WatchResponse_Progress) isWatchResponse_Event() {}
+
+func (*WatchResponse_Changes) isWatchResponse_Event() {}
+
+// ChangeGroup is several changes with one version.
+type ChangeGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*AuditEntry          `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeGroup) Reset() {
+	*x = ChangeGroup{}
+	mi := &file_optout_v1_optout_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeGroup) ProtoMessage() {}
+
+func (x *ChangeGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeGroup.ProtoReflect.Descriptor instead.
+func (*ChangeGroup) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ChangeGroup) GetEntries() []*AuditEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
 
 // Progress says every change up to applied_index has been sent (or did not
 // match the filter): a cache that has seen it is that fresh.
@@ -2078,7 +2345,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_optout_v1_optout_proto_msgTypes[26]
+	mi := &file_optout_v1_optout_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2357,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[26]
+	mi := &file_optout_v1_optout_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2370,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{26}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Progress) GetAppliedIndex() uint64 {
@@ -2125,7 +2392,7 @@ type EraseSubjectRequest struct {
 
 func (x *EraseSubjectRequest) Reset() {
 	*x = EraseSubjectRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[27]
+	mi := &file_optout_v1_optout_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2404,7 @@ func (x *EraseSubjectRequest) String() string {
 func (*EraseSubjectRequest) ProtoMessage() {}
 
 func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[27]
+	mi := &file_optout_v1_optout_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2417,7 @@ func (x *EraseSubjectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectRequest.ProtoReflect.Descriptor instead.
 func (*EraseSubjectRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{27}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *EraseSubjectRequest) GetSubjectId() string {
@@ -2178,7 +2445,7 @@ type EraseSubjectResponse struct {
 
 func (x *EraseSubjectResponse) Reset() {
 	*x = EraseSubjectResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[28]
+	mi := &file_optout_v1_optout_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2457,7 @@ func (x *EraseSubjectResponse) String() string {
 func (*EraseSubjectResponse) ProtoMessage() {}
 
 func (x *EraseSubjectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[28]
+	mi := &file_optout_v1_optout_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2470,7 @@ func (x *EraseSubjectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectResponse.ProtoReflect.Descriptor instead.
 func (*EraseSubjectResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{28}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *EraseSubjectResponse) GetVersion() uint64 {
@@ -2236,7 +2503,7 @@ type Purpose struct {
 
 func (x *Purpose) Reset() {
 	*x = Purpose{}
-	mi := &file_optout_v1_optout_proto_msgTypes[29]
+	mi := &file_optout_v1_optout_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2248,7 +2515,7 @@ func (x *Purpose) String() string {
 func (*Purpose) ProtoMessage() {}
 
 func (x *Purpose) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[29]
+	mi := &file_optout_v1_optout_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2261,7 +2528,7 @@ func (x *Purpose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Purpose.ProtoReflect.Descriptor instead.
 func (*Purpose) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{29}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Purpose) GetName() string {
@@ -2310,7 +2577,7 @@ type DefinePurposeRequest struct {
 
 func (x *DefinePurposeRequest) Reset() {
 	*x = DefinePurposeRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[30]
+	mi := &file_optout_v1_optout_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2589,7 @@ func (x *DefinePurposeRequest) String() string {
 func (*DefinePurposeRequest) ProtoMessage() {}
 
 func (x *DefinePurposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[30]
+	mi := &file_optout_v1_optout_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2602,7 @@ func (x *DefinePurposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DefinePurposeRequest.ProtoReflect.Descriptor instead.
 func (*DefinePurposeRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{30}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DefinePurposeRequest) GetPurpose() *Purpose {
@@ -2362,7 +2629,7 @@ type DefinePurposeResponse struct {
 
 func (x *DefinePurposeResponse) Reset() {
 	*x = DefinePurposeResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[31]
+	mi := &file_optout_v1_optout_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2641,7 @@ func (x *DefinePurposeResponse) String() string {
 func (*DefinePurposeResponse) ProtoMessage() {}
 
 func (x *DefinePurposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[31]
+	mi := &file_optout_v1_optout_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2654,7 @@ func (x *DefinePurposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DefinePurposeResponse.ProtoReflect.Descriptor instead.
 func (*DefinePurposeResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{31}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DefinePurposeResponse) GetPurpose() *Purpose {
@@ -2412,7 +2679,7 @@ type ListPurposesRequest struct {
 
 func (x *ListPurposesRequest) Reset() {
 	*x = ListPurposesRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[32]
+	mi := &file_optout_v1_optout_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2424,7 +2691,7 @@ func (x *ListPurposesRequest) String() string {
 func (*ListPurposesRequest) ProtoMessage() {}
 
 func (x *ListPurposesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[32]
+	mi := &file_optout_v1_optout_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2437,7 +2704,7 @@ func (x *ListPurposesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPurposesRequest.ProtoReflect.Descriptor instead.
 func (*ListPurposesRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{32}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{36}
 }
 
 type ListPurposesResponse struct {
@@ -2451,7 +2718,7 @@ type ListPurposesResponse struct {
 
 func (x *ListPurposesResponse) Reset() {
 	*x = ListPurposesResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[33]
+	mi := &file_optout_v1_optout_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +2730,7 @@ func (x *ListPurposesResponse) String() string {
 func (*ListPurposesResponse) ProtoMessage() {}
 
 func (x *ListPurposesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[33]
+	mi := &file_optout_v1_optout_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +2743,7 @@ func (x *ListPurposesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPurposesResponse.ProtoReflect.Descriptor instead.
 func (*ListPurposesResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{33}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListPurposesResponse) GetPurposes() []*Purpose {
@@ -2509,7 +2776,7 @@ type GetPurposeRequest struct {
 
 func (x *GetPurposeRequest) Reset() {
 	*x = GetPurposeRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[34]
+	mi := &file_optout_v1_optout_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2521,7 +2788,7 @@ func (x *GetPurposeRequest) String() string {
 func (*GetPurposeRequest) ProtoMessage() {}
 
 func (x *GetPurposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[34]
+	mi := &file_optout_v1_optout_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2534,7 +2801,7 @@ func (x *GetPurposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPurposeRequest.ProtoReflect.Descriptor instead.
 func (*GetPurposeRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{34}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetPurposeRequest) GetName() string {
@@ -2554,7 +2821,7 @@ type GetPurposeResponse struct {
 
 func (x *GetPurposeResponse) Reset() {
 	*x = GetPurposeResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[35]
+	mi := &file_optout_v1_optout_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +2833,7 @@ func (x *GetPurposeResponse) String() string {
 func (*GetPurposeResponse) ProtoMessage() {}
 
 func (x *GetPurposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[35]
+	mi := &file_optout_v1_optout_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +2846,7 @@ func (x *GetPurposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPurposeResponse.ProtoReflect.Descriptor instead.
 func (*GetPurposeResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{35}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetPurposeResponse) GetPurpose() *Purpose {
@@ -2616,14 +2883,17 @@ type AuditEntry struct {
 	PrevHash []byte `protobuf:"bytes,13,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
 	Hash     []byte `protobuf:"bytes,14,opt,name=hash,proto3" json:"hash,omitempty"`
 	// Override entries: the override.
-	OverrideId    uint64 `protobuf:"varint,15,opt,name=override_id,json=overrideId,proto3" json:"override_id,omitempty"`
+	OverrideId uint64 `protobuf:"varint,15,opt,name=override_id,json=overrideId,proto3" json:"override_id,omitempty"`
+	// The entry's place among the changes at its version: 0, except for the
+	// second and later records of a SetBatch.
+	Seq           uint32 `protobuf:"varint,16,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_optout_v1_optout_proto_msgTypes[36]
+	mi := &file_optout_v1_optout_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2635,7 +2905,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[36]
+	mi := &file_optout_v1_optout_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2648,7 +2918,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{36}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AuditEntry) GetVersion() uint64 {
@@ -2756,6 +3026,13 @@ func (x *AuditEntry) GetOverrideId() uint64 {
 	return 0
 }
 
+func (x *AuditEntry) GetSeq() uint32 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 type HistoryRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	SubjectId string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
@@ -2771,7 +3048,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[37]
+	mi := &file_optout_v1_optout_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2783,7 +3060,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[37]
+	mi := &file_optout_v1_optout_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2796,7 +3073,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{37}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *HistoryRequest) GetSubjectId() string {
@@ -2840,7 +3117,7 @@ type HistoryResponse struct {
 
 func (x *HistoryResponse) Reset() {
 	*x = HistoryResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[38]
+	mi := &file_optout_v1_optout_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2852,7 +3129,7 @@ func (x *HistoryResponse) String() string {
 func (*HistoryResponse) ProtoMessage() {}
 
 func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[38]
+	mi := &file_optout_v1_optout_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2865,7 +3142,7 @@ func (x *HistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryResponse.ProtoReflect.Descriptor instead.
 func (*HistoryResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{38}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *HistoryResponse) GetEntries() []*AuditEntry {
@@ -2900,7 +3177,7 @@ type StateAtRequest struct {
 
 func (x *StateAtRequest) Reset() {
 	*x = StateAtRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[39]
+	mi := &file_optout_v1_optout_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2912,7 +3189,7 @@ func (x *StateAtRequest) String() string {
 func (*StateAtRequest) ProtoMessage() {}
 
 func (x *StateAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[39]
+	mi := &file_optout_v1_optout_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2925,7 +3202,7 @@ func (x *StateAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateAtRequest.ProtoReflect.Descriptor instead.
 func (*StateAtRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{39}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *StateAtRequest) GetSubjectId() string {
@@ -2965,7 +3242,7 @@ type StateAtResponse struct {
 
 func (x *StateAtResponse) Reset() {
 	*x = StateAtResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[40]
+	mi := &file_optout_v1_optout_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2977,7 +3254,7 @@ func (x *StateAtResponse) String() string {
 func (*StateAtResponse) ProtoMessage() {}
 
 func (x *StateAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[40]
+	mi := &file_optout_v1_optout_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2990,7 +3267,7 @@ func (x *StateAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateAtResponse.ProtoReflect.Descriptor instead.
 func (*StateAtResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{40}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StateAtResponse) GetAsOf() uint64 {
@@ -3050,7 +3327,7 @@ type VerifyAuditRequest struct {
 
 func (x *VerifyAuditRequest) Reset() {
 	*x = VerifyAuditRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[41]
+	mi := &file_optout_v1_optout_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3339,7 @@ func (x *VerifyAuditRequest) String() string {
 func (*VerifyAuditRequest) ProtoMessage() {}
 
 func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[41]
+	mi := &file_optout_v1_optout_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3352,7 @@ func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{41}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{45}
 }
 
 type VerifyAuditResponse struct {
@@ -3094,7 +3371,7 @@ type VerifyAuditResponse struct {
 
 func (x *VerifyAuditResponse) Reset() {
 	*x = VerifyAuditResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[42]
+	mi := &file_optout_v1_optout_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3106,7 +3383,7 @@ func (x *VerifyAuditResponse) String() string {
 func (*VerifyAuditResponse) ProtoMessage() {}
 
 func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[42]
+	mi := &file_optout_v1_optout_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3119,7 +3396,7 @@ func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{42}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *VerifyAuditResponse) GetOk() bool {
@@ -3179,7 +3456,7 @@ type GetSettingsRequest struct {
 
 func (x *GetSettingsRequest) Reset() {
 	*x = GetSettingsRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[43]
+	mi := &file_optout_v1_optout_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3191,7 +3468,7 @@ func (x *GetSettingsRequest) String() string {
 func (*GetSettingsRequest) ProtoMessage() {}
 
 func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[43]
+	mi := &file_optout_v1_optout_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3204,7 +3481,7 @@ func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{43}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{47}
 }
 
 type Settings struct {
@@ -3224,7 +3501,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_optout_v1_optout_proto_msgTypes[44]
+	mi := &file_optout_v1_optout_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3236,7 +3513,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[44]
+	mi := &file_optout_v1_optout_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3249,7 +3526,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{44}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Settings) GetMinSchemaVersion() uint32 {
@@ -3303,7 +3580,7 @@ type GetSettingsResponse struct {
 
 func (x *GetSettingsResponse) Reset() {
 	*x = GetSettingsResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[45]
+	mi := &file_optout_v1_optout_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3315,7 +3592,7 @@ func (x *GetSettingsResponse) String() string {
 func (*GetSettingsResponse) ProtoMessage() {}
 
 func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[45]
+	mi := &file_optout_v1_optout_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3328,7 +3605,7 @@ func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{45}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetSettingsResponse) GetSettings() *Settings {
@@ -3347,7 +3624,7 @@ type SetMinSchemaVersionResponse struct {
 
 func (x *SetMinSchemaVersionResponse) Reset() {
 	*x = SetMinSchemaVersionResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	mi := &file_optout_v1_optout_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3359,7 +3636,7 @@ func (x *SetMinSchemaVersionResponse) String() string {
 func (*SetMinSchemaVersionResponse) ProtoMessage() {}
 
 func (x *SetMinSchemaVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	mi := &file_optout_v1_optout_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3372,7 +3649,7 @@ func (x *SetMinSchemaVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMinSchemaVersionResponse.ProtoReflect.Descriptor instead.
 func (*SetMinSchemaVersionResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{46}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SetMinSchemaVersionResponse) GetSettings() *Settings {
@@ -3391,7 +3668,7 @@ type SetAuditRetentionResponse struct {
 
 func (x *SetAuditRetentionResponse) Reset() {
 	*x = SetAuditRetentionResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[47]
+	mi := &file_optout_v1_optout_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3403,7 +3680,7 @@ func (x *SetAuditRetentionResponse) String() string {
 func (*SetAuditRetentionResponse) ProtoMessage() {}
 
 func (x *SetAuditRetentionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[47]
+	mi := &file_optout_v1_optout_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3416,7 +3693,7 @@ func (x *SetAuditRetentionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAuditRetentionResponse.ProtoReflect.Descriptor instead.
 func (*SetAuditRetentionResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{47}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SetAuditRetentionResponse) GetSettings() *Settings {
@@ -3434,7 +3711,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[48]
+	mi := &file_optout_v1_optout_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3723,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[48]
+	mi := &file_optout_v1_optout_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3736,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{48}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{52}
 }
 
 type SnapshotResponse struct {
@@ -3471,7 +3748,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[49]
+	mi := &file_optout_v1_optout_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3483,7 +3760,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[49]
+	mi := &file_optout_v1_optout_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3496,7 +3773,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{49}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SnapshotResponse) GetData() []byte {
@@ -3519,7 +3796,7 @@ type Principal struct {
 
 func (x *Principal) Reset() {
 	*x = Principal{}
-	mi := &file_optout_v1_optout_proto_msgTypes[50]
+	mi := &file_optout_v1_optout_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3531,7 +3808,7 @@ func (x *Principal) String() string {
 func (*Principal) ProtoMessage() {}
 
 func (x *Principal) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[50]
+	mi := &file_optout_v1_optout_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3544,7 +3821,7 @@ func (x *Principal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Principal.ProtoReflect.Descriptor instead.
 func (*Principal) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{50}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Principal) GetName() string {
@@ -3586,7 +3863,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[51]
+	mi := &file_optout_v1_optout_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3598,7 +3875,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[51]
+	mi := &file_optout_v1_optout_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3611,7 +3888,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{51}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -3639,7 +3916,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[52]
+	mi := &file_optout_v1_optout_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3651,7 +3928,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[52]
+	mi := &file_optout_v1_optout_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3664,7 +3941,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{52}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CreateTokenResponse) GetPrincipal() *Principal {
@@ -3692,7 +3969,7 @@ type GrantCertificateRequest struct {
 
 func (x *GrantCertificateRequest) Reset() {
 	*x = GrantCertificateRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[53]
+	mi := &file_optout_v1_optout_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3704,7 +3981,7 @@ func (x *GrantCertificateRequest) String() string {
 func (*GrantCertificateRequest) ProtoMessage() {}
 
 func (x *GrantCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[53]
+	mi := &file_optout_v1_optout_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3717,7 +3994,7 @@ func (x *GrantCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GrantCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{53}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GrantCertificateRequest) GetCommonName() string {
@@ -3743,7 +4020,7 @@ type GrantCertificateResponse struct {
 
 func (x *GrantCertificateResponse) Reset() {
 	*x = GrantCertificateResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[54]
+	mi := &file_optout_v1_optout_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3755,7 +4032,7 @@ func (x *GrantCertificateResponse) String() string {
 func (*GrantCertificateResponse) ProtoMessage() {}
 
 func (x *GrantCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[54]
+	mi := &file_optout_v1_optout_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3768,7 +4045,7 @@ func (x *GrantCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GrantCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{54}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GrantCertificateResponse) GetPrincipal() *Principal {
@@ -3787,7 +4064,7 @@ type RevokePrincipalRequest struct {
 
 func (x *RevokePrincipalRequest) Reset() {
 	*x = RevokePrincipalRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[55]
+	mi := &file_optout_v1_optout_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3799,7 +4076,7 @@ func (x *RevokePrincipalRequest) String() string {
 func (*RevokePrincipalRequest) ProtoMessage() {}
 
 func (x *RevokePrincipalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[55]
+	mi := &file_optout_v1_optout_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3812,7 +4089,7 @@ func (x *RevokePrincipalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePrincipalRequest.ProtoReflect.Descriptor instead.
 func (*RevokePrincipalRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{55}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RevokePrincipalRequest) GetName() string {
@@ -3830,7 +4107,7 @@ type RevokePrincipalResponse struct {
 
 func (x *RevokePrincipalResponse) Reset() {
 	*x = RevokePrincipalResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[56]
+	mi := &file_optout_v1_optout_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3842,7 +4119,7 @@ func (x *RevokePrincipalResponse) String() string {
 func (*RevokePrincipalResponse) ProtoMessage() {}
 
 func (x *RevokePrincipalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[56]
+	mi := &file_optout_v1_optout_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3855,7 +4132,7 @@ func (x *RevokePrincipalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePrincipalResponse.ProtoReflect.Descriptor instead.
 func (*RevokePrincipalResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{56}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{60}
 }
 
 type ListPrincipalsRequest struct {
@@ -3866,7 +4143,7 @@ type ListPrincipalsRequest struct {
 
 func (x *ListPrincipalsRequest) Reset() {
 	*x = ListPrincipalsRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[57]
+	mi := &file_optout_v1_optout_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3878,7 +4155,7 @@ func (x *ListPrincipalsRequest) String() string {
 func (*ListPrincipalsRequest) ProtoMessage() {}
 
 func (x *ListPrincipalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[57]
+	mi := &file_optout_v1_optout_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3891,7 +4168,7 @@ func (x *ListPrincipalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPrincipalsRequest.ProtoReflect.Descriptor instead.
 func (*ListPrincipalsRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{57}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{61}
 }
 
 type ListPrincipalsResponse struct {
@@ -3903,7 +4180,7 @@ type ListPrincipalsResponse struct {
 
 func (x *ListPrincipalsResponse) Reset() {
 	*x = ListPrincipalsResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[58]
+	mi := &file_optout_v1_optout_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3915,7 +4192,7 @@ func (x *ListPrincipalsResponse) String() string {
 func (*ListPrincipalsResponse) ProtoMessage() {}
 
 func (x *ListPrincipalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[58]
+	mi := &file_optout_v1_optout_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3928,7 +4205,7 @@ func (x *ListPrincipalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPrincipalsResponse.ProtoReflect.Descriptor instead.
 func (*ListPrincipalsResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{58}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListPrincipalsResponse) GetPrincipals() []*Principal {
@@ -3948,7 +4225,7 @@ type SetMinSchemaVersionRequest struct {
 
 func (x *SetMinSchemaVersionRequest) Reset() {
 	*x = SetMinSchemaVersionRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[59]
+	mi := &file_optout_v1_optout_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3960,7 +4237,7 @@ func (x *SetMinSchemaVersionRequest) String() string {
 func (*SetMinSchemaVersionRequest) ProtoMessage() {}
 
 func (x *SetMinSchemaVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[59]
+	mi := &file_optout_v1_optout_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3973,7 +4250,7 @@ func (x *SetMinSchemaVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMinSchemaVersionRequest.ProtoReflect.Descriptor instead.
 func (*SetMinSchemaVersionRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{59}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SetMinSchemaVersionRequest) GetMinSchemaVersion() uint32 {
@@ -3993,7 +4270,7 @@ type SetAuditRetentionRequest struct {
 
 func (x *SetAuditRetentionRequest) Reset() {
 	*x = SetAuditRetentionRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[60]
+	mi := &file_optout_v1_optout_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4005,7 +4282,7 @@ func (x *SetAuditRetentionRequest) String() string {
 func (*SetAuditRetentionRequest) ProtoMessage() {}
 
 func (x *SetAuditRetentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[60]
+	mi := &file_optout_v1_optout_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4018,7 +4295,7 @@ func (x *SetAuditRetentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAuditRetentionRequest.ProtoReflect.Descriptor instead.
 func (*SetAuditRetentionRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{60}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SetAuditRetentionRequest) GetRetention() *durationpb.Duration {
@@ -4039,7 +4316,7 @@ type VersionMismatch struct {
 
 func (x *VersionMismatch) Reset() {
 	*x = VersionMismatch{}
-	mi := &file_optout_v1_optout_proto_msgTypes[61]
+	mi := &file_optout_v1_optout_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4051,7 +4328,7 @@ func (x *VersionMismatch) String() string {
 func (*VersionMismatch) ProtoMessage() {}
 
 func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[61]
+	mi := &file_optout_v1_optout_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4064,7 +4341,7 @@ func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionMismatch.ProtoReflect.Descriptor instead.
 func (*VersionMismatch) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{61}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *VersionMismatch) GetCurrentVersion() uint64 {
@@ -4084,7 +4361,7 @@ type WriteOutcome struct {
 
 func (x *WriteOutcome) Reset() {
 	*x = WriteOutcome{}
-	mi := &file_optout_v1_optout_proto_msgTypes[62]
+	mi := &file_optout_v1_optout_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4096,7 +4373,7 @@ func (x *WriteOutcome) String() string {
 func (*WriteOutcome) ProtoMessage() {}
 
 func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[62]
+	mi := &file_optout_v1_optout_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4109,7 +4386,7 @@ func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOutcome.ProtoReflect.Descriptor instead.
 func (*WriteOutcome) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{62}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *WriteOutcome) GetOutcome() Outcome {
@@ -4149,7 +4426,21 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12)\n" +
 	"\x06record\x18\x02 \x01(\v2\x11.optout.v1.RecordR\x06record\x12\x1a\n" +
 	"\breplayed\x18\x03 \x01(\bR\breplayed\x12'\n" +
-	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"a\n" +
+	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"e\n" +
+	"\x0fSetBatchRequest\x12)\n" +
+	"\x04sets\x18\x01 \x03(\v2\x15.optout.v1.SetRequestR\x04sets\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"\xa6\x01\n" +
+	"\x10SetBatchResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x123\n" +
+	"\aresults\x18\x02 \x03(\v2\x19.optout.v1.SetBatchResultR\aresults\x12\x1a\n" +
+	"\breplayed\x18\x03 \x01(\bR\breplayed\x12'\n" +
+	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"\xa8\x01\n" +
+	"\x0eSetBatchResult\x12)\n" +
+	"\x06record\x18\x01 \x01(\v2\x11.optout.v1.RecordR\x06record\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12'\n" +
+	"\x0fcurrent_version\x18\x04 \x01(\x04R\x0ecurrentVersion\"a\n" +
 	"\fCheckRequest\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
@@ -4235,11 +4526,14 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\x06leader\x18\x05 \x01(\bR\x06leader\"M\n" +
 	"\fWatchRequest\x12!\n" +
 	"\ffrom_version\x18\x01 \x01(\x04R\vfromVersion\x12\x1a\n" +
-	"\bpurposes\x18\x02 \x03(\tR\bpurposes\"|\n" +
+	"\bpurposes\x18\x02 \x03(\tR\bpurposes\"\xb0\x01\n" +
 	"\rWatchResponse\x12/\n" +
 	"\x06change\x18\x01 \x01(\v2\x15.optout.v1.AuditEntryH\x00R\x06change\x121\n" +
-	"\bprogress\x18\x02 \x01(\v2\x13.optout.v1.ProgressH\x00R\bprogressB\a\n" +
-	"\x05event\"/\n" +
+	"\bprogress\x18\x02 \x01(\v2\x13.optout.v1.ProgressH\x00R\bprogress\x122\n" +
+	"\achanges\x18\x03 \x01(\v2\x16.optout.v1.ChangeGroupH\x00R\achangesB\a\n" +
+	"\x05event\">\n" +
+	"\vChangeGroup\x12/\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.optout.v1.AuditEntryR\aentries\"/\n" +
 	"\bProgress\x12#\n" +
 	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex\"L\n" +
 	"\x13EraseSubjectRequest\x12\x1d\n" +
@@ -4273,7 +4567,7 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"k\n" +
 	"\x12GetPurposeResponse\x12,\n" +
 	"\apurpose\x18\x01 \x01(\v2\x12.optout.v1.PurposeR\apurpose\x12'\n" +
-	"\x0fcatalog_version\x18\x02 \x01(\x04R\x0ecatalogVersion\"\xea\x03\n" +
+	"\x0fcatalog_version\x18\x02 \x01(\x04R\x0ecatalogVersion\"\xfc\x03\n" +
 	"\n" +
 	"AuditEntry\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12.\n" +
@@ -4294,7 +4588,8 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\tprev_hash\x18\r \x01(\fR\bprevHash\x12\x12\n" +
 	"\x04hash\x18\x0e \x01(\fR\x04hash\x12\x1f\n" +
 	"\voverride_id\x18\x0f \x01(\x04R\n" +
-	"overrideId\"\x85\x01\n" +
+	"overrideId\x12\x10\n" +
+	"\x03seq\x18\x10 \x01(\rR\x03seq\"\x85\x01\n" +
 	"\x0eHistoryRequest\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
@@ -4422,9 +4717,10 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fOUTCOME_UNKNOWN\x10\x01\x12\x17\n" +
-	"\x13OUTCOME_NOT_APPLIED\x10\x022\xed\x03\n" +
+	"\x13OUTCOME_NOT_APPLIED\x10\x022\xb2\x04\n" +
 	"\rOptOutService\x124\n" +
-	"\x03Set\x12\x15.optout.v1.SetRequest\x1a\x16.optout.v1.SetResponse\x12?\n" +
+	"\x03Set\x12\x15.optout.v1.SetRequest\x1a\x16.optout.v1.SetResponse\x12C\n" +
+	"\bSetBatch\x12\x1a.optout.v1.SetBatchRequest\x1a\x1b.optout.v1.SetBatchResponse\x12?\n" +
 	"\x05Check\x12\x17.optout.v1.CheckRequest\x1a\x18.optout.v1.CheckResponse\"\x03\x90\x02\x01\x12N\n" +
 	"\n" +
 	"CheckBatch\x12\x1c.optout.v1.CheckBatchRequest\x1a\x1d.optout.v1.CheckBatchResponse\"\x03\x90\x02\x01\x129\n" +
@@ -4471,7 +4767,7 @@ func file_optout_v1_optout_proto_rawDescGZIP() []byte {
 }
 
 var file_optout_v1_optout_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
 var file_optout_v1_optout_proto_goTypes = []any{
 	(State)(0),                          // 0: optout.v1.State
 	(Decision)(0),                       // 1: optout.v1.Decision
@@ -4484,171 +4780,182 @@ var file_optout_v1_optout_proto_goTypes = []any{
 	(*Record)(nil),                      // 8: optout.v1.Record
 	(*SetRequest)(nil),                  // 9: optout.v1.SetRequest
 	(*SetResponse)(nil),                 // 10: optout.v1.SetResponse
-	(*CheckRequest)(nil),                // 11: optout.v1.CheckRequest
-	(*CheckResponse)(nil),               // 12: optout.v1.CheckResponse
-	(*CheckBatchRequest)(nil),           // 13: optout.v1.CheckBatchRequest
-	(*CheckBatchResponse)(nil),          // 14: optout.v1.CheckBatchResponse
-	(*ReadIndexRequest)(nil),            // 15: optout.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),           // 16: optout.v1.ReadIndexResponse
-	(*GetRequest)(nil),                  // 17: optout.v1.GetRequest
-	(*GetResponse)(nil),                 // 18: optout.v1.GetResponse
-	(*StatusRequest)(nil),               // 19: optout.v1.StatusRequest
-	(*StatusResponse)(nil),              // 20: optout.v1.StatusResponse
-	(*AddMemberRequest)(nil),            // 21: optout.v1.AddMemberRequest
-	(*AddMemberResponse)(nil),           // 22: optout.v1.AddMemberResponse
-	(*PromoteMemberRequest)(nil),        // 23: optout.v1.PromoteMemberRequest
-	(*PromoteMemberResponse)(nil),       // 24: optout.v1.PromoteMemberResponse
-	(*RemoveMemberRequest)(nil),         // 25: optout.v1.RemoveMemberRequest
-	(*RemoveMemberResponse)(nil),        // 26: optout.v1.RemoveMemberResponse
-	(*TransferLeadershipRequest)(nil),   // 27: optout.v1.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil),  // 28: optout.v1.TransferLeadershipResponse
-	(*StateDigestRequest)(nil),          // 29: optout.v1.StateDigestRequest
-	(*StateDigestResponse)(nil),         // 30: optout.v1.StateDigestResponse
-	(*Node)(nil),                        // 31: optout.v1.Node
-	(*WatchRequest)(nil),                // 32: optout.v1.WatchRequest
-	(*WatchResponse)(nil),               // 33: optout.v1.WatchResponse
-	(*Progress)(nil),                    // 34: optout.v1.Progress
-	(*EraseSubjectRequest)(nil),         // 35: optout.v1.EraseSubjectRequest
-	(*EraseSubjectResponse)(nil),        // 36: optout.v1.EraseSubjectResponse
-	(*Purpose)(nil),                     // 37: optout.v1.Purpose
-	(*DefinePurposeRequest)(nil),        // 38: optout.v1.DefinePurposeRequest
-	(*DefinePurposeResponse)(nil),       // 39: optout.v1.DefinePurposeResponse
-	(*ListPurposesRequest)(nil),         // 40: optout.v1.ListPurposesRequest
-	(*ListPurposesResponse)(nil),        // 41: optout.v1.ListPurposesResponse
-	(*GetPurposeRequest)(nil),           // 42: optout.v1.GetPurposeRequest
-	(*GetPurposeResponse)(nil),          // 43: optout.v1.GetPurposeResponse
-	(*AuditEntry)(nil),                  // 44: optout.v1.AuditEntry
-	(*HistoryRequest)(nil),              // 45: optout.v1.HistoryRequest
-	(*HistoryResponse)(nil),             // 46: optout.v1.HistoryResponse
-	(*StateAtRequest)(nil),              // 47: optout.v1.StateAtRequest
-	(*StateAtResponse)(nil),             // 48: optout.v1.StateAtResponse
-	(*VerifyAuditRequest)(nil),          // 49: optout.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),         // 50: optout.v1.VerifyAuditResponse
-	(*GetSettingsRequest)(nil),          // 51: optout.v1.GetSettingsRequest
-	(*Settings)(nil),                    // 52: optout.v1.Settings
-	(*GetSettingsResponse)(nil),         // 53: optout.v1.GetSettingsResponse
-	(*SetMinSchemaVersionResponse)(nil), // 54: optout.v1.SetMinSchemaVersionResponse
-	(*SetAuditRetentionResponse)(nil),   // 55: optout.v1.SetAuditRetentionResponse
-	(*SnapshotRequest)(nil),             // 56: optout.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),            // 57: optout.v1.SnapshotResponse
-	(*Principal)(nil),                   // 58: optout.v1.Principal
-	(*CreateTokenRequest)(nil),          // 59: optout.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),         // 60: optout.v1.CreateTokenResponse
-	(*GrantCertificateRequest)(nil),     // 61: optout.v1.GrantCertificateRequest
-	(*GrantCertificateResponse)(nil),    // 62: optout.v1.GrantCertificateResponse
-	(*RevokePrincipalRequest)(nil),      // 63: optout.v1.RevokePrincipalRequest
-	(*RevokePrincipalResponse)(nil),     // 64: optout.v1.RevokePrincipalResponse
-	(*ListPrincipalsRequest)(nil),       // 65: optout.v1.ListPrincipalsRequest
-	(*ListPrincipalsResponse)(nil),      // 66: optout.v1.ListPrincipalsResponse
-	(*SetMinSchemaVersionRequest)(nil),  // 67: optout.v1.SetMinSchemaVersionRequest
-	(*SetAuditRetentionRequest)(nil),    // 68: optout.v1.SetAuditRetentionRequest
-	(*VersionMismatch)(nil),             // 69: optout.v1.VersionMismatch
-	(*WriteOutcome)(nil),                // 70: optout.v1.WriteOutcome
-	(*timestamppb.Timestamp)(nil),       // 71: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 72: google.protobuf.Duration
+	(*SetBatchRequest)(nil),             // 11: optout.v1.SetBatchRequest
+	(*SetBatchResponse)(nil),            // 12: optout.v1.SetBatchResponse
+	(*SetBatchResult)(nil),              // 13: optout.v1.SetBatchResult
+	(*CheckRequest)(nil),                // 14: optout.v1.CheckRequest
+	(*CheckResponse)(nil),               // 15: optout.v1.CheckResponse
+	(*CheckBatchRequest)(nil),           // 16: optout.v1.CheckBatchRequest
+	(*CheckBatchResponse)(nil),          // 17: optout.v1.CheckBatchResponse
+	(*ReadIndexRequest)(nil),            // 18: optout.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),           // 19: optout.v1.ReadIndexResponse
+	(*GetRequest)(nil),                  // 20: optout.v1.GetRequest
+	(*GetResponse)(nil),                 // 21: optout.v1.GetResponse
+	(*StatusRequest)(nil),               // 22: optout.v1.StatusRequest
+	(*StatusResponse)(nil),              // 23: optout.v1.StatusResponse
+	(*AddMemberRequest)(nil),            // 24: optout.v1.AddMemberRequest
+	(*AddMemberResponse)(nil),           // 25: optout.v1.AddMemberResponse
+	(*PromoteMemberRequest)(nil),        // 26: optout.v1.PromoteMemberRequest
+	(*PromoteMemberResponse)(nil),       // 27: optout.v1.PromoteMemberResponse
+	(*RemoveMemberRequest)(nil),         // 28: optout.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),        // 29: optout.v1.RemoveMemberResponse
+	(*TransferLeadershipRequest)(nil),   // 30: optout.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil),  // 31: optout.v1.TransferLeadershipResponse
+	(*StateDigestRequest)(nil),          // 32: optout.v1.StateDigestRequest
+	(*StateDigestResponse)(nil),         // 33: optout.v1.StateDigestResponse
+	(*Node)(nil),                        // 34: optout.v1.Node
+	(*WatchRequest)(nil),                // 35: optout.v1.WatchRequest
+	(*WatchResponse)(nil),               // 36: optout.v1.WatchResponse
+	(*ChangeGroup)(nil),                 // 37: optout.v1.ChangeGroup
+	(*Progress)(nil),                    // 38: optout.v1.Progress
+	(*EraseSubjectRequest)(nil),         // 39: optout.v1.EraseSubjectRequest
+	(*EraseSubjectResponse)(nil),        // 40: optout.v1.EraseSubjectResponse
+	(*Purpose)(nil),                     // 41: optout.v1.Purpose
+	(*DefinePurposeRequest)(nil),        // 42: optout.v1.DefinePurposeRequest
+	(*DefinePurposeResponse)(nil),       // 43: optout.v1.DefinePurposeResponse
+	(*ListPurposesRequest)(nil),         // 44: optout.v1.ListPurposesRequest
+	(*ListPurposesResponse)(nil),        // 45: optout.v1.ListPurposesResponse
+	(*GetPurposeRequest)(nil),           // 46: optout.v1.GetPurposeRequest
+	(*GetPurposeResponse)(nil),          // 47: optout.v1.GetPurposeResponse
+	(*AuditEntry)(nil),                  // 48: optout.v1.AuditEntry
+	(*HistoryRequest)(nil),              // 49: optout.v1.HistoryRequest
+	(*HistoryResponse)(nil),             // 50: optout.v1.HistoryResponse
+	(*StateAtRequest)(nil),              // 51: optout.v1.StateAtRequest
+	(*StateAtResponse)(nil),             // 52: optout.v1.StateAtResponse
+	(*VerifyAuditRequest)(nil),          // 53: optout.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),         // 54: optout.v1.VerifyAuditResponse
+	(*GetSettingsRequest)(nil),          // 55: optout.v1.GetSettingsRequest
+	(*Settings)(nil),                    // 56: optout.v1.Settings
+	(*GetSettingsResponse)(nil),         // 57: optout.v1.GetSettingsResponse
+	(*SetMinSchemaVersionResponse)(nil), // 58: optout.v1.SetMinSchemaVersionResponse
+	(*SetAuditRetentionResponse)(nil),   // 59: optout.v1.SetAuditRetentionResponse
+	(*SnapshotRequest)(nil),             // 60: optout.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),            // 61: optout.v1.SnapshotResponse
+	(*Principal)(nil),                   // 62: optout.v1.Principal
+	(*CreateTokenRequest)(nil),          // 63: optout.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),         // 64: optout.v1.CreateTokenResponse
+	(*GrantCertificateRequest)(nil),     // 65: optout.v1.GrantCertificateRequest
+	(*GrantCertificateResponse)(nil),    // 66: optout.v1.GrantCertificateResponse
+	(*RevokePrincipalRequest)(nil),      // 67: optout.v1.RevokePrincipalRequest
+	(*RevokePrincipalResponse)(nil),     // 68: optout.v1.RevokePrincipalResponse
+	(*ListPrincipalsRequest)(nil),       // 69: optout.v1.ListPrincipalsRequest
+	(*ListPrincipalsResponse)(nil),      // 70: optout.v1.ListPrincipalsResponse
+	(*SetMinSchemaVersionRequest)(nil),  // 71: optout.v1.SetMinSchemaVersionRequest
+	(*SetAuditRetentionRequest)(nil),    // 72: optout.v1.SetAuditRetentionRequest
+	(*VersionMismatch)(nil),             // 73: optout.v1.VersionMismatch
+	(*WriteOutcome)(nil),                // 74: optout.v1.WriteOutcome
+	(*timestamppb.Timestamp)(nil),       // 75: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 76: google.protobuf.Duration
 }
 var file_optout_v1_optout_proto_depIdxs = []int32{
 	0,  // 0: optout.v1.Record.state:type_name -> optout.v1.State
-	71, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
+	75, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: optout.v1.SetRequest.state:type_name -> optout.v1.State
 	8,  // 3: optout.v1.SetResponse.record:type_name -> optout.v1.Record
-	1,  // 4: optout.v1.CheckResponse.decision:type_name -> optout.v1.Decision
-	0,  // 5: optout.v1.CheckResponse.state:type_name -> optout.v1.State
-	2,  // 6: optout.v1.CheckResponse.basis:type_name -> optout.v1.Basis
-	11, // 7: optout.v1.CheckBatchRequest.checks:type_name -> optout.v1.CheckRequest
-	12, // 8: optout.v1.CheckBatchResponse.results:type_name -> optout.v1.CheckResponse
-	8,  // 9: optout.v1.GetResponse.record:type_name -> optout.v1.Record
-	31, // 10: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
-	44, // 11: optout.v1.WatchResponse.change:type_name -> optout.v1.AuditEntry
-	34, // 12: optout.v1.WatchResponse.progress:type_name -> optout.v1.Progress
-	3,  // 13: optout.v1.Purpose.default_decision:type_name -> optout.v1.Default
-	71, // 14: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
-	37, // 15: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
-	37, // 16: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
-	37, // 17: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
-	37, // 18: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
-	71, // 19: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	4,  // 20: optout.v1.AuditEntry.kind:type_name -> optout.v1.AuditKind
-	0,  // 21: optout.v1.AuditEntry.old_state:type_name -> optout.v1.State
-	0,  // 22: optout.v1.AuditEntry.new_state:type_name -> optout.v1.State
-	44, // 23: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
-	1,  // 24: optout.v1.StateAtResponse.decision:type_name -> optout.v1.Decision
-	0,  // 25: optout.v1.StateAtResponse.state:type_name -> optout.v1.State
-	2,  // 26: optout.v1.StateAtResponse.basis:type_name -> optout.v1.Basis
-	72, // 27: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
-	72, // 28: optout.v1.Settings.max_override:type_name -> google.protobuf.Duration
-	52, // 29: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
-	52, // 30: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
-	52, // 31: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
-	6,  // 32: optout.v1.Principal.kind:type_name -> optout.v1.PrincipalKind
-	5,  // 33: optout.v1.Principal.role:type_name -> optout.v1.Role
-	71, // 34: optout.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 35: optout.v1.CreateTokenRequest.role:type_name -> optout.v1.Role
-	58, // 36: optout.v1.CreateTokenResponse.principal:type_name -> optout.v1.Principal
-	5,  // 37: optout.v1.GrantCertificateRequest.role:type_name -> optout.v1.Role
-	58, // 38: optout.v1.GrantCertificateResponse.principal:type_name -> optout.v1.Principal
-	58, // 39: optout.v1.ListPrincipalsResponse.principals:type_name -> optout.v1.Principal
-	72, // 40: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
-	7,  // 41: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
-	9,  // 42: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
-	11, // 43: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
-	13, // 44: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
-	17, // 45: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
-	32, // 46: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
-	35, // 47: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
-	15, // 48: optout.v1.OptOutService.ReadIndex:input_type -> optout.v1.ReadIndexRequest
-	38, // 49: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
-	40, // 50: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
-	42, // 51: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
-	45, // 52: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
-	47, // 53: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
-	49, // 54: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
-	51, // 55: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
-	67, // 56: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
-	68, // 57: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
-	56, // 58: optout.v1.AdminService.Snapshot:input_type -> optout.v1.SnapshotRequest
-	59, // 59: optout.v1.AdminService.CreateToken:input_type -> optout.v1.CreateTokenRequest
-	61, // 60: optout.v1.AdminService.GrantCertificate:input_type -> optout.v1.GrantCertificateRequest
-	63, // 61: optout.v1.AdminService.RevokePrincipal:input_type -> optout.v1.RevokePrincipalRequest
-	65, // 62: optout.v1.AdminService.ListPrincipals:input_type -> optout.v1.ListPrincipalsRequest
-	19, // 63: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
-	29, // 64: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
-	21, // 65: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
-	23, // 66: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
-	25, // 67: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
-	27, // 68: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
-	10, // 69: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
-	12, // 70: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
-	14, // 71: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
-	18, // 72: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
-	33, // 73: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
-	36, // 74: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
-	16, // 75: optout.v1.OptOutService.ReadIndex:output_type -> optout.v1.ReadIndexResponse
-	39, // 76: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
-	41, // 77: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
-	43, // 78: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
-	46, // 79: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
-	48, // 80: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
-	50, // 81: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
-	53, // 82: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
-	54, // 83: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
-	55, // 84: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
-	57, // 85: optout.v1.AdminService.Snapshot:output_type -> optout.v1.SnapshotResponse
-	60, // 86: optout.v1.AdminService.CreateToken:output_type -> optout.v1.CreateTokenResponse
-	62, // 87: optout.v1.AdminService.GrantCertificate:output_type -> optout.v1.GrantCertificateResponse
-	64, // 88: optout.v1.AdminService.RevokePrincipal:output_type -> optout.v1.RevokePrincipalResponse
-	66, // 89: optout.v1.AdminService.ListPrincipals:output_type -> optout.v1.ListPrincipalsResponse
-	20, // 90: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
-	30, // 91: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
-	22, // 92: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
-	24, // 93: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
-	26, // 94: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
-	28, // 95: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
-	69, // [69:96] is the sub-list for method output_type
-	42, // [42:69] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	9,  // 4: optout.v1.SetBatchRequest.sets:type_name -> optout.v1.SetRequest
+	13, // 5: optout.v1.SetBatchResponse.results:type_name -> optout.v1.SetBatchResult
+	8,  // 6: optout.v1.SetBatchResult.record:type_name -> optout.v1.Record
+	1,  // 7: optout.v1.CheckResponse.decision:type_name -> optout.v1.Decision
+	0,  // 8: optout.v1.CheckResponse.state:type_name -> optout.v1.State
+	2,  // 9: optout.v1.CheckResponse.basis:type_name -> optout.v1.Basis
+	14, // 10: optout.v1.CheckBatchRequest.checks:type_name -> optout.v1.CheckRequest
+	15, // 11: optout.v1.CheckBatchResponse.results:type_name -> optout.v1.CheckResponse
+	8,  // 12: optout.v1.GetResponse.record:type_name -> optout.v1.Record
+	34, // 13: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
+	48, // 14: optout.v1.WatchResponse.change:type_name -> optout.v1.AuditEntry
+	38, // 15: optout.v1.WatchResponse.progress:type_name -> optout.v1.Progress
+	37, // 16: optout.v1.WatchResponse.changes:type_name -> optout.v1.ChangeGroup
+	48, // 17: optout.v1.ChangeGroup.entries:type_name -> optout.v1.AuditEntry
+	3,  // 18: optout.v1.Purpose.default_decision:type_name -> optout.v1.Default
+	75, // 19: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
+	41, // 20: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
+	41, // 21: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
+	41, // 22: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
+	41, // 23: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
+	75, // 24: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	4,  // 25: optout.v1.AuditEntry.kind:type_name -> optout.v1.AuditKind
+	0,  // 26: optout.v1.AuditEntry.old_state:type_name -> optout.v1.State
+	0,  // 27: optout.v1.AuditEntry.new_state:type_name -> optout.v1.State
+	48, // 28: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
+	1,  // 29: optout.v1.StateAtResponse.decision:type_name -> optout.v1.Decision
+	0,  // 30: optout.v1.StateAtResponse.state:type_name -> optout.v1.State
+	2,  // 31: optout.v1.StateAtResponse.basis:type_name -> optout.v1.Basis
+	76, // 32: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
+	76, // 33: optout.v1.Settings.max_override:type_name -> google.protobuf.Duration
+	56, // 34: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
+	56, // 35: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
+	56, // 36: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
+	6,  // 37: optout.v1.Principal.kind:type_name -> optout.v1.PrincipalKind
+	5,  // 38: optout.v1.Principal.role:type_name -> optout.v1.Role
+	75, // 39: optout.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 40: optout.v1.CreateTokenRequest.role:type_name -> optout.v1.Role
+	62, // 41: optout.v1.CreateTokenResponse.principal:type_name -> optout.v1.Principal
+	5,  // 42: optout.v1.GrantCertificateRequest.role:type_name -> optout.v1.Role
+	62, // 43: optout.v1.GrantCertificateResponse.principal:type_name -> optout.v1.Principal
+	62, // 44: optout.v1.ListPrincipalsResponse.principals:type_name -> optout.v1.Principal
+	76, // 45: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
+	7,  // 46: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
+	9,  // 47: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
+	11, // 48: optout.v1.OptOutService.SetBatch:input_type -> optout.v1.SetBatchRequest
+	14, // 49: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
+	16, // 50: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
+	20, // 51: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
+	35, // 52: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
+	39, // 53: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
+	18, // 54: optout.v1.OptOutService.ReadIndex:input_type -> optout.v1.ReadIndexRequest
+	42, // 55: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
+	44, // 56: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
+	46, // 57: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
+	49, // 58: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
+	51, // 59: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
+	53, // 60: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
+	55, // 61: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
+	71, // 62: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
+	72, // 63: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
+	60, // 64: optout.v1.AdminService.Snapshot:input_type -> optout.v1.SnapshotRequest
+	63, // 65: optout.v1.AdminService.CreateToken:input_type -> optout.v1.CreateTokenRequest
+	65, // 66: optout.v1.AdminService.GrantCertificate:input_type -> optout.v1.GrantCertificateRequest
+	67, // 67: optout.v1.AdminService.RevokePrincipal:input_type -> optout.v1.RevokePrincipalRequest
+	69, // 68: optout.v1.AdminService.ListPrincipals:input_type -> optout.v1.ListPrincipalsRequest
+	22, // 69: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
+	32, // 70: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
+	24, // 71: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
+	26, // 72: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
+	28, // 73: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
+	30, // 74: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
+	10, // 75: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
+	12, // 76: optout.v1.OptOutService.SetBatch:output_type -> optout.v1.SetBatchResponse
+	15, // 77: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
+	17, // 78: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
+	21, // 79: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
+	36, // 80: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
+	40, // 81: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
+	19, // 82: optout.v1.OptOutService.ReadIndex:output_type -> optout.v1.ReadIndexResponse
+	43, // 83: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
+	45, // 84: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
+	47, // 85: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
+	50, // 86: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
+	52, // 87: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
+	54, // 88: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
+	57, // 89: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
+	58, // 90: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
+	59, // 91: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
+	61, // 92: optout.v1.AdminService.Snapshot:output_type -> optout.v1.SnapshotResponse
+	64, // 93: optout.v1.AdminService.CreateToken:output_type -> optout.v1.CreateTokenResponse
+	66, // 94: optout.v1.AdminService.GrantCertificate:output_type -> optout.v1.GrantCertificateResponse
+	68, // 95: optout.v1.AdminService.RevokePrincipal:output_type -> optout.v1.RevokePrincipalResponse
+	70, // 96: optout.v1.AdminService.ListPrincipals:output_type -> optout.v1.ListPrincipalsResponse
+	23, // 97: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
+	33, // 98: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
+	25, // 99: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
+	27, // 100: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
+	29, // 101: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
+	31, // 102: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
+	75, // [75:103] is the sub-list for method output_type
+	47, // [47:75] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_optout_v1_optout_proto_init() }
@@ -4657,18 +4964,19 @@ func file_optout_v1_optout_proto_init() {
 		return
 	}
 	file_optout_v1_optout_proto_msgTypes[1].OneofWrappers = []any{}
-	file_optout_v1_optout_proto_msgTypes[25].OneofWrappers = []any{
+	file_optout_v1_optout_proto_msgTypes[28].OneofWrappers = []any{
 		(*WatchResponse_Change)(nil),
 		(*WatchResponse_Progress)(nil),
+		(*WatchResponse_Changes)(nil),
 	}
-	file_optout_v1_optout_proto_msgTypes[30].OneofWrappers = []any{}
+	file_optout_v1_optout_proto_msgTypes[34].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_v1_optout_proto_rawDesc), len(file_optout_v1_optout_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   63,
+			NumMessages:   67,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

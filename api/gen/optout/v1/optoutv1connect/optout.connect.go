@@ -43,6 +43,8 @@ const (
 const (
 	// OptOutServiceSetProcedure is the fully-qualified name of the OptOutService's Set RPC.
 	OptOutServiceSetProcedure = "/optout.v1.OptOutService/Set"
+	// OptOutServiceSetBatchProcedure is the fully-qualified name of the OptOutService's SetBatch RPC.
+	OptOutServiceSetBatchProcedure = "/optout.v1.OptOutService/SetBatch"
 	// OptOutServiceCheckProcedure is the fully-qualified name of the OptOutService's Check RPC.
 	OptOutServiceCheckProcedure = "/optout.v1.OptOutService/Check"
 	// OptOutServiceCheckBatchProcedure is the fully-qualified name of the OptOutService's CheckBatch
@@ -121,6 +123,13 @@ type OptOutServiceClient interface {
 	// Raft log index of the write. With expected_version it is a
 	// compare-and-set.
 	Set(context.Context, *connect.Request[v1.SetRequest]) (*connect.Response[v1.SetResponse], error)
+	// SetBatch writes many records in one Raft entry, in request order, each
+	// under Set's rules (deny wins, expected_version). Every record written
+	// gets the entry's index as its version. A record refused by a rule is
+	// reported in its result and the others still apply; a structurally bad
+	// record refuses the whole batch with INVALID_ARGUMENT and writes
+	// nothing.
+	SetBatch(context.Context, *connect.Request[v1.SetBatchRequest]) (*connect.Response[v1.SetBatchResponse], error)
 	// Check returns the decision for one (subject, purpose).
 	Check(context.Context, *connect.Request[v1.CheckRequest]) (*connect.Response[v1.CheckResponse], error)
 	// CheckBatch answers many checks at one read index, in request order.
@@ -156,6 +165,12 @@ func NewOptOutServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			httpClient,
 			baseURL+OptOutServiceSetProcedure,
 			connect.WithSchema(optOutServiceMethods.ByName("Set")),
+			connect.WithClientOptions(opts...),
+		),
+		setBatch: connect.NewClient[v1.SetBatchRequest, v1.SetBatchResponse](
+			httpClient,
+			baseURL+OptOutServiceSetBatchProcedure,
+			connect.WithSchema(optOutServiceMethods.ByName("SetBatch")),
 			connect.WithClientOptions(opts...),
 		),
 		check: connect.NewClient[v1.CheckRequest, v1.CheckResponse](
@@ -204,6 +219,7 @@ func NewOptOutServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 // optOutServiceClient implements OptOutServiceClient.
 type optOutServiceClient struct {
 	set          *connect.Client[v1.SetRequest, v1.SetResponse]
+	setBatch     *connect.Client[v1.SetBatchRequest, v1.SetBatchResponse]
 	check        *connect.Client[v1.CheckRequest, v1.CheckResponse]
 	checkBatch   *connect.Client[v1.CheckBatchRequest, v1.CheckBatchResponse]
 	get          *connect.Client[v1.GetRequest, v1.GetResponse]
@@ -215,6 +231,11 @@ type optOutServiceClient struct {
 // Set calls optout.v1.OptOutService.Set.
 func (c *optOutServiceClient) Set(ctx context.Context, req *connect.Request[v1.SetRequest]) (*connect.Response[v1.SetResponse], error) {
 	return c.set.CallUnary(ctx, req)
+}
+
+// SetBatch calls optout.v1.OptOutService.SetBatch.
+func (c *optOutServiceClient) SetBatch(ctx context.Context, req *connect.Request[v1.SetBatchRequest]) (*connect.Response[v1.SetBatchResponse], error) {
+	return c.setBatch.CallUnary(ctx, req)
 }
 
 // Check calls optout.v1.OptOutService.Check.
@@ -253,6 +274,13 @@ type OptOutServiceHandler interface {
 	// Raft log index of the write. With expected_version it is a
 	// compare-and-set.
 	Set(context.Context, *connect.Request[v1.SetRequest]) (*connect.Response[v1.SetResponse], error)
+	// SetBatch writes many records in one Raft entry, in request order, each
+	// under Set's rules (deny wins, expected_version). Every record written
+	// gets the entry's index as its version. A record refused by a rule is
+	// reported in its result and the others still apply; a structurally bad
+	// record refuses the whole batch with INVALID_ARGUMENT and writes
+	// nothing.
+	SetBatch(context.Context, *connect.Request[v1.SetBatchRequest]) (*connect.Response[v1.SetBatchResponse], error)
 	// Check returns the decision for one (subject, purpose).
 	Check(context.Context, *connect.Request[v1.CheckRequest]) (*connect.Response[v1.CheckResponse], error)
 	// CheckBatch answers many checks at one read index, in request order.
@@ -284,6 +312,12 @@ func NewOptOutServiceHandler(svc OptOutServiceHandler, opts ...connect.HandlerOp
 		OptOutServiceSetProcedure,
 		svc.Set,
 		connect.WithSchema(optOutServiceMethods.ByName("Set")),
+		connect.WithHandlerOptions(opts...),
+	)
+	optOutServiceSetBatchHandler := connect.NewUnaryHandler(
+		OptOutServiceSetBatchProcedure,
+		svc.SetBatch,
+		connect.WithSchema(optOutServiceMethods.ByName("SetBatch")),
 		connect.WithHandlerOptions(opts...),
 	)
 	optOutServiceCheckHandler := connect.NewUnaryHandler(
@@ -330,6 +364,8 @@ func NewOptOutServiceHandler(svc OptOutServiceHandler, opts ...connect.HandlerOp
 		switch r.URL.Path {
 		case OptOutServiceSetProcedure:
 			optOutServiceSetHandler.ServeHTTP(w, r)
+		case OptOutServiceSetBatchProcedure:
+			optOutServiceSetBatchHandler.ServeHTTP(w, r)
 		case OptOutServiceCheckProcedure:
 			optOutServiceCheckHandler.ServeHTTP(w, r)
 		case OptOutServiceCheckBatchProcedure:
@@ -353,6 +389,10 @@ type UnimplementedOptOutServiceHandler struct{}
 
 func (UnimplementedOptOutServiceHandler) Set(context.Context, *connect.Request[v1.SetRequest]) (*connect.Response[v1.SetResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.OptOutService.Set is not implemented"))
+}
+
+func (UnimplementedOptOutServiceHandler) SetBatch(context.Context, *connect.Request[v1.SetBatchRequest]) (*connect.Response[v1.SetBatchResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.OptOutService.SetBatch is not implemented"))
 }
 
 func (UnimplementedOptOutServiceHandler) Check(context.Context, *connect.Request[v1.CheckRequest]) (*connect.Response[v1.CheckResponse], error) {

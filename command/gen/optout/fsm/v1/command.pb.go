@@ -58,6 +58,8 @@ const (
 	CommandType_COMMAND_TYPE_END_OVERRIDE CommandType = 12
 	// payload: RecordReportsCommand. Format 4.
 	CommandType_COMMAND_TYPE_RECORD_REPORTS CommandType = 13
+	// payload: SetBatchCommand.
+	CommandType_COMMAND_TYPE_SET_BATCH CommandType = 14
 )
 
 // Enum value maps for CommandType.
@@ -77,6 +79,7 @@ var (
 		11: "COMMAND_TYPE_CREATE_OVERRIDE",
 		12: "COMMAND_TYPE_END_OVERRIDE",
 		13: "COMMAND_TYPE_RECORD_REPORTS",
+		14: "COMMAND_TYPE_SET_BATCH",
 	}
 	CommandType_value = map[string]int32{
 		"COMMAND_TYPE_UNSPECIFIED":        0,
@@ -93,6 +96,7 @@ var (
 		"COMMAND_TYPE_CREATE_OVERRIDE":    11,
 		"COMMAND_TYPE_END_OVERRIDE":       12,
 		"COMMAND_TYPE_RECORD_REPORTS":     13,
+		"COMMAND_TYPE_SET_BATCH":          14,
 	}
 )
 
@@ -739,6 +743,84 @@ func (x *SetCommand) GetCaller() string {
 	return ""
 }
 
+// SetBatchCommand is many Sets in one entry, applied in order. The sets
+// carry no idempotency fields of their own: the batch's key covers them.
+type SetBatchCommand struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Sets                []*SetCommand          `protobuf:"bytes,1,rep,name=sets,proto3" json:"sets,omitempty"`
+	IdempotencyKey      string                 `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	IdempotencyTtlNanos int64                  `protobuf:"varint,3,opt,name=idempotency_ttl_nanos,json=idempotencyTtlNanos,proto3" json:"idempotency_ttl_nanos,omitempty"`
+	ClientSchemaVersion uint32                 `protobuf:"varint,4,opt,name=client_schema_version,json=clientSchemaVersion,proto3" json:"client_schema_version,omitempty"`
+	Caller              string                 `protobuf:"bytes,5,opt,name=caller,proto3" json:"caller,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *SetBatchCommand) Reset() {
+	*x = SetBatchCommand{}
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetBatchCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetBatchCommand) ProtoMessage() {}
+
+func (x *SetBatchCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetBatchCommand.ProtoReflect.Descriptor instead.
+func (*SetBatchCommand) Descriptor() ([]byte, []int) {
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SetBatchCommand) GetSets() []*SetCommand {
+	if x != nil {
+		return x.Sets
+	}
+	return nil
+}
+
+func (x *SetBatchCommand) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *SetBatchCommand) GetIdempotencyTtlNanos() int64 {
+	if x != nil {
+		return x.IdempotencyTtlNanos
+	}
+	return 0
+}
+
+func (x *SetBatchCommand) GetClientSchemaVersion() uint32 {
+	if x != nil {
+		return x.ClientSchemaVersion
+	}
+	return 0
+}
+
+func (x *SetBatchCommand) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
 type PurposeDef struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -750,7 +832,7 @@ type PurposeDef struct {
 
 func (x *PurposeDef) Reset() {
 	*x = PurposeDef{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[2]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -762,7 +844,7 @@ func (x *PurposeDef) String() string {
 func (*PurposeDef) ProtoMessage() {}
 
 func (x *PurposeDef) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[2]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -775,7 +857,7 @@ func (x *PurposeDef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurposeDef.ProtoReflect.Descriptor instead.
 func (*PurposeDef) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{2}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PurposeDef) GetName() string {
@@ -815,7 +897,7 @@ type InitClusterCommand struct {
 
 func (x *InitClusterCommand) Reset() {
 	*x = InitClusterCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[3]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +909,7 @@ func (x *InitClusterCommand) String() string {
 func (*InitClusterCommand) ProtoMessage() {}
 
 func (x *InitClusterCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[3]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +922,7 @@ func (x *InitClusterCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitClusterCommand.ProtoReflect.Descriptor instead.
 func (*InitClusterCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{3}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *InitClusterCommand) GetErasureKey() []byte {
@@ -877,7 +959,7 @@ type DefinePurposeCommand struct {
 
 func (x *DefinePurposeCommand) Reset() {
 	*x = DefinePurposeCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[4]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +971,7 @@ func (x *DefinePurposeCommand) String() string {
 func (*DefinePurposeCommand) ProtoMessage() {}
 
 func (x *DefinePurposeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[4]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +984,7 @@ func (x *DefinePurposeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DefinePurposeCommand.ProtoReflect.Descriptor instead.
 func (*DefinePurposeCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{4}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DefinePurposeCommand) GetPurpose() *PurposeDef {
@@ -948,7 +1030,7 @@ type UpdateSettingsCommand struct {
 
 func (x *UpdateSettingsCommand) Reset() {
 	*x = UpdateSettingsCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[5]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1042,7 @@ func (x *UpdateSettingsCommand) String() string {
 func (*UpdateSettingsCommand) ProtoMessage() {}
 
 func (x *UpdateSettingsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[5]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1055,7 @@ func (x *UpdateSettingsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSettingsCommand.ProtoReflect.Descriptor instead.
 func (*UpdateSettingsCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{5}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateSettingsCommand) GetMinSchemaVersion() uint32 {
@@ -1023,7 +1105,7 @@ type EraseSubjectCommand struct {
 
 func (x *EraseSubjectCommand) Reset() {
 	*x = EraseSubjectCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[6]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1117,7 @@ func (x *EraseSubjectCommand) String() string {
 func (*EraseSubjectCommand) ProtoMessage() {}
 
 func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[6]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1130,7 @@ func (x *EraseSubjectCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EraseSubjectCommand.ProtoReflect.Descriptor instead.
 func (*EraseSubjectCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EraseSubjectCommand) GetSubjectId() string {
@@ -1088,7 +1170,7 @@ type TermStartCommand struct {
 
 func (x *TermStartCommand) Reset() {
 	*x = TermStartCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[7]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +1182,7 @@ func (x *TermStartCommand) String() string {
 func (*TermStartCommand) ProtoMessage() {}
 
 func (x *TermStartCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[7]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +1195,7 @@ func (x *TermStartCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TermStartCommand.ProtoReflect.Descriptor instead.
 func (*TermStartCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{7}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TermStartCommand) GetLeaderId() string {
@@ -1133,7 +1215,7 @@ type RegisterNodeCommand struct {
 
 func (x *RegisterNodeCommand) Reset() {
 	*x = RegisterNodeCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[8]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1145,7 +1227,7 @@ func (x *RegisterNodeCommand) String() string {
 func (*RegisterNodeCommand) ProtoMessage() {}
 
 func (x *RegisterNodeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[8]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1158,7 +1240,7 @@ func (x *RegisterNodeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeCommand.ProtoReflect.Descriptor instead.
 func (*RegisterNodeCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{8}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RegisterNodeCommand) GetNodeId() string {
@@ -1189,7 +1271,7 @@ type StoredRecord struct {
 
 func (x *StoredRecord) Reset() {
 	*x = StoredRecord{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[9]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1283,7 @@ func (x *StoredRecord) String() string {
 func (*StoredRecord) ProtoMessage() {}
 
 func (x *StoredRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[9]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1296,7 @@ func (x *StoredRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredRecord.ProtoReflect.Descriptor instead.
 func (*StoredRecord) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{9}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StoredRecord) GetState() State {
@@ -1270,7 +1352,7 @@ type PutPrincipalCommand struct {
 
 func (x *PutPrincipalCommand) Reset() {
 	*x = PutPrincipalCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[10]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1364,7 @@ func (x *PutPrincipalCommand) String() string {
 func (*PutPrincipalCommand) ProtoMessage() {}
 
 func (x *PutPrincipalCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[10]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1377,7 @@ func (x *PutPrincipalCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutPrincipalCommand.ProtoReflect.Descriptor instead.
 func (*PutPrincipalCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{10}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PutPrincipalCommand) GetName() string {
@@ -1358,7 +1440,7 @@ type DeletePrincipalCommand struct {
 
 func (x *DeletePrincipalCommand) Reset() {
 	*x = DeletePrincipalCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[11]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1452,7 @@ func (x *DeletePrincipalCommand) String() string {
 func (*DeletePrincipalCommand) ProtoMessage() {}
 
 func (x *DeletePrincipalCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[11]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1465,7 @@ func (x *DeletePrincipalCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePrincipalCommand.ProtoReflect.Descriptor instead.
 func (*DeletePrincipalCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{11}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeletePrincipalCommand) GetName() string {
@@ -1425,7 +1507,7 @@ type RotateReceiptKeyCommand struct {
 
 func (x *RotateReceiptKeyCommand) Reset() {
 	*x = RotateReceiptKeyCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1437,7 +1519,7 @@ func (x *RotateReceiptKeyCommand) String() string {
 func (*RotateReceiptKeyCommand) ProtoMessage() {}
 
 func (x *RotateReceiptKeyCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[12]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1450,7 +1532,7 @@ func (x *RotateReceiptKeyCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateReceiptKeyCommand.ProtoReflect.Descriptor instead.
 func (*RotateReceiptKeyCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{12}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RotateReceiptKeyCommand) GetSeed() []byte {
@@ -1499,7 +1581,7 @@ type CreateOverrideCommand struct {
 
 func (x *CreateOverrideCommand) Reset() {
 	*x = CreateOverrideCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1593,7 @@ func (x *CreateOverrideCommand) String() string {
 func (*CreateOverrideCommand) ProtoMessage() {}
 
 func (x *CreateOverrideCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[13]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1606,7 @@ func (x *CreateOverrideCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOverrideCommand.ProtoReflect.Descriptor instead.
 func (*CreateOverrideCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateOverrideCommand) GetSubjectId() string {
@@ -1599,7 +1681,7 @@ type EndOverrideCommand struct {
 
 func (x *EndOverrideCommand) Reset() {
 	*x = EndOverrideCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1693,7 @@ func (x *EndOverrideCommand) String() string {
 func (*EndOverrideCommand) ProtoMessage() {}
 
 func (x *EndOverrideCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[14]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1706,7 @@ func (x *EndOverrideCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndOverrideCommand.ProtoReflect.Descriptor instead.
 func (*EndOverrideCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{14}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EndOverrideCommand) GetId() uint64 {
@@ -1688,7 +1770,7 @@ type StoredOverride struct {
 
 func (x *StoredOverride) Reset() {
 	*x = StoredOverride{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1700,7 +1782,7 @@ func (x *StoredOverride) String() string {
 func (*StoredOverride) ProtoMessage() {}
 
 func (x *StoredOverride) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[15]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1713,7 +1795,7 @@ func (x *StoredOverride) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredOverride.ProtoReflect.Descriptor instead.
 func (*StoredOverride) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{15}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StoredOverride) GetSubjectId() string {
@@ -1837,7 +1919,7 @@ type JudgedViolation struct {
 
 func (x *JudgedViolation) Reset() {
 	*x = JudgedViolation{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +1931,7 @@ func (x *JudgedViolation) String() string {
 func (*JudgedViolation) ProtoMessage() {}
 
 func (x *JudgedViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[16]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +1944,7 @@ func (x *JudgedViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JudgedViolation.ProtoReflect.Descriptor instead.
 func (*JudgedViolation) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{16}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JudgedViolation) GetSubjectHash() []byte {
@@ -1945,7 +2027,7 @@ type RecordReportsCommand struct {
 
 func (x *RecordReportsCommand) Reset() {
 	*x = RecordReportsCommand{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1957,7 +2039,7 @@ func (x *RecordReportsCommand) String() string {
 func (*RecordReportsCommand) ProtoMessage() {}
 
 func (x *RecordReportsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[17]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1970,7 +2052,7 @@ func (x *RecordReportsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordReportsCommand.ProtoReflect.Descriptor instead.
 func (*RecordReportsCommand) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{17}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RecordReportsCommand) GetService() string {
@@ -2036,7 +2118,7 @@ type StoredViolation struct {
 
 func (x *StoredViolation) Reset() {
 	*x = StoredViolation{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2130,7 @@ func (x *StoredViolation) String() string {
 func (*StoredViolation) ProtoMessage() {}
 
 func (x *StoredViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[18]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2143,7 @@ func (x *StoredViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredViolation.ProtoReflect.Descriptor instead.
 func (*StoredViolation) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{18}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StoredViolation) GetService() string {
@@ -2106,7 +2188,7 @@ type ServiceStats struct {
 
 func (x *ServiceStats) Reset() {
 	*x = ServiceStats{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2200,7 @@ func (x *ServiceStats) String() string {
 func (*ServiceStats) ProtoMessage() {}
 
 func (x *ServiceStats) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[19]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2213,7 @@ func (x *ServiceStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceStats.ProtoReflect.Descriptor instead.
 func (*ServiceStats) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{19}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ServiceStats) GetReports() uint64 {
@@ -2169,7 +2251,7 @@ type StoredReceiptKey struct {
 
 func (x *StoredReceiptKey) Reset() {
 	*x = StoredReceiptKey{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2263,7 @@ func (x *StoredReceiptKey) String() string {
 func (*StoredReceiptKey) ProtoMessage() {}
 
 func (x *StoredReceiptKey) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[20]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2276,7 @@ func (x *StoredReceiptKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredReceiptKey.ProtoReflect.Descriptor instead.
 func (*StoredReceiptKey) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{20}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StoredReceiptKey) GetSeed() []byte {
@@ -2232,7 +2314,7 @@ type StoredPrincipal struct {
 
 func (x *StoredPrincipal) Reset() {
 	*x = StoredPrincipal{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2244,7 +2326,7 @@ func (x *StoredPrincipal) String() string {
 func (*StoredPrincipal) ProtoMessage() {}
 
 func (x *StoredPrincipal) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[21]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2257,7 +2339,7 @@ func (x *StoredPrincipal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredPrincipal.ProtoReflect.Descriptor instead.
 func (*StoredPrincipal) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{21}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StoredPrincipal) GetKind() PrincipalKind {
@@ -2311,7 +2393,7 @@ type StoredPurpose struct {
 
 func (x *StoredPurpose) Reset() {
 	*x = StoredPurpose{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[22]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2405,7 @@ func (x *StoredPurpose) String() string {
 func (*StoredPurpose) ProtoMessage() {}
 
 func (x *StoredPurpose) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[22]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2418,7 @@ func (x *StoredPurpose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredPurpose.ProtoReflect.Descriptor instead.
 func (*StoredPurpose) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{22}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StoredPurpose) GetDef() *PurposeDef {
@@ -2393,14 +2475,18 @@ type AuditEntry struct {
 	Erased     bool   `protobuf:"varint,17,opt,name=erased,proto3" json:"erased,omitempty"`
 	// Override entries: the override (hashed only when set, so older
 	// entries keep their hashes).
-	OverrideId    uint64 `protobuf:"varint,18,opt,name=override_id,json=overrideId,proto3" json:"override_id,omitempty"`
+	OverrideId uint64 `protobuf:"varint,18,opt,name=override_id,json=overrideId,proto3" json:"override_id,omitempty"`
+	// The entry's place among the entries at its version (a SetBatch writes
+	// several): stored under the key version|seq when not 0, and hashed only
+	// when not 0.
+	Seq           uint32 `protobuf:"varint,19,opt,name=seq,proto3" json:"seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[23]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2498,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[23]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2511,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{23}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AuditEntry) GetVersion() uint64 {
@@ -2554,6 +2640,13 @@ func (x *AuditEntry) GetOverrideId() uint64 {
 	return 0
 }
 
+func (x *AuditEntry) GetSeq() uint32 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // StoredIdempotency remembers the result of a write made with a key.
 type StoredIdempotency struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -2566,7 +2659,7 @@ type StoredIdempotency struct {
 
 func (x *StoredIdempotency) Reset() {
 	*x = StoredIdempotency{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[24]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2671,7 @@ func (x *StoredIdempotency) String() string {
 func (*StoredIdempotency) ProtoMessage() {}
 
 func (x *StoredIdempotency) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[24]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2684,7 @@ func (x *StoredIdempotency) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredIdempotency.ProtoReflect.Descriptor instead.
 func (*StoredIdempotency) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{24}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StoredIdempotency) GetRequestHash() []byte {
@@ -2634,7 +2727,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[25]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2646,7 +2739,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[25]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2659,7 +2752,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{25}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Settings) GetInitialized() bool {
@@ -2722,7 +2815,7 @@ type StoredNode struct {
 
 func (x *StoredNode) Reset() {
 	*x = StoredNode{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[26]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2734,7 +2827,7 @@ func (x *StoredNode) String() string {
 func (*StoredNode) ProtoMessage() {}
 
 func (x *StoredNode) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[26]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2747,7 +2840,7 @@ func (x *StoredNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredNode.ProtoReflect.Descriptor instead.
 func (*StoredNode) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{26}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StoredNode) GetApiAddress() string {
@@ -2792,15 +2885,18 @@ type Result struct {
 	// RotateReceiptKey: the key that is current after the command.
 	ReceiptKeyId uint32 `protobuf:"varint,12,opt,name=receipt_key_id,json=receiptKeyId,proto3" json:"receipt_key_id,omitempty"`
 	// CreateOverride, EndOverride: the override after the command, and its id.
-	Override      *StoredOverride `protobuf:"bytes,13,opt,name=override,proto3" json:"override,omitempty"`
-	OverrideId    uint64          `protobuf:"varint,14,opt,name=override_id,json=overrideId,proto3" json:"override_id,omitempty"`
+	Override   *StoredOverride `protobuf:"bytes,13,opt,name=override,proto3" json:"override,omitempty"`
+	OverrideId uint64          `protobuf:"varint,14,opt,name=override_id,json=overrideId,proto3" json:"override_id,omitempty"`
+	// SetBatch: one result per set, in order (index and catalog version are
+	// the batch's and are not repeated).
+	Items         []*Result `protobuf:"bytes,15,rep,name=items,proto3" json:"items,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
 	*x = Result{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[27]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2812,7 +2908,7 @@ func (x *Result) String() string {
 func (*Result) ProtoMessage() {}
 
 func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[27]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2825,7 +2921,7 @@ func (x *Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Result.ProtoReflect.Descriptor instead.
 func (*Result) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{27}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Result) GetIndex() uint64 {
@@ -2926,6 +3022,13 @@ func (x *Result) GetOverrideId() uint64 {
 	return 0
 }
 
+func (x *Result) GetItems() []*Result {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
 // SnapshotHeader starts every snapshot stream, after the 8-byte magic
 // "OPTSNAP1" and a 4-byte big-endian header length. The state file follows
 // (exactly state_bytes bytes), then a 32-byte SHA-256 of header and state.
@@ -2948,7 +3051,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[28]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2960,7 +3063,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_fsm_v1_command_proto_msgTypes[28]
+	mi := &file_optout_fsm_v1_command_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2973,7 +3076,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{28}
+	return file_optout_fsm_v1_command_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SnapshotHeader) GetFormatVersion() uint32 {
@@ -3042,7 +3145,13 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x15client_schema_version\x18\t \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
 	"\x06caller\x18\n" +
 	" \x01(\tR\x06callerB\x13\n" +
-	"\x11_expected_version\"\x8d\x01\n" +
+	"\x11_expected_version\"\xe9\x01\n" +
+	"\x0fSetBatchCommand\x12-\n" +
+	"\x04sets\x18\x01 \x03(\v2\x19.optout.fsm.v1.SetCommandR\x04sets\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x122\n" +
+	"\x15idempotency_ttl_nanos\x18\x03 \x01(\x03R\x13idempotencyTtlNanos\x122\n" +
+	"\x15client_schema_version\x18\x04 \x01(\rR\x13clientSchemaVersion\x12\x16\n" +
+	"\x06caller\x18\x05 \x01(\tR\x06caller\"\x8d\x01\n" +
 	"\n" +
 	"PurposeDef\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
@@ -3185,7 +3294,7 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x03def\x18\x01 \x01(\v2\x19.optout.fsm.v1.PurposeDefR\x03def\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x121\n" +
 	"\x15updated_at_unix_nanos\x18\x03 \x01(\x03R\x12updatedAtUnixNanos\x12'\n" +
-	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"\xd3\x04\n" +
+	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"\xe5\x04\n" +
 	"\n" +
 	"AuditEntry\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12&\n" +
@@ -3211,7 +3320,8 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x04hash\x18\x10 \x01(\fR\x04hash\x12\x16\n" +
 	"\x06erased\x18\x11 \x01(\bR\x06erased\x12\x1f\n" +
 	"\voverride_id\x18\x12 \x01(\x04R\n" +
-	"overrideId\"\x98\x01\n" +
+	"overrideId\x12\x10\n" +
+	"\x03seq\x18\x13 \x01(\rR\x03seq\"\x98\x01\n" +
 	"\x11StoredIdempotency\x12!\n" +
 	"\frequest_hash\x18\x01 \x01(\fR\vrequestHash\x121\n" +
 	"\x15expires_at_unix_nanos\x18\x02 \x01(\x03R\x12expiresAtUnixNanos\x12-\n" +
@@ -3228,7 +3338,7 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"StoredNode\x12\x1f\n" +
 	"\vapi_address\x18\x01 \x01(\tR\n" +
 	"apiAddress\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x04R\aversion\"\xc9\x04\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"\xf6\x04\n" +
 	"\x06Result\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x123\n" +
 	"\x06record\x18\x02 \x01(\v2\x1b.optout.fsm.v1.StoredRecordR\x06record\x127\n" +
@@ -3246,7 +3356,8 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x0ereceipt_key_id\x18\f \x01(\rR\freceiptKeyId\x129\n" +
 	"\boverride\x18\r \x01(\v2\x1d.optout.fsm.v1.StoredOverrideR\boverride\x12\x1f\n" +
 	"\voverride_id\x18\x0e \x01(\x04R\n" +
-	"overrideId\"\xed\x01\n" +
+	"overrideId\x12+\n" +
+	"\x05items\x18\x0f \x03(\v2\x15.optout.fsm.v1.ResultR\x05items\"\xed\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x1f\n" +
@@ -3254,7 +3365,7 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"stateBytes\x12!\n" +
 	"\fapplied_term\x18\x04 \x01(\x04R\vappliedTerm\x12\x18\n" +
 	"\arecords\x18\x05 \x01(\x04R\arecords\x121\n" +
-	"\x15created_at_unix_nanos\x18\x06 \x01(\x03R\x12createdAtUnixNanos*\xca\x03\n" +
+	"\x15created_at_unix_nanos\x18\x06 \x01(\x03R\x12createdAtUnixNanos*\xe6\x03\n" +
 	"\vCommandType\x12\x1c\n" +
 	"\x18COMMAND_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10COMMAND_TYPE_SET\x10\x01\x12\x1b\n" +
@@ -3270,7 +3381,8 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\x12 \n" +
 	"\x1cCOMMAND_TYPE_CREATE_OVERRIDE\x10\v\x12\x1d\n" +
 	"\x19COMMAND_TYPE_END_OVERRIDE\x10\f\x12\x1f\n" +
-	"\x1bCOMMAND_TYPE_RECORD_REPORTS\x10\r*G\n" +
+	"\x1bCOMMAND_TYPE_RECORD_REPORTS\x10\r\x12\x1a\n" +
+	"\x16COMMAND_TYPE_SET_BATCH\x10\x0e*G\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATE_OPTED_OUT\x10\x01\x12\x12\n" +
@@ -3326,7 +3438,7 @@ func file_optout_fsm_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_optout_fsm_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_optout_fsm_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_optout_fsm_v1_command_proto_goTypes = []any{
 	(CommandType)(0),                // 0: optout.fsm.v1.CommandType
 	(State)(0),                      // 1: optout.fsm.v1.State
@@ -3339,65 +3451,68 @@ var file_optout_fsm_v1_command_proto_goTypes = []any{
 	(ErrorCode)(0),                  // 8: optout.fsm.v1.ErrorCode
 	(*Command)(nil),                 // 9: optout.fsm.v1.Command
 	(*SetCommand)(nil),              // 10: optout.fsm.v1.SetCommand
-	(*PurposeDef)(nil),              // 11: optout.fsm.v1.PurposeDef
-	(*InitClusterCommand)(nil),      // 12: optout.fsm.v1.InitClusterCommand
-	(*DefinePurposeCommand)(nil),    // 13: optout.fsm.v1.DefinePurposeCommand
-	(*UpdateSettingsCommand)(nil),   // 14: optout.fsm.v1.UpdateSettingsCommand
-	(*EraseSubjectCommand)(nil),     // 15: optout.fsm.v1.EraseSubjectCommand
-	(*TermStartCommand)(nil),        // 16: optout.fsm.v1.TermStartCommand
-	(*RegisterNodeCommand)(nil),     // 17: optout.fsm.v1.RegisterNodeCommand
-	(*StoredRecord)(nil),            // 18: optout.fsm.v1.StoredRecord
-	(*PutPrincipalCommand)(nil),     // 19: optout.fsm.v1.PutPrincipalCommand
-	(*DeletePrincipalCommand)(nil),  // 20: optout.fsm.v1.DeletePrincipalCommand
-	(*RotateReceiptKeyCommand)(nil), // 21: optout.fsm.v1.RotateReceiptKeyCommand
-	(*CreateOverrideCommand)(nil),   // 22: optout.fsm.v1.CreateOverrideCommand
-	(*EndOverrideCommand)(nil),      // 23: optout.fsm.v1.EndOverrideCommand
-	(*StoredOverride)(nil),          // 24: optout.fsm.v1.StoredOverride
-	(*JudgedViolation)(nil),         // 25: optout.fsm.v1.JudgedViolation
-	(*RecordReportsCommand)(nil),    // 26: optout.fsm.v1.RecordReportsCommand
-	(*StoredViolation)(nil),         // 27: optout.fsm.v1.StoredViolation
-	(*ServiceStats)(nil),            // 28: optout.fsm.v1.ServiceStats
-	(*StoredReceiptKey)(nil),        // 29: optout.fsm.v1.StoredReceiptKey
-	(*StoredPrincipal)(nil),         // 30: optout.fsm.v1.StoredPrincipal
-	(*StoredPurpose)(nil),           // 31: optout.fsm.v1.StoredPurpose
-	(*AuditEntry)(nil),              // 32: optout.fsm.v1.AuditEntry
-	(*StoredIdempotency)(nil),       // 33: optout.fsm.v1.StoredIdempotency
-	(*Settings)(nil),                // 34: optout.fsm.v1.Settings
-	(*StoredNode)(nil),              // 35: optout.fsm.v1.StoredNode
-	(*Result)(nil),                  // 36: optout.fsm.v1.Result
-	(*SnapshotHeader)(nil),          // 37: optout.fsm.v1.SnapshotHeader
+	(*SetBatchCommand)(nil),         // 11: optout.fsm.v1.SetBatchCommand
+	(*PurposeDef)(nil),              // 12: optout.fsm.v1.PurposeDef
+	(*InitClusterCommand)(nil),      // 13: optout.fsm.v1.InitClusterCommand
+	(*DefinePurposeCommand)(nil),    // 14: optout.fsm.v1.DefinePurposeCommand
+	(*UpdateSettingsCommand)(nil),   // 15: optout.fsm.v1.UpdateSettingsCommand
+	(*EraseSubjectCommand)(nil),     // 16: optout.fsm.v1.EraseSubjectCommand
+	(*TermStartCommand)(nil),        // 17: optout.fsm.v1.TermStartCommand
+	(*RegisterNodeCommand)(nil),     // 18: optout.fsm.v1.RegisterNodeCommand
+	(*StoredRecord)(nil),            // 19: optout.fsm.v1.StoredRecord
+	(*PutPrincipalCommand)(nil),     // 20: optout.fsm.v1.PutPrincipalCommand
+	(*DeletePrincipalCommand)(nil),  // 21: optout.fsm.v1.DeletePrincipalCommand
+	(*RotateReceiptKeyCommand)(nil), // 22: optout.fsm.v1.RotateReceiptKeyCommand
+	(*CreateOverrideCommand)(nil),   // 23: optout.fsm.v1.CreateOverrideCommand
+	(*EndOverrideCommand)(nil),      // 24: optout.fsm.v1.EndOverrideCommand
+	(*StoredOverride)(nil),          // 25: optout.fsm.v1.StoredOverride
+	(*JudgedViolation)(nil),         // 26: optout.fsm.v1.JudgedViolation
+	(*RecordReportsCommand)(nil),    // 27: optout.fsm.v1.RecordReportsCommand
+	(*StoredViolation)(nil),         // 28: optout.fsm.v1.StoredViolation
+	(*ServiceStats)(nil),            // 29: optout.fsm.v1.ServiceStats
+	(*StoredReceiptKey)(nil),        // 30: optout.fsm.v1.StoredReceiptKey
+	(*StoredPrincipal)(nil),         // 31: optout.fsm.v1.StoredPrincipal
+	(*StoredPurpose)(nil),           // 32: optout.fsm.v1.StoredPurpose
+	(*AuditEntry)(nil),              // 33: optout.fsm.v1.AuditEntry
+	(*StoredIdempotency)(nil),       // 34: optout.fsm.v1.StoredIdempotency
+	(*Settings)(nil),                // 35: optout.fsm.v1.Settings
+	(*StoredNode)(nil),              // 36: optout.fsm.v1.StoredNode
+	(*Result)(nil),                  // 37: optout.fsm.v1.Result
+	(*SnapshotHeader)(nil),          // 38: optout.fsm.v1.SnapshotHeader
 }
 var file_optout_fsm_v1_command_proto_depIdxs = []int32{
 	0,  // 0: optout.fsm.v1.Command.type:type_name -> optout.fsm.v1.CommandType
 	1,  // 1: optout.fsm.v1.SetCommand.state:type_name -> optout.fsm.v1.State
-	2,  // 2: optout.fsm.v1.PurposeDef.default_decision:type_name -> optout.fsm.v1.DefaultDecision
-	11, // 3: optout.fsm.v1.InitClusterCommand.purposes:type_name -> optout.fsm.v1.PurposeDef
-	11, // 4: optout.fsm.v1.DefinePurposeCommand.purpose:type_name -> optout.fsm.v1.PurposeDef
-	1,  // 5: optout.fsm.v1.StoredRecord.state:type_name -> optout.fsm.v1.State
-	4,  // 6: optout.fsm.v1.PutPrincipalCommand.kind:type_name -> optout.fsm.v1.PrincipalKind
-	3,  // 7: optout.fsm.v1.PutPrincipalCommand.role:type_name -> optout.fsm.v1.Role
-	5,  // 8: optout.fsm.v1.CreateOverrideCommand.effect:type_name -> optout.fsm.v1.OverrideEffect
-	5,  // 9: optout.fsm.v1.StoredOverride.effect:type_name -> optout.fsm.v1.OverrideEffect
-	6,  // 10: optout.fsm.v1.StoredOverride.state:type_name -> optout.fsm.v1.OverrideState
-	25, // 11: optout.fsm.v1.RecordReportsCommand.violations:type_name -> optout.fsm.v1.JudgedViolation
-	25, // 12: optout.fsm.v1.StoredViolation.violation:type_name -> optout.fsm.v1.JudgedViolation
-	4,  // 13: optout.fsm.v1.StoredPrincipal.kind:type_name -> optout.fsm.v1.PrincipalKind
-	3,  // 14: optout.fsm.v1.StoredPrincipal.role:type_name -> optout.fsm.v1.Role
-	11, // 15: optout.fsm.v1.StoredPurpose.def:type_name -> optout.fsm.v1.PurposeDef
-	7,  // 16: optout.fsm.v1.AuditEntry.kind:type_name -> optout.fsm.v1.AuditKind
-	1,  // 17: optout.fsm.v1.AuditEntry.old_state:type_name -> optout.fsm.v1.State
-	1,  // 18: optout.fsm.v1.AuditEntry.new_state:type_name -> optout.fsm.v1.State
-	36, // 19: optout.fsm.v1.StoredIdempotency.result:type_name -> optout.fsm.v1.Result
-	18, // 20: optout.fsm.v1.Result.record:type_name -> optout.fsm.v1.StoredRecord
-	8,  // 21: optout.fsm.v1.Result.error_code:type_name -> optout.fsm.v1.ErrorCode
-	31, // 22: optout.fsm.v1.Result.purpose:type_name -> optout.fsm.v1.StoredPurpose
-	34, // 23: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
-	24, // 24: optout.fsm.v1.Result.override:type_name -> optout.fsm.v1.StoredOverride
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	10, // 2: optout.fsm.v1.SetBatchCommand.sets:type_name -> optout.fsm.v1.SetCommand
+	2,  // 3: optout.fsm.v1.PurposeDef.default_decision:type_name -> optout.fsm.v1.DefaultDecision
+	12, // 4: optout.fsm.v1.InitClusterCommand.purposes:type_name -> optout.fsm.v1.PurposeDef
+	12, // 5: optout.fsm.v1.DefinePurposeCommand.purpose:type_name -> optout.fsm.v1.PurposeDef
+	1,  // 6: optout.fsm.v1.StoredRecord.state:type_name -> optout.fsm.v1.State
+	4,  // 7: optout.fsm.v1.PutPrincipalCommand.kind:type_name -> optout.fsm.v1.PrincipalKind
+	3,  // 8: optout.fsm.v1.PutPrincipalCommand.role:type_name -> optout.fsm.v1.Role
+	5,  // 9: optout.fsm.v1.CreateOverrideCommand.effect:type_name -> optout.fsm.v1.OverrideEffect
+	5,  // 10: optout.fsm.v1.StoredOverride.effect:type_name -> optout.fsm.v1.OverrideEffect
+	6,  // 11: optout.fsm.v1.StoredOverride.state:type_name -> optout.fsm.v1.OverrideState
+	26, // 12: optout.fsm.v1.RecordReportsCommand.violations:type_name -> optout.fsm.v1.JudgedViolation
+	26, // 13: optout.fsm.v1.StoredViolation.violation:type_name -> optout.fsm.v1.JudgedViolation
+	4,  // 14: optout.fsm.v1.StoredPrincipal.kind:type_name -> optout.fsm.v1.PrincipalKind
+	3,  // 15: optout.fsm.v1.StoredPrincipal.role:type_name -> optout.fsm.v1.Role
+	12, // 16: optout.fsm.v1.StoredPurpose.def:type_name -> optout.fsm.v1.PurposeDef
+	7,  // 17: optout.fsm.v1.AuditEntry.kind:type_name -> optout.fsm.v1.AuditKind
+	1,  // 18: optout.fsm.v1.AuditEntry.old_state:type_name -> optout.fsm.v1.State
+	1,  // 19: optout.fsm.v1.AuditEntry.new_state:type_name -> optout.fsm.v1.State
+	37, // 20: optout.fsm.v1.StoredIdempotency.result:type_name -> optout.fsm.v1.Result
+	19, // 21: optout.fsm.v1.Result.record:type_name -> optout.fsm.v1.StoredRecord
+	8,  // 22: optout.fsm.v1.Result.error_code:type_name -> optout.fsm.v1.ErrorCode
+	32, // 23: optout.fsm.v1.Result.purpose:type_name -> optout.fsm.v1.StoredPurpose
+	35, // 24: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
+	25, // 25: optout.fsm.v1.Result.override:type_name -> optout.fsm.v1.StoredOverride
+	37, // 26: optout.fsm.v1.Result.items:type_name -> optout.fsm.v1.Result
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_optout_fsm_v1_command_proto_init() }
@@ -3406,15 +3521,15 @@ func file_optout_fsm_v1_command_proto_init() {
 		return
 	}
 	file_optout_fsm_v1_command_proto_msgTypes[1].OneofWrappers = []any{}
-	file_optout_fsm_v1_command_proto_msgTypes[4].OneofWrappers = []any{}
 	file_optout_fsm_v1_command_proto_msgTypes[5].OneofWrappers = []any{}
+	file_optout_fsm_v1_command_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_fsm_v1_command_proto_rawDesc), len(file_optout_fsm_v1_command_proto_rawDesc)),
 			NumEnums:      9,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
