@@ -74,6 +74,7 @@ func (s *optOutServer) Watch(ctx context.Context, req *connect.Request[optoutv1.
 			return readError(err)
 		}
 		first = false
+		full := len(changes) >= watchPage // a page holds whole versions, so it may hold more
 		for len(changes) > 0 {
 			n := 1 // the changes at one version: a page holds whole versions
 			for n < len(changes) && changes[n].Version == changes[0].Version {
@@ -84,7 +85,7 @@ func (s *optOutServer) Watch(ctx context.Context, req *connect.Request[optoutv1.
 			}
 			cursor, changes = changes[0].Version, changes[n:]
 		}
-		if len(changes) >= watchPage { // a page holds whole versions, so it may hold more
+		if full {
 			continue // more to read before this node's applied index
 		}
 		// Every change up to applied has been sent (or filtered out).

@@ -29,7 +29,7 @@ func (v auditView) Settings() (optoutd.Settings, error) {
 func (v auditView) Changes(after uint64, limit int) ([]optoutd.AuditEntry, error) {
 	var out []optoutd.AuditEntry
 	for _, e := range v.entries {
-		if e.Version > after && e.Version > v.floor && len(out) < limit {
+		if e.Version > after && e.Version > v.floor && (len(out) < limit || e.Version == out[len(out)-1].Version) {
 			out = append(out, e)
 		}
 	}
@@ -242,4 +242,53 @@ func TestWatchSendsProgressAsSoonAsTheCursorMoves(t *testing.T) {
 	if strings.Join(got, ", ") != strings.Join(want, ", ") {
 		t.Fatalf("watch sent %v, want %v (stream error: %v)", got, want, stream.Err())
 	}
+}
+
+// TestWatchReadsEveryPage: a backlog longer than one page (the server
+// reads 512 changes per page) is delivered whole before the first
+// progress; a batch's changes at one version come as one group.
+func TestWatchReadsEveryPage(t *testing.T) {
+	const n = 1300
+	vs := make([]uint64, n)
+	for i := range vs {
+		vs[i] = uint64(i + 1)
+	}
+	all := entries(vs...)
+	group := entries(n+1, n+1, n+1)
+	for i := range group {
+		group[i].Seq, group[i].SubjectID = uint32(i), "g"+u64(uint64(i))
+	}
+	all = append(all, group...)
+	s := serve(t, watchStore(func() auditView { return auditView{memView: memView{applied: n + 1}, entries: all} }), api.Options{})
+	c := optoutv1connect.NewOptOutServiceClient(http1Client(t), s.URL)
+	wctx, cancel := context.WithTimeout(ctx(t), 10*time.Second)
+	defer cancel()
+	req := connect.NewRequest(&optoutv1.WatchRequest{})
+	req.Header().Set("Optout-Schema-Version", "4")
+	stream, err := c.Watch(wctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	next := uint64(1)
+	for stream.Receive() {
+		switch m := stream.Msg().Event.(type) {
+		case *optoutv1.WatchResponse_Change:
+			if m.Change.Version != next {
+				t.Fatalf("change %d after %d: the watch skipped", m.Change.Version, next-1)
+			}
+			next++
+		case *optoutv1.WatchResponse_Changes:
+			if next != n+1 || len(m.Changes.Entries) != 3 || m.Changes.Entries[2].Seq != 2 {
+				t.Fatalf("group at %d with %d entries", next, len(m.Changes.Entries))
+			}
+			next++
+		case *optoutv1.WatchResponse_Progress:
+			if next != n+2 || m.Progress.AppliedIndex != n+1 {
+				t.Fatalf("progress %d before change %d was sent", m.Progress.AppliedIndex, next)
+			}
+			return
+		}
+	}
+	t.Fatalf("stream ended at %d: %v", next, stream.Err())
 }
