@@ -311,23 +311,53 @@ func retryWrite(err error) bool {
 
 // Outcome returns the WriteOutcome attached to a write's error, or
 // OUTCOME_UNKNOWN when there is none (a transport failure): the caller
-// cannot know.
+// cannot know. The outermost verdict counts: a summary that says "unknown"
+// stays unknown even though it wraps a retry's refused dial, and a call that
+// failed on several endpoints is NOT_APPLIED only when every one of them
+// certainly did not apply it.
 func Outcome(err error) optoutv1.Outcome {
-	var de *dialError
-	if errors.As(err, &de) {
-		return optoutv1.Outcome_OUTCOME_NOT_APPLIED
+	if o, ok := outcomeOf(err); ok {
+		return o
 	}
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		for _, d := range ce.Details() {
+	return optoutv1.Outcome_OUTCOME_UNKNOWN
+}
+
+// outcomeOf walks err's chain from the outside in and stops at the first
+// verdict: a WriteOutcome detail, a dial that never connected, or an
+// AllFailedError's endpoints taken together.
+func outcomeOf(err error) (optoutv1.Outcome, bool) {
+	switch e := err.(type) {
+	case nil:
+		return optoutv1.Outcome_OUTCOME_UNSPECIFIED, false
+	case *connect.Error:
+		for _, d := range e.Details() {
 			if m, err := d.Value(); err == nil {
 				if wo, ok := m.(*optoutv1.WriteOutcome); ok {
-					return wo.Outcome
+					return wo.Outcome, true
 				}
 			}
 		}
+	case *dialError:
+		return optoutv1.Outcome_OUTCOME_NOT_APPLIED, true
+	case *AllFailedError:
+		for _, f := range e.Errs {
+			if Outcome(f.Err) != optoutv1.Outcome_OUTCOME_NOT_APPLIED {
+				return optoutv1.Outcome_OUTCOME_UNKNOWN, true
+			}
+		}
+		return optoutv1.Outcome_OUTCOME_NOT_APPLIED, len(e.Errs) > 0
 	}
-	return optoutv1.Outcome_OUTCOME_UNKNOWN
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return outcomeOf(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if o, ok := outcomeOf(e); ok {
+				return o, true
+			}
+		}
+	}
+	return optoutv1.Outcome_OUTCOME_UNSPECIFIED, false
 }
 
 // IsOutcomeUnknown reports whether a failed write may have been applied.

@@ -625,3 +625,44 @@ func TestWritesGoToTheHintedLeader(t *testing.T) {
 		t.Fatalf("LeaderEndpoint = %q after a hint naming no endpoint", got)
 	}
 }
+
+// TestUnknownThenRefusedDialStaysUnknown is the chaos CI tier's kill run:
+// a Set reached the node, which died before answering (the client read
+// "unexpected EOF"), and every retry then found the port closed. The first
+// attempt may have been applied (there it was), so the call must be
+// reported OUTCOME_UNKNOWN. Outcome used to find the retries' dial error
+// inside the summary before its own WriteOutcome detail, and said
+// NOT_APPLIED.
+func TestUnknownThenRefusedDialStaysUnknown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	got := make(chan struct{})
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		// Read the request, then die: close the connection and the port.
+		buf := make([]byte, 4096)
+		_, _ = conn.Read(buf)
+		_ = ln.Close()
+		_ = conn.Close()
+		close(got)
+	}()
+	t.Cleanup(func() { _ = ln.Close() })
+	c := newClient(t, []string{addr}, client.WithRetryBudget(300*time.Millisecond))
+	_, err = c.Set(ctx(t), setReq)
+	<-got
+	if err == nil {
+		t.Fatal("Set succeeded against a node that died")
+	}
+	if o := client.Outcome(err); o != optoutv1.Outcome_OUTCOME_UNKNOWN {
+		t.Fatalf("Outcome = %v, want OUTCOME_UNKNOWN (the first attempt reached the node), for %v", o, err)
+	}
+	if !strings.Contains(err.Error(), "may have been applied") {
+		t.Errorf("the message does not say the write may have been applied: %v", err)
+	}
+}
