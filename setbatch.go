@@ -15,6 +15,9 @@ type SetBatchRequest struct {
 	// ClientSchemaVersion and Caller are the batch's, as in SetRequest.
 	ClientSchemaVersion uint32
 	Caller              string
+	// DryRun evaluates the batch against linearizable state as if it were
+	// the next log entry and writes nothing.
+	DryRun bool
 }
 
 // SetBatchItem is one write's outcome: Record when it was written, or Err
@@ -22,6 +25,11 @@ type SetBatchRequest struct {
 type SetBatchItem struct {
 	Record Record
 	Err    *Error
+	// PreviousState and PreviousVersion are the record's before the write
+	// (StateUnspecified and 0 for a new record); only for a written record,
+	// and absent from a replayed result.
+	PreviousState   State
+	PreviousVersion uint64
 }
 
 // SetBatchResult is the outcome of a batch.
@@ -33,6 +41,9 @@ type SetBatchResult struct {
 	// Replayed is true when the idempotency key matched an earlier batch.
 	Replayed       bool
 	CatalogVersion uint64
+	// DryRun: nothing was written; Version is the applied index the batch
+	// was evaluated at.
+	DryRun bool
 }
 
 // ValidateSetBatch checks a batch's shape: 1..MaxBatchSets writes, each

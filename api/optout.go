@@ -46,7 +46,7 @@ func (s *optOutServer) SetBatch(ctx context.Context, req *connect.Request[optout
 		return nil, rejectedWrite(invalidf("sets: %d entries, must be 1..%d", n, optoutd.MaxBatchSets))
 	}
 	c := callOf(ctx)
-	in := optoutd.SetBatchRequest{Sets: make([]optoutd.SetRequest, n), IdempotencyKey: req.Msg.IdempotencyKey, ClientSchemaVersion: c.schema, Caller: c.caller}
+	in := optoutd.SetBatchRequest{Sets: make([]optoutd.SetRequest, n), IdempotencyKey: req.Msg.IdempotencyKey, ClientSchemaVersion: c.schema, Caller: c.caller, DryRun: req.Msg.DryRun}
 	for i, m := range req.Msg.Sets {
 		r, err := setRequest(m)
 		if err != nil {
@@ -55,13 +55,17 @@ func (s *optOutServer) SetBatch(ctx context.Context, req *connect.Request[optout
 		in.Sets[i] = r
 	}
 	res, err := s.store.SetBatch(ctx, in)
+	if err != nil && in.DryRun {
+		return nil, readError(err) // nothing was proposed
+	}
 	if err != nil {
 		return nil, writeError(ctx, err)
 	}
-	out := &optoutv1.SetBatchResponse{Version: res.Version, Replayed: res.Replayed, CatalogVersion: res.CatalogVersion, Results: make([]*optoutv1.SetBatchResult, n)}
+	out := &optoutv1.SetBatchResponse{Version: res.Version, Replayed: res.Replayed, CatalogVersion: res.CatalogVersion, DryRun: res.DryRun, Results: make([]*optoutv1.SetBatchResult, n)}
 	for i, it := range res.Items {
 		if it.Err == nil {
-			out.Results[i] = &optoutv1.SetBatchResult{Record: recordToProto(it.Record)}
+			out.Results[i] = &optoutv1.SetBatchResult{Record: recordToProto(it.Record),
+				PreviousState: optoutv1.State(it.PreviousState), PreviousVersion: it.PreviousVersion}
 			continue
 		}
 		out.Results[i] = &optoutv1.SetBatchResult{ErrorCode: codes[it.Err.Code].String(), ErrorMessage: it.Err.Message, CurrentVersion: it.Err.CurrentVersion}

@@ -326,7 +326,7 @@ func Outcome(err error) optoutv1.Outcome {
 // verdict: a WriteOutcome detail, a dial that never connected, or an
 // AllFailedError's endpoints taken together.
 func outcomeOf(err error) (optoutv1.Outcome, bool) {
-	switch e := err.(type) {
+	switch e := err.(type) { //nolint:errorlint // the walk below unwraps one level at a time
 	case nil:
 		return optoutv1.Outcome_OUTCOME_UNSPECIFIED, false
 	case *connect.Error:
@@ -347,7 +347,7 @@ func outcomeOf(err error) (optoutv1.Outcome, bool) {
 		}
 		return optoutv1.Outcome_OUTCOME_NOT_APPLIED, len(e.Errs) > 0
 	}
-	switch u := err.(type) {
+	switch u := err.(type) { //nolint:errorlint // one level of the walk
 	case interface{ Unwrap() error }:
 		return outcomeOf(u.Unwrap())
 	case interface{ Unwrap() []error }:
@@ -404,19 +404,25 @@ func (c *Client) Set(ctx context.Context, req *optoutv1.SetRequest) (*optoutv1.S
 // retried like Set: without an idempotency key it gets one, so a retry of a
 // batch whose outcome was unknown never writes it twice. Per-record
 // refusals are in the response's results, not in the error.
+//
+// A dry run (req.DryRun) writes nothing and is retried like a read.
 func (c *Client) SetBatch(ctx context.Context, req *optoutv1.SetBatchRequest) (*optoutv1.SetBatchResponse, error) {
-	if req.IdempotencyKey == "" {
+	if !req.DryRun && req.IdempotencyKey == "" {
 		r := proto.CloneOf(req)
 		r.IdempotencyKey = NewIdempotencyKey()
 		req = r
 	}
-	return doIdempotent(ctx, c, func(e endpoint) (*optoutv1.SetBatchResponse, error) {
+	call := func(e endpoint) (*optoutv1.SetBatchResponse, error) {
 		r, err := e.optout.SetBatch(ctx, connect.NewRequest(req))
 		if err != nil {
 			return nil, err
 		}
 		return r.Msg, nil
-	})
+	}
+	if req.DryRun {
+		return do(ctx, c, retryRead, call)
+	}
+	return doIdempotent(ctx, c, call)
 }
 
 // Check asks for a decision.

@@ -4,15 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
-
-	"net/http"
 
 	"connectrpc.com/connect"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"github.com/optoutd/optoutd/api/gen/optout/v1/optoutv1connect"
 	"github.com/optoutd/optoutd/client"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 var errSeenAll = errors.New("seen every change")
@@ -123,4 +125,94 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestSetBatchDryRunAgainstTheCluster: a dry run, on any node, says what
+// the batch would write and refuse, with the previous states, at the
+// node's linearizable state, and writes nothing; the real batch then gives
+// the same answers. The last part speaks JSON over plain HTTP, as curl
+// would.
+func TestSetBatchDryRunAgainstTheCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.New(exampleEndpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := c.Set(ctx, &optoutv1.SetRequest{SubjectId: "dry-u0", Purpose: "analytics", State: optoutv1.State_STATE_OPTED_OUT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &optoutv1.SetBatchRequest{Sets: []*optoutv1.SetRequest{
+		{SubjectId: "dry-u1", Purpose: "analytics", State: optoutv1.State_STATE_OPTED_OUT},
+		{SubjectId: "dry-u0", Purpose: "analytics", State: optoutv1.State_STATE_OPTED_IN}, // deny wins
+		{SubjectId: "dry-u2", Purpose: "no_such_purpose", State: optoutv1.State_STATE_OPTED_OUT},
+	}, DryRun: true}
+	// A follower's dry run sees the write just acknowledged (read index).
+	follower, err := client.New([]string{exampleEndpoints[len(exampleEndpoints)-1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dry, err := follower.SetBatch(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dry.DryRun || dry.Version < old.Version || len(dry.Results) != 3 {
+		t.Fatalf("dry run: %+v", dry)
+	}
+	codes := []string{"", connect.CodeFailedPrecondition.String(), connect.CodeNotFound.String()}
+	for i, r := range dry.Results {
+		if r.ErrorCode != codes[i] {
+			t.Errorf("dry run result %d: %q %q, want %q", i, r.ErrorCode, r.ErrorMessage, codes[i])
+		}
+	}
+	if dry.Results[1].CurrentVersion != old.Version {
+		t.Errorf("deny wins: current version %d, want %d", dry.Results[1].CurrentVersion, old.Version)
+	}
+	if _, err := c.Get(ctx, &optoutv1.GetRequest{SubjectId: "dry-u1", Purpose: "analytics"}); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("the dry run wrote: %v", err)
+	}
+	// The real batch, sent as JSON.
+	body := `{"sets":[{"subjectId":"dry-u1","purpose":"analytics","state":"STATE_OPTED_OUT","source":"curl"},` +
+		`{"subjectId":"dry-u0","purpose":"analytics","state":"STATE_OPTED_IN"},` +
+		`{"subjectId":"dry-u2","purpose":"no_such_purpose","state":"STATE_OPTED_OUT"}],"idempotencyKey":"dry-json-1"}`
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+exampleEndpoints[0]+optoutv1connect.OptOutServiceSetBatchProcedure, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hres, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hres.Body.Close()
+	raw, _ := io.ReadAll(hres.Body)
+	if hres.StatusCode != http.StatusOK {
+		t.Fatalf("JSON SetBatch: %s %s", hres.Status, raw)
+	}
+	var got optoutv1.SetBatchResponse
+	if err := protojson.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("%v: %s", err, raw)
+	}
+	for i, r := range got.Results {
+		if r.ErrorCode != codes[i] {
+			t.Errorf("JSON result %d: %q, want %q (%s)", i, r.ErrorCode, codes[i], raw)
+		}
+	}
+	if got.Results[0].GetRecord().GetSource() != "curl" || got.Results[0].PreviousState != optoutv1.State_STATE_UNSPECIFIED {
+		t.Errorf("JSON result 0: %v", got.Results[0])
+	}
+	// Bad JSON input is refused with the field named, and writes nothing.
+	bad := `{"sets":[{"subjectId":"dry-u3","purpose":"analytics","state":"STATE_OPTED_OUT","colour":"red"}]}`
+	hreq, _ = http.NewRequestWithContext(ctx, http.MethodPost, "http://"+exampleEndpoints[0]+optoutv1connect.OptOutServiceSetBatchProcedure, strings.NewReader(bad))
+	hreq.Header.Set("Content-Type", "application/json")
+	hres2, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = io.ReadAll(hres2.Body)
+	_ = hres2.Body.Close()
+	if hres2.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "colour") {
+		t.Errorf("unknown JSON field: %s %s", hres2.Status, raw)
+	}
 }

@@ -29,6 +29,18 @@ func (n *Node) Read(ctx context.Context, fn func(optoutd.View) error) (uint64, e
 		err := n.fsm.View(func(r *fsm.Reader) error { idx = r.AppliedIndex(); return fn(r) })
 		return idx, err
 	}
+	idx, err := n.linearizable(ctx)
+	if err != nil {
+		return 0, err
+	}
+	err = n.fsm.View(func(r *fsm.Reader) error { return fn(r) })
+	return idx, err
+}
+
+// linearizable gets a read index and waits until this node has applied
+// it: state read after it returns reflects every write acknowledged
+// before the call began. Errors are domain errors.
+func (n *Node) linearizable(ctx context.Context) (uint64, error) {
 	// A node removed while a read waits will never apply more: end the
 	// wait with the removal instead of the deadline.
 	ctx, cancelRemoved := n.untilRemoved(ctx)
@@ -39,6 +51,7 @@ func (n *Node) Read(ctx context.Context, fn func(optoutd.View) error) (uint64, e
 	}
 	switch {
 	case err == nil:
+		return idx, nil
 	case errors.Is(context.Cause(ctx), errRemoved):
 		return 0, n.removedError()
 	case errors.Is(err, fsm.ErrHalted):
@@ -46,8 +59,6 @@ func (n *Node) Read(ctx context.Context, fn func(optoutd.View) error) (uint64, e
 	default:
 		return 0, readError(ctx, err)
 	}
-	err = n.fsm.View(func(r *fsm.Reader) error { return fn(r) })
-	return idx, err
 }
 
 // untilRemoved returns a context that also ends, with cause errRemoved,

@@ -76,6 +76,7 @@ func SetBatchResultOf(b optoutd.SetBatchRequest, res *fsmv1.Result) (optoutd.Set
 			return optoutd.SetBatchResult{}, optoutd.Errorf(optoutd.Internal, "set batch at index %d returned no record for write %d", res.Index, i)
 		}
 		out.Items[i].Record = RecordFromStored(b.Sets[i].Key, it.Record)
+		out.Items[i].PreviousState, out.Items[i].PreviousVersion = optoutd.State(it.PreviousState), it.PreviousVersion
 	}
 	return out, nil
 }

@@ -120,35 +120,49 @@ func (s *state) applySet(e entry, c *fsmv1.SetCommand) (*fsmv1.Result, error) {
 	if r := s.schemaTooOld(e, c.ClientSchemaVersion); r != nil {
 		return r, nil
 	}
-	res, err := s.setRecord(e, c, 0)
-	if err != nil || res.ErrorCode != fsmv1.ErrorCode_ERROR_CODE_UNSPECIFIED || c.IdempotencyKey == "" {
+	res, prev, err := s.setRecord(e, c, 0)
+	if err != nil || res.ErrorCode != fsmv1.ErrorCode_ERROR_CODE_UNSPECIFIED {
 		return res, err
 	}
-	return res, s.rememberIdempotent(e, []byte(c.IdempotencyKey), requestHash(c), c.IdempotencyTtlNanos, res)
+	if c.IdempotencyKey != "" {
+		if err := s.rememberIdempotent(e, []byte(c.IdempotencyKey), requestHash(c), c.IdempotencyTtlNanos, res); err != nil {
+			return nil, err
+		}
+	}
+	withPrevious(res, prev)
+	return res, nil
+}
+
+// withPrevious adds the record's state before the write to a result. It is
+// done after the result is remembered for idempotency, so what is stored
+// (and hashed into a state digest) is the same as before the field existed
+// and old and new nodes keep equal state; a replayed result lacks it.
+func withPrevious(res *fsmv1.Result, prev *fsmv1.StoredRecord) {
+	res.PreviousState, res.PreviousVersion = prev.GetState(), prev.GetVersion()
 }
 
 // setRecord is the rule-checked write of one record (Set's rules after the
 // request-level checks), audited at (e.index, seq). A refusal changes
-// nothing.
-func (s *state) setRecord(e entry, c *fsmv1.SetCommand, seq uint32) (*fsmv1.Result, error) {
+// nothing. It also returns the record before the write (nil when new).
+func (s *state) setRecord(e entry, c *fsmv1.SetCommand, seq uint32) (*fsmv1.Result, *fsmv1.StoredRecord, error) {
 	if c.Purpose != allPurposes {
 		if _, ok, err := s.purpose(c.Purpose); err != nil || !ok {
-			return failed(e, fsmv1.ErrorCode_ERROR_CODE_NOT_FOUND, "purpose %q is not defined", c.Purpose), err
+			return failed(e, fsmv1.ErrorCode_ERROR_CODE_NOT_FOUND, "purpose %q is not defined", c.Purpose), nil, err
 		}
 	}
 	key := recordKey(c.SubjectId, c.Purpose)
 	cur, err := loadRecord(s.b(bucketRecords), key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.Purpose == allPurposes && cur == nil {
 		// An erased subject's suppression is its "all" record.
 		if cur, err = s.erasedSuppression(c.SubjectId); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if cur != nil {
 			return failed(e, fsmv1.ErrorCode_ERROR_CODE_FAILED_PRECONDITION,
-				"this subject was erased at version %d; its suppression cannot be changed", cur.Version), nil
+				"this subject was erased at version %d; its suppression cannot be changed", cur.Version), nil, nil
 		}
 	}
 	if c.ExpectedVersion != nil && *c.ExpectedVersion != cur.GetVersion() {
@@ -157,7 +171,7 @@ func (s *state) setRecord(e entry, c *fsmv1.SetCommand, seq uint32) (*fsmv1.Resu
 			ErrorCode:      fsmv1.ErrorCode_ERROR_CODE_VERSION_MISMATCH,
 			ErrorMessage:   fmt.Sprintf("expected version %d, current version %d", *c.ExpectedVersion, cur.GetVersion()),
 			CurrentVersion: cur.GetVersion(),
-		}, nil
+		}, nil, nil
 	}
 	// Deny wins: only a write that names the opt-out it overrides may turn
 	// it back into an opt-in, so a stale or concurrent opt-in can never
@@ -169,7 +183,7 @@ func (s *state) setRecord(e entry, c *fsmv1.SetCommand, seq uint32) (*fsmv1.Resu
 			ErrorMessage: fmt.Sprintf("re-consent needs expectedVersion: the subject opted out at current version %d, "+
 				"and an opt-in may replace an opt-out only by naming that version", cur.GetVersion()),
 			CurrentVersion: cur.GetVersion(),
-		}, nil
+		}, nil, nil
 	}
 	rec := &fsmv1.StoredRecord{
 		State:              c.State,
@@ -179,16 +193,16 @@ func (s *state) setRecord(e entry, c *fsmv1.SetCommand, seq uint32) (*fsmv1.Resu
 		Reason:             c.Reason,
 	}
 	if err := put(s.b(bucketRecords), key, rec); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.appendAudit(&fsmv1.AuditEntry{
 		Version: e.index, TimeUnixNanos: e.cmd.Stamp, Kind: fsmv1.AuditKind_AUDIT_KIND_SET,
 		SubjectId: c.SubjectId, Purpose: c.Purpose, OldState: cur.GetState(), NewState: c.State,
 		OldVersion: cur.GetVersion(), Source: c.Source, Reason: c.Reason, Caller: c.Caller, Seq: seq,
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &fsmv1.Result{Index: e.index, Record: rec}, nil
+	return &fsmv1.Result{Index: e.index, Record: rec}, cur, nil
 }
 
 func (s *state) applyRegisterNode(e entry, c *fsmv1.RegisterNodeCommand) (*fsmv1.Result, error) {

@@ -29,10 +29,11 @@ func (s *state) applySetBatch(e entry, c *fsmv1.SetBatchCommand) (*fsmv1.Result,
 		return r, nil
 	}
 	res := &fsmv1.Result{Index: e.index, Items: make([]*fsmv1.Result, len(c.Sets))}
+	prevs := make([]*fsmv1.StoredRecord, len(c.Sets))
 	var seq uint32
 	for i, sc := range c.Sets {
 		sc.Caller = c.Caller // audited as the batch's caller
-		item, err := s.setRecord(e, sc, seq)
+		item, prev, err := s.setRecord(e, sc, seq)
 		if err != nil {
 			return nil, err
 		}
@@ -40,11 +41,16 @@ func (s *state) applySetBatch(e entry, c *fsmv1.SetBatchCommand) (*fsmv1.Result,
 			seq++
 		}
 		item.Index = 0 // the batch's, not repeated
-		res.Items[i] = item
+		res.Items[i], prevs[i] = item, prev
 	}
 	if c.IdempotencyKey != "" {
 		if err := s.rememberIdempotent(e, []byte(c.IdempotencyKey), hash, c.IdempotencyTtlNanos, res); err != nil {
 			return nil, err
+		}
+	}
+	for i, item := range res.Items {
+		if item.ErrorCode == fsmv1.ErrorCode_ERROR_CODE_UNSPECIFIED {
+			withPrevious(item, prevs[i])
 		}
 	}
 	return res, nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/optoutd/optoutd"
 	"github.com/optoutd/optoutd/command"
+	"google.golang.org/protobuf/proto"
 )
 
 // Set validates and applies one write. Errors are *optoutd.Error; with
@@ -117,9 +118,32 @@ func (s *Store) SetBatch(ctx context.Context, req optoutd.SetBatchRequest) (opto
 	if err := optoutd.ValidateSetBatch(req); err != nil {
 		return optoutd.SetBatchResult{}, err
 	}
-	res, err := s.write(ctx, command.SetBatch(req, s.node.IdempotencyWindow()))
+	cmd := command.SetBatch(req, s.node.IdempotencyWindow())
+	if req.DryRun {
+		return s.previewSetBatch(ctx, req, cmd)
+	}
+	res, err := s.write(ctx, cmd)
 	if err != nil {
 		return optoutd.SetBatchResult{}, err
 	}
 	return command.SetBatchResultOf(req, res)
+}
+
+// previewSetBatch is SetBatch's dry run: the same command, evaluated at a
+// read index and never proposed.
+func (s *Store) previewSetBatch(ctx context.Context, req optoutd.SetBatchRequest, cmd proto.Message) (optoutd.SetBatchResult, error) {
+	res, err := s.node.Preview(ctx, cmd)
+	if err != nil {
+		return optoutd.SetBatchResult{}, err
+	}
+	if err := command.ResultError(res); err != nil {
+		return optoutd.SetBatchResult{}, err
+	}
+	out, err := command.SetBatchResultOf(req, res)
+	out.DryRun = true
+	if !res.Replayed {
+		// The entry it would have been; the state it saw is the one before.
+		out.Version = res.Index - 1
+	}
+	return out, err
 }

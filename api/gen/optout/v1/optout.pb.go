@@ -742,8 +742,13 @@ type SetBatchRequest struct {
 	// and writes nothing; the same key with another batch fails with
 	// FAILED_PRECONDITION. At most 128 bytes.
 	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Evaluate the batch against linearizable state, as if it were the next
+	// log entry, and write nothing: each result says what would be written
+	// or why it would be refused. With an idempotency_key of an applied
+	// batch the answer is that batch's result (replayed).
+	DryRun        bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetBatchRequest) Reset() {
@@ -790,6 +795,13 @@ func (x *SetBatchRequest) GetIdempotencyKey() string {
 	return ""
 }
 
+func (x *SetBatchRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 type SetBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The Raft log index of the batch: the version of every record it wrote.
@@ -799,8 +811,11 @@ type SetBatchResponse struct {
 	// True when idempotency_key matched an earlier batch: this is its result.
 	Replayed       bool   `protobuf:"varint,3,opt,name=replayed,proto3" json:"replayed,omitempty"`
 	CatalogVersion uint64 `protobuf:"varint,4,opt,name=catalog_version,json=catalogVersion,proto3" json:"catalog_version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// True for a dry run: nothing was written, and version is the read index
+	// the batch was evaluated at.
+	DryRun        bool `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SetBatchResponse) Reset() {
@@ -861,6 +876,13 @@ func (x *SetBatchResponse) GetCatalogVersion() uint64 {
 	return 0
 }
 
+func (x *SetBatchResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
 // SetBatchResult is one record's outcome: record when it was written,
 // otherwise the refusal, with the code a single Set would have failed with.
 type SetBatchResult struct {
@@ -872,8 +894,12 @@ type SetBatchResult struct {
 	ErrorMessage string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
 	// With a version mismatch: the record's current version.
 	CurrentVersion uint64 `protobuf:"varint,4,opt,name=current_version,json=currentVersion,proto3" json:"current_version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// When the record was (or, in a dry run, would be) written: its state and
+	// version before the write; STATE_UNSPECIFIED and 0 for a new record.
+	PreviousState   State  `protobuf:"varint,5,opt,name=previous_state,json=previousState,proto3,enum=optout.v1.State" json:"previous_state,omitempty"`
+	PreviousVersion uint64 `protobuf:"varint,6,opt,name=previous_version,json=previousVersion,proto3" json:"previous_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SetBatchResult) Reset() {
@@ -930,6 +956,20 @@ func (x *SetBatchResult) GetErrorMessage() string {
 func (x *SetBatchResult) GetCurrentVersion() uint64 {
 	if x != nil {
 		return x.CurrentVersion
+	}
+	return 0
+}
+
+func (x *SetBatchResult) GetPreviousState() State {
+	if x != nil {
+		return x.PreviousState
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *SetBatchResult) GetPreviousVersion() uint64 {
+	if x != nil {
+		return x.PreviousVersion
 	}
 	return 0
 }
@@ -4426,21 +4466,25 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12)\n" +
 	"\x06record\x18\x02 \x01(\v2\x11.optout.v1.RecordR\x06record\x12\x1a\n" +
 	"\breplayed\x18\x03 \x01(\bR\breplayed\x12'\n" +
-	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"e\n" +
+	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"~\n" +
 	"\x0fSetBatchRequest\x12)\n" +
 	"\x04sets\x18\x01 \x03(\v2\x15.optout.v1.SetRequestR\x04sets\x12'\n" +
-	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"\xa6\x01\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\"\xbf\x01\n" +
 	"\x10SetBatchResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x123\n" +
 	"\aresults\x18\x02 \x03(\v2\x19.optout.v1.SetBatchResultR\aresults\x12\x1a\n" +
 	"\breplayed\x18\x03 \x01(\bR\breplayed\x12'\n" +
-	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\"\xa8\x01\n" +
+	"\x0fcatalog_version\x18\x04 \x01(\x04R\x0ecatalogVersion\x12\x17\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"\x8c\x02\n" +
 	"\x0eSetBatchResult\x12)\n" +
 	"\x06record\x18\x01 \x01(\v2\x11.optout.v1.RecordR\x06record\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x02 \x01(\tR\terrorCode\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12'\n" +
-	"\x0fcurrent_version\x18\x04 \x01(\x04R\x0ecurrentVersion\"a\n" +
+	"\x0fcurrent_version\x18\x04 \x01(\x04R\x0ecurrentVersion\x127\n" +
+	"\x0eprevious_state\x18\x05 \x01(\x0e2\x10.optout.v1.StateR\rpreviousState\x12)\n" +
+	"\x10previous_version\x18\x06 \x01(\x04R\x0fpreviousVersion\"a\n" +
 	"\fCheckRequest\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
@@ -4855,107 +4899,108 @@ var file_optout_v1_optout_proto_depIdxs = []int32{
 	9,  // 4: optout.v1.SetBatchRequest.sets:type_name -> optout.v1.SetRequest
 	13, // 5: optout.v1.SetBatchResponse.results:type_name -> optout.v1.SetBatchResult
 	8,  // 6: optout.v1.SetBatchResult.record:type_name -> optout.v1.Record
-	1,  // 7: optout.v1.CheckResponse.decision:type_name -> optout.v1.Decision
-	0,  // 8: optout.v1.CheckResponse.state:type_name -> optout.v1.State
-	2,  // 9: optout.v1.CheckResponse.basis:type_name -> optout.v1.Basis
-	14, // 10: optout.v1.CheckBatchRequest.checks:type_name -> optout.v1.CheckRequest
-	15, // 11: optout.v1.CheckBatchResponse.results:type_name -> optout.v1.CheckResponse
-	8,  // 12: optout.v1.GetResponse.record:type_name -> optout.v1.Record
-	34, // 13: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
-	48, // 14: optout.v1.WatchResponse.change:type_name -> optout.v1.AuditEntry
-	38, // 15: optout.v1.WatchResponse.progress:type_name -> optout.v1.Progress
-	37, // 16: optout.v1.WatchResponse.changes:type_name -> optout.v1.ChangeGroup
-	48, // 17: optout.v1.ChangeGroup.entries:type_name -> optout.v1.AuditEntry
-	3,  // 18: optout.v1.Purpose.default_decision:type_name -> optout.v1.Default
-	75, // 19: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
-	41, // 20: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
-	41, // 21: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
-	41, // 22: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
-	41, // 23: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
-	75, // 24: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
-	4,  // 25: optout.v1.AuditEntry.kind:type_name -> optout.v1.AuditKind
-	0,  // 26: optout.v1.AuditEntry.old_state:type_name -> optout.v1.State
-	0,  // 27: optout.v1.AuditEntry.new_state:type_name -> optout.v1.State
-	48, // 28: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
-	1,  // 29: optout.v1.StateAtResponse.decision:type_name -> optout.v1.Decision
-	0,  // 30: optout.v1.StateAtResponse.state:type_name -> optout.v1.State
-	2,  // 31: optout.v1.StateAtResponse.basis:type_name -> optout.v1.Basis
-	76, // 32: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
-	76, // 33: optout.v1.Settings.max_override:type_name -> google.protobuf.Duration
-	56, // 34: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
-	56, // 35: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
-	56, // 36: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
-	6,  // 37: optout.v1.Principal.kind:type_name -> optout.v1.PrincipalKind
-	5,  // 38: optout.v1.Principal.role:type_name -> optout.v1.Role
-	75, // 39: optout.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 40: optout.v1.CreateTokenRequest.role:type_name -> optout.v1.Role
-	62, // 41: optout.v1.CreateTokenResponse.principal:type_name -> optout.v1.Principal
-	5,  // 42: optout.v1.GrantCertificateRequest.role:type_name -> optout.v1.Role
-	62, // 43: optout.v1.GrantCertificateResponse.principal:type_name -> optout.v1.Principal
-	62, // 44: optout.v1.ListPrincipalsResponse.principals:type_name -> optout.v1.Principal
-	76, // 45: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
-	7,  // 46: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
-	9,  // 47: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
-	11, // 48: optout.v1.OptOutService.SetBatch:input_type -> optout.v1.SetBatchRequest
-	14, // 49: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
-	16, // 50: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
-	20, // 51: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
-	35, // 52: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
-	39, // 53: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
-	18, // 54: optout.v1.OptOutService.ReadIndex:input_type -> optout.v1.ReadIndexRequest
-	42, // 55: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
-	44, // 56: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
-	46, // 57: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
-	49, // 58: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
-	51, // 59: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
-	53, // 60: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
-	55, // 61: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
-	71, // 62: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
-	72, // 63: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
-	60, // 64: optout.v1.AdminService.Snapshot:input_type -> optout.v1.SnapshotRequest
-	63, // 65: optout.v1.AdminService.CreateToken:input_type -> optout.v1.CreateTokenRequest
-	65, // 66: optout.v1.AdminService.GrantCertificate:input_type -> optout.v1.GrantCertificateRequest
-	67, // 67: optout.v1.AdminService.RevokePrincipal:input_type -> optout.v1.RevokePrincipalRequest
-	69, // 68: optout.v1.AdminService.ListPrincipals:input_type -> optout.v1.ListPrincipalsRequest
-	22, // 69: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
-	32, // 70: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
-	24, // 71: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
-	26, // 72: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
-	28, // 73: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
-	30, // 74: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
-	10, // 75: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
-	12, // 76: optout.v1.OptOutService.SetBatch:output_type -> optout.v1.SetBatchResponse
-	15, // 77: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
-	17, // 78: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
-	21, // 79: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
-	36, // 80: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
-	40, // 81: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
-	19, // 82: optout.v1.OptOutService.ReadIndex:output_type -> optout.v1.ReadIndexResponse
-	43, // 83: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
-	45, // 84: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
-	47, // 85: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
-	50, // 86: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
-	52, // 87: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
-	54, // 88: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
-	57, // 89: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
-	58, // 90: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
-	59, // 91: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
-	61, // 92: optout.v1.AdminService.Snapshot:output_type -> optout.v1.SnapshotResponse
-	64, // 93: optout.v1.AdminService.CreateToken:output_type -> optout.v1.CreateTokenResponse
-	66, // 94: optout.v1.AdminService.GrantCertificate:output_type -> optout.v1.GrantCertificateResponse
-	68, // 95: optout.v1.AdminService.RevokePrincipal:output_type -> optout.v1.RevokePrincipalResponse
-	70, // 96: optout.v1.AdminService.ListPrincipals:output_type -> optout.v1.ListPrincipalsResponse
-	23, // 97: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
-	33, // 98: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
-	25, // 99: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
-	27, // 100: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
-	29, // 101: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
-	31, // 102: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
-	75, // [75:103] is the sub-list for method output_type
-	47, // [47:75] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	0,  // 7: optout.v1.SetBatchResult.previous_state:type_name -> optout.v1.State
+	1,  // 8: optout.v1.CheckResponse.decision:type_name -> optout.v1.Decision
+	0,  // 9: optout.v1.CheckResponse.state:type_name -> optout.v1.State
+	2,  // 10: optout.v1.CheckResponse.basis:type_name -> optout.v1.Basis
+	14, // 11: optout.v1.CheckBatchRequest.checks:type_name -> optout.v1.CheckRequest
+	15, // 12: optout.v1.CheckBatchResponse.results:type_name -> optout.v1.CheckResponse
+	8,  // 13: optout.v1.GetResponse.record:type_name -> optout.v1.Record
+	34, // 14: optout.v1.StatusResponse.nodes:type_name -> optout.v1.Node
+	48, // 15: optout.v1.WatchResponse.change:type_name -> optout.v1.AuditEntry
+	38, // 16: optout.v1.WatchResponse.progress:type_name -> optout.v1.Progress
+	37, // 17: optout.v1.WatchResponse.changes:type_name -> optout.v1.ChangeGroup
+	48, // 18: optout.v1.ChangeGroup.entries:type_name -> optout.v1.AuditEntry
+	3,  // 19: optout.v1.Purpose.default_decision:type_name -> optout.v1.Default
+	75, // 20: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
+	41, // 21: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
+	41, // 22: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
+	41, // 23: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
+	41, // 24: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
+	75, // 25: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	4,  // 26: optout.v1.AuditEntry.kind:type_name -> optout.v1.AuditKind
+	0,  // 27: optout.v1.AuditEntry.old_state:type_name -> optout.v1.State
+	0,  // 28: optout.v1.AuditEntry.new_state:type_name -> optout.v1.State
+	48, // 29: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
+	1,  // 30: optout.v1.StateAtResponse.decision:type_name -> optout.v1.Decision
+	0,  // 31: optout.v1.StateAtResponse.state:type_name -> optout.v1.State
+	2,  // 32: optout.v1.StateAtResponse.basis:type_name -> optout.v1.Basis
+	76, // 33: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
+	76, // 34: optout.v1.Settings.max_override:type_name -> google.protobuf.Duration
+	56, // 35: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
+	56, // 36: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
+	56, // 37: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
+	6,  // 38: optout.v1.Principal.kind:type_name -> optout.v1.PrincipalKind
+	5,  // 39: optout.v1.Principal.role:type_name -> optout.v1.Role
+	75, // 40: optout.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 41: optout.v1.CreateTokenRequest.role:type_name -> optout.v1.Role
+	62, // 42: optout.v1.CreateTokenResponse.principal:type_name -> optout.v1.Principal
+	5,  // 43: optout.v1.GrantCertificateRequest.role:type_name -> optout.v1.Role
+	62, // 44: optout.v1.GrantCertificateResponse.principal:type_name -> optout.v1.Principal
+	62, // 45: optout.v1.ListPrincipalsResponse.principals:type_name -> optout.v1.Principal
+	76, // 46: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
+	7,  // 47: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
+	9,  // 48: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
+	11, // 49: optout.v1.OptOutService.SetBatch:input_type -> optout.v1.SetBatchRequest
+	14, // 50: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
+	16, // 51: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
+	20, // 52: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
+	35, // 53: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
+	39, // 54: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
+	18, // 55: optout.v1.OptOutService.ReadIndex:input_type -> optout.v1.ReadIndexRequest
+	42, // 56: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
+	44, // 57: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
+	46, // 58: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
+	49, // 59: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
+	51, // 60: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
+	53, // 61: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
+	55, // 62: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
+	71, // 63: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
+	72, // 64: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
+	60, // 65: optout.v1.AdminService.Snapshot:input_type -> optout.v1.SnapshotRequest
+	63, // 66: optout.v1.AdminService.CreateToken:input_type -> optout.v1.CreateTokenRequest
+	65, // 67: optout.v1.AdminService.GrantCertificate:input_type -> optout.v1.GrantCertificateRequest
+	67, // 68: optout.v1.AdminService.RevokePrincipal:input_type -> optout.v1.RevokePrincipalRequest
+	69, // 69: optout.v1.AdminService.ListPrincipals:input_type -> optout.v1.ListPrincipalsRequest
+	22, // 70: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
+	32, // 71: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
+	24, // 72: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
+	26, // 73: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
+	28, // 74: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
+	30, // 75: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
+	10, // 76: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
+	12, // 77: optout.v1.OptOutService.SetBatch:output_type -> optout.v1.SetBatchResponse
+	15, // 78: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
+	17, // 79: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
+	21, // 80: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
+	36, // 81: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
+	40, // 82: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
+	19, // 83: optout.v1.OptOutService.ReadIndex:output_type -> optout.v1.ReadIndexResponse
+	43, // 84: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
+	45, // 85: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
+	47, // 86: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
+	50, // 87: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
+	52, // 88: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
+	54, // 89: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
+	57, // 90: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
+	58, // 91: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
+	59, // 92: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
+	61, // 93: optout.v1.AdminService.Snapshot:output_type -> optout.v1.SnapshotResponse
+	64, // 94: optout.v1.AdminService.CreateToken:output_type -> optout.v1.CreateTokenResponse
+	66, // 95: optout.v1.AdminService.GrantCertificate:output_type -> optout.v1.GrantCertificateResponse
+	68, // 96: optout.v1.AdminService.RevokePrincipal:output_type -> optout.v1.RevokePrincipalResponse
+	70, // 97: optout.v1.AdminService.ListPrincipals:output_type -> optout.v1.ListPrincipalsResponse
+	23, // 98: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
+	33, // 99: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
+	25, // 100: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
+	27, // 101: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
+	29, // 102: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
+	31, // 103: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
+	76, // [76:104] is the sub-list for method output_type
+	48, // [48:76] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_optout_v1_optout_proto_init() }

@@ -2889,9 +2889,13 @@ type Result struct {
 	OverrideId uint64          `protobuf:"varint,14,opt,name=override_id,json=overrideId,proto3" json:"override_id,omitempty"`
 	// SetBatch: one result per set, in order (index and catalog version are
 	// the batch's and are not repeated).
-	Items         []*Result `protobuf:"bytes,15,rep,name=items,proto3" json:"items,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Items []*Result `protobuf:"bytes,15,rep,name=items,proto3" json:"items,omitempty"`
+	// Set (and each SetBatch item): the record's state and version before
+	// the write (unspecified and 0 for a new record).
+	PreviousState   State  `protobuf:"varint,16,opt,name=previous_state,json=previousState,proto3,enum=optout.fsm.v1.State" json:"previous_state,omitempty"`
+	PreviousVersion uint64 `protobuf:"varint,17,opt,name=previous_version,json=previousVersion,proto3" json:"previous_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
@@ -3027,6 +3031,20 @@ func (x *Result) GetItems() []*Result {
 		return x.Items
 	}
 	return nil
+}
+
+func (x *Result) GetPreviousState() State {
+	if x != nil {
+		return x.PreviousState
+	}
+	return State_STATE_UNSPECIFIED
+}
+
+func (x *Result) GetPreviousVersion() uint64 {
+	if x != nil {
+		return x.PreviousVersion
+	}
+	return 0
 }
 
 // SnapshotHeader starts every snapshot stream, after the 8-byte magic
@@ -3338,7 +3356,7 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"StoredNode\x12\x1f\n" +
 	"\vapi_address\x18\x01 \x01(\tR\n" +
 	"apiAddress\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\x04R\aversion\"\xf6\x04\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"\xde\x05\n" +
 	"\x06Result\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x123\n" +
 	"\x06record\x18\x02 \x01(\v2\x1b.optout.fsm.v1.StoredRecordR\x06record\x127\n" +
@@ -3357,7 +3375,9 @@ const file_optout_fsm_v1_command_proto_rawDesc = "" +
 	"\boverride\x18\r \x01(\v2\x1d.optout.fsm.v1.StoredOverrideR\boverride\x12\x1f\n" +
 	"\voverride_id\x18\x0e \x01(\x04R\n" +
 	"overrideId\x12+\n" +
-	"\x05items\x18\x0f \x03(\v2\x15.optout.fsm.v1.ResultR\x05items\"\xed\x01\n" +
+	"\x05items\x18\x0f \x03(\v2\x15.optout.fsm.v1.ResultR\x05items\x12;\n" +
+	"\x0eprevious_state\x18\x10 \x01(\x0e2\x14.optout.fsm.v1.StateR\rpreviousState\x12)\n" +
+	"\x10previous_version\x18\x11 \x01(\x04R\x0fpreviousVersion\"\xed\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12#\n" +
 	"\rapplied_index\x18\x02 \x01(\x04R\fappliedIndex\x12\x1f\n" +
@@ -3508,11 +3528,12 @@ var file_optout_fsm_v1_command_proto_depIdxs = []int32{
 	35, // 24: optout.fsm.v1.Result.settings:type_name -> optout.fsm.v1.Settings
 	25, // 25: optout.fsm.v1.Result.override:type_name -> optout.fsm.v1.StoredOverride
 	37, // 26: optout.fsm.v1.Result.items:type_name -> optout.fsm.v1.Result
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	1,  // 27: optout.fsm.v1.Result.previous_state:type_name -> optout.fsm.v1.State
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_optout_fsm_v1_command_proto_init() }
