@@ -302,6 +302,8 @@ func (c *Config) validateNumbers() error {
 		return fmt.Errorf("--failover-concurrency: %d must be between 2 and %d", c.FailoverConcurrency, maxConcurrency)
 	case c.OpTimeout < 10*time.Millisecond || c.OpTimeout > 10*time.Minute:
 		return fmt.Errorf("--op-timeout: %v must be between 10ms and 10m", c.OpTimeout)
+	case c.has(wlImport) && c.BatchSize > c.Keys:
+		return fmt.Errorf("--batch-size: %d is more than --keys %d; import writes that many distinct keys per call", c.BatchSize, c.Keys)
 	case c.has(wlReportBatch) && c.BatchSize > c.Keys:
 		return fmt.Errorf("--batch-size: %d is more than --keys %d; report-batch reports on that many distinct subjects per call", c.BatchSize, c.Keys)
 	case c.OutDir == "":

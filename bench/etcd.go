@@ -251,6 +251,15 @@ func (o etcdOps) Set(ctx context.Context, subject string, seq uint64) error {
 	return err
 }
 
+func (o etcdOps) SetBatch(ctx context.Context, subjects []string, _ uint64) error {
+	puts := make([]clientv3.Op, len(subjects))
+	for i, s := range subjects {
+		puts[i] = clientv3.OpPut(etcdKey(s), etcdValue(optoutv1.State_STATE_OPTED_OUT))
+	}
+	_, err := o.c.Txn(ctx).Then(puts...).Commit()
+	return err
+}
+
 func (o etcdOps) CAS(ctx context.Context, subject string, expected, seq uint64) (uint64, error) {
 	k := etcdKey(subject)
 	r, err := o.c.Txn(ctx).

@@ -327,6 +327,26 @@ func (o optoutdOps) Set(ctx context.Context, subject string, seq uint64) error {
 	return err
 }
 
+func (o optoutdOps) SetBatch(ctx context.Context, subjects []string, seq uint64) error {
+	req := &optoutv1.SetBatchRequest{Sets: make([]*optoutv1.SetRequest, len(subjects))}
+	for i, s := range subjects {
+		req.Sets[i] = &optoutv1.SetRequest{SubjectId: s, Purpose: benchPurpose, State: optoutv1.State_STATE_OPTED_OUT, Source: "bench", Reason: "load"}
+	}
+	r, err := o.c.SetBatch(ctx, req)
+	if connect.CodeOf(err) == connect.CodeUnimplemented {
+		return fmt.Errorf("%w: %w", errNoBatch, err)
+	}
+	if err != nil {
+		return err
+	}
+	for i, res := range r.Results {
+		if res.ErrorCode != "" {
+			return fmt.Errorf("bench: SetBatch refused %s: %s %s", subjects[i], res.ErrorCode, res.ErrorMessage)
+		}
+	}
+	return nil
+}
+
 func (o optoutdOps) CAS(ctx context.Context, subject string, expected, seq uint64) (uint64, error) {
 	r, err := o.c.Set(ctx, &optoutv1.SetRequest{
 		SubjectId: subject, Purpose: benchPurpose, State: casState(seq),

@@ -24,6 +24,9 @@ var errConflict = errors.New("bench: compare-and-set conflict")
 // errMissing is a read of a pre-loaded key that found nothing.
 var errMissing = errors.New("bench: pre-loaded key not found")
 
+// errNoBatch: the system has no batched write (SetBatch).
+var errNoBatch = errors.New("bench: no batched write")
+
 // System is a 3-node cluster of one product, run as 3 OS processes on
 // loopback.
 type System interface {
@@ -79,6 +82,10 @@ type Ops interface {
 	CheckBatch(ctx context.Context, subjects []string) error
 	// Set is a blind write; seq varies the value.
 	Set(ctx context.Context, subject string, seq uint64) error
+	// SetBatch blind-writes distinct keys in one call (optoutd: SetBatch,
+	// one log entry; etcd: one Txn of Puts). errNoBatch: the system has no
+	// batched write (an optoutd-base from before SetBatch).
+	SetBatch(ctx context.Context, subjects []string, seq uint64) error
 	// CAS writes only if the key's version equals expected (0: the key
 	// must not exist) and returns the new version, or errConflict.
 	CAS(ctx context.Context, subject string, expected, seq uint64) (uint64, error)

@@ -17,12 +17,15 @@ const (
 	wlFence       = "fence"
 	wlReport      = "report"
 	wlReportBatch = "report-batch"
+	// wlImport writes --batch-size distinct keys per call (issue 12's
+	// bulk import): optoutd SetBatch, etcd a Txn of Puts.
+	wlImport = "import"
 )
 
 // allWorkloads are every workload's name. The position of a name gives
 // its workload its random streams (streamOf), so new names go at the end.
 var allWorkloads = []string{wlCheck, wlBatch, wlSet, wlCAS, wlMixed, wlFailover,
-	wlGate, wlGateReceipt, wlCache, wlFence, wlReport, wlReportBatch}
+	wlGate, wlGateReceipt, wlCache, wlFence, wlReport, wlReportBatch, wlImport}
 
 // defaultWorkloads are the full sweep of issue 11, what runs without
 // --workloads (--quick runs allWorkloads).
@@ -35,7 +38,7 @@ var enforcementWorkloads = []string{wlGate, wlGateReceipt, wlCache, wlFence, wlR
 // order they run inside one round: reads before the writes that grow the
 // data (the failover samples come last).
 var throughputWorkloads = []string{wlCheck, wlBatch, wlGate, wlGateReceipt, wlCache, wlFence,
-	wlSet, wlCAS, wlMixed, wlReport, wlReportBatch}
+	wlSet, wlCAS, wlMixed, wlReport, wlReportBatch, wlImport}
 
 // workloadAliases are the names of earlier releases of the tool, so old
 // commands (in docs/benchmarks.md's lab notebook) still run.
@@ -62,7 +65,7 @@ func resolveAliases(names []string) []string {
 
 // isWrite: workloads whose storage commits are counted.
 func isWrite(wl string) bool {
-	return slices.Contains([]string{wlSet, wlCAS, wlMixed, wlReport, wlReportBatch}, wl)
+	return slices.Contains([]string{wlSet, wlCAS, wlMixed, wlReport, wlReportBatch, wlImport}, wl)
 }
 
 // isEnforcement: the workload drives EnforceOps.
@@ -70,7 +73,7 @@ func isEnforcement(wl string) bool { return slices.Contains(enforcementWorkloads
 
 // perKey: workloads whose calls carry --batch-size items, whose
 // throughput is counted in items (keys or reports) per second.
-func perKey(wl string) bool { return wl == wlBatch || wl == wlReportBatch }
+func perKey(wl string) bool { return wl == wlBatch || wl == wlReportBatch || wl == wlImport }
 
 // unitOf is the throughput unit of workload wl.
 func unitOf(wl string) string {
@@ -79,6 +82,8 @@ func unitOf(wl string) string {
 		return "keys/s"
 	case wlReport, wlReportBatch:
 		return "reports/s"
+	case wlImport:
+		return "records/s"
 	}
 	return "calls/s"
 }

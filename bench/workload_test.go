@@ -15,7 +15,9 @@ type fakeOps struct {
 	mu       sync.Mutex
 	calls    map[string]int
 	batches  []int
+	written  [][]string
 	conflict bool
+	noBatch  bool // SetBatch answers errNoBatch, as an optoutd-base before it
 }
 
 func (f *fakeOps) note(op string) {
@@ -35,7 +37,23 @@ func (f *fakeOps) CheckBatch(_ context.Context, s []string) error {
 	f.mu.Unlock()
 	return nil
 }
-func (f *fakeOps) Set(context.Context, string, uint64) error { f.note("set"); return nil }
+func (f *fakeOps) Set(_ context.Context, s string, _ uint64) error {
+	f.note("set")
+	f.mu.Lock()
+	f.written = append(f.written, []string{s})
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeOps) SetBatch(_ context.Context, s []string, _ uint64) error {
+	f.note("setbatch")
+	if f.noBatch {
+		return errNoBatch
+	}
+	f.mu.Lock()
+	f.written = append(f.written, append([]string(nil), s...))
+	f.mu.Unlock()
+	return nil
+}
 func (f *fakeOps) CAS(context.Context, string, uint64, uint64) (uint64, error) {
 	f.note("cas")
 	if f.conflict {
@@ -56,6 +74,61 @@ func runOps(t *testing.T, wl string, f *fakeOps, n int) *atomic.Int64 {
 		}
 	}
 	return &writes
+}
+
+// TestImportWritesDistinctKeysPerCall: each import call writes --batch-size
+// distinct keys, and the writes are counted per key.
+func TestImportWritesDistinctKeysPerCall(t *testing.T) {
+	f := &fakeOps{}
+	w := runOps(t, wlImport, f, 30)
+	if f.calls["setbatch"] != 30 || w.Load() != 30*7 {
+		t.Fatalf("import: calls %v, writes %d", f.calls, w.Load())
+	}
+	for _, b := range f.written {
+		seen := map[string]bool{}
+		for _, k := range b {
+			if seen[k] {
+				t.Fatalf("a call wrote %s twice: %v", k, b)
+			}
+			seen[k] = true
+		}
+	}
+}
+
+// TestPreloadBatchesAndFallsBack: the preload writes every key exactly
+// once, in batches where the system has them and one at a time where not.
+func TestPreloadBatchesAndFallsBack(t *testing.T) {
+	keys := subjects(2500)
+	for _, noBatch := range []bool{false, true} {
+		f := &fakeOps{noBatch: noBatch}
+		var n atomic.Int64
+		if err := preload(context.Background(), func(int) Ops { return f }, keys, 3, time.Second, &n); err != nil {
+			t.Fatal(err)
+		}
+		count := map[string]int{}
+		for _, b := range f.written {
+			if !noBatch && len(b) > preloadBatch {
+				t.Errorf("a batch of %d", len(b))
+			}
+			for _, k := range b {
+				count[k]++
+			}
+		}
+		if len(count) != len(keys) || n.Load() != int64(len(keys)) {
+			t.Fatalf("noBatch %v: %d distinct keys written, counter %d, want %d", noBatch, len(count), n.Load(), len(keys))
+		}
+		for k, c := range count {
+			if c != 1 {
+				t.Fatalf("noBatch %v: %s written %d times", noBatch, k, c)
+			}
+		}
+		if !noBatch && f.calls["set"] != 0 {
+			t.Errorf("batched preload made %d single Sets", f.calls["set"])
+		}
+		if noBatch && f.calls["set"] != len(keys) {
+			t.Errorf("fallback preload made %d single Sets, want %d", f.calls["set"], len(keys))
+		}
+	}
 }
 
 func TestWorkloadOps(t *testing.T) {
