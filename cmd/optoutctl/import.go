@@ -108,6 +108,14 @@ func (m *Main) runImport(ctx context.Context, o importOpts) error {
 		return err
 	}
 	defaults := importer.Defaults{Source: truncateBytes(o.source, 256), Now: time.Now()}
+	if o.file == "-" {
+		if o.strict {
+			return &usageError{err: errors.New("--strict: not with stdin, which can be read only once (give a file)")}
+		}
+		if o.importID == "" {
+			o.importID = "random:" + client.NewIdempotencyKey()[2:]
+		}
+	}
 	if o.importID == "" || o.strict {
 		// One pass first: the file's hash names the import, and --strict
 		// needs every line good before anything is written.
@@ -217,7 +225,7 @@ func (m *Main) importInput(file string) (func() (io.ReadCloser, error), int64, e
 		used := false
 		return func() (io.ReadCloser, error) {
 			if used {
-				return nil, errors.New("stdin can be read once: give --import-id (and no --strict) to import from stdin")
+				return nil, errors.New("stdin can be read only once")
 			}
 			used = true
 			return io.NopCloser(m.stdin()), nil
