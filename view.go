@@ -25,6 +25,12 @@ type View interface {
 	// Changes returns audit entries with version > after, oldest first, at
 	// most limit.
 	Changes(after uint64, limit int) ([]AuditEntry, error)
+	// Records returns records in the store's key order after key after
+	// (a zero Key: from the first), only purpose's unless purpose is "", at
+	// most limit, scanning at most RecordScanBudget(limit) keys. next is
+	// the last key scanned when more may follow, and the zero Key at the
+	// end.
+	Records(after Key, purpose string, limit int) (recs []Record, next Key, err error)
 	// VerifyAudit walks the hash chain.
 	VerifyAudit() (AuditReport, error)
 	// ReceiptKeys returns every receipt signing key, newest first.
@@ -52,3 +58,8 @@ type View interface {
 	// to (only service's unless ""), in service order.
 	ServiceScores(service string, from, to time.Time) ([]ServiceScore, error)
 }
+
+// RecordScanBudget bounds the keys one Records page scans, so a purpose
+// filter that matches few records never turns one page into a scan of the
+// whole store.
+func RecordScanBudget(limit int) int { return 20 * max(limit, 1) }

@@ -47,6 +47,7 @@ var access = func() map[string][]optoutd.Role {
 	for _, p := range []string{
 		optoutv1connect.AuditServiceHistoryProcedure, optoutv1connect.AuditServiceStateAtProcedure,
 		optoutv1connect.AuditServiceVerifyAuditProcedure, optoutv1connect.EnforcementServiceListViolationsProcedure,
+		optoutv1connect.AuditServiceListRecordsProcedure, optoutv1connect.AuditServiceListChangesProcedure,
 	} {
 		m[p] = auditor
 	}

@@ -193,6 +193,10 @@ func (v failingView) Check(optoutd.Key) (optoutd.CheckResult, error) {
 	return optoutd.CheckResult{}, v.err
 }
 
+func (v failingView) Records(optoutd.Key, string, int) ([]optoutd.Record, optoutd.Key, error) {
+	return nil, optoutd.Key{}, v.err
+}
+
 func checkMapped(t *testing.T, err error, m mapping) *connect.Error {
 	t.Helper()
 	ce := wireError(t, err, m.code)

@@ -1,10 +1,12 @@
 package api_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -227,6 +229,30 @@ func (v memView) StateAt(optoutd.Key, uint64) (optoutd.StateAtResult, error) {
 }
 
 func (v memView) Changes(uint64, int) ([]optoutd.AuditEntry, error) { return nil, errNoHistory }
+
+// Records pages through recs in (subject, purpose) order.
+func (v memView) Records(after optoutd.Key, purpose string, limit int) ([]optoutd.Record, optoutd.Key, error) {
+	keys := make([]optoutd.Key, 0, len(v.recs))
+	for k := range v.recs {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b optoutd.Key) int {
+		return cmp.Or(cmp.Compare(a.SubjectID, b.SubjectID), cmp.Compare(a.Purpose, b.Purpose))
+	})
+	var out []optoutd.Record
+	for i, k := range keys {
+		if after != (optoutd.Key{}) && cmp.Or(cmp.Compare(k.SubjectID, after.SubjectID), cmp.Compare(k.Purpose, after.Purpose)) <= 0 {
+			continue
+		}
+		if purpose == "" || k.Purpose == purpose {
+			out = append(out, v.recs[k])
+		}
+		if len(out) == limit && i < len(keys)-1 {
+			return out, k, nil
+		}
+	}
+	return out, optoutd.Key{}, nil
+}
 
 func (v memView) VerifyAudit() (optoutd.AuditReport, error) {
 	return optoutd.AuditReport{}, errNoHistory

@@ -27,3 +27,17 @@ func (c *Client) VerifyAudit(ctx context.Context) (*optoutv1.VerifyAuditResponse
 		return e.audit.VerifyAudit
 	})
 }
+
+// ListRecords reads one page of every current record (for exports).
+func (c *Client) ListRecords(ctx context.Context, req *optoutv1.ListRecordsRequest) (*optoutv1.ListRecordsResponse, error) {
+	return unary(ctx, c, retryRead, req, func(e endpoint) func(context.Context, *connect.Request[optoutv1.ListRecordsRequest]) (*connect.Response[optoutv1.ListRecordsResponse], error) {
+		return e.audit.ListRecords
+	})
+}
+
+// ListChanges reads one page of the whole history, oldest first.
+func (c *Client) ListChanges(ctx context.Context, req *optoutv1.ListChangesRequest) (*optoutv1.ListChangesResponse, error) {
+	return unary(ctx, c, retryRead, req, func(e endpoint) func(context.Context, *connect.Request[optoutv1.ListChangesRequest]) (*connect.Response[optoutv1.ListChangesResponse], error) {
+		return e.audit.ListChanges
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 
 	"github.com/optoutd/optoutd/command"
 	fsmv1 "github.com/optoutd/optoutd/command/gen/optout/fsm/v1"
@@ -62,7 +63,19 @@ type state struct {
 	tx       *bbolt.Tx
 	settings *fsmv1.Settings
 	key      []byte
+	// mac is an HMAC keyed with key, reused between hmacOf calls (a reset
+	// keyed HMAC skips hashing the key pads again); memo remembers recent
+	// results, since the writes of a batch mostly share source and reason.
+	// Both are dropped when the key changes (setKey).
+	mac  hash.Hash
+	memo map[string][]byte
 }
+
+// memoLimit bounds hmacOf's memo.
+const memoLimit = 256
+
+// setKey changes the erasure key.
+func (s *state) setKey(k []byte) { s.key, s.mac, s.memo = k, nil, nil }
 
 func newState(tx *bbolt.Tx) (*state, error) {
 	s := &state{tx: tx, settings: &fsmv1.Settings{}}
@@ -74,7 +87,7 @@ func newState(tx *bbolt.Tx) (*state, error) {
 	}
 	// Before InitCluster the key is empty; HMAC with an empty key is still
 	// deterministic, and only tests apply writes before InitCluster.
-	s.key = append([]byte(nil), meta.Get(keyErasureKey)...)
+	s.setKey(append([]byte(nil), meta.Get(keyErasureKey)...))
 	return s, nil
 }
 
@@ -88,9 +101,26 @@ func (s *state) saveSettings() error {
 // id in indexes and erased records, and subject, source and reason in the
 // audit chain. The label separates the fields' domains.
 func (s *state) hmacOf(label, v string) []byte {
-	return hmacWith(s.key, label, v)
+	m := label + "\x00" + v
+	if h, ok := s.memo[m]; ok {
+		return h
+	}
+	if s.mac == nil {
+		s.mac = hmac.New(sha256.New, s.key)
+	} else {
+		s.mac.Reset()
+	}
+	s.mac.Write([]byte(m))
+	h := s.mac.Sum(nil)
+	h = h[:len(h):len(h)] // shared through the memo: an append must copy
+	if s.memo == nil || len(s.memo) >= memoLimit {
+		s.memo = make(map[string][]byte, 16)
+	}
+	s.memo[m] = h
+	return h
 }
 
+// hmacWith is hmacOf without a state (the same bytes).
 func hmacWith(key []byte, label, v string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(label))

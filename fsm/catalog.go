@@ -43,7 +43,7 @@ func (s *state) applyInit(e entry, c *fsmv1.InitClusterCommand) (*fsmv1.Result, 
 	if err := s.b(bucketMeta).Put(keyErasureKey, c.ErasureKey); err != nil {
 		return nil, err
 	}
-	s.key = append([]byte(nil), c.ErasureKey...)
+	s.setKey(append([]byte(nil), c.ErasureKey...))
 	for _, p := range c.Purposes {
 		if err := s.storePurpose(e, p); err != nil {
 			return nil, err

@@ -267,6 +267,43 @@ func (r *Reader) ForEachRecord(fn func(optoutd.Record) error) error {
 	})
 }
 
+// Records returns a page of records in key order (see optoutd.View).
+func (r *Reader) Records(after optoutd.Key, purpose string, limit int) ([]optoutd.Record, optoutd.Key, error) {
+	c := r.tx.Bucket(bucketRecords).Cursor()
+	var k, v []byte
+	if after.SubjectID == "" {
+		k, v = c.First()
+	} else {
+		start := recordKey(after.SubjectID, after.Purpose)
+		k, v = c.Seek(start)
+		if k != nil && bytes.Equal(k, start) {
+			k, v = c.Next()
+		}
+	}
+	var out []optoutd.Record
+	for scanned := 0; k != nil; k, v = c.Next() {
+		subject, p, err := splitRecordKey(k)
+		if err != nil {
+			return nil, optoutd.Key{}, err
+		}
+		if purpose == "" || p == purpose {
+			var sr fsmv1.StoredRecord
+			if err := proto.Unmarshal(v, &sr); err != nil {
+				return nil, optoutd.Key{}, fmt.Errorf("%w: record %x: %w", command.ErrMalformed, k, err)
+			}
+			out = append(out, command.RecordFromStored(optoutd.Key{SubjectID: subject, Purpose: p}, &sr))
+		}
+		scanned++
+		if len(out) == limit || scanned == optoutd.RecordScanBudget(limit) {
+			if nk, _ := c.Next(); nk == nil {
+				return out, optoutd.Key{}, nil
+			}
+			return out, optoutd.Key{SubjectID: subject, Purpose: p}, nil
+		}
+	}
+	return out, optoutd.Key{}, nil
+}
+
 // NodeAPIAddresses returns the API address each node registered.
 func (r *Reader) NodeAPIAddresses() (map[string]string, error) {
 	out := map[string]string{}

@@ -3206,6 +3206,258 @@ func (x *HistoryResponse) GetReadIndex() uint64 {
 	return 0
 }
 
+type ListRecordsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this purpose; empty means every purpose.
+	Purpose string `protobuf:"bytes,1,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// 1..1000; 0 means 100.
+	PageSize uint32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRecordsRequest) Reset() {
+	*x = ListRecordsRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRecordsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRecordsRequest) ProtoMessage() {}
+
+func (x *ListRecordsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRecordsRequest.ProtoReflect.Descriptor instead.
+func (*ListRecordsRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListRecordsRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *ListRecordsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListRecordsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListRecordsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most page_size; fewer (even none) with a purpose filter, when a
+	// page's scan budget ran out first: go on while next_page_token is set.
+	Records []*Record `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	ReadIndex     uint64 `protobuf:"varint,3,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRecordsResponse) Reset() {
+	*x = ListRecordsResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRecordsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRecordsResponse) ProtoMessage() {}
+
+func (x *ListRecordsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRecordsResponse.ProtoReflect.Descriptor instead.
+func (*ListRecordsResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ListRecordsResponse) GetRecords() []*Record {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *ListRecordsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListRecordsResponse) GetReadIndex() uint64 {
+	if x != nil {
+		return x.ReadIndex
+	}
+	return 0
+}
+
+type ListChangesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Entries with a version above this (0: from the oldest retained).
+	AfterVersion uint64 `protobuf:"varint,1,opt,name=after_version,json=afterVersion,proto3" json:"after_version,omitempty"`
+	// 1..1000; 0 means 100.
+	PageSize      uint32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChangesRequest) Reset() {
+	*x = ListChangesRequest{}
+	mi := &file_optout_v1_optout_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChangesRequest) ProtoMessage() {}
+
+func (x *ListChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChangesRequest.ProtoReflect.Descriptor instead.
+func (*ListChangesRequest) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListChangesRequest) GetAfterVersion() uint64 {
+	if x != nil {
+		return x.AfterVersion
+	}
+	return 0
+}
+
+func (x *ListChangesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+type ListChangesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first.
+	Entries []*AuditEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The after_version of the next page; 0 when this page reached the
+	// read index.
+	NextAfterVersion uint64 `protobuf:"varint,2,opt,name=next_after_version,json=nextAfterVersion,proto3" json:"next_after_version,omitempty"`
+	ReadIndex        uint64 `protobuf:"varint,3,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
+	// The history below this version was removed by retention.
+	CompactedThrough uint64 `protobuf:"varint,4,opt,name=compacted_through,json=compactedThrough,proto3" json:"compacted_through,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ListChangesResponse) Reset() {
+	*x = ListChangesResponse{}
+	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChangesResponse) ProtoMessage() {}
+
+func (x *ListChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChangesResponse.ProtoReflect.Descriptor instead.
+func (*ListChangesResponse) Descriptor() ([]byte, []int) {
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ListChangesResponse) GetEntries() []*AuditEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ListChangesResponse) GetNextAfterVersion() uint64 {
+	if x != nil {
+		return x.NextAfterVersion
+	}
+	return 0
+}
+
+func (x *ListChangesResponse) GetReadIndex() uint64 {
+	if x != nil {
+		return x.ReadIndex
+	}
+	return 0
+}
+
+func (x *ListChangesResponse) GetCompactedThrough() uint64 {
+	if x != nil {
+		return x.CompactedThrough
+	}
+	return 0
+}
+
 type StateAtRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SubjectId     string                 `protobuf:"bytes,1,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
@@ -3217,7 +3469,7 @@ type StateAtRequest struct {
 
 func (x *StateAtRequest) Reset() {
 	*x = StateAtRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[43]
+	mi := &file_optout_v1_optout_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3229,7 +3481,7 @@ func (x *StateAtRequest) String() string {
 func (*StateAtRequest) ProtoMessage() {}
 
 func (x *StateAtRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[43]
+	mi := &file_optout_v1_optout_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3242,7 +3494,7 @@ func (x *StateAtRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateAtRequest.ProtoReflect.Descriptor instead.
 func (*StateAtRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{43}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StateAtRequest) GetSubjectId() string {
@@ -3282,7 +3534,7 @@ type StateAtResponse struct {
 
 func (x *StateAtResponse) Reset() {
 	*x = StateAtResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[44]
+	mi := &file_optout_v1_optout_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3294,7 +3546,7 @@ func (x *StateAtResponse) String() string {
 func (*StateAtResponse) ProtoMessage() {}
 
 func (x *StateAtResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[44]
+	mi := &file_optout_v1_optout_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3307,7 +3559,7 @@ func (x *StateAtResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateAtResponse.ProtoReflect.Descriptor instead.
 func (*StateAtResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{44}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *StateAtResponse) GetAsOf() uint64 {
@@ -3367,7 +3619,7 @@ type VerifyAuditRequest struct {
 
 func (x *VerifyAuditRequest) Reset() {
 	*x = VerifyAuditRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[45]
+	mi := &file_optout_v1_optout_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3631,7 @@ func (x *VerifyAuditRequest) String() string {
 func (*VerifyAuditRequest) ProtoMessage() {}
 
 func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[45]
+	mi := &file_optout_v1_optout_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3644,7 @@ func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{45}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{49}
 }
 
 type VerifyAuditResponse struct {
@@ -3411,7 +3663,7 @@ type VerifyAuditResponse struct {
 
 func (x *VerifyAuditResponse) Reset() {
 	*x = VerifyAuditResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	mi := &file_optout_v1_optout_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3423,7 +3675,7 @@ func (x *VerifyAuditResponse) String() string {
 func (*VerifyAuditResponse) ProtoMessage() {}
 
 func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[46]
+	mi := &file_optout_v1_optout_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3436,7 +3688,7 @@ func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{46}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *VerifyAuditResponse) GetOk() bool {
@@ -3496,7 +3748,7 @@ type GetSettingsRequest struct {
 
 func (x *GetSettingsRequest) Reset() {
 	*x = GetSettingsRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[47]
+	mi := &file_optout_v1_optout_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3508,7 +3760,7 @@ func (x *GetSettingsRequest) String() string {
 func (*GetSettingsRequest) ProtoMessage() {}
 
 func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[47]
+	mi := &file_optout_v1_optout_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3521,7 +3773,7 @@ func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{47}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{51}
 }
 
 type Settings struct {
@@ -3541,7 +3793,7 @@ type Settings struct {
 
 func (x *Settings) Reset() {
 	*x = Settings{}
-	mi := &file_optout_v1_optout_proto_msgTypes[48]
+	mi := &file_optout_v1_optout_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3553,7 +3805,7 @@ func (x *Settings) String() string {
 func (*Settings) ProtoMessage() {}
 
 func (x *Settings) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[48]
+	mi := &file_optout_v1_optout_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3566,7 +3818,7 @@ func (x *Settings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Settings.ProtoReflect.Descriptor instead.
 func (*Settings) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{48}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Settings) GetMinSchemaVersion() uint32 {
@@ -3620,7 +3872,7 @@ type GetSettingsResponse struct {
 
 func (x *GetSettingsResponse) Reset() {
 	*x = GetSettingsResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[49]
+	mi := &file_optout_v1_optout_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3632,7 +3884,7 @@ func (x *GetSettingsResponse) String() string {
 func (*GetSettingsResponse) ProtoMessage() {}
 
 func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[49]
+	mi := &file_optout_v1_optout_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3645,7 +3897,7 @@ func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{49}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GetSettingsResponse) GetSettings() *Settings {
@@ -3664,7 +3916,7 @@ type SetMinSchemaVersionResponse struct {
 
 func (x *SetMinSchemaVersionResponse) Reset() {
 	*x = SetMinSchemaVersionResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[50]
+	mi := &file_optout_v1_optout_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3676,7 +3928,7 @@ func (x *SetMinSchemaVersionResponse) String() string {
 func (*SetMinSchemaVersionResponse) ProtoMessage() {}
 
 func (x *SetMinSchemaVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[50]
+	mi := &file_optout_v1_optout_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3689,7 +3941,7 @@ func (x *SetMinSchemaVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMinSchemaVersionResponse.ProtoReflect.Descriptor instead.
 func (*SetMinSchemaVersionResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{50}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SetMinSchemaVersionResponse) GetSettings() *Settings {
@@ -3708,7 +3960,7 @@ type SetAuditRetentionResponse struct {
 
 func (x *SetAuditRetentionResponse) Reset() {
 	*x = SetAuditRetentionResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[51]
+	mi := &file_optout_v1_optout_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3720,7 +3972,7 @@ func (x *SetAuditRetentionResponse) String() string {
 func (*SetAuditRetentionResponse) ProtoMessage() {}
 
 func (x *SetAuditRetentionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[51]
+	mi := &file_optout_v1_optout_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3733,7 +3985,7 @@ func (x *SetAuditRetentionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAuditRetentionResponse.ProtoReflect.Descriptor instead.
 func (*SetAuditRetentionResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{51}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SetAuditRetentionResponse) GetSettings() *Settings {
@@ -3751,7 +4003,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[52]
+	mi := &file_optout_v1_optout_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3763,7 +4015,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[52]
+	mi := &file_optout_v1_optout_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3776,7 +4028,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{52}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{56}
 }
 
 type SnapshotResponse struct {
@@ -3788,7 +4040,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[53]
+	mi := &file_optout_v1_optout_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3800,7 +4052,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[53]
+	mi := &file_optout_v1_optout_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3813,7 +4065,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{53}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SnapshotResponse) GetData() []byte {
@@ -3836,7 +4088,7 @@ type Principal struct {
 
 func (x *Principal) Reset() {
 	*x = Principal{}
-	mi := &file_optout_v1_optout_proto_msgTypes[54]
+	mi := &file_optout_v1_optout_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3848,7 +4100,7 @@ func (x *Principal) String() string {
 func (*Principal) ProtoMessage() {}
 
 func (x *Principal) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[54]
+	mi := &file_optout_v1_optout_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3861,7 +4113,7 @@ func (x *Principal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Principal.ProtoReflect.Descriptor instead.
 func (*Principal) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{54}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Principal) GetName() string {
@@ -3903,7 +4155,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[55]
+	mi := &file_optout_v1_optout_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3915,7 +4167,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[55]
+	mi := &file_optout_v1_optout_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3928,7 +4180,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{55}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -3956,7 +4208,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[56]
+	mi := &file_optout_v1_optout_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3968,7 +4220,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[56]
+	mi := &file_optout_v1_optout_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3981,7 +4233,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{56}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CreateTokenResponse) GetPrincipal() *Principal {
@@ -4009,7 +4261,7 @@ type GrantCertificateRequest struct {
 
 func (x *GrantCertificateRequest) Reset() {
 	*x = GrantCertificateRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[57]
+	mi := &file_optout_v1_optout_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4021,7 +4273,7 @@ func (x *GrantCertificateRequest) String() string {
 func (*GrantCertificateRequest) ProtoMessage() {}
 
 func (x *GrantCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[57]
+	mi := &file_optout_v1_optout_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4034,7 +4286,7 @@ func (x *GrantCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GrantCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{57}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *GrantCertificateRequest) GetCommonName() string {
@@ -4060,7 +4312,7 @@ type GrantCertificateResponse struct {
 
 func (x *GrantCertificateResponse) Reset() {
 	*x = GrantCertificateResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[58]
+	mi := &file_optout_v1_optout_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4072,7 +4324,7 @@ func (x *GrantCertificateResponse) String() string {
 func (*GrantCertificateResponse) ProtoMessage() {}
 
 func (x *GrantCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[58]
+	mi := &file_optout_v1_optout_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4085,7 +4337,7 @@ func (x *GrantCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GrantCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{58}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GrantCertificateResponse) GetPrincipal() *Principal {
@@ -4104,7 +4356,7 @@ type RevokePrincipalRequest struct {
 
 func (x *RevokePrincipalRequest) Reset() {
 	*x = RevokePrincipalRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[59]
+	mi := &file_optout_v1_optout_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4116,7 +4368,7 @@ func (x *RevokePrincipalRequest) String() string {
 func (*RevokePrincipalRequest) ProtoMessage() {}
 
 func (x *RevokePrincipalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[59]
+	mi := &file_optout_v1_optout_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4129,7 +4381,7 @@ func (x *RevokePrincipalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePrincipalRequest.ProtoReflect.Descriptor instead.
 func (*RevokePrincipalRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{59}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *RevokePrincipalRequest) GetName() string {
@@ -4147,7 +4399,7 @@ type RevokePrincipalResponse struct {
 
 func (x *RevokePrincipalResponse) Reset() {
 	*x = RevokePrincipalResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[60]
+	mi := &file_optout_v1_optout_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4159,7 +4411,7 @@ func (x *RevokePrincipalResponse) String() string {
 func (*RevokePrincipalResponse) ProtoMessage() {}
 
 func (x *RevokePrincipalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[60]
+	mi := &file_optout_v1_optout_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4172,7 +4424,7 @@ func (x *RevokePrincipalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokePrincipalResponse.ProtoReflect.Descriptor instead.
 func (*RevokePrincipalResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{60}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{64}
 }
 
 type ListPrincipalsRequest struct {
@@ -4183,7 +4435,7 @@ type ListPrincipalsRequest struct {
 
 func (x *ListPrincipalsRequest) Reset() {
 	*x = ListPrincipalsRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[61]
+	mi := &file_optout_v1_optout_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4195,7 +4447,7 @@ func (x *ListPrincipalsRequest) String() string {
 func (*ListPrincipalsRequest) ProtoMessage() {}
 
 func (x *ListPrincipalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[61]
+	mi := &file_optout_v1_optout_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4208,7 +4460,7 @@ func (x *ListPrincipalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPrincipalsRequest.ProtoReflect.Descriptor instead.
 func (*ListPrincipalsRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{61}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{65}
 }
 
 type ListPrincipalsResponse struct {
@@ -4220,7 +4472,7 @@ type ListPrincipalsResponse struct {
 
 func (x *ListPrincipalsResponse) Reset() {
 	*x = ListPrincipalsResponse{}
-	mi := &file_optout_v1_optout_proto_msgTypes[62]
+	mi := &file_optout_v1_optout_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4232,7 +4484,7 @@ func (x *ListPrincipalsResponse) String() string {
 func (*ListPrincipalsResponse) ProtoMessage() {}
 
 func (x *ListPrincipalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[62]
+	mi := &file_optout_v1_optout_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4245,7 +4497,7 @@ func (x *ListPrincipalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPrincipalsResponse.ProtoReflect.Descriptor instead.
 func (*ListPrincipalsResponse) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{62}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListPrincipalsResponse) GetPrincipals() []*Principal {
@@ -4265,7 +4517,7 @@ type SetMinSchemaVersionRequest struct {
 
 func (x *SetMinSchemaVersionRequest) Reset() {
 	*x = SetMinSchemaVersionRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[63]
+	mi := &file_optout_v1_optout_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4277,7 +4529,7 @@ func (x *SetMinSchemaVersionRequest) String() string {
 func (*SetMinSchemaVersionRequest) ProtoMessage() {}
 
 func (x *SetMinSchemaVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[63]
+	mi := &file_optout_v1_optout_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4290,7 +4542,7 @@ func (x *SetMinSchemaVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMinSchemaVersionRequest.ProtoReflect.Descriptor instead.
 func (*SetMinSchemaVersionRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{63}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SetMinSchemaVersionRequest) GetMinSchemaVersion() uint32 {
@@ -4310,7 +4562,7 @@ type SetAuditRetentionRequest struct {
 
 func (x *SetAuditRetentionRequest) Reset() {
 	*x = SetAuditRetentionRequest{}
-	mi := &file_optout_v1_optout_proto_msgTypes[64]
+	mi := &file_optout_v1_optout_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4322,7 +4574,7 @@ func (x *SetAuditRetentionRequest) String() string {
 func (*SetAuditRetentionRequest) ProtoMessage() {}
 
 func (x *SetAuditRetentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[64]
+	mi := &file_optout_v1_optout_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4335,7 +4587,7 @@ func (x *SetAuditRetentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAuditRetentionRequest.ProtoReflect.Descriptor instead.
 func (*SetAuditRetentionRequest) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{64}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SetAuditRetentionRequest) GetRetention() *durationpb.Duration {
@@ -4356,7 +4608,7 @@ type VersionMismatch struct {
 
 func (x *VersionMismatch) Reset() {
 	*x = VersionMismatch{}
-	mi := &file_optout_v1_optout_proto_msgTypes[65]
+	mi := &file_optout_v1_optout_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4368,7 +4620,7 @@ func (x *VersionMismatch) String() string {
 func (*VersionMismatch) ProtoMessage() {}
 
 func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[65]
+	mi := &file_optout_v1_optout_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4381,7 +4633,7 @@ func (x *VersionMismatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionMismatch.ProtoReflect.Descriptor instead.
 func (*VersionMismatch) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{65}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *VersionMismatch) GetCurrentVersion() uint64 {
@@ -4401,7 +4653,7 @@ type WriteOutcome struct {
 
 func (x *WriteOutcome) Reset() {
 	*x = WriteOutcome{}
-	mi := &file_optout_v1_optout_proto_msgTypes[66]
+	mi := &file_optout_v1_optout_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4413,7 +4665,7 @@ func (x *WriteOutcome) String() string {
 func (*WriteOutcome) ProtoMessage() {}
 
 func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_optout_v1_optout_proto_msgTypes[66]
+	mi := &file_optout_v1_optout_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4426,7 +4678,7 @@ func (x *WriteOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteOutcome.ProtoReflect.Descriptor instead.
 func (*WriteOutcome) Descriptor() ([]byte, []int) {
-	return file_optout_v1_optout_proto_rawDescGZIP(), []int{66}
+	return file_optout_v1_optout_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *WriteOutcome) GetOutcome() Outcome {
@@ -4645,7 +4897,26 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x03(\v2\x15.optout.v1.AuditEntryR\aentries\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
 	"\n" +
-	"read_index\x18\x03 \x01(\x04R\treadIndex\"c\n" +
+	"read_index\x18\x03 \x01(\x04R\treadIndex\"j\n" +
+	"\x12ListRecordsRequest\x12\x18\n" +
+	"\apurpose\x18\x01 \x01(\tR\apurpose\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x89\x01\n" +
+	"\x13ListRecordsResponse\x12+\n" +
+	"\arecords\x18\x01 \x03(\v2\x11.optout.v1.RecordR\arecords\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"read_index\x18\x03 \x01(\x04R\treadIndex\"V\n" +
+	"\x12ListChangesRequest\x12#\n" +
+	"\rafter_version\x18\x01 \x01(\x04R\fafterVersion\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\"\xc0\x01\n" +
+	"\x13ListChangesResponse\x12/\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.optout.v1.AuditEntryR\aentries\x12,\n" +
+	"\x12next_after_version\x18\x02 \x01(\x04R\x10nextAfterVersion\x12\x1d\n" +
+	"\n" +
+	"read_index\x18\x03 \x01(\x04R\treadIndex\x12+\n" +
+	"\x11compacted_through\x18\x04 \x01(\x04R\x10compactedThrough\"c\n" +
 	"\x0eStateAtRequest\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x01 \x01(\tR\tsubjectId\x12\x18\n" +
@@ -4776,11 +5047,13 @@ const file_optout_v1_optout_proto_rawDesc = "" +
 	"\rDefinePurpose\x12\x1f.optout.v1.DefinePurposeRequest\x1a .optout.v1.DefinePurposeResponse\x12T\n" +
 	"\fListPurposes\x12\x1e.optout.v1.ListPurposesRequest\x1a\x1f.optout.v1.ListPurposesResponse\"\x03\x90\x02\x01\x12N\n" +
 	"\n" +
-	"GetPurpose\x12\x1c.optout.v1.GetPurposeRequest\x1a\x1d.optout.v1.GetPurposeResponse\"\x03\x90\x02\x012\xef\x01\n" +
+	"GetPurpose\x12\x1c.optout.v1.GetPurposeRequest\x1a\x1d.optout.v1.GetPurposeResponse\"\x03\x90\x02\x012\x95\x03\n" +
 	"\fAuditService\x12E\n" +
 	"\aHistory\x12\x19.optout.v1.HistoryRequest\x1a\x1a.optout.v1.HistoryResponse\"\x03\x90\x02\x01\x12E\n" +
 	"\aStateAt\x12\x19.optout.v1.StateAtRequest\x1a\x1a.optout.v1.StateAtResponse\"\x03\x90\x02\x01\x12Q\n" +
-	"\vVerifyAudit\x12\x1d.optout.v1.VerifyAuditRequest\x1a\x1e.optout.v1.VerifyAuditResponse\"\x03\x90\x02\x012\xcf\x05\n" +
+	"\vVerifyAudit\x12\x1d.optout.v1.VerifyAuditRequest\x1a\x1e.optout.v1.VerifyAuditResponse\"\x03\x90\x02\x01\x12Q\n" +
+	"\vListRecords\x12\x1d.optout.v1.ListRecordsRequest\x1a\x1e.optout.v1.ListRecordsResponse\"\x03\x90\x02\x01\x12Q\n" +
+	"\vListChanges\x12\x1d.optout.v1.ListChangesRequest\x1a\x1e.optout.v1.ListChangesResponse\"\x03\x90\x02\x012\xcf\x05\n" +
 	"\fAdminService\x12Q\n" +
 	"\vGetSettings\x12\x1d.optout.v1.GetSettingsRequest\x1a\x1e.optout.v1.GetSettingsResponse\"\x03\x90\x02\x01\x12d\n" +
 	"\x13SetMinSchemaVersion\x12%.optout.v1.SetMinSchemaVersionRequest\x1a&.optout.v1.SetMinSchemaVersionResponse\x12^\n" +
@@ -4811,7 +5084,7 @@ func file_optout_v1_optout_proto_rawDescGZIP() []byte {
 }
 
 var file_optout_v1_optout_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 67)
+var file_optout_v1_optout_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_optout_v1_optout_proto_goTypes = []any{
 	(State)(0),                          // 0: optout.v1.State
 	(Decision)(0),                       // 1: optout.v1.Decision
@@ -4864,36 +5137,40 @@ var file_optout_v1_optout_proto_goTypes = []any{
 	(*AuditEntry)(nil),                  // 48: optout.v1.AuditEntry
 	(*HistoryRequest)(nil),              // 49: optout.v1.HistoryRequest
 	(*HistoryResponse)(nil),             // 50: optout.v1.HistoryResponse
-	(*StateAtRequest)(nil),              // 51: optout.v1.StateAtRequest
-	(*StateAtResponse)(nil),             // 52: optout.v1.StateAtResponse
-	(*VerifyAuditRequest)(nil),          // 53: optout.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),         // 54: optout.v1.VerifyAuditResponse
-	(*GetSettingsRequest)(nil),          // 55: optout.v1.GetSettingsRequest
-	(*Settings)(nil),                    // 56: optout.v1.Settings
-	(*GetSettingsResponse)(nil),         // 57: optout.v1.GetSettingsResponse
-	(*SetMinSchemaVersionResponse)(nil), // 58: optout.v1.SetMinSchemaVersionResponse
-	(*SetAuditRetentionResponse)(nil),   // 59: optout.v1.SetAuditRetentionResponse
-	(*SnapshotRequest)(nil),             // 60: optout.v1.SnapshotRequest
-	(*SnapshotResponse)(nil),            // 61: optout.v1.SnapshotResponse
-	(*Principal)(nil),                   // 62: optout.v1.Principal
-	(*CreateTokenRequest)(nil),          // 63: optout.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),         // 64: optout.v1.CreateTokenResponse
-	(*GrantCertificateRequest)(nil),     // 65: optout.v1.GrantCertificateRequest
-	(*GrantCertificateResponse)(nil),    // 66: optout.v1.GrantCertificateResponse
-	(*RevokePrincipalRequest)(nil),      // 67: optout.v1.RevokePrincipalRequest
-	(*RevokePrincipalResponse)(nil),     // 68: optout.v1.RevokePrincipalResponse
-	(*ListPrincipalsRequest)(nil),       // 69: optout.v1.ListPrincipalsRequest
-	(*ListPrincipalsResponse)(nil),      // 70: optout.v1.ListPrincipalsResponse
-	(*SetMinSchemaVersionRequest)(nil),  // 71: optout.v1.SetMinSchemaVersionRequest
-	(*SetAuditRetentionRequest)(nil),    // 72: optout.v1.SetAuditRetentionRequest
-	(*VersionMismatch)(nil),             // 73: optout.v1.VersionMismatch
-	(*WriteOutcome)(nil),                // 74: optout.v1.WriteOutcome
-	(*timestamppb.Timestamp)(nil),       // 75: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 76: google.protobuf.Duration
+	(*ListRecordsRequest)(nil),          // 51: optout.v1.ListRecordsRequest
+	(*ListRecordsResponse)(nil),         // 52: optout.v1.ListRecordsResponse
+	(*ListChangesRequest)(nil),          // 53: optout.v1.ListChangesRequest
+	(*ListChangesResponse)(nil),         // 54: optout.v1.ListChangesResponse
+	(*StateAtRequest)(nil),              // 55: optout.v1.StateAtRequest
+	(*StateAtResponse)(nil),             // 56: optout.v1.StateAtResponse
+	(*VerifyAuditRequest)(nil),          // 57: optout.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),         // 58: optout.v1.VerifyAuditResponse
+	(*GetSettingsRequest)(nil),          // 59: optout.v1.GetSettingsRequest
+	(*Settings)(nil),                    // 60: optout.v1.Settings
+	(*GetSettingsResponse)(nil),         // 61: optout.v1.GetSettingsResponse
+	(*SetMinSchemaVersionResponse)(nil), // 62: optout.v1.SetMinSchemaVersionResponse
+	(*SetAuditRetentionResponse)(nil),   // 63: optout.v1.SetAuditRetentionResponse
+	(*SnapshotRequest)(nil),             // 64: optout.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),            // 65: optout.v1.SnapshotResponse
+	(*Principal)(nil),                   // 66: optout.v1.Principal
+	(*CreateTokenRequest)(nil),          // 67: optout.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),         // 68: optout.v1.CreateTokenResponse
+	(*GrantCertificateRequest)(nil),     // 69: optout.v1.GrantCertificateRequest
+	(*GrantCertificateResponse)(nil),    // 70: optout.v1.GrantCertificateResponse
+	(*RevokePrincipalRequest)(nil),      // 71: optout.v1.RevokePrincipalRequest
+	(*RevokePrincipalResponse)(nil),     // 72: optout.v1.RevokePrincipalResponse
+	(*ListPrincipalsRequest)(nil),       // 73: optout.v1.ListPrincipalsRequest
+	(*ListPrincipalsResponse)(nil),      // 74: optout.v1.ListPrincipalsResponse
+	(*SetMinSchemaVersionRequest)(nil),  // 75: optout.v1.SetMinSchemaVersionRequest
+	(*SetAuditRetentionRequest)(nil),    // 76: optout.v1.SetAuditRetentionRequest
+	(*VersionMismatch)(nil),             // 77: optout.v1.VersionMismatch
+	(*WriteOutcome)(nil),                // 78: optout.v1.WriteOutcome
+	(*timestamppb.Timestamp)(nil),       // 79: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 80: google.protobuf.Duration
 }
 var file_optout_v1_optout_proto_depIdxs = []int32{
 	0,  // 0: optout.v1.Record.state:type_name -> optout.v1.State
-	75, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
+	79, // 1: optout.v1.Record.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: optout.v1.SetRequest.state:type_name -> optout.v1.State
 	8,  // 3: optout.v1.SetResponse.record:type_name -> optout.v1.Record
 	9,  // 4: optout.v1.SetBatchRequest.sets:type_name -> optout.v1.SetRequest
@@ -4912,95 +5189,101 @@ var file_optout_v1_optout_proto_depIdxs = []int32{
 	37, // 17: optout.v1.WatchResponse.changes:type_name -> optout.v1.ChangeGroup
 	48, // 18: optout.v1.ChangeGroup.entries:type_name -> optout.v1.AuditEntry
 	3,  // 19: optout.v1.Purpose.default_decision:type_name -> optout.v1.Default
-	75, // 20: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
+	79, // 20: optout.v1.Purpose.updated_at:type_name -> google.protobuf.Timestamp
 	41, // 21: optout.v1.DefinePurposeRequest.purpose:type_name -> optout.v1.Purpose
 	41, // 22: optout.v1.DefinePurposeResponse.purpose:type_name -> optout.v1.Purpose
 	41, // 23: optout.v1.ListPurposesResponse.purposes:type_name -> optout.v1.Purpose
 	41, // 24: optout.v1.GetPurposeResponse.purpose:type_name -> optout.v1.Purpose
-	75, // 25: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
+	79, // 25: optout.v1.AuditEntry.time:type_name -> google.protobuf.Timestamp
 	4,  // 26: optout.v1.AuditEntry.kind:type_name -> optout.v1.AuditKind
 	0,  // 27: optout.v1.AuditEntry.old_state:type_name -> optout.v1.State
 	0,  // 28: optout.v1.AuditEntry.new_state:type_name -> optout.v1.State
 	48, // 29: optout.v1.HistoryResponse.entries:type_name -> optout.v1.AuditEntry
-	1,  // 30: optout.v1.StateAtResponse.decision:type_name -> optout.v1.Decision
-	0,  // 31: optout.v1.StateAtResponse.state:type_name -> optout.v1.State
-	2,  // 32: optout.v1.StateAtResponse.basis:type_name -> optout.v1.Basis
-	76, // 33: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
-	76, // 34: optout.v1.Settings.max_override:type_name -> google.protobuf.Duration
-	56, // 35: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
-	56, // 36: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
-	56, // 37: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
-	6,  // 38: optout.v1.Principal.kind:type_name -> optout.v1.PrincipalKind
-	5,  // 39: optout.v1.Principal.role:type_name -> optout.v1.Role
-	75, // 40: optout.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 41: optout.v1.CreateTokenRequest.role:type_name -> optout.v1.Role
-	62, // 42: optout.v1.CreateTokenResponse.principal:type_name -> optout.v1.Principal
-	5,  // 43: optout.v1.GrantCertificateRequest.role:type_name -> optout.v1.Role
-	62, // 44: optout.v1.GrantCertificateResponse.principal:type_name -> optout.v1.Principal
-	62, // 45: optout.v1.ListPrincipalsResponse.principals:type_name -> optout.v1.Principal
-	76, // 46: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
-	7,  // 47: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
-	9,  // 48: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
-	11, // 49: optout.v1.OptOutService.SetBatch:input_type -> optout.v1.SetBatchRequest
-	14, // 50: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
-	16, // 51: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
-	20, // 52: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
-	35, // 53: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
-	39, // 54: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
-	18, // 55: optout.v1.OptOutService.ReadIndex:input_type -> optout.v1.ReadIndexRequest
-	42, // 56: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
-	44, // 57: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
-	46, // 58: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
-	49, // 59: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
-	51, // 60: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
-	53, // 61: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
-	55, // 62: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
-	71, // 63: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
-	72, // 64: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
-	60, // 65: optout.v1.AdminService.Snapshot:input_type -> optout.v1.SnapshotRequest
-	63, // 66: optout.v1.AdminService.CreateToken:input_type -> optout.v1.CreateTokenRequest
-	65, // 67: optout.v1.AdminService.GrantCertificate:input_type -> optout.v1.GrantCertificateRequest
-	67, // 68: optout.v1.AdminService.RevokePrincipal:input_type -> optout.v1.RevokePrincipalRequest
-	69, // 69: optout.v1.AdminService.ListPrincipals:input_type -> optout.v1.ListPrincipalsRequest
-	22, // 70: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
-	32, // 71: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
-	24, // 72: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
-	26, // 73: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
-	28, // 74: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
-	30, // 75: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
-	10, // 76: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
-	12, // 77: optout.v1.OptOutService.SetBatch:output_type -> optout.v1.SetBatchResponse
-	15, // 78: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
-	17, // 79: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
-	21, // 80: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
-	36, // 81: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
-	40, // 82: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
-	19, // 83: optout.v1.OptOutService.ReadIndex:output_type -> optout.v1.ReadIndexResponse
-	43, // 84: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
-	45, // 85: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
-	47, // 86: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
-	50, // 87: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
-	52, // 88: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
-	54, // 89: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
-	57, // 90: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
-	58, // 91: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
-	59, // 92: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
-	61, // 93: optout.v1.AdminService.Snapshot:output_type -> optout.v1.SnapshotResponse
-	64, // 94: optout.v1.AdminService.CreateToken:output_type -> optout.v1.CreateTokenResponse
-	66, // 95: optout.v1.AdminService.GrantCertificate:output_type -> optout.v1.GrantCertificateResponse
-	68, // 96: optout.v1.AdminService.RevokePrincipal:output_type -> optout.v1.RevokePrincipalResponse
-	70, // 97: optout.v1.AdminService.ListPrincipals:output_type -> optout.v1.ListPrincipalsResponse
-	23, // 98: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
-	33, // 99: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
-	25, // 100: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
-	27, // 101: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
-	29, // 102: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
-	31, // 103: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
-	76, // [76:104] is the sub-list for method output_type
-	48, // [48:76] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	8,  // 30: optout.v1.ListRecordsResponse.records:type_name -> optout.v1.Record
+	48, // 31: optout.v1.ListChangesResponse.entries:type_name -> optout.v1.AuditEntry
+	1,  // 32: optout.v1.StateAtResponse.decision:type_name -> optout.v1.Decision
+	0,  // 33: optout.v1.StateAtResponse.state:type_name -> optout.v1.State
+	2,  // 34: optout.v1.StateAtResponse.basis:type_name -> optout.v1.Basis
+	80, // 35: optout.v1.Settings.audit_retention:type_name -> google.protobuf.Duration
+	80, // 36: optout.v1.Settings.max_override:type_name -> google.protobuf.Duration
+	60, // 37: optout.v1.GetSettingsResponse.settings:type_name -> optout.v1.Settings
+	60, // 38: optout.v1.SetMinSchemaVersionResponse.settings:type_name -> optout.v1.Settings
+	60, // 39: optout.v1.SetAuditRetentionResponse.settings:type_name -> optout.v1.Settings
+	6,  // 40: optout.v1.Principal.kind:type_name -> optout.v1.PrincipalKind
+	5,  // 41: optout.v1.Principal.role:type_name -> optout.v1.Role
+	79, // 42: optout.v1.Principal.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 43: optout.v1.CreateTokenRequest.role:type_name -> optout.v1.Role
+	66, // 44: optout.v1.CreateTokenResponse.principal:type_name -> optout.v1.Principal
+	5,  // 45: optout.v1.GrantCertificateRequest.role:type_name -> optout.v1.Role
+	66, // 46: optout.v1.GrantCertificateResponse.principal:type_name -> optout.v1.Principal
+	66, // 47: optout.v1.ListPrincipalsResponse.principals:type_name -> optout.v1.Principal
+	80, // 48: optout.v1.SetAuditRetentionRequest.retention:type_name -> google.protobuf.Duration
+	7,  // 49: optout.v1.WriteOutcome.outcome:type_name -> optout.v1.Outcome
+	9,  // 50: optout.v1.OptOutService.Set:input_type -> optout.v1.SetRequest
+	11, // 51: optout.v1.OptOutService.SetBatch:input_type -> optout.v1.SetBatchRequest
+	14, // 52: optout.v1.OptOutService.Check:input_type -> optout.v1.CheckRequest
+	16, // 53: optout.v1.OptOutService.CheckBatch:input_type -> optout.v1.CheckBatchRequest
+	20, // 54: optout.v1.OptOutService.Get:input_type -> optout.v1.GetRequest
+	35, // 55: optout.v1.OptOutService.Watch:input_type -> optout.v1.WatchRequest
+	39, // 56: optout.v1.OptOutService.EraseSubject:input_type -> optout.v1.EraseSubjectRequest
+	18, // 57: optout.v1.OptOutService.ReadIndex:input_type -> optout.v1.ReadIndexRequest
+	42, // 58: optout.v1.CatalogService.DefinePurpose:input_type -> optout.v1.DefinePurposeRequest
+	44, // 59: optout.v1.CatalogService.ListPurposes:input_type -> optout.v1.ListPurposesRequest
+	46, // 60: optout.v1.CatalogService.GetPurpose:input_type -> optout.v1.GetPurposeRequest
+	49, // 61: optout.v1.AuditService.History:input_type -> optout.v1.HistoryRequest
+	55, // 62: optout.v1.AuditService.StateAt:input_type -> optout.v1.StateAtRequest
+	57, // 63: optout.v1.AuditService.VerifyAudit:input_type -> optout.v1.VerifyAuditRequest
+	51, // 64: optout.v1.AuditService.ListRecords:input_type -> optout.v1.ListRecordsRequest
+	53, // 65: optout.v1.AuditService.ListChanges:input_type -> optout.v1.ListChangesRequest
+	59, // 66: optout.v1.AdminService.GetSettings:input_type -> optout.v1.GetSettingsRequest
+	75, // 67: optout.v1.AdminService.SetMinSchemaVersion:input_type -> optout.v1.SetMinSchemaVersionRequest
+	76, // 68: optout.v1.AdminService.SetAuditRetention:input_type -> optout.v1.SetAuditRetentionRequest
+	64, // 69: optout.v1.AdminService.Snapshot:input_type -> optout.v1.SnapshotRequest
+	67, // 70: optout.v1.AdminService.CreateToken:input_type -> optout.v1.CreateTokenRequest
+	69, // 71: optout.v1.AdminService.GrantCertificate:input_type -> optout.v1.GrantCertificateRequest
+	71, // 72: optout.v1.AdminService.RevokePrincipal:input_type -> optout.v1.RevokePrincipalRequest
+	73, // 73: optout.v1.AdminService.ListPrincipals:input_type -> optout.v1.ListPrincipalsRequest
+	22, // 74: optout.v1.ClusterService.Status:input_type -> optout.v1.StatusRequest
+	32, // 75: optout.v1.ClusterService.StateDigest:input_type -> optout.v1.StateDigestRequest
+	24, // 76: optout.v1.ClusterService.AddMember:input_type -> optout.v1.AddMemberRequest
+	26, // 77: optout.v1.ClusterService.PromoteMember:input_type -> optout.v1.PromoteMemberRequest
+	28, // 78: optout.v1.ClusterService.RemoveMember:input_type -> optout.v1.RemoveMemberRequest
+	30, // 79: optout.v1.ClusterService.TransferLeadership:input_type -> optout.v1.TransferLeadershipRequest
+	10, // 80: optout.v1.OptOutService.Set:output_type -> optout.v1.SetResponse
+	12, // 81: optout.v1.OptOutService.SetBatch:output_type -> optout.v1.SetBatchResponse
+	15, // 82: optout.v1.OptOutService.Check:output_type -> optout.v1.CheckResponse
+	17, // 83: optout.v1.OptOutService.CheckBatch:output_type -> optout.v1.CheckBatchResponse
+	21, // 84: optout.v1.OptOutService.Get:output_type -> optout.v1.GetResponse
+	36, // 85: optout.v1.OptOutService.Watch:output_type -> optout.v1.WatchResponse
+	40, // 86: optout.v1.OptOutService.EraseSubject:output_type -> optout.v1.EraseSubjectResponse
+	19, // 87: optout.v1.OptOutService.ReadIndex:output_type -> optout.v1.ReadIndexResponse
+	43, // 88: optout.v1.CatalogService.DefinePurpose:output_type -> optout.v1.DefinePurposeResponse
+	45, // 89: optout.v1.CatalogService.ListPurposes:output_type -> optout.v1.ListPurposesResponse
+	47, // 90: optout.v1.CatalogService.GetPurpose:output_type -> optout.v1.GetPurposeResponse
+	50, // 91: optout.v1.AuditService.History:output_type -> optout.v1.HistoryResponse
+	56, // 92: optout.v1.AuditService.StateAt:output_type -> optout.v1.StateAtResponse
+	58, // 93: optout.v1.AuditService.VerifyAudit:output_type -> optout.v1.VerifyAuditResponse
+	52, // 94: optout.v1.AuditService.ListRecords:output_type -> optout.v1.ListRecordsResponse
+	54, // 95: optout.v1.AuditService.ListChanges:output_type -> optout.v1.ListChangesResponse
+	61, // 96: optout.v1.AdminService.GetSettings:output_type -> optout.v1.GetSettingsResponse
+	62, // 97: optout.v1.AdminService.SetMinSchemaVersion:output_type -> optout.v1.SetMinSchemaVersionResponse
+	63, // 98: optout.v1.AdminService.SetAuditRetention:output_type -> optout.v1.SetAuditRetentionResponse
+	65, // 99: optout.v1.AdminService.Snapshot:output_type -> optout.v1.SnapshotResponse
+	68, // 100: optout.v1.AdminService.CreateToken:output_type -> optout.v1.CreateTokenResponse
+	70, // 101: optout.v1.AdminService.GrantCertificate:output_type -> optout.v1.GrantCertificateResponse
+	72, // 102: optout.v1.AdminService.RevokePrincipal:output_type -> optout.v1.RevokePrincipalResponse
+	74, // 103: optout.v1.AdminService.ListPrincipals:output_type -> optout.v1.ListPrincipalsResponse
+	23, // 104: optout.v1.ClusterService.Status:output_type -> optout.v1.StatusResponse
+	33, // 105: optout.v1.ClusterService.StateDigest:output_type -> optout.v1.StateDigestResponse
+	25, // 106: optout.v1.ClusterService.AddMember:output_type -> optout.v1.AddMemberResponse
+	27, // 107: optout.v1.ClusterService.PromoteMember:output_type -> optout.v1.PromoteMemberResponse
+	29, // 108: optout.v1.ClusterService.RemoveMember:output_type -> optout.v1.RemoveMemberResponse
+	31, // 109: optout.v1.ClusterService.TransferLeadership:output_type -> optout.v1.TransferLeadershipResponse
+	80, // [80:110] is the sub-list for method output_type
+	50, // [50:80] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_optout_v1_optout_proto_init() }
@@ -5021,7 +5304,7 @@ func file_optout_v1_optout_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_optout_v1_optout_proto_rawDesc), len(file_optout_v1_optout_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   67,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   5,
 		},

@@ -75,6 +75,12 @@ const (
 	// AuditServiceVerifyAuditProcedure is the fully-qualified name of the AuditService's VerifyAudit
 	// RPC.
 	AuditServiceVerifyAuditProcedure = "/optout.v1.AuditService/VerifyAudit"
+	// AuditServiceListRecordsProcedure is the fully-qualified name of the AuditService's ListRecords
+	// RPC.
+	AuditServiceListRecordsProcedure = "/optout.v1.AuditService/ListRecords"
+	// AuditServiceListChangesProcedure is the fully-qualified name of the AuditService's ListChanges
+	// RPC.
+	AuditServiceListChangesProcedure = "/optout.v1.AuditService/ListChanges"
 	// AdminServiceGetSettingsProcedure is the fully-qualified name of the AdminService's GetSettings
 	// RPC.
 	AdminServiceGetSettingsProcedure = "/optout.v1.AdminService/GetSettings"
@@ -554,6 +560,13 @@ type AuditServiceClient interface {
 	StateAt(context.Context, *connect.Request[v1.StateAtRequest]) (*connect.Response[v1.StateAtResponse], error)
 	// VerifyAudit walks the hash chain and reports the first break.
 	VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error)
+	// ListRecords returns every current record, a page at a time, in the
+	// store's key order (for exports; each page is read linearizably on its
+	// own, so the pages together are not one point in time).
+	ListRecords(context.Context, *connect.Request[v1.ListRecordsRequest]) (*connect.Response[v1.ListRecordsResponse], error)
+	// ListChanges returns the whole history, oldest first, a page at a time
+	// (a page never ends inside a version).
+	ListChanges(context.Context, *connect.Request[v1.ListChangesRequest]) (*connect.Response[v1.ListChangesResponse], error)
 }
 
 // NewAuditServiceClient constructs a client for the optout.v1.AuditService service. By default, it
@@ -588,6 +601,20 @@ func NewAuditServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		listRecords: connect.NewClient[v1.ListRecordsRequest, v1.ListRecordsResponse](
+			httpClient,
+			baseURL+AuditServiceListRecordsProcedure,
+			connect.WithSchema(auditServiceMethods.ByName("ListRecords")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listChanges: connect.NewClient[v1.ListChangesRequest, v1.ListChangesResponse](
+			httpClient,
+			baseURL+AuditServiceListChangesProcedure,
+			connect.WithSchema(auditServiceMethods.ByName("ListChanges")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -596,6 +623,8 @@ type auditServiceClient struct {
 	history     *connect.Client[v1.HistoryRequest, v1.HistoryResponse]
 	stateAt     *connect.Client[v1.StateAtRequest, v1.StateAtResponse]
 	verifyAudit *connect.Client[v1.VerifyAuditRequest, v1.VerifyAuditResponse]
+	listRecords *connect.Client[v1.ListRecordsRequest, v1.ListRecordsResponse]
+	listChanges *connect.Client[v1.ListChangesRequest, v1.ListChangesResponse]
 }
 
 // History calls optout.v1.AuditService.History.
@@ -613,6 +642,16 @@ func (c *auditServiceClient) VerifyAudit(ctx context.Context, req *connect.Reque
 	return c.verifyAudit.CallUnary(ctx, req)
 }
 
+// ListRecords calls optout.v1.AuditService.ListRecords.
+func (c *auditServiceClient) ListRecords(ctx context.Context, req *connect.Request[v1.ListRecordsRequest]) (*connect.Response[v1.ListRecordsResponse], error) {
+	return c.listRecords.CallUnary(ctx, req)
+}
+
+// ListChanges calls optout.v1.AuditService.ListChanges.
+func (c *auditServiceClient) ListChanges(ctx context.Context, req *connect.Request[v1.ListChangesRequest]) (*connect.Response[v1.ListChangesResponse], error) {
+	return c.listChanges.CallUnary(ctx, req)
+}
+
 // AuditServiceHandler is an implementation of the optout.v1.AuditService service.
 type AuditServiceHandler interface {
 	// History returns a subject's changes, newest first, a page at a time.
@@ -622,6 +661,13 @@ type AuditServiceHandler interface {
 	StateAt(context.Context, *connect.Request[v1.StateAtRequest]) (*connect.Response[v1.StateAtResponse], error)
 	// VerifyAudit walks the hash chain and reports the first break.
 	VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error)
+	// ListRecords returns every current record, a page at a time, in the
+	// store's key order (for exports; each page is read linearizably on its
+	// own, so the pages together are not one point in time).
+	ListRecords(context.Context, *connect.Request[v1.ListRecordsRequest]) (*connect.Response[v1.ListRecordsResponse], error)
+	// ListChanges returns the whole history, oldest first, a page at a time
+	// (a page never ends inside a version).
+	ListChanges(context.Context, *connect.Request[v1.ListChangesRequest]) (*connect.Response[v1.ListChangesResponse], error)
 }
 
 // NewAuditServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -652,6 +698,20 @@ func NewAuditServiceHandler(svc AuditServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	auditServiceListRecordsHandler := connect.NewUnaryHandler(
+		AuditServiceListRecordsProcedure,
+		svc.ListRecords,
+		connect.WithSchema(auditServiceMethods.ByName("ListRecords")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	auditServiceListChangesHandler := connect.NewUnaryHandler(
+		AuditServiceListChangesProcedure,
+		svc.ListChanges,
+		connect.WithSchema(auditServiceMethods.ByName("ListChanges")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/optout.v1.AuditService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuditServiceHistoryProcedure:
@@ -660,6 +720,10 @@ func NewAuditServiceHandler(svc AuditServiceHandler, opts ...connect.HandlerOpti
 			auditServiceStateAtHandler.ServeHTTP(w, r)
 		case AuditServiceVerifyAuditProcedure:
 			auditServiceVerifyAuditHandler.ServeHTTP(w, r)
+		case AuditServiceListRecordsProcedure:
+			auditServiceListRecordsHandler.ServeHTTP(w, r)
+		case AuditServiceListChangesProcedure:
+			auditServiceListChangesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -679,6 +743,14 @@ func (UnimplementedAuditServiceHandler) StateAt(context.Context, *connect.Reques
 
 func (UnimplementedAuditServiceHandler) VerifyAudit(context.Context, *connect.Request[v1.VerifyAuditRequest]) (*connect.Response[v1.VerifyAuditResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AuditService.VerifyAudit is not implemented"))
+}
+
+func (UnimplementedAuditServiceHandler) ListRecords(context.Context, *connect.Request[v1.ListRecordsRequest]) (*connect.Response[v1.ListRecordsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AuditService.ListRecords is not implemented"))
+}
+
+func (UnimplementedAuditServiceHandler) ListChanges(context.Context, *connect.Request[v1.ListChangesRequest]) (*connect.Response[v1.ListChangesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("optout.v1.AuditService.ListChanges is not implemented"))
 }
 
 // AdminServiceClient is a client for the optout.v1.AdminService service.
