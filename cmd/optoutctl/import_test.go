@@ -47,3 +47,27 @@ func TestImportRefusesBadFlagsAndFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestExportRefusesBadFlags: each export flag has its limit and message.
+func TestExportRefusesBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"export", "everything"}, `export: "everything" is not records or history`},
+		{[]string{"export", "records", "--format", "xml"}, `--format: "xml" is not jsonl, csv or consent-record`},
+		{[]string{"export", "history", "--format", "consent-record"}, "consent-record is for records"},
+		{[]string{"export", "records", "--page-size", "0"}, "--page-size: 0 is not in 1..1000"},
+		{[]string{"export", "records", "--page-size", "5000"}, "--page-size: 5000 is not in 1..1000"},
+		{[]string{"export", "records", "--after-version", "3"}, "--after-version: for history"},
+		{[]string{"export", "history", "--purpose", "analytics"}, "--purpose: for records"},
+		{[]string{"export", "records", "--controller", "X"}, "--controller: only with --format consent-record"},
+		{[]string{"export", "records", "--format", "consent-record", "--policy-url", strings.Repeat("u", 513)}, "--policy-url: 513 bytes"},
+		{[]string{"export"}, "usage: optoutctl export"},
+	} {
+		code, _, errOut := runMain(t, append([]string{"--endpoints", "127.0.0.1:1"}, tc.args...)...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}

@@ -62,7 +62,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 			m.setCmd(), m.checkCmd(), m.getCmd(), m.statusCmd(),
 			m.eraseCmd(), m.purposeCmd(), m.historyCmd(), m.stateAtCmd(), m.auditCmd(), m.watchCmd(), m.adminCmd(), m.membersCmd(),
 			m.tlsCmd(), m.tokenCmd(), m.certCmd(),
-			m.snapshotCmd(), m.importCmd(),
+			m.snapshotCmd(), m.importCmd(), m.exportCmd(),
 			m.receiptCmd(), m.fenceCmd(), m.overrideCmd(), m.reportCmd(), m.violationsCmd(),
 		},
 		Exec: func(_ context.Context, args []string) error {
