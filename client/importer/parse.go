@@ -239,7 +239,7 @@ func csvFields(raw []byte) ([]string, error) {
 			if errors.Is(pe.Err, csv.ErrQuote) {
 				return nil, errors.New("unterminated quoted field (a field cannot contain a line break)")
 			}
-			return nil, fmt.Errorf("column %d: %v", pe.Column, pe.Err)
+			return nil, fmt.Errorf("column %d: %w", pe.Column, pe.Err)
 		}
 		return nil, err
 	}
@@ -255,7 +255,7 @@ func jsonFields(raw []byte) (map[string]string, error) {
 	var obj map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&obj); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %v", err)
+		return nil, fmt.Errorf("not a JSON object: %w", err)
 	}
 	if dec.More() {
 		return nil, errors.New("more than one JSON value on the line")

@@ -108,7 +108,7 @@ type exportSummary struct {
 }
 
 func (m *Main) runExport(ctx context.Context, o exportOpts) (err error) {
-	w := io.Writer(m.Stdout)
+	w := m.Stdout
 	if o.out != "-" {
 		f, err := os.Create(o.out)
 		if err != nil {
