@@ -161,7 +161,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"set", "u1", "email_marketing", "out", "--expected-version", "x"}, `--expected-version: "x"`},
 		{[]string{"set", "--bogus", "u1", "email_marketing", "out"}, "flag provided but not defined: -bogus"},
 		{[]string{"--timeout", "soon", "status"}, "invalid value"},
-		{[]string{"frobnicate"}, `unknown command "frobnicate": want one of set, check, get, status, erase, purpose, history, state-at, audit, watch, admin, members, tls, token, cert, snapshot, receipt, fence, override, report, violations, help`},
+		{[]string{"frobnicate"}, `unknown command "frobnicate": want one of set, check, get, status, erase, purpose, history, state-at, audit, watch, admin, members, tls, token, cert, snapshot, import, export, receipt, fence, override, report, violations, help`},
 		{[]string{"-o", "xml", "status"}, `--output: "xml" is not one of pretty, json, table`},
 		{[]string{"status", "--output", "yaml"}, `--output: "yaml"`},
 	} {
