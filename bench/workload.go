@@ -141,70 +141,118 @@ func subjects(n int) []string {
 }
 
 // preloadBatch is the keys per batched write of the preload (SetBatch's
-// and the bench etcd's --max-txn-ops limit).
-const preloadBatch = maxBatch
+// and the bench etcd's --max-txn-ops limit); preloadBatchWorkers send
+// them (more would only queue: one batch is already one log entry).
+const (
+	preloadBatch        = maxBatch
+	preloadBatchWorkers = 4
+)
 
-// preload writes every key once with conc workers, in batches of
-// preloadBatch keys where the system has a batched write and one key at a
-// time where it has not (an optoutd-base from before SetBatch), retrying
-// each write until it succeeds (the cluster may still be settling). The
-// time limit grows with the keys: 10M keys take minutes.
+// preload writes every key once: in batches of preloadBatch keys where
+// the system has a batched write, and one key at a time with conc workers
+// where it has not (an optoutd-base from before SetBatch), retrying each
+// write until it succeeds (the cluster may still be settling). The time
+// limit grows with the keys: 10M keys take minutes.
 func preload(ctx context.Context, ops func(int) Ops, keys []string, conc int, opTimeout time.Duration, counter *atomic.Int64) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute+time.Duration(len(keys))*100*time.Microsecond)
 	defer cancel()
 	var next atomic.Int64
-	var single atomic.Bool // no batched write: one key at a time
-	errc := make(chan error, conc)
-	var wg sync.WaitGroup
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			o := ops(w)
-			for {
-				n := int64(preloadBatch)
-				if single.Load() {
-					n = 1
-				}
-				k := next.Add(n) - n
-				if k >= int64(len(keys)) {
-					return
-				}
-				chunk := keys[k:min(k+n, int64(len(keys)))]
-				fallback := false
-				err := retry(ctx, func(c context.Context) error {
-					c, cancel := context.WithTimeout(c, opTimeout)
-					defer cancel()
-					if len(chunk) == 1 {
-						return o.Set(c, chunk[0], uint64(k))
-					}
-					err := o.SetBatch(c, chunk, uint64(k))
-					if errors.Is(err, errNoBatch) {
-						single.Store(true)
-						fallback = true
-						return nil
-					}
-					return err
-				})
-				for i := 0; err == nil && fallback && i < len(chunk); i++ {
-					err = retry(ctx, func(c context.Context) error {
-						c, cancel := context.WithTimeout(c, opTimeout)
-						defer cancel()
-						return o.Set(c, chunk[i], uint64(k)+uint64(i))
-					})
-				}
-				if err != nil {
-					errc <- fmt.Errorf("preload %s..: %w", chunk[0], err)
-					cancel()
-					return
-				}
-				counter.Add(int64(len(chunk)))
+	var noBatch atomic.Bool
+	batched := func(o Ops) error {
+		for !noBatch.Load() {
+			k := next.Add(preloadBatch) - preloadBatch
+			if k >= int64(len(keys)) {
+				return nil
 			}
-		}(w)
+			chunk := keys[k:min(k+preloadBatch, int64(len(keys)))]
+			err := retry(ctx, func(c context.Context) error {
+				c, cancel := context.WithTimeout(c, opTimeout)
+				defer cancel()
+				err := o.SetBatch(c, chunk, uint64(k))
+				if errors.Is(err, errNoBatch) {
+					noBatch.Store(true)
+					return nil
+				}
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("preload %s..: %w", chunk[0], err)
+			}
+			if noBatch.Load() {
+				// Not written: give the chunk back to the single writes.
+				return &unwritten{from: k, to: k + int64(len(chunk))}
+			}
+			counter.Add(int64(len(chunk)))
+		}
+		return nil
+	}
+	errs := workers(min(conc, preloadBatchWorkers), ops, batched)
+	var redo []*unwritten
+	for _, err := range errs {
+		var u *unwritten
+		switch {
+		case errors.As(err, &u):
+			redo = append(redo, u)
+		case err != nil:
+			return err
+		}
+	}
+	if !noBatch.Load() {
+		return nil
+	}
+	// One key at a time: the chunks handed back, then the rest.
+	var todo []string
+	for _, u := range redo {
+		todo = append(todo, keys[u.from:min(u.to, int64(len(keys)))]...)
+	}
+	if rest := next.Load(); rest < int64(len(keys)) {
+		todo = append(todo, keys[rest:]...)
+	}
+	var i atomic.Int64
+	single := func(o Ops) error {
+		for {
+			n := i.Add(1) - 1
+			if n >= int64(len(todo)) {
+				return nil
+			}
+			err := retry(ctx, func(c context.Context) error {
+				c, cancel := context.WithTimeout(c, opTimeout)
+				defer cancel()
+				return o.Set(c, todo[n], uint64(n))
+			})
+			if err != nil {
+				return fmt.Errorf("preload %s: %w", todo[n], err)
+			}
+			counter.Add(1)
+		}
+	}
+	for _, err := range workers(conc, ops, single) {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unwritten is a preload chunk a batch could not write.
+type unwritten struct{ from, to int64 }
+
+func (u *unwritten) Error() string { return fmt.Sprintf("keys %d..%d not written", u.from, u.to) }
+
+// workers runs fn on n workers, each with its own Ops, and returns their
+// errors.
+func workers(n int, ops func(int) Ops, fn func(Ops) error) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = fn(ops(w))
+		}()
 	}
 	wg.Wait()
-	close(errc)
-	return <-errc
+	return errs
 }
 
 // opSpec is what every workload's requests need.
