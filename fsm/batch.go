@@ -13,15 +13,17 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	return f.ApplyBatch([]*raft.Log{l})[0]
 }
 
-// ApplyBatch applies committed entries in one bbolt transaction and records
-// the last index in the same transaction. Entries at or below the stored
-// applied index are skipped: they were applied before a restart, and the log
-// is being replayed from the last snapshot.
+// ApplyBatch applies committed entries, in bbolt transactions of at most
+// maxTxBytes of commands each, and records the last index applied in the
+// same transaction as its effects. Entries at or below the stored applied
+// index are skipped: they were applied before a restart, and the log is
+// being replayed from the last snapshot.
 //
-// Each response is a *fsmv1.Result for a command, or nil for a configuration
-// entry and for a replayed entry. If an entry cannot be decoded or stored,
-// the whole batch is rolled back and the FSM halts (see halt); a restart
-// replays the batch and halts at the same entry again.
+// Each response is a *fsmv1.Result for a command, or nil for a
+// configuration entry and for a replayed entry. If an entry cannot be
+// decoded or stored, its transaction is rolled back (the ones before it
+// stay committed) and the FSM halts (see halt); a restart replays from
+// there and halts at the same entry again.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	if f.Halted() != nil {
@@ -30,7 +32,33 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	for start := 0; start < len(logs); {
+		end, size := start+1, len(logs[start].Data)
+		for end < len(logs) && size+len(logs[end].Data) <= maxTxBytes {
+			size += len(logs[end].Data)
+			end++
+		}
+		if !f.applyTx(logs[start:end], out[start:end]) {
+			clear(out[start:])
+			return out
+		}
+		start = end
+	}
+	return out
+}
 
+// maxTxBytes bounds the commands one bbolt transaction applies. bbolt
+// splits a node only when the transaction commits, so a transaction that
+// inserts very many keys into a small tree (a new node catching up on a
+// long log: 256 entries of 1000-record batches) keeps growing one node, at
+// a cost that grows with the square of its size. 1 MiB is some 10,000
+// records, a few milliseconds of work; a single larger entry gets its own
+// transaction.
+const maxTxBytes = 1 << 20
+
+// applyTx applies logs in one transaction, putting each result in out, and
+// reports whether it committed; on a failure the FSM halts.
+func (f *FSM) applyTx(logs []*raft.Log, out []interface{}) bool {
 	var last, lastTerm uint64
 	stamp := f.lastStamp.Load()
 	failAt := logs[0].Index
@@ -67,13 +95,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	if err != nil {
 		clear(out)
 		f.halt(failAt, err)
-		return out
+		return false
 	}
+	f.commits.Add(1)
 	if last > f.applied.Load() {
 		f.lastStamp.Store(stamp)
 		f.advance(last)
 	}
-	return out
+	return true
 }
 
 func (f *FSM) applyOne(tx *bbolt.Tx, l *raft.Log) (*fsmv1.Result, int64, error) {

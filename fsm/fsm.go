@@ -73,6 +73,7 @@ type FSM struct {
 	// "" when every commit is fsynced.
 	boot     string
 	synced   atomic.Uint64 // deferred fsyncs done
+	commits  atomic.Uint64 // transactions of applied entries committed
 	syncDone sync.WaitGroup
 	// rebuilt: Open removed an untrusted file and started empty.
 	rebuilt bool
@@ -127,6 +128,10 @@ func Open(cfg Config) (*FSM, error) {
 
 // Rebuilt reports whether Open found the file untrusted and started empty.
 func (f *FSM) Rebuilt() bool { return f.rebuilt }
+
+// Commits is the bbolt transactions of applied entries committed so far
+// (ApplyBatch splits a large batch into several; see maxTxBytes).
+func (f *FSM) Commits() uint64 { return f.commits.Load() }
 
 // DeferredSyncs counts the fsyncs done by the deferred-sync loop.
 func (f *FSM) DeferredSyncs() uint64 { return f.synced.Load() }
