@@ -18,6 +18,7 @@ type nodeCollector struct {
 
 	state, term, commit, applied, lastLog, lastSnap, lastContact *prometheus.Desc
 	voters, ready, halted, removed, fsmBytes, raftBytes          *prometheus.Desc
+	fsmCommits, fsmSyncs                                         *prometheus.Desc
 }
 
 func newNodeCollector(n *Node) *nodeCollector {
@@ -39,12 +40,14 @@ func newNodeCollector(n *Node) *nodeCollector {
 		removed:     d("node_removed", "1 when this node was removed from the cluster."),
 		fsmBytes:    d("fsm_db_bytes", "Size of fsm.db."),
 		raftBytes:   d("raft_db_bytes", "Size of raft.db."),
+		fsmCommits:  d("fsm_commits_total", "bbolt transactions of applied entries committed (a large batch of entries is split, 1 MiB of commands each)."),
+		fsmSyncs:    d("fsm_deferred_syncs_total", "fsyncs of fsm.db done every --fsm-sync-interval instead of on each commit."),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.state, c.term, c.commit, c.applied, c.lastLog, c.lastSnap, c.lastContact,
-		c.voters, c.ready, c.halted, c.removed, c.fsmBytes, c.raftBytes} {
+		c.voters, c.ready, c.halted, c.removed, c.fsmBytes, c.raftBytes, c.fsmCommits, c.fsmSyncs} {
 		ch <- d
 	}
 }
@@ -79,6 +82,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	g(c.halted, b2f(n.fsm.Halted() != nil))
 	g(c.removed, b2f(n.removed.Load()))
 	g(c.fsmBytes, float64(n.fsm.DiskSize()))
+	ch <- prometheus.MustNewConstMetric(c.fsmCommits, prometheus.CounterValue, float64(n.fsm.Commits()))
+	ch <- prometheus.MustNewConstMetric(c.fsmSyncs, prometheus.CounterValue, float64(n.fsm.DeferredSyncs()))
 	if st, err := os.Stat(filepath.Join(n.cfg.DataDir, "raft.db")); err == nil {
 		g(c.raftBytes, float64(st.Size()))
 	}

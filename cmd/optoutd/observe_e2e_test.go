@@ -50,6 +50,7 @@ func TestMetricsAndRequestIDs(t *testing.T) {
 		`optoutd_raft_state{state="Leader"} 1`,
 		"optoutd_raft_term ", "optoutd_raft_commit_index ", "optoutd_raft_applied_index ",
 		"optoutd_raft_last_contact_seconds ", "optoutd_node_ready 1", "optoutd_fsm_db_bytes ",
+		"optoutd_fsm_commits_total ", "optoutd_fsm_deferred_syncs_total ",
 		"optoutd_fsm_apply_batch_seconds_bucket", "optoutd_read_index_rounds_total",
 		"optoutd_proposals_total", "optoutd_raft_commitTime", "go_build_info",
 	} {
