@@ -68,13 +68,8 @@ func setBatchProblem(c *fsmv1.SetBatchCommand) string {
 	if n := len(c.Sets); n == 0 || n > maxBatchSets {
 		return fmt.Sprintf("a batch needs 1..%d sets, got %d", maxBatchSets, n)
 	}
-	if c.IdempotencyKey != "" {
-		if c.IdempotencyTtlNanos <= 0 {
-			return fmt.Sprintf("an idempotency key needs a positive window (idempotency_ttl_nanos), got %d", c.IdempotencyTtlNanos)
-		}
-		if p := keyProblem("idempotency_key", expiryKey(0, []byte(c.IdempotencyKey))); p != "" {
-			return p
-		}
+	if p := idempotencyProblem(c.IdempotencyKey, c.IdempotencyTtlNanos); p != "" {
+		return p
 	}
 	seen := make(map[string]int, len(c.Sets))
 	for i, sc := range c.Sets {

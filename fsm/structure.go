@@ -52,14 +52,20 @@ func setProblem(c *fsmv1.SetCommand) string {
 	if p := keyProblem("subject_id and purpose", recordKey(c.SubjectId, c.Purpose)); p != "" {
 		return p
 	}
-	if c.IdempotencyKey == "" {
+	return idempotencyProblem(c.IdempotencyKey, c.IdempotencyTtlNanos)
+}
+
+// idempotencyProblem is the structural check of an idempotency key and its
+// window (a Set's or a SetBatch's); no key is no problem.
+func idempotencyProblem(key string, ttl int64) string {
+	if key == "" {
 		return ""
 	}
-	if c.IdempotencyTtlNanos <= 0 {
-		return fmt.Sprintf("an idempotency key needs a positive window (idempotency_ttl_nanos), got %d", c.IdempotencyTtlNanos)
+	if ttl <= 0 {
+		return fmt.Sprintf("an idempotency key needs a positive window (idempotency_ttl_nanos), got %d", ttl)
 	}
 	// The expiry index prefixes the key with 8 bytes.
-	return keyProblem("idempotency_key", expiryKey(0, []byte(c.IdempotencyKey)))
+	return keyProblem("idempotency_key", expiryKey(0, []byte(key)))
 }
 
 // purposeProblem is the structural check of a definition.
