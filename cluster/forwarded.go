@@ -35,31 +35,15 @@ func checkForwarded(data []byte, caller string) error {
 	}
 	switch c := d.Payload.(type) {
 	case *fsmv1.SetCommand:
-		req := optoutd.SetRequest{
-			Key:            optoutd.Key{SubjectID: c.SubjectId, Purpose: c.Purpose},
-			State:          optoutd.State(c.State),
-			Source:         c.Source,
-			Reason:         c.Reason,
-			IdempotencyKey: c.IdempotencyKey,
-		}
-		if err := optoutd.ValidateSet(req); err != nil {
+		if err := optoutd.ValidateSet(command.SetRequestOf(c)); err != nil {
 			return err
 		}
-		if c.IdempotencyKey != "" && c.IdempotencyTtlNanos <= 0 {
-			return optoutd.Errorf(optoutd.Invalid, "idempotency_ttl_nanos: %d must be positive with an idempotency key", c.IdempotencyTtlNanos)
-		}
+		return checkWindow(c.IdempotencyKey, c.IdempotencyTtlNanos)
 	case *fsmv1.SetBatchCommand:
-		b := optoutd.SetBatchRequest{Sets: make([]optoutd.SetRequest, len(c.Sets)), IdempotencyKey: c.IdempotencyKey}
-		for i, sc := range c.Sets {
-			b.Sets[i] = optoutd.SetRequest{Key: optoutd.Key{SubjectID: sc.SubjectId, Purpose: sc.Purpose}, State: optoutd.State(sc.State),
-				Source: sc.Source, Reason: sc.Reason, ExpectedVersion: sc.ExpectedVersion, IdempotencyKey: sc.IdempotencyKey}
-		}
-		if err := optoutd.ValidateSetBatch(b); err != nil {
+		if err := optoutd.ValidateSetBatch(command.SetBatchRequestOf(c)); err != nil {
 			return err
 		}
-		if c.IdempotencyKey != "" && c.IdempotencyTtlNanos <= 0 {
-			return optoutd.Errorf(optoutd.Invalid, "idempotency_ttl_nanos: %d must be positive with an idempotency key", c.IdempotencyTtlNanos)
-		}
+		return checkWindow(c.IdempotencyKey, c.IdempotencyTtlNanos)
 	case *fsmv1.DefinePurposeCommand:
 		if c.Purpose == nil {
 			return optoutd.Errorf(optoutd.Invalid, "purpose: must be set")
@@ -137,4 +121,12 @@ func shorten(s string) string {
 		return s
 	}
 	return fmt.Sprintf("%s...(%d bytes)", s[:64], len(s))
+}
+
+// checkWindow refuses an idempotency key without a positive window.
+func checkWindow(key string, ttl int64) error {
+	if key != "" && ttl <= 0 {
+		return optoutd.Errorf(optoutd.Invalid, "idempotency_ttl_nanos: %d must be positive with an idempotency key", ttl)
+	}
+	return nil
 }

@@ -99,3 +99,26 @@ func ViolationFromStored(id uint64, sv *fsmv1.StoredViolation) optoutd.Violation
 	}
 	return v
 }
+
+// SetRequestOf is the request a SetCommand carries (the inverse of Set,
+// for checking a command that arrived over the peer port).
+func SetRequestOf(c *fsmv1.SetCommand) optoutd.SetRequest {
+	return optoutd.SetRequest{
+		Key:             optoutd.Key{SubjectID: c.SubjectId, Purpose: c.Purpose},
+		State:           optoutd.State(c.State),
+		Source:          c.Source,
+		Reason:          c.Reason,
+		ExpectedVersion: c.ExpectedVersion,
+		IdempotencyKey:  c.IdempotencyKey,
+	}
+}
+
+// SetBatchRequestOf is the request a SetBatchCommand carries (the inverse
+// of SetBatch).
+func SetBatchRequestOf(c *fsmv1.SetBatchCommand) optoutd.SetBatchRequest {
+	b := optoutd.SetBatchRequest{Sets: make([]optoutd.SetRequest, len(c.Sets)), IdempotencyKey: c.IdempotencyKey}
+	for i, sc := range c.Sets {
+		b.Sets[i] = SetRequestOf(sc)
+	}
+	return b
+}
