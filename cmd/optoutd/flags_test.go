@@ -36,6 +36,7 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{"api addr garbage", append(base, "--api-addr", "nope"), "--api-addr"},
 		{"debug addr garbage", append(base, "--debug-addr", "localhost"), "--debug-addr"},
 		{"fsm sync interval too short", append(base, "--fsm-sync-interval", "1ms"), "--fsm-sync-interval"},
+		{"fsm sync interval too long", append(base, "--fsm-sync-interval", "61s"), "--fsm-sync-interval: 1m1s is outside 10ms..1m"},
 		{"initial cluster syntax", append(base, "--initial-cluster", "n1"), "--initial-cluster"},
 		{"initial cluster misses self", append(base, "--initial-cluster", "n2=127.0.0.1:7102"), "--initial-cluster"},
 		{"initial cluster wrong self addr", append(base, "--initial-cluster", "n1=127.0.0.1:7101"), "--initial-cluster"},
