@@ -22,16 +22,7 @@ import (
 // once; overrides created, listed and revoked; reports judged one at a time
 // and from a file; violations listed and scored.
 func TestEnforcementCommandsAgainstRealCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a three-node cluster")
-	}
-	c := clustertest.New(t, 3)
-	c.WaitLeader(30 * time.Second)
-	var eps []string
-	for i, n := range c.Nodes() {
-		eps = append(eps, serveNode(t, store.New(n), fmt.Sprintf("n%d", i+1)))
-	}
-	t.Setenv("OPTOUT_ENDPOINTS", strings.Join(eps, ","))
+	eps := cliCluster(t)
 	str := func(o obj, path ...string) string {
 		var v any = o
 		for _, p := range path {
@@ -171,6 +162,24 @@ func TestEnforcementCommandsAgainstRealCluster(t *testing.T) {
 
 // serveNode is serve for a node that names itself (in receipts and fence
 // stats), as optoutd's nodes do.
+// cliCluster starts a real three-node cluster, serves each node's API on
+// loopback and points optoutctl at them (OPTOUT_ENDPOINTS); it skips in
+// -short mode.
+func cliCluster(t *testing.T) []string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	c := clustertest.New(t, 3)
+	c.WaitLeader(30 * time.Second)
+	var eps []string
+	for i, n := range c.Nodes() {
+		eps = append(eps, serveNode(t, store.New(n), fmt.Sprintf("n%d", i+1)))
+	}
+	t.Setenv("OPTOUT_ENDPOINTS", strings.Join(eps, ","))
+	return eps
+}
+
 func serveNode(t *testing.T, st api.Store, id string) string {
 	t.Helper()
 	s := httptest.NewUnstartedServer(api.NewHandler(st, api.Options{NodeID: id}))

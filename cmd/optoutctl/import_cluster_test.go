@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/optoutd/optoutd/cluster/clustertest"
-	"github.com/optoutd/optoutd/store"
 )
 
 // importLines is the size of the end-to-end import.
@@ -25,16 +23,7 @@ const importLines = 100_000
 // then answers for; the same import again, which the batch keys replay;
 // and --strict, which writes nothing when a line is bad.
 func TestImportAgainstRealCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a three-node cluster")
-	}
-	c := clustertest.New(t, 3)
-	c.WaitLeader(30 * time.Second)
-	var eps []string
-	for i, n := range c.Nodes() {
-		eps = append(eps, serveNode(t, store.New(n), fmt.Sprintf("n%d", i+1)))
-	}
-	t.Setenv("OPTOUT_ENDPOINTS", strings.Join(eps, ","))
+	eps := cliCluster(t)
 	set := runJSON(t, "set", "imp-000005", "analytics", "opted_out")
 
 	dir := t.TempDir()
