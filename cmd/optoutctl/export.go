@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/optoutd/optoutd"
 	optoutv1 "github.com/optoutd/optoutd/api/gen/optout/v1"
 	"github.com/optoutd/optoutd/client"
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -287,13 +288,11 @@ func (e *exportEncoder) entry(a *optoutv1.AuditEntry) error {
 
 func uitoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
-// stateWord is a state as the import file writes it.
+// stateWord is a state as the import file writes it (the domain's names;
+// empty for no state).
 func stateWord(s optoutv1.State) string {
-	switch s {
-	case optoutv1.State_STATE_OPTED_OUT:
-		return "opted_out"
-	case optoutv1.State_STATE_OPTED_IN:
-		return "opted_in"
+	if s == optoutv1.State_STATE_UNSPECIFIED {
+		return ""
 	}
-	return ""
+	return optoutd.State(s).String()
 }

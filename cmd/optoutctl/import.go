@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/optoutd/optoutd"
 	"github.com/optoutd/optoutd/client"
 	"github.com/optoutd/optoutd/client/importer"
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -76,6 +77,11 @@ func (o *importOpts) check() (importer.Format, error) {
 	default:
 		return "", &usageError{err: fmt.Errorf("--progress: %q is not auto, always or never", o.progress)}
 	}
+	if o.source != "" {
+		if err := optoutd.ValidateText("--source", o.source, optoutd.MaxSourceBytes); err != nil {
+			return "", &usageError{err: errors.New(optoutd.ErrorMessage(err))}
+		}
+	}
 	if len(o.importID) > 256 {
 		return "", &usageError{err: fmt.Errorf("--import-id: %d bytes is over the limit of 256", len(o.importID))}
 	}
@@ -107,7 +113,9 @@ func (m *Main) runImport(ctx context.Context, o importOpts) error {
 	if err != nil {
 		return err
 	}
-	defaults := importer.Defaults{Source: truncateBytes(o.source, 256), Now: time.Now()}
+	// A source given is checked above; the default, from a long file name,
+	// is cut to the limit.
+	defaults := importer.Defaults{Source: truncateBytes(o.source, optoutd.MaxSourceBytes), Now: time.Now()}
 	if o.file == "-" {
 		if o.strict {
 			return &usageError{err: errors.New("--strict: not with stdin, which can be read only once (give a file)")}

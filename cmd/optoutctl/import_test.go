@@ -34,6 +34,8 @@ func TestImportRefusesBadFlagsAndFiles(t *testing.T) {
 		{[]string{"import", csv, "--progress", "sometimes"}, `--progress: "sometimes" is not auto, always or never`},
 		{[]string{"import", csv, "--format", "xml"}, `--format: "xml" is not csv or jsonl`},
 		{[]string{"import", csv, "--import-id", strings.Repeat("i", 257)}, "--import-id: 257 bytes is over the limit of 256"},
+		{[]string{"import", csv, "--source", strings.Repeat("s", 257)}, "--source: 257 bytes is over the limit of 256"},
+		{[]string{"import", csv, "--source", "\xff"}, "--source: must be valid UTF-8"},
 		{[]string{"import", txt}, `--format: needed, since`},
 		{[]string{"import", filepath.Join(dir, "missing.csv")}, "FILE: stat"},
 		{[]string{"import", dir, "--format", "csv"}, "is not a regular file"},
